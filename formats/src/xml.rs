@@ -1,0 +1,812 @@
+//! The XML layer every codec in this crate shares: a namespace-aware pull reader over a borrowed
+//! document and a small escaping writer.
+//!
+//! Why not quick-xml's `NsReader` and `Writer` directly: payloads inside an OAI-PMH page are parsed
+//! where they stand, and their prefixes may be declared on ancestors (the `OAI-PMH` root, say), so
+//! the reader must start with bindings inherited from outside the slice it reads; and the writer
+//! must refuse characters that XML 1.0 cannot carry instead of emitting ill-formed output.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+/// The `xml:` prefix's namespace, bound in every document.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The `xsi:` namespace.
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// A document that is not well-formed, or not the shape a codec expects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at byte {offset})")]
+pub struct XmlError {
+    /// Byte offset into the input where the problem was found.
+    pub offset: u64,
+    pub message: String,
+}
+
+/// A value that XML 1.0 cannot carry, refused by a writer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: character U+{code:04X} is not allowed in XML 1.0")]
+pub struct WriteError {
+    /// The field the value belongs to (e.g. `dc:title`, `header/identifier`).
+    pub field: String,
+    pub code: u32,
+}
+
+/// True for the characters of the XML 1.0 `Char` production.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Checks that `value` can be written as XML 1.0 content of `field`.
+pub fn check_chars(field: &str, value: &str) -> Result<(), WriteError> {
+    // Fast path: only a few code points are excluded, all below U+0020 or at U+FFFE/U+FFFF.
+    match value.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(WriteError {
+            field: field.to_owned(),
+            code: c as u32,
+        }),
+    }
+}
+
+/// Escapes text content. `\r` becomes `&#xD;` because a parser would turn a literal one into `\n`.
+pub fn escape_text(out: &mut String, value: &str) {
+    let mut last = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#xD;",
+            _ => continue,
+        };
+        out.push_str(&value[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&value[last..]);
+}
+
+/// Escapes an attribute value (double-quoted). Whitespace other than space is written as a
+/// character reference so that attribute-value normalisation leaves it alone.
+pub fn escape_attr(out: &mut String, value: &str) {
+    let mut last = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\r' => "&#xD;",
+            b'\n' => "&#xA;",
+            b'\t' => "&#x9;",
+            _ => continue,
+        };
+        out.push_str(&value[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&value[last..]);
+}
+
+/// A tiny indenting XML writer into a `String`. Names are trusted (they come from this crate);
+/// every value goes through [`check_chars`] and escaping.
+#[derive(Debug, Default)]
+pub struct XmlWriter {
+    out: String,
+    depth: usize,
+    indent: bool,
+}
+
+impl XmlWriter {
+    /// A writer that puts each element on its own line, indented by two spaces per level.
+    pub fn new() -> Self {
+        XmlWriter {
+            out: String::with_capacity(1024),
+            depth: 0,
+            indent: true,
+        }
+    }
+
+    /// A writer without line breaks (for payloads embedded in other formats).
+    pub fn compact() -> Self {
+        XmlWriter {
+            out: String::with_capacity(512),
+            depth: 0,
+            indent: false,
+        }
+    }
+
+    pub fn declaration(&mut self) {
+        self.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        if self.indent {
+            self.out.push('\n');
+        }
+    }
+
+    fn pad(&mut self) {
+        if self.indent {
+            for _ in 0..self.depth {
+                self.out.push_str("  ");
+            }
+        }
+    }
+
+    fn newline(&mut self) {
+        if self.indent {
+            self.out.push('\n');
+        }
+    }
+
+    fn tag(&mut self, name: &str, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (k, v) in attrs {
+            check_chars(&format!("{name}/@{k}"), v)?;
+            self.out.push(' ');
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            escape_attr(&mut self.out, v);
+            self.out.push('"');
+        }
+        Ok(())
+    }
+
+    /// `<name attrs>` and one level deeper.
+    pub fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> Result<(), WriteError> {
+        self.pad();
+        self.tag(name, attrs)?;
+        self.out.push('>');
+        self.newline();
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// `</name>`.
+    pub fn close(&mut self, name: &str) {
+        self.depth = self.depth.saturating_sub(1);
+        self.pad();
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self.newline();
+    }
+
+    /// `<name attrs>text</name>`, or `<name attrs/>` for empty text. `field` names the value in errors.
+    pub fn leaf(
+        &mut self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        text: &str,
+    ) -> Result<(), WriteError> {
+        check_chars(name, text)?;
+        self.pad();
+        self.tag(name, attrs)?;
+        if text.is_empty() {
+            self.out.push_str("/>");
+        } else {
+            self.out.push('>');
+            escape_text(&mut self.out, text);
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push('>');
+        }
+        self.newline();
+        Ok(())
+    }
+
+    /// Writes already-serialised XML produced by this crate (a payload) at the current depth.
+    pub fn raw_block(&mut self, xml: &str) {
+        for line in xml.lines() {
+            if line.is_empty() {
+                continue;
+            }
+            self.pad();
+            self.out.push_str(line);
+            self.newline();
+        }
+    }
+
+    /// Writes raw text without indentation or checks (trusted markup such as CDATA sections).
+    pub fn raw(&mut self, xml: &str) {
+        self.out.push_str(xml);
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Writes `value` as one or more CDATA sections. `]]>` inside the value is split across two
+/// sections (`]]]]><![CDATA[>`), so any string round-trips.
+pub fn write_cdata(out: &mut String, value: &str) {
+    out.push_str("<![CDATA[");
+    out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
+    out.push_str("]]>");
+}
+
+/// One namespace binding: prefix (`""` for the default namespace) to URI (`""` undeclares).
+pub type Binding = (String, String);
+
+/// An element start as the pull reader reports it: the resolved namespace URI, the local name,
+/// and the raw start tag for attribute access.
+pub struct Start<'a> {
+    pub ns: Rc<str>,
+    pub local: &'a str,
+    tag: BytesStart<'a>,
+    offset: u64,
+}
+
+impl<'a> Start<'a> {
+    /// The value of the attribute with this namespace URI (`""` for none) and local name.
+    pub fn attr(&self, ns: &str, local: &str, pull: &Pull<'a>) -> Result<Option<String>, XmlError> {
+        for a in self.tag.attributes() {
+            let a = a.map_err(|e| XmlError {
+                offset: self.offset,
+                message: format!("bad attribute on <{}>: {e}", self.local),
+            })?;
+            let key = a.key.as_ref();
+            let (prefix, name) = match key.split_once(':') {
+                Some((p, n)) => (p, n),
+                None => ("", key),
+            };
+            if prefix == "xmlns" || key == "xmlns" || name != local {
+                continue;
+            }
+            let attr_ns: Cow<'_, str> = match prefix {
+                "" => Cow::Borrowed(""),
+                "xml" => Cow::Borrowed(XML_NS),
+                p => match pull.lookup(p) {
+                    Some(u) => Cow::Owned(u.to_owned()),
+                    None => {
+                        return Err(XmlError {
+                            offset: self.offset,
+                            message: format!("undeclared namespace prefix '{p}' on attribute {key}"),
+                        });
+                    }
+                },
+            };
+            if attr_ns.as_ref() != ns {
+                continue;
+            }
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| XmlError {
+                    offset: self.offset,
+                    message: format!("bad value of attribute {key}: {e}"),
+                })?;
+            check_read_chars(&v, self.offset)?;
+            return Ok(Some(v.into_owned()));
+        }
+        Ok(None)
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// `{ns}local`, for messages.
+    pub fn qualified(&self) -> String {
+        if self.ns.is_empty() {
+            self.local.to_owned()
+        } else {
+            format!("{{{}}}{}", self.ns, self.local)
+        }
+    }
+}
+
+/// What the pull reader reports.
+pub enum Ev<'a> {
+    Start(Start<'a>),
+    /// Text, CDATA and references already merged and decoded; never empty.
+    Text(Cow<'a, str>),
+    End,
+    Eof,
+}
+
+/// A namespace-aware pull reader over a complete, borrowed document (or a fragment of one with
+/// inherited bindings). Empty elements are reported as a start followed by an end.
+pub struct Pull<'a> {
+    reader: Reader<&'a [u8]>,
+    input: &'a str,
+    /// Bindings in scope, innermost last; `scopes` says how many each open element added.
+    bindings: Vec<(Box<str>, Rc<str>)>,
+    no_ns: Rc<str>,
+    scopes: Vec<usize>,
+    pending_end: bool,
+    peeked: Option<Ev<'a>>,
+    seen_root: bool,
+}
+
+fn check_read_chars(s: &str, offset: u64) -> Result<(), XmlError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(XmlError {
+            offset,
+            message: format!("character U+{:04X} is not allowed in XML 1.0", c as u32),
+        }),
+    }
+}
+
+impl<'a> Pull<'a> {
+    /// A reader over a whole document.
+    pub fn new(input: &'a str) -> Self {
+        Self::with_bindings(input, &[])
+    }
+
+    /// A reader over a fragment whose prefixes may have been declared outside it.
+    pub fn with_bindings(input: &'a str, inherited: &[Binding]) -> Self {
+        let mut reader = Reader::from_str(input);
+        let cfg = reader.config_mut();
+        cfg.expand_empty_elements = true;
+        cfg.check_end_names = true;
+        cfg.check_comments = true;
+        Pull {
+            reader,
+            input,
+            bindings: inherited
+                .iter()
+                .map(|(p, u)| (Box::from(p.as_str()), Rc::from(u.as_str())))
+                .collect(),
+            no_ns: Rc::from(""),
+            scopes: Vec::with_capacity(16),
+            pending_end: false,
+            peeked: None,
+            seen_root: false,
+        }
+    }
+
+    /// Decodes bytes as UTF-8 (the only encoding the formats accept) with a positioned error.
+    pub fn utf8(bytes: &[u8]) -> Result<&str, XmlError> {
+        std::str::from_utf8(bytes).map_err(|e| XmlError {
+            offset: e.valid_up_to() as u64,
+            message: "input is not valid UTF-8".to_owned(),
+        })
+    }
+
+    /// The byte offset the reader has reached.
+    pub fn offset(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+
+    pub fn input(&self) -> &'a str {
+        self.input
+    }
+
+    /// Current depth: the number of open elements.
+    pub fn depth(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// The bindings in scope now, outermost first, with later ones shadowing earlier ones.
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.bindings
+            .iter()
+            .map(|(p, u)| (p.to_string(), u.to_string()))
+            .collect()
+    }
+
+    fn lookup_rc(&self, prefix: &str) -> Option<Rc<str>> {
+        if prefix == "xml" {
+            return Some(Rc::from(XML_NS));
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| p.as_ref() == prefix)
+            .map(|(_, u)| u.clone())
+            .filter(|u| !u.is_empty() || prefix.is_empty())
+    }
+
+    pub fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(XML_NS);
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| p.as_ref() == prefix)
+            .map(|(_, u)| u.as_ref())
+            .filter(|u| !u.is_empty() || prefix.is_empty())
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> XmlError {
+        XmlError {
+            offset: self.offset(),
+            message: message.into(),
+        }
+    }
+
+    fn raw_error(&self, e: quick_xml::Error) -> XmlError {
+        XmlError {
+            offset: self.reader.error_position(),
+            message: format!("malformed XML: {e}"),
+        }
+    }
+
+    /// Looks at the next event without consuming it.
+    pub fn peek(&mut self) -> Result<&Ev<'a>, XmlError> {
+        if self.peeked.is_none() {
+            let ev = self.read()?;
+            self.peeked = Some(ev);
+        }
+        match &self.peeked {
+            Some(ev) => Ok(ev),
+            None => Err(self.error("internal: nothing peeked")),
+        }
+    }
+
+    /// The next event.
+    pub fn next(&mut self) -> Result<Ev<'a>, XmlError> {
+        match self.peeked.take() {
+            Some(ev) => Ok(ev),
+            None => self.read(),
+        }
+    }
+
+    fn read(&mut self) -> Result<Ev<'a>, XmlError> {
+        if self.pending_end {
+            self.pending_end = false;
+            self.pop_scope();
+            return Ok(Ev::End);
+        }
+        let mut text: Option<Cow<'a, str>> = None;
+        loop {
+            let before = self.reader.buffer_position();
+            let ev = self.reader.read_event().map_err(|e| self.raw_error(e))?;
+            match ev {
+                Event::Text(t) => {
+                    let s = t.xml10_content();
+                    check_read_chars(&s, before)?;
+                    append(&mut text, s);
+                }
+                Event::CData(c) => {
+                    let s = c.xml10_content();
+                    check_read_chars(&s, before)?;
+                    append(&mut text, s);
+                }
+                Event::GeneralRef(r) => {
+                    let ch = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c,
+                        Ok(None) => match r.as_ref() {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "quot" => '"',
+                            "apos" => '\'',
+                            other => {
+                                return Err(XmlError {
+                                    offset: before,
+                                    message: format!("undefined entity &{other};"),
+                                });
+                            }
+                        },
+                        Err(e) => {
+                            return Err(XmlError {
+                                offset: before,
+                                message: format!("bad character reference: {e}"),
+                            });
+                        }
+                    };
+                    if !is_xml_char(ch) {
+                        return Err(XmlError {
+                            offset: before,
+                            message: format!(
+                                "character reference to U+{:04X}, which XML 1.0 does not allow",
+                                ch as u32
+                            ),
+                        });
+                    }
+                    let mut s = text.take().map(Cow::into_owned).unwrap_or_default();
+                    s.push(ch);
+                    text = Some(Cow::Owned(s));
+                }
+                Event::Start(start) => {
+                    if let Some(t) = self.flush_text(text.take(), before)? {
+                        // Hand the text out first; re-read the start next time.
+                        self.peeked = Some(self.start(start, before)?);
+                        return Ok(t);
+                    }
+                    return self.start(start, before);
+                }
+                Event::End(_) => {
+                    if let Some(t) = self.flush_text(text.take(), before)? {
+                        self.pending_end = true;
+                        return Ok(t);
+                    }
+                    self.pop_scope();
+                    return Ok(Ev::End);
+                }
+                Event::Empty(_) => return Err(self.error("internal: empty element not expanded")),
+                Event::Eof => {
+                    if !self.scopes.is_empty() {
+                        return Err(XmlError {
+                            offset: before,
+                            message: "unexpected end of input: document is truncated".to_owned(),
+                        });
+                    }
+                    if !self.seen_root {
+                        return Err(XmlError {
+                            offset: before,
+                            message: "no root element".to_owned(),
+                        });
+                    }
+                    return Ok(Ev::Eof);
+                }
+                Event::DocType(_) => {
+                    // Entities declared in a DTD are refused, so a DTD adds nothing we accept.
+                    return Err(XmlError {
+                        offset: before,
+                        message: "DOCTYPE declarations are not accepted".to_owned(),
+                    });
+                }
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+            }
+        }
+    }
+
+    fn flush_text(
+        &self,
+        text: Option<Cow<'a, str>>,
+        offset: u64,
+    ) -> Result<Option<Ev<'a>>, XmlError> {
+        match text {
+            Some(t) if !t.is_empty() => {
+                if self.scopes.is_empty() && !t.trim().is_empty() {
+                    return Err(XmlError {
+                        offset,
+                        message: "text outside the root element".to_owned(),
+                    });
+                }
+                Ok(Some(Ev::Text(t)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn start(&mut self, start: BytesStart<'a>, offset: u64) -> Result<Ev<'a>, XmlError> {
+        if self.scopes.is_empty() {
+            if self.seen_root {
+                return Err(XmlError {
+                    offset,
+                    message: "more than one root element".to_owned(),
+                });
+            }
+            self.seen_root = true;
+        }
+        let mut added = 0;
+        for a in start.attributes() {
+            let a = a.map_err(|e| XmlError {
+                offset,
+                message: format!("bad attribute: {e}"),
+            })?;
+            let key = a.key.as_ref();
+            let prefix = if key == "xmlns" {
+                ""
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                p
+            } else {
+                continue;
+            };
+            let uri = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| XmlError {
+                    offset,
+                    message: format!("bad namespace declaration {key}: {e}"),
+                })?;
+            self.bindings.push((Box::from(prefix), Rc::from(uri.as_ref())));
+            added += 1;
+        }
+        self.scopes.push(added);
+        let name = start.name();
+        let qname = name.as_ref();
+        let (prefix, local) = match qname.split_once(':') {
+            Some((p, l)) => (p, l),
+            None => ("", qname),
+        };
+        let ns: Rc<str> = match self.lookup_rc(prefix) {
+            Some(u) => u,
+            None if prefix.is_empty() => self.no_ns.clone(),
+            None => {
+                return Err(XmlError {
+                    offset,
+                    message: format!("undeclared namespace prefix '{prefix}' on <{qname}>"),
+                });
+            }
+        };
+        // The local name must borrow from the input; find it inside the raw tag.
+        let local_off = offset as usize + 1 + qname.len() - local.len();
+        let local: &'a str = self
+            .input
+            .get(local_off..local_off + local.len())
+            .unwrap_or("");
+        Ok(Ev::Start(Start {
+            ns,
+            local,
+            tag: start,
+            offset,
+        }))
+    }
+
+    fn pop_scope(&mut self) {
+        if let Some(n) = self.scopes.pop() {
+            let keep = self.bindings.len().saturating_sub(n);
+            self.bindings.truncate(keep);
+        }
+    }
+
+    /// Skips the rest of the element whose start was just read (its end included).
+    pub fn skip_element(&mut self) -> Result<(), XmlError> {
+        let mut depth = 1usize;
+        while depth > 0 {
+            match self.next()? {
+                Ev::Start(_) => depth += 1,
+                Ev::End => depth -= 1,
+                Ev::Text(_) => {}
+                Ev::Eof => return Err(self.error("unexpected end of input inside an element")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the text content of a leaf element whose start was just read, up to its end.
+    /// A child element is an error naming `what`.
+    pub fn leaf_text(&mut self, what: &str) -> Result<Cow<'a, str>, XmlError> {
+        let mut out: Option<Cow<'a, str>> = None;
+        loop {
+            match self.next()? {
+                Ev::Text(t) => append(&mut out, t),
+                Ev::End => return Ok(out.unwrap_or(Cow::Borrowed(""))),
+                Ev::Start(s) => {
+                    return Err(XmlError {
+                        offset: s.offset,
+                        message: format!("<{what}> must hold text, found element <{}>", s.local),
+                    });
+                }
+                Ev::Eof => return Err(self.error(format!("unexpected end of input in <{what}>"))),
+            }
+        }
+    }
+
+    /// Skips whitespace text and returns the next start, or `None` at the end of the current
+    /// element (consumed). Non-whitespace text between elements is an error naming `parent`.
+    pub fn next_child(&mut self, parent: &str) -> Result<Option<Start<'a>>, XmlError> {
+        loop {
+            match self.next()? {
+                Ev::Start(s) => return Ok(Some(s)),
+                Ev::End => return Ok(None),
+                Ev::Text(t) => {
+                    if !t.trim().is_empty() {
+                        return Err(self.error(format!(
+                            "unexpected text {:?} in <{parent}>",
+                            truncate(&t, 40)
+                        )));
+                    }
+                }
+                Ev::Eof => {
+                    return Err(self.error(format!("unexpected end of input in <{parent}>")));
+                }
+            }
+        }
+    }
+
+    /// The next start at the top of the document (the root element).
+    pub fn root(&mut self) -> Result<Start<'a>, XmlError> {
+        loop {
+            match self.next()? {
+                Ev::Start(s) => return Ok(s),
+                Ev::Text(t) if t.trim().is_empty() => {}
+                Ev::Text(_) => return Err(self.error("text before the root element")),
+                Ev::End => return Err(self.error("unexpected end tag")),
+                Ev::Eof => return Err(self.error("no root element")),
+            }
+        }
+    }
+
+    /// After the root's end: only whitespace, comments and PIs may follow.
+    pub fn expect_eof(&mut self) -> Result<(), XmlError> {
+        loop {
+            match self.next()? {
+                Ev::Eof => return Ok(()),
+                Ev::Text(t) if t.trim().is_empty() => {}
+                _ => return Err(self.error("content after the root element")),
+            }
+        }
+    }
+}
+
+fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
+    match acc {
+        None => *acc = Some(s),
+        Some(prev) => prev.to_mut().push_str(&s),
+    }
+}
+
+/// At most `n` characters of `s`, for error messages.
+pub fn truncate(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().nth(n).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(xml: &str) -> Result<Vec<String>, XmlError> {
+        let mut p = Pull::new(xml);
+        let mut out = Vec::new();
+        loop {
+            match p.next()? {
+                Ev::Start(s) => out.push(format!("<{}", s.qualified())),
+                Ev::Text(t) => out.push(format!("{t:?}")),
+                Ev::End => out.push(">".to_owned()),
+                Ev::Eof => return Ok(out),
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_prefixes_and_merges_text() {
+        let got = events(
+            r#"<a xmlns="urn:a" xmlns:b="urn:b"><b:c>x &amp; <![CDATA[<y>]]>&#xD;z</b:c><d/></a>"#,
+        )
+        .expect("well-formed");
+        assert_eq!(
+            got,
+            vec![
+                "<{urn:a}a",
+                "<{urn:b}c",
+                "\"x & <y>\\rz\"",
+                ">",
+                "<{urn:a}d",
+                ">",
+                ">"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_well_formed() {
+        for bad in [
+            "<a><b></a>",
+            "<a>",
+            "<a>&foo;</a>",
+            "<a>&#1;</a>",
+            "<a>\u{1}</a>",
+            "<p:a/>",
+            "<a/><b/>",
+            "",
+            "<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>",
+        ] {
+            assert!(events(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips_through_the_reader() {
+        let value = "a&b<c>d\"e'f\r\ng\th ]]> \u{1F600}";
+        let mut w = XmlWriter::compact();
+        w.leaf("v", &[("at", value)], value).expect("writable");
+        let xml = w.finish();
+        let mut p = Pull::new(&xml);
+        let Ev::Start(s) = p.next().expect("start") else {
+            panic!("no start")
+        };
+        assert_eq!(s.attr("", "at", &p).expect("attr").as_deref(), Some(value));
+        assert_eq!(p.leaf_text("v").expect("text"), value);
+    }
+
+    #[test]
+    fn writer_refuses_invalid_characters_naming_the_field() {
+        let mut w = XmlWriter::compact();
+        let err = w.leaf("dc:title", &[], "bad\u{0}").expect_err("refused");
+        assert_eq!(err.field, "dc:title");
+        assert_eq!(err.code, 0);
+    }
+}
