@@ -1,1 +1,4 @@
+pub mod dc;
+pub mod identifier;
+pub mod oai;
 pub mod xml;
