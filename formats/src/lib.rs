@@ -1,4 +1,5 @@
 pub mod dc;
 pub mod identifier;
+pub mod marc;
 pub mod oai;
 pub mod xml;

@@ -1,0 +1,617 @@
+//! The harvester's streaming reader: over the bytes of one ListRecords / ListIdentifiers /
+//! GetRecord page it yields headers and records one at a time, then the resumptionToken, without
+//! building the page in memory. A malformed or truncated page is an error with its byte offset
+//! and record number, never the end of the list.
+
+use std::fmt;
+
+use super::datestamp::{Datestamp, Granularity};
+use super::request::{ErrorCode, OaiError, Verb};
+use super::response::{DeletedRecord, Header, Identify, OAI_NS, ResumptionToken};
+use crate::dc::DcRecord;
+use crate::marc::MarcRecord;
+use crate::xml::{Binding, Pull, Start, XmlError};
+
+/// How the reader decodes each record's `<metadata>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// Dublin Core in any container (`oai_dc`, `oai_qdc`, `dc:record`).
+    Dc,
+    /// MARCXML `record` (slim namespace).
+    Marc,
+    /// The payload's XML as it stands, with the namespace bindings it inherits.
+    Raw,
+}
+
+/// A decoded `<metadata>` payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metadata {
+    Dc(DcRecord),
+    Marc(MarcRecord),
+    Raw { xml: String, inherited: Vec<Binding> },
+}
+
+/// A record of a ListRecords or GetRecord page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub header: Header,
+    /// `None` for a deleted record.
+    pub metadata: Option<Metadata>,
+}
+
+/// What a list page yields, one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Record(Record),
+    /// A header of a ListIdentifiers page.
+    Header(Header),
+}
+
+impl Item {
+    pub fn header(&self) -> &Header {
+        match self {
+            Item::Record(r) => &r.header,
+            Item::Header(h) => h,
+        }
+    }
+}
+
+/// A page that cannot be read. Names the byte offset, and the record (1-based number in the page,
+/// identifier when it was read) where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PageError {
+    pub offset: u64,
+    pub record: Option<u64>,
+    pub identifier: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed OAI-PMH response at byte {}", self.offset)?;
+        match (&self.record, &self.identifier) {
+            (Some(n), Some(id)) => write!(f, " (record {n}, {id})")?,
+            (Some(n), None) => write!(f, " (record {n})")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The `<request>` element as the repository echoed it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestEcho {
+    pub base_url: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// A streaming reader over one response page.
+pub struct PageReader<'a> {
+    p: Pull<'a>,
+    kind: PayloadKind,
+    response_date: Datestamp,
+    request: RequestEcho,
+    errors: Vec<OaiError>,
+    verb: Option<Verb>,
+    token: Option<ResumptionToken>,
+    records: u64,
+    current_id: Option<String>,
+    done: bool,
+}
+
+const ROOT: &str = "OAI-PMH";
+
+impl<'a> PageReader<'a> {
+    /// Reads the envelope up to the first record. An OAI-PMH error response is not a
+    /// [`PageError`]: its errors are in [`PageReader::errors`] and the page yields no items.
+    pub fn new(bytes: &'a [u8], kind: PayloadKind) -> Result<Self, PageError> {
+        let input = Pull::utf8(bytes).map_err(|e| PageError {
+            offset: e.offset,
+            record: None,
+            identifier: None,
+            message: e.message,
+        })?;
+        let mut r = PageReader {
+            p: Pull::new(input),
+            kind,
+            response_date: Datestamp::from_unix(0),
+            request: RequestEcho::default(),
+            errors: Vec::new(),
+            verb: None,
+            token: None,
+            records: 0,
+            current_id: None,
+            done: false,
+        };
+        r.envelope().map_err(|e| r.wrap(e))?;
+        Ok(r)
+    }
+
+    fn wrap(&self, e: XmlError) -> PageError {
+        PageError {
+            offset: e.offset,
+            record: (self.records > 0 && !self.done).then_some(self.records),
+            identifier: if self.done { None } else { self.current_id.clone() },
+            message: e.message,
+        }
+    }
+
+    fn expect(&self, s: &Start<'_>, local: &str) -> Result<(), XmlError> {
+        if s.ns.as_ref() == OAI_NS && s.local == local {
+            Ok(())
+        } else {
+            Err(XmlError {
+                offset: s.offset(),
+                message: format!("expected <{local}> in the OAI-PMH namespace, found {}", s.qualified()),
+            })
+        }
+    }
+
+    fn envelope(&mut self) -> Result<(), XmlError> {
+        let root = self.p.root()?;
+        self.expect(&root, ROOT)?;
+        let s = self.next_child_required(ROOT, "responseDate")?;
+        let text = self.p.leaf_text("responseDate")?;
+        self.response_date = Datestamp::parse(text.trim()).map_err(|e| XmlError {
+            offset: s.offset(),
+            message: format!("bad responseDate: {e}"),
+        })?;
+        let s = self.next_child_required(ROOT, "request")?;
+        self.request.attributes = ["verb", "identifier", "metadataPrefix", "from", "until", "set", "resumptionToken"]
+            .iter()
+            .filter_map(|k| match s.attr("", k, &self.p) {
+                Ok(Some(v)) => Some(Ok((k.to_string(), v))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
+        self.request.base_url = self.p.leaf_text("request")?.trim().to_owned();
+        let Some(s) = self.p.next_child(ROOT)? else {
+            return Err(self.p.error("the response has neither a verb element nor an error"));
+        };
+        if s.ns.as_ref() == OAI_NS && s.local == "error" {
+            self.read_error(&s)?;
+            while let Some(s) = self.p.next_child(ROOT)? {
+                self.expect(&s, "error")?;
+                self.read_error(&s)?;
+            }
+            self.p.expect_eof()?;
+            self.done = true;
+            return Ok(());
+        }
+        let verb = Verb::parse(s.local).filter(|_| s.ns.as_ref() == OAI_NS).ok_or_else(|| XmlError {
+            offset: s.offset(),
+            message: format!("unexpected element {} where a verb element belongs", s.qualified()),
+        })?;
+        self.verb = Some(verb);
+        Ok(())
+    }
+
+    fn read_error(&mut self, s: &Start<'a>) -> Result<(), XmlError> {
+        let code_attr = s.attr("", "code", &self.p)?.unwrap_or_default();
+        let code = ErrorCode::parse(&code_attr).ok_or_else(|| XmlError {
+            offset: s.offset(),
+            message: format!("unknown OAI-PMH error code {code_attr:?}"),
+        })?;
+        let message = self.p.leaf_text("error")?.trim().to_owned();
+        self.errors.push(OaiError { code, message });
+        Ok(())
+    }
+
+    fn next_child_required(&mut self, parent: &str, local: &str) -> Result<Start<'a>, XmlError> {
+        match self.p.next_child(parent)? {
+            Some(s) => {
+                self.expect(&s, local)?;
+                Ok(s)
+            }
+            None => Err(self.p.error(format!("<{parent}> ended before <{local}>"))),
+        }
+    }
+
+    pub fn response_date(&self) -> Datestamp {
+        self.response_date
+    }
+
+    pub fn request(&self) -> &RequestEcho {
+        &self.request
+    }
+
+    /// The OAI-PMH errors of an error response (`noRecordsMatch`, `badResumptionToken` …).
+    pub fn errors(&self) -> &[OaiError] {
+        &self.errors
+    }
+
+    /// The verb element the page holds (`None` for an error response).
+    pub fn verb(&self) -> Option<Verb> {
+        self.verb
+    }
+
+    /// The resumption token, known once every item has been read.
+    pub fn resumption_token(&self) -> Option<&ResumptionToken> {
+        self.token.as_ref()
+    }
+
+    /// The number of records or headers read so far.
+    pub fn count(&self) -> u64 {
+        self.records
+    }
+
+    /// Reads every remaining item, discarding them, and returns the token: for a caller that
+    /// wants the end of the page only.
+    pub fn finish(mut self) -> Result<Option<ResumptionToken>, PageError> {
+        for item in self.by_ref() {
+            item?;
+        }
+        Ok(self.token)
+    }
+
+    fn read_item(&mut self) -> Result<Option<Item>, XmlError> {
+        let Some(verb) = self.verb else { return Ok(None) };
+        let container = verb.as_str();
+        let Some(s) = self.p.next_child(container)? else {
+            // End of the verb element: the root must end, then the document.
+            if self.p.next_child(ROOT)?.is_some() {
+                return Err(self.p.error(format!("unexpected element after </{container}>")));
+            }
+            self.p.expect_eof()?;
+            return Ok(None);
+        };
+        if s.ns.as_ref() == OAI_NS && s.local == "resumptionToken" && matches!(verb, Verb::ListRecords | Verb::ListIdentifiers) {
+            if self.token.is_some() {
+                return Err(XmlError { offset: s.offset(), message: "more than one resumptionToken".to_owned() });
+            }
+            let num = |name: &str, v: Option<String>| -> Result<Option<u64>, XmlError> {
+                v.map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| XmlError {
+                        offset: s.offset(),
+                        message: format!("resumptionToken {name}={v:?} is not a number"),
+                    })
+                })
+                .transpose()
+            };
+            let complete_list_size = num("completeListSize", s.attr("", "completeListSize", &self.p)?)?;
+            let cursor = num("cursor", s.attr("", "cursor", &self.p)?)?;
+            let expiration_date = match s.attr("", "expirationDate", &self.p)? {
+                None => None,
+                Some(v) => Some(Datestamp::parse(v.trim()).map_err(|e| XmlError {
+                    offset: s.offset(),
+                    message: format!("resumptionToken expirationDate: {e}"),
+                })?),
+            };
+            let value = self.p.leaf_text("resumptionToken")?.trim().to_owned();
+            self.token = Some(ResumptionToken { value, complete_list_size, cursor, expiration_date });
+            return self.read_item();
+        }
+        if self.token.is_some() {
+            return Err(XmlError { offset: s.offset(), message: format!("{} after the resumptionToken", s.qualified()) });
+        }
+        self.records += 1;
+        self.current_id = None;
+        match verb {
+            Verb::ListIdentifiers => {
+                self.expect(&s, "header")?;
+                Ok(Some(Item::Header(self.read_header(&s)?)))
+            }
+            Verb::ListRecords | Verb::GetRecord => {
+                self.expect(&s, "record")?;
+                if verb == Verb::GetRecord && self.records > 1 {
+                    return Err(XmlError { offset: s.offset(), message: "GetRecord holds more than one record".to_owned() });
+                }
+                Ok(Some(Item::Record(self.read_record()?)))
+            }
+            other => Err(XmlError {
+                offset: s.offset(),
+                message: format!("{other} is not a list of records; use its own reader"),
+            }),
+        }
+    }
+
+    fn read_header(&mut self, s: &Start<'a>) -> Result<Header, XmlError> {
+        let deleted = match s.attr("", "status", &self.p)?.as_deref() {
+            None => false,
+            Some("deleted") => true,
+            Some(other) => {
+                return Err(XmlError { offset: s.offset(), message: format!("unknown header status {other:?}") });
+            }
+        };
+        let mut identifier = None;
+        let mut datestamp = None;
+        let mut set_specs = Vec::new();
+        while let Some(c) = self.p.next_child("header")? {
+            if c.ns.as_ref() != OAI_NS {
+                return Err(XmlError { offset: c.offset(), message: format!("unexpected {} in header", c.qualified()) });
+            }
+            match c.local {
+                "identifier" if identifier.is_none() => {
+                    let id = self.p.leaf_text("identifier")?.trim().to_owned();
+                    self.current_id = Some(id.clone());
+                    identifier = Some(id);
+                }
+                "datestamp" if datestamp.is_none() => {
+                    let t = self.p.leaf_text("datestamp")?;
+                    datestamp = Some(Datestamp::parse(t.trim()).map_err(|e| XmlError {
+                        offset: c.offset(),
+                        message: format!("bad datestamp: {e}"),
+                    })?);
+                }
+                "setSpec" => set_specs.push(self.p.leaf_text("setSpec")?.trim().to_owned()),
+                other => {
+                    return Err(XmlError { offset: c.offset(), message: format!("unexpected <{other}> in header") });
+                }
+            }
+        }
+        match (identifier, datestamp) {
+            (Some(identifier), Some(datestamp)) if !identifier.is_empty() => {
+                Ok(Header { identifier, datestamp, set_specs, deleted })
+            }
+            _ => Err(self.p.error("header without identifier or datestamp")),
+        }
+    }
+
+    fn read_record(&mut self) -> Result<Record, XmlError> {
+        let Some(hs) = self.p.next_child("record")? else {
+            return Err(self.p.error("record without header"));
+        };
+        self.expect(&hs, "header")?;
+        let header = self.read_header(&hs)?;
+        let mut metadata = None;
+        while let Some(c) = self.p.next_child("record")? {
+            if c.ns.as_ref() == OAI_NS && c.local == "metadata" && metadata.is_none() {
+                let Some(payload) = self.p.next_child("metadata")? else {
+                    return Err(XmlError { offset: c.offset(), message: "empty <metadata>".to_owned() });
+                };
+                metadata = Some(self.read_payload(&payload)?);
+                if let Some(extra) = self.p.next_child("metadata")? {
+                    return Err(XmlError { offset: extra.offset(), message: "<metadata> holds more than one element".to_owned() });
+                }
+            } else if c.ns.as_ref() == OAI_NS && c.local == "about" {
+                self.p.skip_element()?;
+            } else {
+                return Err(XmlError { offset: c.offset(), message: format!("unexpected {} in record", c.qualified()) });
+            }
+        }
+        if header.deleted && metadata.is_some() {
+            return Err(self.p.error("a deleted record carries metadata"));
+        }
+        Ok(Record { header, metadata })
+    }
+
+    fn read_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
+        let shape = |e: String| XmlError { offset: s.offset(), message: e };
+        match self.kind {
+            PayloadKind::Dc => DcRecord::read_children(&mut self.p, s.local).map(Metadata::Dc).map_err(|e| match e {
+                crate::dc::DcError::Xml(x) => x,
+                other => shape(other.to_string()),
+            }),
+            PayloadKind::Marc => {
+                if s.local != "record" {
+                    return Err(shape(format!("expected a MARC record, found {}", s.qualified())));
+                }
+                let ns = s.ns.to_string();
+                MarcRecord::read_children(&mut self.p, &ns).map(Metadata::Marc).map_err(|e| match e {
+                    crate::marc::MarcError::Xml(x) => x,
+                    other => shape(other.to_string()),
+                })
+            }
+            PayloadKind::Raw => {
+                let inherited = self.p.bindings();
+                let start = s.offset() as usize;
+                self.p.skip_element()?;
+                let end = self.p.offset() as usize;
+                let xml = self.p.input().get(start..end).unwrap_or("").to_owned();
+                Ok(Metadata::Raw { xml, inherited })
+            }
+        }
+    }
+}
+
+impl Iterator for PageReader<'_> {
+    type Item = Result<Item, PageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_item() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                let err = self.wrap(e);
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+/// Reads an Identify response. An OAI-PMH error response comes back as `Err` with its errors in
+/// the message.
+pub fn read_identify(bytes: &[u8]) -> Result<Identify, PageError> {
+    let mut r = PageReader::new(bytes, PayloadKind::Raw)?;
+    if let Some(e) = r.errors.first() {
+        return Err(PageError { offset: 0, record: None, identifier: None, message: format!("error response: {e}") });
+    }
+    if r.verb != Some(Verb::Identify) {
+        return Err(PageError { offset: 0, record: None, identifier: None, message: "not an Identify response".to_owned() });
+    }
+    r.identify_body().map_err(|e| r.wrap(e))
+}
+
+impl PageReader<'_> {
+    fn identify_body(&mut self) -> Result<Identify, XmlError> {
+        let mut id = Identify {
+            repository_name: String::new(),
+            base_url: String::new(),
+            admin_emails: Vec::new(),
+            earliest_datestamp: Datestamp::from_unix(0),
+            deleted_record: DeletedRecord::No,
+            granularity: Granularity::Day,
+            compression: Vec::new(),
+            repository_identifier: None,
+            sample_local_identifier: None,
+        };
+        let mut seen_granularity = false;
+        while let Some(c) = self.p.next_child("Identify")? {
+            if c.ns.as_ref() != OAI_NS {
+                self.p.skip_element()?;
+                continue;
+            }
+            match c.local {
+                "repositoryName" => id.repository_name = self.p.leaf_text("repositoryName")?.trim().to_owned(),
+                "baseURL" => id.base_url = self.p.leaf_text("baseURL")?.trim().to_owned(),
+                "protocolVersion" => {
+                    let v = self.p.leaf_text("protocolVersion")?;
+                    if v.trim() != "2.0" {
+                        return Err(XmlError { offset: c.offset(), message: format!("protocolVersion {v:?} is not 2.0") });
+                    }
+                }
+                "adminEmail" => id.admin_emails.push(self.p.leaf_text("adminEmail")?.trim().to_owned()),
+                "earliestDatestamp" => {
+                    let t = self.p.leaf_text("earliestDatestamp")?;
+                    id.earliest_datestamp = Datestamp::parse(t.trim())
+                        .map_err(|e| XmlError { offset: c.offset(), message: format!("earliestDatestamp: {e}") })?;
+                }
+                "deletedRecord" => {
+                    let t = self.p.leaf_text("deletedRecord")?;
+                    id.deleted_record = DeletedRecord::parse(t.trim())
+                        .ok_or_else(|| XmlError { offset: c.offset(), message: format!("bad deletedRecord {t:?}") })?;
+                }
+                "granularity" => {
+                    let t = self.p.leaf_text("granularity")?;
+                    id.granularity = Granularity::parse(&t)
+                        .ok_or_else(|| XmlError { offset: c.offset(), message: format!("bad granularity {t:?}") })?;
+                    seen_granularity = true;
+                }
+                "compression" => id.compression.push(self.p.leaf_text("compression")?.trim().to_owned()),
+                "description" => self.read_description(&mut id)?,
+                _ => self.p.skip_element()?,
+            }
+        }
+        if !seen_granularity {
+            return Err(self.p.error("Identify without granularity"));
+        }
+        Ok(id)
+    }
+
+    fn read_description(&mut self, id: &mut Identify) -> Result<(), XmlError> {
+        while let Some(c) = self.p.next_child("description")? {
+            if c.ns.as_ref() == super::response::OAI_IDENTIFIER_NS && c.local == "oai-identifier" {
+                while let Some(f) = self.p.next_child("oai-identifier")? {
+                    match f.local {
+                        "repositoryIdentifier" => {
+                            id.repository_identifier = Some(self.p.leaf_text("repositoryIdentifier")?.trim().to_owned());
+                        }
+                        "sampleIdentifier" => {
+                            let s = self.p.leaf_text("sampleIdentifier")?;
+                            id.sample_local_identifier = crate::identifier::OaiIdentifier::parse(s.trim())
+                                .ok()
+                                .map(|o| o.local().to_owned());
+                        }
+                        _ => self.p.skip_element()?,
+                    }
+                }
+            } else {
+                self.p.skip_element()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dc::{Container, DcElement};
+    use crate::oai::request::{ListArgs, ListRequest, Request};
+    use crate::oai::response::{Payload, ResponseWriter};
+
+    fn page(n: usize, token: Option<&ResumptionToken>) -> (String, Vec<(Header, DcRecord)>) {
+        let req = Request::ListRecords(ListRequest::Fresh(ListArgs {
+            metadata_prefix: "oai_dc".into(),
+            from: None,
+            until: None,
+            set: Some("alma_sync".into()),
+        }));
+        let w = ResponseWriter::new(Datestamp::from_unix(1_700_000_000), "http://x/oai", Some(&req)).expect("ok");
+        let mut l = w.list(Verb::ListRecords).expect("ok");
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let h = Header {
+                identifier: format!("oai:d4I1-pubam:IE{i}"),
+                datestamp: Datestamp::from_unix(1_600_000_000 + i as i64),
+                set_specs: vec!["alma_sync".into()],
+                deleted: i % 3 == 2,
+            };
+            let dc = DcRecord::new(vec![DcElement::dc("title", &format!("T{i} & <x>"))]);
+            l.record(&h, Some(Payload::Dc(&dc, Container::OaiDc))).expect("ok");
+            expected.push((h, dc));
+        }
+        (l.finish(token).expect("ok"), expected)
+    }
+
+    #[test]
+    fn reads_back_what_the_writer_wrote() {
+        let token = ResumptionToken { value: "t1".into(), complete_list_size: Some(10), cursor: Some(0), expiration_date: None };
+        let (xml, expected) = page(4, Some(&token));
+        let mut r = PageReader::new(xml.as_bytes(), PayloadKind::Dc).expect("envelope");
+        assert_eq!(r.verb(), Some(Verb::ListRecords));
+        let items: Vec<Item> = r.by_ref().collect::<Result<_, _>>().expect("items");
+        assert_eq!(items.len(), 4);
+        for (item, (h, dc)) in items.iter().zip(&expected) {
+            let Item::Record(rec) = item else { panic!("record expected") };
+            assert_eq!(&rec.header, h);
+            let want = (!h.deleted).then(|| Metadata::Dc(dc.clone()));
+            assert_eq!(rec.metadata, want);
+        }
+        assert_eq!(r.resumption_token(), Some(&token));
+    }
+
+    #[test]
+    fn a_truncated_page_is_an_error_never_the_end_of_the_list() {
+        let (xml, _) = page(5, None);
+        for cut in [xml.len() / 2, xml.len() - 30, xml.len() - 12] {
+            let res = PageReader::new(&xml.as_bytes()[..cut], PayloadKind::Dc).and_then(|r| r.finish());
+            let err = res.expect_err("truncated");
+            assert!(err.offset > 0, "{err}");
+        }
+        // Record numbers name where it broke.
+        let broken = xml.replacen("<dc:title>T1", "<dc:title>T1<oops>", 1);
+        let err = PageReader::new(broken.as_bytes(), PayloadKind::Dc).and_then(|r| r.finish()).expect_err("bad");
+        assert_eq!(err.record, Some(2), "{err}");
+        assert_eq!(err.identifier.as_deref(), Some("oai:d4I1-pubam:IE1"), "{err}");
+    }
+
+    #[test]
+    fn raw_payloads_keep_inherited_bindings() {
+        let (xml, _) = page(1, None);
+        // Move the dc prefix declaration to the root, where real servers often put it.
+        let moved = xml
+            .replace(" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"", "")
+            .replacen("<OAI-PMH ", "<OAI-PMH xmlns:dc=\"http://purl.org/dc/elements/1.1/\" ", 1);
+        let mut r = PageReader::new(moved.as_bytes(), PayloadKind::Raw).expect("ok");
+        let Some(Ok(Item::Record(rec))) = r.next() else { panic!("record") };
+        let Some(Metadata::Raw { xml, inherited }) = rec.metadata else { panic!("raw") };
+        assert!(xml.starts_with("<oai_dc:dc") && xml.ends_with("</oai_dc:dc>"), "{xml}");
+        let mut p = Pull::with_bindings(&xml, &inherited);
+        let root = p.root().expect("root");
+        let dc = DcRecord::read_children(&mut p, root.local).expect("dc");
+        assert_eq!(dc.elements[0].value, "T0 & <x>");
+        // And the same page read as DC directly.
+        let mut r = PageReader::new(moved.as_bytes(), PayloadKind::Dc).expect("ok");
+        assert!(matches!(r.next(), Some(Ok(Item::Record(_)))));
+    }
+
+    #[test]
+    fn error_responses_carry_their_codes() {
+        let xml = ResponseWriter::new(Datestamp::from_unix(0), "http://x/oai", None)
+            .expect("ok")
+            .errors(&[OaiError::new(ErrorCode::NoRecordsMatch, "nothing")])
+            .expect("ok");
+        let mut r = PageReader::new(xml.as_bytes(), PayloadKind::Dc).expect("ok");
+        assert_eq!(r.errors()[0].code, ErrorCode::NoRecordsMatch);
+        assert!(r.next().is_none());
+    }
+}
