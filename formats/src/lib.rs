@@ -1,5 +1,7 @@
+pub mod alma;
 pub mod dc;
 pub mod identifier;
 pub mod marc;
 pub mod oai;
+pub mod rosetta;
 pub mod xml;
