@@ -1,4 +1,5 @@
 pub mod alma;
+pub mod crosswalk;
 pub mod dc;
 pub mod identifier;
 pub mod marc;
