@@ -243,6 +243,9 @@ pub struct Start<'a> {
 impl<'a> Start<'a> {
     /// The value of the attribute with this namespace URI (`""` for none) and local name.
     pub fn attr(&self, ns: &str, local: &str, pull: &Pull<'a>) -> Result<Option<String>, XmlError> {
+        if self.tag.attributes_raw().trim_ascii_start().is_empty() {
+            return Ok(None);
+        }
         for a in self.tag.attributes() {
             let a = a.map_err(|e| XmlError {
                 offset: self.offset,
@@ -321,7 +324,41 @@ pub struct Pull<'a> {
     seen_root: bool,
 }
 
+/// Text or CDATA as the document means it: checked for characters XML 1.0 excludes and with
+/// line ends normalised (`\r\n` and `\r` become `\n`), in one pass over the bytes when, as
+/// almost always, there is nothing to do.
+fn content(raw: Cow<'_, str>, offset: u64) -> Result<Cow<'_, str>, XmlError> {
+    let mut has_cr = false;
+    let mut suspicious = false;
+    for b in raw.bytes() {
+        if b < 0x20 {
+            match b {
+                b'\t' | b'\n' => {}
+                b'\r' => has_cr = true,
+                _ => suspicious = true,
+            }
+        } else if b == 0xEF {
+            suspicious = true;
+        }
+    }
+    if suspicious {
+        check_read_chars(&raw, offset)?;
+    }
+    if !has_cr {
+        return Ok(raw);
+    }
+    Ok(Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
 fn check_read_chars(s: &str, offset: u64) -> Result<(), XmlError> {
+    // Fast path over bytes: in valid UTF-8 the only characters XML 1.0 excludes are the C0
+    // controls other than tab, LF and CR, and U+FFFE/U+FFFF (whose encodings start with 0xEF).
+    let suspicious = s
+        .bytes()
+        .any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF);
+    if !suspicious {
+        return Ok(());
+    }
     match s.chars().find(|c| !is_xml_char(*c)) {
         None => Ok(()),
         Some(c) => Err(XmlError {
@@ -396,7 +433,7 @@ impl<'a> Pull<'a> {
         self.bindings
             .iter()
             .rev()
-            .find(|(p, _)| p.as_ref() == prefix)
+            .find(|(p, _)| short_eq(p, prefix))
             .map(|(_, u)| u.clone())
             .filter(|u| !u.is_empty() || prefix.is_empty())
     }
@@ -459,13 +496,11 @@ impl<'a> Pull<'a> {
             let ev = self.reader.read_event().map_err(|e| self.raw_error(e))?;
             match ev {
                 Event::Text(t) => {
-                    let s = t.xml10_content();
-                    check_read_chars(&s, before)?;
+                    let s = content(t.into_inner(), before)?;
                     append(&mut text, s);
                 }
                 Event::CData(c) => {
-                    let s = c.xml10_content();
-                    check_read_chars(&s, before)?;
+                    let s = content(c.into_inner(), before)?;
                     append(&mut text, s);
                 }
                 Event::GeneralRef(r) => {
@@ -578,7 +613,8 @@ impl<'a> Pull<'a> {
             self.seen_root = true;
         }
         let mut added = 0;
-        for a in start.attributes() {
+        let has_attributes = !start.attributes_raw().trim().is_empty();
+        for a in start.attributes().take(if has_attributes { usize::MAX } else { 0 }) {
             let a = a.map_err(|e| XmlError {
                 offset,
                 message: format!("bad attribute: {e}"),
@@ -652,6 +688,31 @@ impl<'a> Pull<'a> {
         Ok(())
     }
 
+    /// Skips the element whose start was just read, without decoding its content: quick-xml
+    /// still checks that it is well-formed (end names match), but characters and entities inside
+    /// are left to whoever parses the slice later.
+    pub fn skip_element_raw(&mut self, start: &Start<'a>) -> Result<(), XmlError> {
+        if self.peeked.is_some() || self.pending_end {
+            return self.skip_element();
+        }
+        let name = start.tag.name();
+        self.reader
+            .read_to_end(name)
+            .map_err(|e| self.raw_error(e))?;
+        self.pop_scope();
+        Ok(())
+    }
+
+    /// True when the bindings in scope are exactly `other` (no allocation).
+    pub fn bindings_equal(&self, other: &[Binding]) -> bool {
+        self.bindings.len() == other.len()
+            && self
+                .bindings
+                .iter()
+                .zip(other)
+                .all(|((p, u), (op, ou))| p.as_ref() == op && u.as_ref() == ou)
+    }
+
     /// Reads the text content of a leaf element whose start was just read, up to its end.
     /// A child element is an error naming `what`.
     pub fn leaf_text(&mut self, what: &str) -> Result<Cow<'a, str>, XmlError> {
@@ -716,6 +777,12 @@ impl<'a> Pull<'a> {
             }
         }
     }
+}
+
+/// Prefixes are a few bytes long: a byte loop beats a call to `memcmp`.
+#[inline]
+fn short_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {

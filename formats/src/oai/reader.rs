@@ -4,6 +4,7 @@
 //! and record number, never the end of the list.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::datestamp::{Datestamp, Granularity};
 use super::request::{ErrorCode, OaiError, Verb};
@@ -28,7 +29,9 @@ pub enum PayloadKind {
 pub enum Metadata {
     Dc(DcRecord),
     Marc(MarcRecord),
-    Raw { xml: String, inherited: Vec<Binding> },
+    /// `inherited`: the namespace bindings in scope at the payload (shared between the records
+    /// of a page, which almost always inherit the same ones).
+    Raw { xml: String, inherited: Arc<[Binding]> },
 }
 
 /// A record of a ListRecords or GetRecord page.
@@ -97,6 +100,7 @@ pub struct PageReader<'a> {
     records: u64,
     current_id: Option<String>,
     done: bool,
+    raw_bindings: Option<Arc<[Binding]>>,
 }
 
 const ROOT: &str = "OAI-PMH";
@@ -122,6 +126,7 @@ impl<'a> PageReader<'a> {
             records: 0,
             current_id: None,
             done: false,
+            raw_bindings: None,
         };
         r.envelope().map_err(|e| r.wrap(e))?;
         Ok(r)
@@ -394,9 +399,16 @@ impl<'a> PageReader<'a> {
                 })
             }
             PayloadKind::Raw => {
-                let inherited = self.p.bindings();
+                let inherited = match &self.raw_bindings {
+                    Some(b) if self.p.bindings_equal(b) => b.clone(),
+                    _ => {
+                        let b: Arc<[Binding]> = self.p.bindings().into();
+                        self.raw_bindings = Some(b.clone());
+                        b
+                    }
+                };
                 let start = s.offset() as usize;
-                self.p.skip_element()?;
+                self.p.skip_element_raw(s)?;
                 let end = self.p.offset() as usize;
                 let xml = self.p.input().get(start..end).unwrap_or("").to_owned();
                 Ok(Metadata::Raw { xml, inherited })
