@@ -304,7 +304,8 @@ impl<'a> Start<'a> {
 /// What the pull reader reports.
 pub enum Ev<'a> {
     Start(Start<'a>),
-    /// Text, CDATA and references already merged and decoded; never empty.
+    /// Text, CDATA and references already merged and decoded; never empty. No format here has
+    /// mixed content, so whitespace-only text next to child elements (layout) is not reported.
     Text(Cow<'a, str>),
     End,
     Eof,
@@ -320,6 +321,8 @@ pub struct Pull<'a> {
     no_ns: Rc<str>,
     scopes: Vec<usize>,
     pending_end: bool,
+    /// The last event reported was an end: text that follows is between elements.
+    prev_end: bool,
     peeked: Option<Ev<'a>>,
     seen_root: bool,
 }
@@ -328,19 +331,18 @@ pub struct Pull<'a> {
 /// line ends normalised (`\r\n` and `\r` become `\n`), in one pass over the bytes when, as
 /// almost always, there is nothing to do.
 fn content(raw: Cow<'_, str>, offset: u64) -> Result<Cow<'_, str>, XmlError> {
-    let mut has_cr = false;
-    let mut suspicious = false;
-    for b in raw.bytes() {
-        if b < 0x20 {
-            match b {
-                b'\t' | b'\n' => {}
-                b'\r' => has_cr = true,
-                _ => suspicious = true,
-            }
-        } else if b == 0xEF {
-            suspicious = true;
-        }
+    // Branch-free first pass (it vectorises): any control byte, or 0xEF?
+    let flags = raw
+        .bytes()
+        .fold(0u8, |acc, b| acc | u8::from(b < 0x20) | (u8::from(b == 0xEF) << 1));
+    if flags == 0 {
+        return Ok(raw);
     }
+    let has_cr = raw.as_bytes().contains(&b'\r');
+    let suspicious = flags & 2 != 0
+        || raw
+            .bytes()
+            .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
     if suspicious {
         check_read_chars(&raw, offset)?;
     }
@@ -391,6 +393,7 @@ impl<'a> Pull<'a> {
             no_ns: Rc::from(""),
             scopes: Vec::with_capacity(16),
             pending_end: false,
+            prev_end: false,
             peeked: None,
             seen_root: false,
         }
@@ -540,6 +543,11 @@ impl<'a> Pull<'a> {
                     text = Some(Cow::Owned(s));
                 }
                 Event::Start(start) => {
+                    self.prev_end = false;
+                    // No format here has mixed content: whitespace before a child is layout.
+                    if text.as_deref().is_some_and(is_layout) {
+                        text = None;
+                    }
                     if let Some(t) = self.flush_text(text.take(), before)? {
                         // Hand the text out first; re-read the start next time.
                         self.peeked = Some(self.start(start, before)?);
@@ -548,6 +556,11 @@ impl<'a> Pull<'a> {
                     return self.start(start, before);
                 }
                 Event::End(_) => {
+                    // After a child's end, whitespace is layout too; in a leaf it is the value.
+                    if self.prev_end && text.as_deref().is_some_and(is_layout) {
+                        text = None;
+                    }
+                    self.prev_end = true;
                     if let Some(t) = self.flush_text(text.take(), before)? {
                         self.pending_end = true;
                         return Ok(t);
@@ -777,6 +790,10 @@ impl<'a> Pull<'a> {
             }
         }
     }
+}
+
+fn is_layout(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// Prefixes are a few bytes long: a byte loop beats a call to `memcmp`.

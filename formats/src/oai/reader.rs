@@ -98,7 +98,8 @@ pub struct PageReader<'a> {
     verb: Option<Verb>,
     token: Option<ResumptionToken>,
     records: u64,
-    current_id: Option<String>,
+    /// Byte range of the current record's identifier, for error messages (no copy per record).
+    current_id: Option<(usize, usize)>,
     done: bool,
     raw_bindings: Option<Arc<[Binding]>>,
 }
@@ -136,7 +137,13 @@ impl<'a> PageReader<'a> {
         PageError {
             offset: e.offset,
             record: (self.records > 0 && !self.done).then_some(self.records),
-            identifier: if self.done { None } else { self.current_id.clone() },
+            identifier: if self.done {
+                None
+            } else {
+                self.current_id
+                    .and_then(|(a, b)| self.p.input().get(a..b))
+                    .map(|s| s.trim().to_owned())
+            },
             message: e.message,
         }
     }
@@ -328,8 +335,11 @@ impl<'a> PageReader<'a> {
             }
             match c.local {
                 "identifier" if identifier.is_none() => {
+                    let from = self.p.offset() as usize;
                     let id = self.p.leaf_text("identifier")?.trim().to_owned();
-                    self.current_id = Some(id.clone());
+                    // The raw text between the tags; only read back for an error message.
+                    let to = (self.p.offset() as usize).saturating_sub("</identifier>".len());
+                    self.current_id = Some((from, to.max(from)));
                     identifier = Some(id);
                 }
                 "datestamp" if datestamp.is_none() => {

@@ -41,7 +41,7 @@ fn dc_element() -> impl Strategy<Value = DcElement> {
     )
         .prop_map(|(dcterms, i, j, value, lang, ty)| DcElement {
             ns: if dcterms { DcNs::Dcterms } else { DcNs::Dc },
-            name: if dcterms { DCTERMS[j] } else { DC_ELEMENTS[i] }.to_owned(),
+            name: if dcterms { DCTERMS[j] } else { DC_ELEMENTS[i] }.into(),
             value,
             lang: lang.map(str::to_owned),
             xsi_type: ty.map(str::to_owned),
