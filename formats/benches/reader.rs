@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formats::dc::{Container, DcElement, DcRecord};
-use formats::oai::{Datestamp, Header, PageReader, Payload, PayloadKind, ResponseWriter, ResumptionToken, Verb};
+use formats::oai::{
+    Datestamp, Header, PageReader, Payload, PayloadKind, ResponseWriter, ResumptionToken, Verb,
+};
 
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -42,7 +44,10 @@ const PAGE: usize = 1_000;
 
 fn record(i: usize) -> DcRecord {
     let mut v = vec![
-        DcElement::dc("title", &format!("Sunset at Montmajour, study no. {i} — Провансальский пейзаж")),
+        DcElement::dc(
+            "title",
+            &format!("Sunset at Montmajour, study no. {i} — Провансальский пейзаж"),
+        ),
         DcElement::dc("creator", "Gogh, Vincent Willem van, 1853-1890"),
         DcElement::dc("creator", "Théo van Gogh & Johanna Bonger"),
         DcElement::dc("subject", "Landscape painting, Dutch -- 19th century"),
@@ -66,7 +71,12 @@ fn pages(total: usize, per_page: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < total {
-        let w = ResponseWriter::new(Datestamp::from_unix(1_700_000_000), "http://localhost/oai", None).expect("envelope");
+        let w = ResponseWriter::new(
+            Datestamp::from_unix(1_700_000_000),
+            "http://localhost/oai",
+            None,
+        )
+        .expect("envelope");
         let mut l = w.list(Verb::ListRecords).expect("list");
         for _ in 0..per_page.min(total - i) {
             let h = Header {
@@ -75,10 +85,20 @@ fn pages(total: usize, per_page: usize) -> Vec<String> {
                 set_specs: vec!["alma_sync".into()],
                 deleted: false,
             };
-            l.record(&h, Some(Payload::Dc(&record(i), Container::OaiDc))).expect("record");
+            l.record(&h, Some(Payload::Dc(&record(i), Container::OaiDc)))
+                .expect("record");
             i += 1;
         }
-        let token = ResumptionToken { value: if i < total { format!("t{i}") } else { String::new() }, complete_list_size: Some(total as u64), cursor: Some(i as u64), expiration_date: None };
+        let token = ResumptionToken {
+            value: if i < total {
+                format!("t{i}")
+            } else {
+                String::new()
+            },
+            complete_list_size: Some(total as u64),
+            cursor: Some(i as u64),
+            expiration_date: None,
+        };
         out.push(l.finish(Some(&token)).expect("page"));
     }
     out
@@ -121,28 +141,45 @@ fn peak_while_reading(page: &str) -> usize {
     PEAK.store(base, Ordering::Relaxed);
     let n = read_all(std::slice::from_ref(&page.to_owned()), PayloadKind::Dc);
     black_box(n);
-    PEAK.load(Ordering::Relaxed).saturating_sub(base).saturating_sub(page.len())
+    PEAK.load(Ordering::Relaxed)
+        .saturating_sub(base)
+        .saturating_sub(page.len())
 }
 
 fn bench(c: &mut Criterion) {
     let set = pages(RECORDS, PAGE);
     let bytes: usize = set.iter().map(String::len).sum();
-    eprintln!("page set: {RECORDS} records in {} pages, {:.1} MB, {:.0} bytes/record", set.len(), bytes as f64 / 1e6, bytes as f64 / RECORDS as f64);
+    eprintln!(
+        "page set: {RECORDS} records in {} pages, {:.1} MB, {:.0} bytes/record",
+        set.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / RECORDS as f64
+    );
     for per_page in [1_000, 10_000] {
         let page = pages(per_page, per_page).remove(0);
-        eprintln!("peak heap reading one page of {per_page:>6} records ({:>5.1} MB): {:>7} bytes", page.len() as f64 / 1e6, peak_while_reading(&page));
+        eprintln!(
+            "peak heap reading one page of {per_page:>6} records ({:>5.1} MB): {:>7} bytes",
+            page.len() as f64 / 1e6,
+            peak_while_reading(&page)
+        );
     }
     let mut g = c.benchmark_group("listrecords_100k_oai_dc");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("ceiling_quick_xml_event_loop", |b| b.iter(|| ceiling(&set)));
-    g.bench_function("page_reader_dc", |b| b.iter(|| assert_eq!(read_all(&set, PayloadKind::Dc), RECORDS)));
-    g.bench_function("page_reader_raw", |b| b.iter(|| assert_eq!(read_all(&set, PayloadKind::Raw), RECORDS)));
+    g.bench_function("page_reader_dc", |b| {
+        b.iter(|| assert_eq!(read_all(&set, PayloadKind::Dc), RECORDS))
+    });
+    g.bench_function("page_reader_raw", |b| {
+        b.iter(|| assert_eq!(read_all(&set, PayloadKind::Raw), RECORDS))
+    });
     g.finish();
     let mut g = c.benchmark_group("listrecords_100k_oai_dc_records");
     g.sample_size(10);
     g.throughput(Throughput::Elements(RECORDS as u64));
-    g.bench_function("page_reader_dc", |b| b.iter(|| read_all(&set, PayloadKind::Dc)));
+    g.bench_function("page_reader_dc", |b| {
+        b.iter(|| read_all(&set, PayloadKind::Dc))
+    });
     g.finish();
 }
 

@@ -21,7 +21,10 @@ pub enum AlmaError {
     #[error("invalid JSON: {0}")]
     Json(String),
     #[error("Alma {object}: {message}")]
-    Shape { object: &'static str, message: String },
+    Shape {
+        object: &'static str,
+        message: String,
+    },
 }
 
 fn shape(object: &'static str, message: impl Into<String>) -> AlmaError {
@@ -99,7 +102,10 @@ fn text(p: &mut Pull<'_>, what: &str) -> Result<String, XmlError> {
 fn root_named<'a>(p: &mut Pull<'a>, object: &'static str) -> Result<Start<'a>, AlmaError> {
     let root = p.root()?;
     if root.local != object {
-        return Err(shape(object, format!("expected <{object}>, found <{}>", root.local)));
+        return Err(shape(
+            object,
+            format!("expected <{object}>, found <{}>", root.local),
+        ));
     }
     Ok(root)
 }
@@ -130,7 +136,11 @@ impl Bib {
         w.leaf(
             "suppress_from_publishing",
             &[],
-            if self.suppress_from_publishing { "true" } else { "false" },
+            if self.suppress_from_publishing {
+                "true"
+            } else {
+                "false"
+            },
         )?;
         opt_leaf(w, "originating_system", &self.originating_system)?;
         opt_leaf(w, "originating_system_id", &self.originating_system_id)?;
@@ -213,7 +223,11 @@ impl Bib {
         m.insert("network_number".into(), json!(self.network_numbers));
         m.insert(
             "suppress_from_publishing".into(),
-            json!(if self.suppress_from_publishing { "true" } else { "false" }),
+            json!(if self.suppress_from_publishing {
+                "true"
+            } else {
+                "false"
+            }),
         );
         let mut w = XmlWriter::compact();
         self.record.write_into(&mut w, MarcNs::None)?;
@@ -222,10 +236,14 @@ impl Bib {
     }
 
     pub fn from_json(v: &Value) -> Result<Bib, AlmaError> {
-        let o = v.as_object().ok_or_else(|| shape("bib", "JSON bib is not an object"))?;
+        let o = v
+            .as_object()
+            .ok_or_else(|| shape("bib", "JSON bib is not an object"))?;
         let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
         let mms_id = match s("mms_id") {
-            Some(v) if !v.is_empty() => Some(MmsId::new(&v).map_err(|e| shape("bib", e.to_string()))?),
+            Some(v) if !v.is_empty() => {
+                Some(MmsId::new(&v).map_err(|e| shape("bib", e.to_string()))?)
+            }
             _ => None,
         };
         let record_xml = o
@@ -235,7 +253,11 @@ impl Bib {
             .and_then(Value::as_str)
             .ok_or_else(|| shape("bib", "JSON bib has no anies record"))?;
         let network_numbers = match o.get("network_number") {
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         };
@@ -302,7 +324,10 @@ impl Representation {
     }
 
     fn write_into(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
-        w.open("representation", &[("is_remote", if self.is_remote { "true" } else { "false" })])?;
+        w.open(
+            "representation",
+            &[("is_remote", if self.is_remote { "true" } else { "false" })],
+        )?;
         for (k, v) in self.fields() {
             opt_leaf(w, k, v)?;
         }
@@ -340,7 +365,11 @@ impl Representation {
         m.insert("is_remote".into(), json!(self.is_remote));
         for (k, v) in self.fields() {
             if let Some(v) = v {
-                let value = if CODED.contains(&k) { json!({ "value": v }) } else { json!(v) };
+                let value = if CODED.contains(&k) {
+                    json!({ "value": v })
+                } else {
+                    json!(v)
+                };
                 m.insert(k.into(), value);
             }
         }
@@ -362,7 +391,10 @@ impl Representation {
         for (k, v) in o {
             let value = match v {
                 Value::String(s) => Some(s.clone()),
-                Value::Object(inner) => inner.get("value").and_then(Value::as_str).map(str::to_owned),
+                Value::Object(inner) => inner
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             };
@@ -439,13 +471,18 @@ impl<T: ListItem> List<T> {
         let mut p = Pull::new(xml);
         let root = p.root()?;
         if root.local != T::LIST {
-            return Err(shape("list", format!("expected <{}>, found <{}>", T::LIST, root.local)));
+            return Err(shape(
+                "list",
+                format!("expected <{}>, found <{}>", T::LIST, root.local),
+            ));
         }
         let count = root.attr("", "total_record_count", &p)?.unwrap_or_default();
-        let total_record_count = count
-            .trim()
-            .parse()
-            .map_err(|_| shape("list", format!("total_record_count {count:?} is not a number")))?;
+        let total_record_count = count.trim().parse().map_err(|_| {
+            shape(
+                "list",
+                format!("total_record_count {count:?} is not a number"),
+            )
+        })?;
         let mut items = Vec::new();
         while let Some(c) = p.next_child(T::LIST)? {
             if c.local == T::ITEM {
@@ -462,7 +499,11 @@ impl<T: ListItem> List<T> {
     }
 
     pub fn to_json(&self) -> Result<Value, WriteError> {
-        let items: Vec<Value> = self.items.iter().map(T::item_json).collect::<Result<_, _>>()?;
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .map(T::item_json)
+            .collect::<Result<_, _>>()?;
         let mut m = Map::new();
         if !items.is_empty() {
             m.insert(T::ITEM.into(), Value::Array(items));
@@ -472,7 +513,9 @@ impl<T: ListItem> List<T> {
     }
 
     pub fn from_json(v: &Value) -> Result<Self, AlmaError> {
-        let o = v.as_object().ok_or_else(|| shape("list", "JSON list is not an object"))?;
+        let o = v
+            .as_object()
+            .ok_or_else(|| shape("list", "JSON list is not an object"))?;
         let total_record_count = match o.get("total_record_count") {
             Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
             Some(Value::String(s)) => s.parse().unwrap_or(0),
@@ -505,7 +548,15 @@ impl WebServiceResult {
         let mut w = XmlWriter::new();
         w.declaration();
         w.open("web_service_result", &[("xmlns", WSR_NS)])?;
-        w.leaf("errorsExist", &[], if self.errors.is_empty() { "false" } else { "true" })?;
+        w.leaf(
+            "errorsExist",
+            &[],
+            if self.errors.is_empty() {
+                "false"
+            } else {
+                "true"
+            },
+        )?;
         w.open("errorList", &[])?;
         for e in &self.errors {
             w.open("error", &[])?;
@@ -613,8 +664,12 @@ mod tests {
     fn bib() -> Bib {
         let mut record = MarcRecord::new(crate::marc::DEFAULT_LEADER);
         record.set_control("001", "991000000000013601");
-        record.fields.push(Field::Data(DataField::new("035", ' ', ' ').with('a', "oai:d4I1-pubam:IE1000")));
-        record.fields.push(Field::Data(DataField::new("245", '0', '0').with('a', "Sunset at Montmajour")));
+        record.fields.push(Field::Data(
+            DataField::new("035", ' ', ' ').with('a', "oai:d4I1-pubam:IE1000"),
+        ));
+        record.fields.push(Field::Data(
+            DataField::new("245", '0', '0').with('a', "Sunset at Montmajour"),
+        ));
         Bib {
             mms_id: Some(MmsId::new("991000000000013601").expect("valid")),
             record_format: "marc21".into(),
@@ -645,18 +700,52 @@ mod tests {
         assert_eq!(Bib::read_xml(&b.write_xml().expect("w")).expect("r"), b);
         assert_eq!(Bib::from_json(&b.to_json().expect("w")).expect("r"), b);
         let r = rep();
-        assert_eq!(Representation::read_xml(&r.write_xml().expect("w")).expect("r"), r);
+        assert_eq!(
+            Representation::read_xml(&r.write_xml().expect("w")).expect("r"),
+            r
+        );
         assert_eq!(Representation::from_json(&r.to_json()).expect("r"), r);
-        let l = List { total_record_count: 3, items: vec![r.clone(), r] };
-        assert_eq!(List::<Representation>::read_xml(&l.write_xml().expect("w")).expect("r"), l);
-        assert_eq!(List::<Representation>::from_json(&l.to_json().expect("w")).expect("r"), l);
-        let bl = List { total_record_count: 1, items: vec![b] };
-        assert_eq!(List::<Bib>::read_xml(&bl.write_xml().expect("w")).expect("r"), bl);
-        let empty: List<Bib> = List { total_record_count: 0, items: vec![] };
-        assert_eq!(List::<Bib>::from_json(&empty.to_json().expect("w")).expect("r"), empty);
-        let e = WebServiceResult::one("402203", "Input parameters mmsId X is not valid.", Some("E01-1"));
-        assert_eq!(WebServiceResult::parse_any(e.write_xml().expect("w").as_bytes()).expect("r"), e);
-        assert_eq!(WebServiceResult::parse_any(e.to_json().to_string().as_bytes()).expect("r"), e);
+        let l = List {
+            total_record_count: 3,
+            items: vec![r.clone(), r],
+        };
+        assert_eq!(
+            List::<Representation>::read_xml(&l.write_xml().expect("w")).expect("r"),
+            l
+        );
+        assert_eq!(
+            List::<Representation>::from_json(&l.to_json().expect("w")).expect("r"),
+            l
+        );
+        let bl = List {
+            total_record_count: 1,
+            items: vec![b],
+        };
+        assert_eq!(
+            List::<Bib>::read_xml(&bl.write_xml().expect("w")).expect("r"),
+            bl
+        );
+        let empty: List<Bib> = List {
+            total_record_count: 0,
+            items: vec![],
+        };
+        assert_eq!(
+            List::<Bib>::from_json(&empty.to_json().expect("w")).expect("r"),
+            empty
+        );
+        let e = WebServiceResult::one(
+            "402203",
+            "Input parameters mmsId X is not valid.",
+            Some("E01-1"),
+        );
+        assert_eq!(
+            WebServiceResult::parse_any(e.write_xml().expect("w").as_bytes()).expect("r"),
+            e
+        );
+        assert_eq!(
+            WebServiceResult::parse_any(e.to_json().to_string().as_bytes()).expect("r"),
+            e
+        );
     }
 
     #[test]

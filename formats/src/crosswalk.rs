@@ -41,8 +41,21 @@ pub struct Rule {
     pub take: Take,
 }
 
-const fn rule(element: &'static str, tag: &'static str, ind: [char; 2], code: char, take: Take) -> Rule {
-    Rule { element, tag, ind1: ind[0], ind2: ind[1], code, take }
+const fn rule(
+    element: &'static str,
+    tag: &'static str,
+    ind: [char; 2],
+    code: char,
+    take: Take,
+) -> Rule {
+    Rule {
+        element,
+        tag,
+        ind1: ind[0],
+        ind2: ind[1],
+        code,
+        take,
+    }
 }
 
 /// The marker that tells a coverage 500 from a cataloguer's general note.
@@ -67,7 +80,13 @@ pub const RULES: &[Rule] = &[
     rule("source", "786", ['0', ' '], 'o', Take::All),
     rule("language", "546", [' ', ' '], 'a', Take::All),
     rule("relation", "787", ['0', ' '], 'o', Take::All),
-    rule("coverage", "500", [' ', ' '], 'a', Take::Marked(COVERAGE_MARKER)),
+    rule(
+        "coverage",
+        "500",
+        [' ', ' '],
+        'a',
+        Take::Marked(COVERAGE_MARKER),
+    ),
     rule("rights", "540", [' ', ' '], 'a', Take::All),
 ];
 
@@ -162,7 +181,10 @@ pub fn dc_to_marc(dc: &DcRecord, oai_identifier: &str) -> Vec<DataField> {
 /// A new bib's MARC record for a DC record: Alma's default leader plus the crosswalked fields.
 pub fn new_marc_record(dc: &DcRecord, oai_identifier: &str) -> MarcRecord {
     let mut rec = MarcRecord::new(DEFAULT_LEADER);
-    rec.fields = dc_to_marc(dc, oai_identifier).into_iter().map(Field::Data).collect();
+    rec.fields = dc_to_marc(dc, oai_identifier)
+        .into_iter()
+        .map(Field::Data)
+        .collect();
     rec
 }
 
@@ -174,7 +196,9 @@ pub fn owns(field: &DataField, oai_identifier: &str) -> bool {
         return field.all('a').any(|v| v.trim() == oai_identifier);
     }
     if field.tag == "500" {
-        return field.first('a').is_some_and(|v| v.starts_with(COVERAGE_MARKER));
+        return field
+            .first('a')
+            .is_some_and(|v| v.starts_with(COVERAGE_MARKER));
     }
     RULES.iter().any(|r| r.tag == field.tag)
 }
@@ -199,7 +223,10 @@ pub fn merge(existing: &MarcRecord, crosswalked: &[DataField], oai_identifier: &
             .unwrap_or(fields.len());
         fields.insert(at, Field::Data(d.clone()));
     }
-    MarcRecord { leader: existing.leader.clone(), fields }
+    MarcRecord {
+        leader: existing.leader.clone(),
+        fields,
+    }
 }
 
 /// The crosswalk-owned fields of a record, sorted: two records whose owned fields are equal as a
@@ -215,7 +242,9 @@ pub fn owned_fields(record: &MarcRecord, oai_identifier: &str) -> Vec<DataField>
 }
 
 fn tidy_isbd(s: &str) -> &str {
-    s.trim().trim_end_matches([' ', '/', ':', ';', '=', ',']).trim_end()
+    s.trim()
+        .trim_end_matches([' ', '/', ':', ';', '=', ','])
+        .trim_end()
 }
 
 fn read_extra(f: &DataField, how: Extra) -> Option<String> {
@@ -319,7 +348,10 @@ mod tests {
     fn the_seed_record_round_trips() {
         let fields = dc_to_marc(&seed(), "oai:d4I1-pubam:IE1000");
         let tags: Vec<&str> = fields.iter().map(|f| f.tag.as_str()).collect();
-        assert_eq!(tags, ["024", "035", "100", "245", "260", "500", "700", "856"]);
+        assert_eq!(
+            tags,
+            ["024", "035", "100", "245", "260", "500", "700", "856"]
+        );
         assert_eq!(fields[2].ind1, '0');
         assert_eq!(fields[6].ind1, '1');
         let rec = new_marc_record(&seed(), "oai:d4I1-pubam:IE1000");
@@ -330,19 +362,42 @@ mod tests {
     fn reads_what_real_catalogues_hold() {
         let mut rec = MarcRecord::new(DEFAULT_LEADER);
         rec.fields = vec![
-            Field::Data(DataField::new("100", '1', ' ').with('a', "Etzioni, Amitai,").with('d', "1929-2023.")),
-            Field::Data(DataField::new("245", '1', '0').with('a', "Readings on modern organizations /").with('b', "edited by A. Etzioni.")),
-            Field::Data(DataField::new("264", ' ', '1').with('b', "Prentice-Hall,").with('c', "1969.")),
-            Field::Data(DataField::new("650", ' ', '0').with('a', "Organization").with('x', "Research.")),
+            Field::Data(
+                DataField::new("100", '1', ' ')
+                    .with('a', "Etzioni, Amitai,")
+                    .with('d', "1929-2023."),
+            ),
+            Field::Data(
+                DataField::new("245", '1', '0')
+                    .with('a', "Readings on modern organizations /")
+                    .with('b', "edited by A. Etzioni."),
+            ),
+            Field::Data(
+                DataField::new("264", ' ', '1')
+                    .with('b', "Prentice-Hall,")
+                    .with('c', "1969."),
+            ),
+            Field::Data(
+                DataField::new("650", ' ', '0')
+                    .with('a', "Organization")
+                    .with('x', "Research."),
+            ),
             Field::Data(DataField::new("500", ' ', ' ').with('a', "Includes bibliographies.")),
         ];
         let dc = marc_to_dc(&rec);
-        let got: Vec<(String, &str)> = dc.elements.iter().map(|e| (e.qname(), e.value.as_str())).collect();
+        let got: Vec<(String, &str)> = dc
+            .elements
+            .iter()
+            .map(|e| (e.qname(), e.value.as_str()))
+            .collect();
         assert_eq!(
             got,
             [
                 ("dc:creator".to_owned(), "Etzioni, Amitai, 1929-2023."),
-                ("dc:title".to_owned(), "Readings on modern organizations : edited by A. Etzioni."),
+                (
+                    "dc:title".to_owned(),
+                    "Readings on modern organizations : edited by A. Etzioni."
+                ),
                 ("dc:publisher".to_owned(), "Prentice-Hall,"),
                 ("dc:date".to_owned(), "1969."),
                 ("dc:subject".to_owned(), "Organization -- Research"),
@@ -356,15 +411,32 @@ mod tests {
         let oai = "oai:d4I1-pubam:IE1000";
         let mut existing = new_marc_record(&seed(), oai);
         existing.set_control("001", "991000000000013601");
-        existing.fields.push(Field::Data(DataField::new("650", ' ', '0').with('a', "Landscape painting")));
-        existing.fields.push(Field::Data(DataField::new("500", ' ', ' ').with('a', "A cataloguer's note")));
+        existing.fields.push(Field::Data(
+            DataField::new("650", ' ', '0').with('a', "Landscape painting"),
+        ));
+        existing.fields.push(Field::Data(
+            DataField::new("500", ' ', ' ').with('a', "A cataloguer's note"),
+        ));
         let mut changed = seed();
         changed.elements[0].value = "Sunset at Montmajour (1888)".into();
         let merged = merge(&existing, &dc_to_marc(&changed, oai), oai);
         assert_eq!(merged.control("001"), Some("991000000000013601"));
         assert!(merged.fields_tagged("650").count() == 1);
-        assert!(merged.fields_tagged("500").any(|f| f.first('a') == Some("A cataloguer's note")));
-        assert_eq!(merged.fields_tagged("245").next().and_then(|f| f.first('a')), Some("Sunset at Montmajour (1888)"));
-        assert_eq!(owned_fields(&merged, oai), owned_fields(&new_marc_record(&changed, oai), oai));
+        assert!(
+            merged
+                .fields_tagged("500")
+                .any(|f| f.first('a') == Some("A cataloguer's note"))
+        );
+        assert_eq!(
+            merged
+                .fields_tagged("245")
+                .next()
+                .and_then(|f| f.first('a')),
+            Some("Sunset at Montmajour (1888)")
+        );
+        assert_eq!(
+            owned_fields(&merged, oai),
+            owned_fields(&new_marc_record(&changed, oai), oai)
+        );
     }
 }

@@ -22,8 +22,21 @@ pub const QDC_NS: &str = "urn:mdsync:oai_qdc:1";
 
 /// The fifteen elements of DC 1.1, the only ones simple DC may carry.
 pub const DC_ELEMENTS: [&str; 15] = [
-    "title", "creator", "subject", "description", "publisher", "contributor", "date", "type", "format",
-    "identifier", "source", "language", "relation", "coverage", "rights",
+    "title",
+    "creator",
+    "subject",
+    "description",
+    "publisher",
+    "contributor",
+    "date",
+    "type",
+    "format",
+    "identifier",
+    "source",
+    "language",
+    "relation",
+    "coverage",
+    "rights",
 ];
 
 /// The namespace of an element.
@@ -153,14 +166,61 @@ macro_rules! dcterms_properties {
 }
 
 dcterms_properties![
-    "abstract", "accessRights", "accrualMethod", "accrualPeriodicity", "accrualPolicy", "alternative",
-    "audience", "available", "bibliographicCitation", "conformsTo", "contributor", "coverage", "created",
-    "creator", "date", "dateAccepted", "dateCopyrighted", "dateSubmitted", "description", "educationLevel",
-    "extent", "format", "hasFormat", "hasPart", "hasVersion", "identifier", "instructionalMethod",
-    "isFormatOf", "isPartOf", "isReferencedBy", "isReplacedBy", "isRequiredBy", "issued", "isVersionOf",
-    "language", "license", "mediator", "medium", "modified", "provenance", "publisher", "references",
-    "relation", "replaces", "requires", "rights", "rightsHolder", "source", "spatial", "subject",
-    "tableOfContents", "temporal", "title", "type", "valid",
+    "abstract",
+    "accessRights",
+    "accrualMethod",
+    "accrualPeriodicity",
+    "accrualPolicy",
+    "alternative",
+    "audience",
+    "available",
+    "bibliographicCitation",
+    "conformsTo",
+    "contributor",
+    "coverage",
+    "created",
+    "creator",
+    "date",
+    "dateAccepted",
+    "dateCopyrighted",
+    "dateSubmitted",
+    "description",
+    "educationLevel",
+    "extent",
+    "format",
+    "hasFormat",
+    "hasPart",
+    "hasVersion",
+    "identifier",
+    "instructionalMethod",
+    "isFormatOf",
+    "isPartOf",
+    "isReferencedBy",
+    "isReplacedBy",
+    "isRequiredBy",
+    "issued",
+    "isVersionOf",
+    "language",
+    "license",
+    "mediator",
+    "medium",
+    "modified",
+    "provenance",
+    "publisher",
+    "references",
+    "relation",
+    "replaces",
+    "requires",
+    "rights",
+    "rightsHolder",
+    "source",
+    "spatial",
+    "subject",
+    "tableOfContents",
+    "temporal",
+    "title",
+    "type",
+    "valid",
 ];
 
 /// The DC 1.1 element a `dcterms:` term refines (or is the twin of), per the DCMI terms.
@@ -252,7 +312,11 @@ impl DcRecord {
     /// The simple-DC projection: every element dumbed down, the parentless dropped.
     pub fn dumb_down(&self) -> DcRecord {
         DcRecord {
-            elements: self.elements.iter().filter_map(DcElement::dumb_down).collect(),
+            elements: self
+                .elements
+                .iter()
+                .filter_map(DcElement::dumb_down)
+                .collect(),
         }
     }
 
@@ -318,7 +382,10 @@ impl DcRecord {
                         ("xmlns:oai_dc", OAI_DC_NS),
                         ("xmlns:dc", DC_NS),
                         ("xmlns:xsi", xml::XSI_NS),
-                        ("xsi:schemaLocation", "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"),
+                        (
+                            "xsi:schemaLocation",
+                            "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
+                        ),
                     ],
                 )
             }
@@ -352,7 +419,11 @@ impl DcRecord {
             if !is_ncname(&e.name) {
                 return Err(WriteError {
                     field: qname,
-                    code: e.name.chars().find(|c| !c.is_alphanumeric()).map_or(0, |c| c as u32),
+                    code: e
+                        .name
+                        .chars()
+                        .find(|c| !c.is_alphanumeric())
+                        .map_or(0, |c| c as u32),
                 });
             }
             let mut a: Vec<(&str, &str)> = Vec::new();
@@ -445,7 +516,13 @@ mod tests {
         let names: Vec<String> = d.elements.iter().map(DcElement::qname).collect();
         assert_eq!(
             names,
-            ["dc:title", "dc:creator", "dc:identifier", "dc:relation", "dc:description"]
+            [
+                "dc:title",
+                "dc:creator",
+                "dc:identifier",
+                "dc:relation",
+                "dc:description"
+            ]
         );
         assert!(d.elements.iter().all(|e| e.xsi_type.is_none()));
         assert_eq!(d.elements[4].lang.as_deref(), Some("fr"));
@@ -469,8 +546,14 @@ mod tests {
         b.elements.reverse();
         assert!(!a.same_as(&b, Comparison::Exact));
         assert!(a.same_as(&b, Comparison::Multiset));
-        assert_ne!(a.fingerprint(Comparison::Exact), b.fingerprint(Comparison::Exact));
-        assert_eq!(a.fingerprint(Comparison::Multiset), b.fingerprint(Comparison::Multiset));
+        assert_ne!(
+            a.fingerprint(Comparison::Exact),
+            b.fingerprint(Comparison::Exact)
+        );
+        assert_eq!(
+            a.fingerprint(Comparison::Multiset),
+            b.fingerprint(Comparison::Multiset)
+        );
         // Duplicates count: a multiset, not a set.
         let mut c = seed();
         c.push(DcElement::dc("title", "Sunset at Montmajour"));

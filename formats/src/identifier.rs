@@ -35,7 +35,9 @@ impl OaiIdentifier {
         let (namespace, local) = rest.split_once(':').ok_or_else(not)?;
         if namespace.is_empty()
             || local.is_empty()
-            || namespace.chars().any(|c| c.is_whitespace() || c.is_control())
+            || namespace
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
             || local.chars().any(|c| c.is_control())
         {
             return Err(not());
@@ -156,14 +158,20 @@ impl IePid {
         if s.contains("..") || s == "." {
             return Err(bad("contains '..' or is '.'"));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_whitespace() || c.is_control())
-        {
-            return Err(bad(&format!("contains {c:?}, which cannot be part of a file name")));
+        if let Some(c) = s.chars().find(|c| {
+            matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+                || c.is_whitespace()
+                || c.is_control()
+        }) {
+            return Err(bad(&format!(
+                "contains {c:?}, which cannot be part of a file name"
+            )));
         }
         if !pattern.0.is_match(s) {
-            return Err(bad(&format!("does not match the pattern {}", pattern.as_str())));
+            return Err(bad(&format!(
+                "does not match the pattern {}",
+                pattern.as_str()
+            )));
         }
         Ok(IePid(s.to_owned()))
     }
@@ -186,7 +194,10 @@ pub struct MmsId(String);
 
 impl MmsId {
     pub fn new(s: &str) -> Result<Self, IdentifierError> {
-        if (8..=19).contains(&s.len()) && s.starts_with("99") && s.bytes().all(|b| b.is_ascii_digit()) {
+        if (8..=19).contains(&s.len())
+            && s.starts_with("99")
+            && s.bytes().all(|b| b.is_ascii_digit())
+        {
             Ok(MmsId(s.to_owned()))
         } else {
             Err(IdentifierError::BadMmsId(s.to_owned()))
@@ -288,12 +299,20 @@ mod tests {
         assert!(!r.is_strict(), "no dot in the repositoryIdentifier");
         let a = OaiIdentifier::parse("oai:alma.01EXAMPLE_INST:991234567890123").expect("lenient");
         assert!(!a.is_strict(), "underscore in the repositoryIdentifier");
-        assert!(OaiIdentifier::parse("oai:arXiv.org:hep-th/9901001").expect("ok").is_strict());
+        assert!(
+            OaiIdentifier::parse("oai:arXiv.org:hep-th/9901001")
+                .expect("ok")
+                .is_strict()
+        );
         assert_eq!(
-            OaiIdentifier::parse("oai:a.b:x:y").expect("colon in local").local(),
+            OaiIdentifier::parse("oai:a.b:x:y")
+                .expect("colon in local")
+                .local(),
             "x:y"
         );
-        for bad in ["", "oai:", "oai::x", "oai:x:", "urn:x:y", "oai:x", " oai:a:b"] {
+        for bad in [
+            "", "oai:", "oai::x", "oai:x:", "urn:x:y", "oai:x", " oai:a:b",
+        ] {
             assert!(OaiIdentifier::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -301,7 +320,9 @@ mod tests {
     #[test]
     fn ie_pids_cannot_escape_a_directory() {
         let any = PidPattern::new(".*").expect("regex");
-        for bad in ["", "../IE1", "IE1/..", "a/b", "a\\b", "IE 1", "IE1\0", ".", "..", "IE1\n"] {
+        for bad in [
+            "", "../IE1", "IE1/..", "a/b", "a\\b", "IE 1", "IE1\0", ".", "..", "IE1\n",
+        ] {
             assert!(IePid::with_pattern(bad, &any).is_err(), "{bad:?}");
         }
         assert!(IePid::new("IE1000").is_ok());
@@ -328,12 +349,27 @@ mod tests {
         check(&rule, &alma, Ok(Some("IE1000")));
         check(&rule, &["  oai:d4I1-pubam:IE7 "], Ok(Some("IE7")));
         check(&rule, &["alma_99123", "https://x/?d4I1-pubam"], Ok(None));
-        check(&rule, &["oai:d4I1-pubam:IE1", "oai:d4I1-pubam:IE1"], Ok(Some("IE1")));
-        check(&rule, &["oai:d4I1-pubam:IE1", "oai:d4I1-pubam:IE2"], Err("more than one IE"));
-        check(&rule, &["oai:d4I1-pubam:../etc"], Err("names no valid IE PID"));
+        check(
+            &rule,
+            &["oai:d4I1-pubam:IE1", "oai:d4I1-pubam:IE1"],
+            Ok(Some("IE1")),
+        );
+        check(
+            &rule,
+            &["oai:d4I1-pubam:IE1", "oai:d4I1-pubam:IE2"],
+            Err("more than one IE"),
+        );
+        check(
+            &rule,
+            &["oai:d4I1-pubam:../etc"],
+            Err("names no valid IE PID"),
+        );
         // Lenient: contained anywhere; strict: the namespace must equal it.
         check(&rule, &["oai:x-d4I1-pubam:IE5"], Ok(Some("IE5")));
-        let strict = MatchRule { strict: true, ..rule };
+        let strict = MatchRule {
+            strict: true,
+            ..rule
+        };
         check(&strict, &["oai:x-d4I1-pubam:IE5"], Ok(None));
         check(&strict, &["oai:d4I1-pubam:IE5"], Ok(Some("IE5")));
     }

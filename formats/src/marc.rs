@@ -180,7 +180,10 @@ impl MarcRecord {
                 Field::Control(c) => w.leaf("controlfield", &[("tag", &c.tag)], &c.value)?,
                 Field::Data(d) => {
                     let (i1, i2) = (d.ind1.to_string(), d.ind2.to_string());
-                    w.open("datafield", &[("tag", &d.tag), ("ind1", &i1), ("ind2", &i2)])?;
+                    w.open(
+                        "datafield",
+                        &[("tag", &d.tag), ("ind1", &i1), ("ind2", &i2)],
+                    )?;
                     for s in &d.subfields {
                         let code = s.code.to_string();
                         w.leaf("subfield", &[("code", &code)], &s.value)?;
@@ -216,7 +219,10 @@ impl MarcRecord {
         let shape = |message: String, offset: u64| MarcError::Shape { message, offset };
         while let Some(s) = p.next_child("record")? {
             if s.ns.as_ref() != ns {
-                return Err(shape(format!("unexpected element {}", s.qualified()), s.offset()));
+                return Err(shape(
+                    format!("unexpected element {}", s.qualified()),
+                    s.offset(),
+                ));
             }
             match s.local {
                 "leader" => rec.leader = p.leaf_text("leader")?.into_owned(),
@@ -239,7 +245,10 @@ impl MarcRecord {
                         match (c.next(), c.next()) {
                             (Some(ch), None) => Ok(ch),
                             (None, None) => Ok(' '),
-                            _ => Err(shape(format!("bad indicator {v:?} in field {tag}"), s.offset())),
+                            _ => Err(shape(
+                                format!("bad indicator {v:?} in field {tag}"),
+                                s.offset(),
+                            )),
                         }
                     };
                     let ind1 = ind(s.attr("", "ind1", p)?)?;
@@ -274,7 +283,10 @@ impl MarcRecord {
                     rec.fields.push(Field::Data(field));
                 }
                 other => {
-                    return Err(shape(format!("unexpected element <{other}> in record"), s.offset()));
+                    return Err(shape(
+                        format!("unexpected element <{other}> in record"),
+                        s.offset(),
+                    ));
                 }
             }
         }

@@ -133,7 +133,10 @@ impl UpdateMd {
         let mut p = Pull::new(xml);
         let root = p.root()?;
         if root.local != "updateMD" || root.ns.as_ref() != UPDATE_MD_NS {
-            return Err(shape("updateMD", format!("root is {}, not updateMD", root.qualified())));
+            return Err(shape(
+                "updateMD",
+                format!("root is {}, not updateMD", root.qualified()),
+            ));
         }
         let mut pid = None;
         let mut metadata = Vec::new();
@@ -245,7 +248,9 @@ pub enum SoapResponse {
     Fault(SoapFault),
 }
 
-fn envelope(body: impl FnOnce(&mut XmlWriter) -> Result<(), WriteError>) -> Result<String, WriteError> {
+fn envelope(
+    body: impl FnOnce(&mut XmlWriter) -> Result<(), WriteError>,
+) -> Result<String, WriteError> {
     let mut w = XmlWriter::new();
     w.declaration();
     w.open("soap:Envelope", &[("xmlns:soap", SOAP_ENV_NS)])?;
@@ -275,7 +280,13 @@ impl SoapRequest {
     pub fn write(&self) -> Result<String, WriteError> {
         envelope(|w| {
             match self {
-                SoapRequest::GetMd { pds_handle, pid, mid, kind, sub_type } => {
+                SoapRequest::GetMd {
+                    pds_handle,
+                    pid,
+                    mid,
+                    kind,
+                    sub_type,
+                } => {
                     w.open("dps:getMD", DPS)?;
                     w.leaf("pdsHandle", &[], pds_handle)?;
                     w.leaf("PID", &[], pid)?;
@@ -286,7 +297,11 @@ impl SoapRequest {
                     }
                     w.close("dps:getMD");
                 }
-                SoapRequest::UpdateMd { pds_handle, pid, metadata } => {
+                SoapRequest::UpdateMd {
+                    pds_handle,
+                    pid,
+                    metadata,
+                } => {
                     w.open("dps:updateMD", DPS)?;
                     w.leaf("pdsHandle", &[], pds_handle)?;
                     w.leaf("PID", &[], pid)?;
@@ -295,7 +310,11 @@ impl SoapRequest {
                     }
                     w.close("dps:updateMD");
                 }
-                SoapRequest::GetIe { pds_handle, ie_pid, flags } => {
+                SoapRequest::GetIe {
+                    pds_handle,
+                    ie_pid,
+                    flags,
+                } => {
                     w.open("dps:getIE", DPS)?;
                     w.leaf("pdsHandle", &[], pds_handle)?;
                     w.leaf("iePid", &[], ie_pid)?;
@@ -314,7 +333,10 @@ impl SoapRequest {
         let mut p = Pull::new(xml);
         let op = open_body(&mut p)?;
         if op.ns.as_ref() != DPS_NS {
-            return Err(shape("SOAP request", format!("operation {} is not in {DPS_NS}", op.qualified())));
+            return Err(shape(
+                "SOAP request",
+                format!("operation {} is not in {DPS_NS}", op.qualified()),
+            ));
         }
         let name = op.local;
         let mut fields: Vec<(String, String)> = Vec::new();
@@ -328,8 +350,14 @@ impl SoapRequest {
             }
         }
         close_body(&mut p)?;
-        let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_owned());
-        let need = |k: &str| get(k).ok_or_else(|| shape("SOAP request", format!("{name} without <{k}>")));
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| f == k)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let need =
+            |k: &str| get(k).ok_or_else(|| shape("SOAP request", format!("{name} without <{k}>")));
         Ok(match name {
             "getMD" => SoapRequest::GetMd {
                 pds_handle: get("pdsHandle").unwrap_or_default(),
@@ -356,7 +384,10 @@ impl SoapRequest {
 fn open_body<'a>(p: &mut Pull<'a>) -> Result<crate::xml::Start<'a>, RosettaError> {
     let root = p.root()?;
     if root.local != "Envelope" || root.ns.as_ref() != SOAP_ENV_NS {
-        return Err(shape("SOAP", format!("root is {}, not a SOAP 1.1 Envelope", root.qualified())));
+        return Err(shape(
+            "SOAP",
+            format!("root is {}, not a SOAP 1.1 Envelope", root.qualified()),
+        ));
     }
     loop {
         let Some(c) = p.next_child("Envelope")? else {
@@ -377,10 +408,16 @@ fn open_body<'a>(p: &mut Pull<'a>) -> Result<crate::xml::Start<'a>, RosettaError
 
 fn close_body(p: &mut Pull<'_>) -> Result<(), RosettaError> {
     if let Some(extra) = p.next_child("Body")? {
-        return Err(shape("SOAP", format!("more than one element in Body: {}", extra.qualified())));
+        return Err(shape(
+            "SOAP",
+            format!("more than one element in Body: {}", extra.qualified()),
+        ));
     }
     if let Some(extra) = p.next_child("Envelope")? {
-        return Err(shape("SOAP", format!("unexpected {} after Body", extra.qualified())));
+        return Err(shape(
+            "SOAP",
+            format!("unexpected {} after Body", extra.qualified()),
+        ));
     }
     p.expect_eof()?;
     Ok(())
@@ -429,7 +466,11 @@ impl SoapResponse {
         let name = op.local;
         let resp = match (op.ns.as_ref(), name) {
             (SOAP_ENV_NS, "Fault") => {
-                let mut f = SoapFault { code: String::new(), message: String::new(), kind: None };
+                let mut f = SoapFault {
+                    code: String::new(),
+                    message: String::new(),
+                    kind: None,
+                };
                 while let Some(c) = p.next_child("Fault")? {
                     match c.local {
                         "faultcode" => f.code = p.leaf_text("faultcode")?.trim().to_owned(),
@@ -471,7 +512,12 @@ impl SoapResponse {
                 }
                 SoapResponse::GetIe(mets)
             }
-            _ => return Err(shape("SOAP response", format!("unexpected {}", op.qualified()))),
+            _ => {
+                return Err(shape(
+                    "SOAP response",
+                    format!("unexpected {}", op.qualified()),
+                ));
+            }
         };
         close_body(&mut p)?;
         Ok(resp)
@@ -498,17 +544,34 @@ mod tests {
 
     #[test]
     fn update_md_refuses_an_unsafe_pid() {
-        let xml = format!(r#"<updateMD xmlns="{UPDATE_MD_NS}"><PID>../../etc</PID><metadata><type>descriptive</type><subType>dc</subType><content/></metadata></updateMD>"#);
+        let xml = format!(
+            r#"<updateMD xmlns="{UPDATE_MD_NS}"><PID>../../etc</PID><metadata><type>descriptive</type><subType>dc</subType><content/></metadata></updateMD>"#
+        );
         assert!(UpdateMd::read(&xml, &PidPattern::new(".*").expect("re")).is_err());
     }
 
     #[test]
     fn soap_requests_and_responses_round_trip() {
-        let item = MetadataItem::descriptive_dc(&DcRecord::new(vec![DcElement::dc("title", "T")])).expect("w");
+        let item = MetadataItem::descriptive_dc(&DcRecord::new(vec![DcElement::dc("title", "T")]))
+            .expect("w");
         let reqs = [
-            SoapRequest::GetMd { pds_handle: String::new(), pid: "IE1".into(), mid: None, kind: Some("descriptive".into()), sub_type: Some("dc".into()) },
-            SoapRequest::UpdateMd { pds_handle: String::new(), pid: "IE1".into(), metadata: vec![item.clone()] },
-            SoapRequest::GetIe { pds_handle: String::new(), ie_pid: "IE1".into(), flags: Some("0".into()) },
+            SoapRequest::GetMd {
+                pds_handle: String::new(),
+                pid: "IE1".into(),
+                mid: None,
+                kind: Some("descriptive".into()),
+                sub_type: Some("dc".into()),
+            },
+            SoapRequest::UpdateMd {
+                pds_handle: String::new(),
+                pid: "IE1".into(),
+                metadata: vec![item.clone()],
+            },
+            SoapRequest::GetIe {
+                pds_handle: String::new(),
+                ie_pid: "IE1".into(),
+                flags: Some("0".into()),
+            },
         ];
         for r in reqs {
             assert_eq!(SoapRequest::read(&r.write().expect("w")).expect("r"), r);
@@ -517,7 +580,11 @@ mod tests {
             SoapResponse::GetMd(vec![item]),
             SoapResponse::UpdateMd,
             SoapResponse::GetIe("<mets:mets/>".into()),
-            SoapResponse::Fault(SoapFault { code: "soap:Server".into(), message: "IE1 is locked".into(), kind: Some(FaultKind::LockedIe) }),
+            SoapResponse::Fault(SoapFault {
+                code: "soap:Server".into(),
+                message: "IE1 is locked".into(),
+                kind: Some(FaultKind::LockedIe),
+            }),
         ];
         for r in resps {
             assert_eq!(SoapResponse::read(&r.write().expect("w")).expect("r"), r);

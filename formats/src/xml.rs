@@ -121,7 +121,8 @@ impl XmlWriter {
     }
 
     pub fn declaration(&mut self) {
-        self.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        self.out
+            .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         if self.indent {
             self.out.push('\n');
         }
@@ -267,7 +268,9 @@ impl<'a> Start<'a> {
                     None => {
                         return Err(XmlError {
                             offset: self.offset,
-                            message: format!("undeclared namespace prefix '{p}' on attribute {key}"),
+                            message: format!(
+                                "undeclared namespace prefix '{p}' on attribute {key}"
+                            ),
                         });
                     }
                 },
@@ -332,9 +335,9 @@ pub struct Pull<'a> {
 /// almost always, there is nothing to do.
 fn content(raw: Cow<'_, str>, offset: u64) -> Result<Cow<'_, str>, XmlError> {
     // Branch-free first pass (it vectorises): any control byte, or 0xEF?
-    let flags = raw
-        .bytes()
-        .fold(0u8, |acc, b| acc | u8::from(b < 0x20) | (u8::from(b == 0xEF) << 1));
+    let flags = raw.bytes().fold(0u8, |acc, b| {
+        acc | u8::from(b < 0x20) | (u8::from(b == 0xEF) << 1)
+    });
     if flags == 0 {
         return Ok(raw);
     }
@@ -480,7 +483,7 @@ impl<'a> Pull<'a> {
     }
 
     /// The next event.
-    pub fn next(&mut self) -> Result<Ev<'a>, XmlError> {
+    pub fn next_event(&mut self) -> Result<Ev<'a>, XmlError> {
         match self.peeked.take() {
             Some(ev) => Ok(ev),
             None => self.read(),
@@ -627,7 +630,10 @@ impl<'a> Pull<'a> {
         }
         let mut added = 0;
         let has_attributes = !start.attributes_raw().trim().is_empty();
-        for a in start.attributes().take(if has_attributes { usize::MAX } else { 0 }) {
+        for a in start
+            .attributes()
+            .take(if has_attributes { usize::MAX } else { 0 })
+        {
             let a = a.map_err(|e| XmlError {
                 offset,
                 message: format!("bad attribute: {e}"),
@@ -646,7 +652,8 @@ impl<'a> Pull<'a> {
                     offset,
                     message: format!("bad namespace declaration {key}: {e}"),
                 })?;
-            self.bindings.push((Box::from(prefix), Rc::from(uri.as_ref())));
+            self.bindings
+                .push((Box::from(prefix), Rc::from(uri.as_ref())));
             added += 1;
         }
         self.scopes.push(added);
@@ -691,7 +698,7 @@ impl<'a> Pull<'a> {
     pub fn skip_element(&mut self) -> Result<(), XmlError> {
         let mut depth = 1usize;
         while depth > 0 {
-            match self.next()? {
+            match self.next_event()? {
                 Ev::Start(_) => depth += 1,
                 Ev::End => depth -= 1,
                 Ev::Text(_) => {}
@@ -731,7 +738,7 @@ impl<'a> Pull<'a> {
     pub fn leaf_text(&mut self, what: &str) -> Result<Cow<'a, str>, XmlError> {
         let mut out: Option<Cow<'a, str>> = None;
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 Ev::Text(t) => append(&mut out, t),
                 Ev::End => return Ok(out.unwrap_or(Cow::Borrowed(""))),
                 Ev::Start(s) => {
@@ -749,7 +756,7 @@ impl<'a> Pull<'a> {
     /// element (consumed). Non-whitespace text between elements is an error naming `parent`.
     pub fn next_child(&mut self, parent: &str) -> Result<Option<Start<'a>>, XmlError> {
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 Ev::Start(s) => return Ok(Some(s)),
                 Ev::End => return Ok(None),
                 Ev::Text(t) => {
@@ -770,7 +777,7 @@ impl<'a> Pull<'a> {
     /// The next start at the top of the document (the root element).
     pub fn root(&mut self) -> Result<Start<'a>, XmlError> {
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 Ev::Start(s) => return Ok(s),
                 Ev::Text(t) if t.trim().is_empty() => {}
                 Ev::Text(_) => return Err(self.error("text before the root element")),
@@ -783,7 +790,7 @@ impl<'a> Pull<'a> {
     /// After the root's end: only whitespace, comments and PIs may follow.
     pub fn expect_eof(&mut self) -> Result<(), XmlError> {
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 Ev::Eof => return Ok(()),
                 Ev::Text(t) if t.trim().is_empty() => {}
                 _ => return Err(self.error("content after the root element")),
@@ -826,7 +833,7 @@ mod tests {
         let mut p = Pull::new(xml);
         let mut out = Vec::new();
         loop {
-            match p.next()? {
+            match p.next_event()? {
                 Ev::Start(s) => out.push(format!("<{}", s.qualified())),
                 Ev::Text(t) => out.push(format!("{t:?}")),
                 Ev::End => out.push(">".to_owned()),
@@ -879,7 +886,7 @@ mod tests {
         w.leaf("v", &[("at", value)], value).expect("writable");
         let xml = w.finish();
         let mut p = Pull::new(&xml);
-        let Ev::Start(s) = p.next().expect("start") else {
+        let Ev::Start(s) = p.next_event().expect("start") else {
             panic!("no start")
         };
         assert_eq!(s.attr("", "at", &p).expect("attr").as_deref(), Some(value));

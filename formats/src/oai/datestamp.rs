@@ -100,7 +100,9 @@ impl Datestamp {
         let num = |r: std::ops::Range<usize>| -> Result<u32, DatestampError> {
             let part = b.get(r).ok_or_else(err)?;
             if part.iter().all(u8::is_ascii_digit) {
-                Ok(part.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+                Ok(part
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
             } else {
                 Err(err())
             }

@@ -31,7 +31,10 @@ pub enum Metadata {
     Marc(MarcRecord),
     /// `inherited`: the namespace bindings in scope at the payload (shared between the records
     /// of a page, which almost always inherit the same ones).
-    Raw { xml: String, inherited: Arc<[Binding]> },
+    Raw {
+        xml: String,
+        inherited: Arc<[Binding]>,
+    },
 }
 
 /// A record of a ListRecords or GetRecord page.
@@ -154,7 +157,10 @@ impl<'a> PageReader<'a> {
         } else {
             Err(XmlError {
                 offset: s.offset(),
-                message: format!("expected <{local}> in the OAI-PMH namespace, found {}", s.qualified()),
+                message: format!(
+                    "expected <{local}> in the OAI-PMH namespace, found {}",
+                    s.qualified()
+                ),
             })
         }
     }
@@ -169,17 +175,27 @@ impl<'a> PageReader<'a> {
             message: format!("bad responseDate: {e}"),
         })?;
         let s = self.next_child_required(ROOT, "request")?;
-        self.request.attributes = ["verb", "identifier", "metadataPrefix", "from", "until", "set", "resumptionToken"]
-            .iter()
-            .filter_map(|k| match s.attr("", k, &self.p) {
-                Ok(Some(v)) => Some(Ok((k.to_string(), v))),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<_, _>>()?;
+        self.request.attributes = [
+            "verb",
+            "identifier",
+            "metadataPrefix",
+            "from",
+            "until",
+            "set",
+            "resumptionToken",
+        ]
+        .iter()
+        .filter_map(|k| match s.attr("", k, &self.p) {
+            Ok(Some(v)) => Some(Ok((k.to_string(), v))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
         self.request.base_url = self.p.leaf_text("request")?.trim().to_owned();
         let Some(s) = self.p.next_child(ROOT)? else {
-            return Err(self.p.error("the response has neither a verb element nor an error"));
+            return Err(self
+                .p
+                .error("the response has neither a verb element nor an error"));
         };
         if s.ns.as_ref() == OAI_NS && s.local == "error" {
             self.read_error(&s)?;
@@ -191,10 +207,15 @@ impl<'a> PageReader<'a> {
             self.done = true;
             return Ok(());
         }
-        let verb = Verb::parse(s.local).filter(|_| s.ns.as_ref() == OAI_NS).ok_or_else(|| XmlError {
-            offset: s.offset(),
-            message: format!("unexpected element {} where a verb element belongs", s.qualified()),
-        })?;
+        let verb = Verb::parse(s.local)
+            .filter(|_| s.ns.as_ref() == OAI_NS)
+            .ok_or_else(|| XmlError {
+                offset: s.offset(),
+                message: format!(
+                    "unexpected element {} where a verb element belongs",
+                    s.qualified()
+                ),
+            })?;
         self.verb = Some(verb);
         Ok(())
     }
@@ -258,19 +279,29 @@ impl<'a> PageReader<'a> {
     }
 
     fn read_item(&mut self) -> Result<Option<Item>, XmlError> {
-        let Some(verb) = self.verb else { return Ok(None) };
+        let Some(verb) = self.verb else {
+            return Ok(None);
+        };
         let container = verb.as_str();
         let Some(s) = self.p.next_child(container)? else {
             // End of the verb element: the root must end, then the document.
             if self.p.next_child(ROOT)?.is_some() {
-                return Err(self.p.error(format!("unexpected element after </{container}>")));
+                return Err(self
+                    .p
+                    .error(format!("unexpected element after </{container}>")));
             }
             self.p.expect_eof()?;
             return Ok(None);
         };
-        if s.ns.as_ref() == OAI_NS && s.local == "resumptionToken" && matches!(verb, Verb::ListRecords | Verb::ListIdentifiers) {
+        if s.ns.as_ref() == OAI_NS
+            && s.local == "resumptionToken"
+            && matches!(verb, Verb::ListRecords | Verb::ListIdentifiers)
+        {
             if self.token.is_some() {
-                return Err(XmlError { offset: s.offset(), message: "more than one resumptionToken".to_owned() });
+                return Err(XmlError {
+                    offset: s.offset(),
+                    message: "more than one resumptionToken".to_owned(),
+                });
             }
             let num = |name: &str, v: Option<String>| -> Result<Option<u64>, XmlError> {
                 v.map(|v| {
@@ -281,7 +312,8 @@ impl<'a> PageReader<'a> {
                 })
                 .transpose()
             };
-            let complete_list_size = num("completeListSize", s.attr("", "completeListSize", &self.p)?)?;
+            let complete_list_size =
+                num("completeListSize", s.attr("", "completeListSize", &self.p)?)?;
             let cursor = num("cursor", s.attr("", "cursor", &self.p)?)?;
             let expiration_date = match s.attr("", "expirationDate", &self.p)? {
                 None => None,
@@ -291,11 +323,19 @@ impl<'a> PageReader<'a> {
                 })?),
             };
             let value = self.p.leaf_text("resumptionToken")?.trim().to_owned();
-            self.token = Some(ResumptionToken { value, complete_list_size, cursor, expiration_date });
+            self.token = Some(ResumptionToken {
+                value,
+                complete_list_size,
+                cursor,
+                expiration_date,
+            });
             return self.read_item();
         }
         if self.token.is_some() {
-            return Err(XmlError { offset: s.offset(), message: format!("{} after the resumptionToken", s.qualified()) });
+            return Err(XmlError {
+                offset: s.offset(),
+                message: format!("{} after the resumptionToken", s.qualified()),
+            });
         }
         self.records += 1;
         self.current_id = None;
@@ -307,7 +347,10 @@ impl<'a> PageReader<'a> {
             Verb::ListRecords | Verb::GetRecord => {
                 self.expect(&s, "record")?;
                 if verb == Verb::GetRecord && self.records > 1 {
-                    return Err(XmlError { offset: s.offset(), message: "GetRecord holds more than one record".to_owned() });
+                    return Err(XmlError {
+                        offset: s.offset(),
+                        message: "GetRecord holds more than one record".to_owned(),
+                    });
                 }
                 Ok(Some(Item::Record(self.read_record()?)))
             }
@@ -323,7 +366,10 @@ impl<'a> PageReader<'a> {
             None => false,
             Some("deleted") => true,
             Some(other) => {
-                return Err(XmlError { offset: s.offset(), message: format!("unknown header status {other:?}") });
+                return Err(XmlError {
+                    offset: s.offset(),
+                    message: format!("unknown header status {other:?}"),
+                });
             }
         };
         let mut identifier = None;
@@ -331,7 +377,10 @@ impl<'a> PageReader<'a> {
         let mut set_specs = Vec::new();
         while let Some(c) = self.p.next_child("header")? {
             if c.ns.as_ref() != OAI_NS {
-                return Err(XmlError { offset: c.offset(), message: format!("unexpected {} in header", c.qualified()) });
+                return Err(XmlError {
+                    offset: c.offset(),
+                    message: format!("unexpected {} in header", c.qualified()),
+                });
             }
             match c.local {
                 "identifier" if identifier.is_none() => {
@@ -351,14 +400,20 @@ impl<'a> PageReader<'a> {
                 }
                 "setSpec" => set_specs.push(self.p.leaf_text("setSpec")?.trim().to_owned()),
                 other => {
-                    return Err(XmlError { offset: c.offset(), message: format!("unexpected <{other}> in header") });
+                    return Err(XmlError {
+                        offset: c.offset(),
+                        message: format!("unexpected <{other}> in header"),
+                    });
                 }
             }
         }
         match (identifier, datestamp) {
-            (Some(identifier), Some(datestamp)) if !identifier.is_empty() => {
-                Ok(Header { identifier, datestamp, set_specs, deleted })
-            }
+            (Some(identifier), Some(datestamp)) if !identifier.is_empty() => Ok(Header {
+                identifier,
+                datestamp,
+                set_specs,
+                deleted,
+            }),
             _ => Err(self.p.error("header without identifier or datestamp")),
         }
     }
@@ -373,16 +428,25 @@ impl<'a> PageReader<'a> {
         while let Some(c) = self.p.next_child("record")? {
             if c.ns.as_ref() == OAI_NS && c.local == "metadata" && metadata.is_none() {
                 let Some(payload) = self.p.next_child("metadata")? else {
-                    return Err(XmlError { offset: c.offset(), message: "empty <metadata>".to_owned() });
+                    return Err(XmlError {
+                        offset: c.offset(),
+                        message: "empty <metadata>".to_owned(),
+                    });
                 };
                 metadata = Some(self.read_payload(&payload)?);
                 if let Some(extra) = self.p.next_child("metadata")? {
-                    return Err(XmlError { offset: extra.offset(), message: "<metadata> holds more than one element".to_owned() });
+                    return Err(XmlError {
+                        offset: extra.offset(),
+                        message: "<metadata> holds more than one element".to_owned(),
+                    });
                 }
             } else if c.ns.as_ref() == OAI_NS && c.local == "about" {
                 self.p.skip_element()?;
             } else {
-                return Err(XmlError { offset: c.offset(), message: format!("unexpected {} in record", c.qualified()) });
+                return Err(XmlError {
+                    offset: c.offset(),
+                    message: format!("unexpected {} in record", c.qualified()),
+                });
             }
         }
         if header.deleted && metadata.is_some() {
@@ -392,21 +456,31 @@ impl<'a> PageReader<'a> {
     }
 
     fn read_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
-        let shape = |e: String| XmlError { offset: s.offset(), message: e };
+        let shape = |e: String| XmlError {
+            offset: s.offset(),
+            message: e,
+        };
         match self.kind {
-            PayloadKind::Dc => DcRecord::read_children(&mut self.p, s.local).map(Metadata::Dc).map_err(|e| match e {
-                crate::dc::DcError::Xml(x) => x,
-                other => shape(other.to_string()),
-            }),
+            PayloadKind::Dc => DcRecord::read_children(&mut self.p, s.local)
+                .map(Metadata::Dc)
+                .map_err(|e| match e {
+                    crate::dc::DcError::Xml(x) => x,
+                    other => shape(other.to_string()),
+                }),
             PayloadKind::Marc => {
                 if s.local != "record" {
-                    return Err(shape(format!("expected a MARC record, found {}", s.qualified())));
+                    return Err(shape(format!(
+                        "expected a MARC record, found {}",
+                        s.qualified()
+                    )));
                 }
                 let ns = s.ns.to_string();
-                MarcRecord::read_children(&mut self.p, &ns).map(Metadata::Marc).map_err(|e| match e {
-                    crate::marc::MarcError::Xml(x) => x,
-                    other => shape(other.to_string()),
-                })
+                MarcRecord::read_children(&mut self.p, &ns)
+                    .map(Metadata::Marc)
+                    .map_err(|e| match e {
+                        crate::marc::MarcError::Xml(x) => x,
+                        other => shape(other.to_string()),
+                    })
             }
             PayloadKind::Raw => {
                 let inherited = match &self.raw_bindings {
@@ -454,10 +528,20 @@ impl Iterator for PageReader<'_> {
 pub fn read_identify(bytes: &[u8]) -> Result<Identify, PageError> {
     let mut r = PageReader::new(bytes, PayloadKind::Raw)?;
     if let Some(e) = r.errors.first() {
-        return Err(PageError { offset: 0, record: None, identifier: None, message: format!("error response: {e}") });
+        return Err(PageError {
+            offset: 0,
+            record: None,
+            identifier: None,
+            message: format!("error response: {e}"),
+        });
     }
     if r.verb != Some(Verb::Identify) {
-        return Err(PageError { offset: 0, record: None, identifier: None, message: "not an Identify response".to_owned() });
+        return Err(PageError {
+            offset: 0,
+            record: None,
+            identifier: None,
+            message: "not an Identify response".to_owned(),
+        });
     }
     r.identify_body().map_err(|e| r.wrap(e))
 }
@@ -482,32 +566,47 @@ impl PageReader<'_> {
                 continue;
             }
             match c.local {
-                "repositoryName" => id.repository_name = self.p.leaf_text("repositoryName")?.trim().to_owned(),
+                "repositoryName" => {
+                    id.repository_name = self.p.leaf_text("repositoryName")?.trim().to_owned()
+                }
                 "baseURL" => id.base_url = self.p.leaf_text("baseURL")?.trim().to_owned(),
                 "protocolVersion" => {
                     let v = self.p.leaf_text("protocolVersion")?;
                     if v.trim() != "2.0" {
-                        return Err(XmlError { offset: c.offset(), message: format!("protocolVersion {v:?} is not 2.0") });
+                        return Err(XmlError {
+                            offset: c.offset(),
+                            message: format!("protocolVersion {v:?} is not 2.0"),
+                        });
                     }
                 }
-                "adminEmail" => id.admin_emails.push(self.p.leaf_text("adminEmail")?.trim().to_owned()),
+                "adminEmail" => id
+                    .admin_emails
+                    .push(self.p.leaf_text("adminEmail")?.trim().to_owned()),
                 "earliestDatestamp" => {
                     let t = self.p.leaf_text("earliestDatestamp")?;
-                    id.earliest_datestamp = Datestamp::parse(t.trim())
-                        .map_err(|e| XmlError { offset: c.offset(), message: format!("earliestDatestamp: {e}") })?;
+                    id.earliest_datestamp = Datestamp::parse(t.trim()).map_err(|e| XmlError {
+                        offset: c.offset(),
+                        message: format!("earliestDatestamp: {e}"),
+                    })?;
                 }
                 "deletedRecord" => {
                     let t = self.p.leaf_text("deletedRecord")?;
-                    id.deleted_record = DeletedRecord::parse(t.trim())
-                        .ok_or_else(|| XmlError { offset: c.offset(), message: format!("bad deletedRecord {t:?}") })?;
+                    id.deleted_record = DeletedRecord::parse(t.trim()).ok_or_else(|| XmlError {
+                        offset: c.offset(),
+                        message: format!("bad deletedRecord {t:?}"),
+                    })?;
                 }
                 "granularity" => {
                     let t = self.p.leaf_text("granularity")?;
-                    id.granularity = Granularity::parse(&t)
-                        .ok_or_else(|| XmlError { offset: c.offset(), message: format!("bad granularity {t:?}") })?;
+                    id.granularity = Granularity::parse(&t).ok_or_else(|| XmlError {
+                        offset: c.offset(),
+                        message: format!("bad granularity {t:?}"),
+                    })?;
                     seen_granularity = true;
                 }
-                "compression" => id.compression.push(self.p.leaf_text("compression")?.trim().to_owned()),
+                "compression" => id
+                    .compression
+                    .push(self.p.leaf_text("compression")?.trim().to_owned()),
                 "description" => self.read_description(&mut id)?,
                 _ => self.p.skip_element()?,
             }
@@ -524,13 +623,15 @@ impl PageReader<'_> {
                 while let Some(f) = self.p.next_child("oai-identifier")? {
                     match f.local {
                         "repositoryIdentifier" => {
-                            id.repository_identifier = Some(self.p.leaf_text("repositoryIdentifier")?.trim().to_owned());
+                            id.repository_identifier =
+                                Some(self.p.leaf_text("repositoryIdentifier")?.trim().to_owned());
                         }
                         "sampleIdentifier" => {
                             let s = self.p.leaf_text("sampleIdentifier")?;
-                            id.sample_local_identifier = crate::identifier::OaiIdentifier::parse(s.trim())
-                                .ok()
-                                .map(|o| o.local().to_owned());
+                            id.sample_local_identifier =
+                                crate::identifier::OaiIdentifier::parse(s.trim())
+                                    .ok()
+                                    .map(|o| o.local().to_owned());
                         }
                         _ => self.p.skip_element()?,
                     }
@@ -557,7 +658,12 @@ mod tests {
             until: None,
             set: Some("alma_sync".into()),
         }));
-        let w = ResponseWriter::new(Datestamp::from_unix(1_700_000_000), "http://x/oai", Some(&req)).expect("ok");
+        let w = ResponseWriter::new(
+            Datestamp::from_unix(1_700_000_000),
+            "http://x/oai",
+            Some(&req),
+        )
+        .expect("ok");
         let mut l = w.list(Verb::ListRecords).expect("ok");
         let mut expected = Vec::new();
         for i in 0..n {
@@ -568,7 +674,8 @@ mod tests {
                 deleted: i % 3 == 2,
             };
             let dc = DcRecord::new(vec![DcElement::dc("title", &format!("T{i} & <x>"))]);
-            l.record(&h, Some(Payload::Dc(&dc, Container::OaiDc))).expect("ok");
+            l.record(&h, Some(Payload::Dc(&dc, Container::OaiDc)))
+                .expect("ok");
             expected.push((h, dc));
         }
         (l.finish(token).expect("ok"), expected)
@@ -576,14 +683,21 @@ mod tests {
 
     #[test]
     fn reads_back_what_the_writer_wrote() {
-        let token = ResumptionToken { value: "t1".into(), complete_list_size: Some(10), cursor: Some(0), expiration_date: None };
+        let token = ResumptionToken {
+            value: "t1".into(),
+            complete_list_size: Some(10),
+            cursor: Some(0),
+            expiration_date: None,
+        };
         let (xml, expected) = page(4, Some(&token));
         let mut r = PageReader::new(xml.as_bytes(), PayloadKind::Dc).expect("envelope");
         assert_eq!(r.verb(), Some(Verb::ListRecords));
         let items: Vec<Item> = r.by_ref().collect::<Result<_, _>>().expect("items");
         assert_eq!(items.len(), 4);
         for (item, (h, dc)) in items.iter().zip(&expected) {
-            let Item::Record(rec) = item else { panic!("record expected") };
+            let Item::Record(rec) = item else {
+                panic!("record expected")
+            };
             assert_eq!(&rec.header, h);
             let want = (!h.deleted).then(|| Metadata::Dc(dc.clone()));
             assert_eq!(rec.metadata, want);
@@ -595,15 +709,22 @@ mod tests {
     fn a_truncated_page_is_an_error_never_the_end_of_the_list() {
         let (xml, _) = page(5, None);
         for cut in [xml.len() / 2, xml.len() - 30, xml.len() - 12] {
-            let res = PageReader::new(&xml.as_bytes()[..cut], PayloadKind::Dc).and_then(|r| r.finish());
+            let res =
+                PageReader::new(&xml.as_bytes()[..cut], PayloadKind::Dc).and_then(|r| r.finish());
             let err = res.expect_err("truncated");
             assert!(err.offset > 0, "{err}");
         }
         // Record numbers name where it broke.
         let broken = xml.replacen("<dc:title>T1", "<dc:title>T1<oops>", 1);
-        let err = PageReader::new(broken.as_bytes(), PayloadKind::Dc).and_then(|r| r.finish()).expect_err("bad");
+        let err = PageReader::new(broken.as_bytes(), PayloadKind::Dc)
+            .and_then(|r| r.finish())
+            .expect_err("bad");
         assert_eq!(err.record, Some(2), "{err}");
-        assert_eq!(err.identifier.as_deref(), Some("oai:d4I1-pubam:IE1"), "{err}");
+        assert_eq!(
+            err.identifier.as_deref(),
+            Some("oai:d4I1-pubam:IE1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -612,11 +733,22 @@ mod tests {
         // Move the dc prefix declaration to the root, where real servers often put it.
         let moved = xml
             .replace(" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"", "")
-            .replacen("<OAI-PMH ", "<OAI-PMH xmlns:dc=\"http://purl.org/dc/elements/1.1/\" ", 1);
+            .replacen(
+                "<OAI-PMH ",
+                "<OAI-PMH xmlns:dc=\"http://purl.org/dc/elements/1.1/\" ",
+                1,
+            );
         let mut r = PageReader::new(moved.as_bytes(), PayloadKind::Raw).expect("ok");
-        let Some(Ok(Item::Record(rec))) = r.next() else { panic!("record") };
-        let Some(Metadata::Raw { xml, inherited }) = rec.metadata else { panic!("raw") };
-        assert!(xml.starts_with("<oai_dc:dc") && xml.ends_with("</oai_dc:dc>"), "{xml}");
+        let Some(Ok(Item::Record(rec))) = r.next() else {
+            panic!("record")
+        };
+        let Some(Metadata::Raw { xml, inherited }) = rec.metadata else {
+            panic!("raw")
+        };
+        assert!(
+            xml.starts_with("<oai_dc:dc") && xml.ends_with("</oai_dc:dc>"),
+            "{xml}"
+        );
         let mut p = Pull::with_bindings(&xml, &inherited);
         let root = p.root().expect("root");
         let dc = DcRecord::read_children(&mut p, root.local).expect("dc");

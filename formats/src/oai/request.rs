@@ -108,15 +108,23 @@ impl Verb {
     }
 
     /// (required, optional, exclusive) arguments of the verb, §4.
-    pub fn arguments(self) -> (&'static [&'static str], &'static [&'static str], Option<&'static str>) {
+    pub fn arguments(
+        self,
+    ) -> (
+        &'static [&'static str],
+        &'static [&'static str],
+        Option<&'static str>,
+    ) {
         match self {
             Verb::Identify => (&[], &[], None),
             Verb::ListMetadataFormats => (&[], &["identifier"], None),
             Verb::ListSets => (&[], &[], Some("resumptionToken")),
             Verb::GetRecord => (&["identifier", "metadataPrefix"], &[], None),
-            Verb::ListIdentifiers | Verb::ListRecords => {
-                (&["metadataPrefix"], &["from", "until", "set"], Some("resumptionToken"))
-            }
+            Verb::ListIdentifiers | Verb::ListRecords => (
+                &["metadataPrefix"],
+                &["from", "until", "set"],
+                Some("resumptionToken"),
+            ),
         }
     }
 }
@@ -147,9 +155,16 @@ pub enum ListRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Identify,
-    ListMetadataFormats { identifier: Option<String> },
-    ListSets { resumption_token: Option<String> },
-    GetRecord { identifier: String, metadata_prefix: String },
+    ListMetadataFormats {
+        identifier: Option<String>,
+    },
+    ListSets {
+        resumption_token: Option<String>,
+    },
+    GetRecord {
+        identifier: String,
+        metadata_prefix: String,
+    },
     ListIdentifiers(ListRequest),
     ListRecords(ListRequest),
 }
@@ -193,7 +208,12 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, OaiError> {
     let mut pairs = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let bad = || OaiError::new(ErrorCode::BadArgument, format!("malformed argument {part:?}"));
+        let bad = || {
+            OaiError::new(
+                ErrorCode::BadArgument,
+                format!("malformed argument {part:?}"),
+            )
+        };
         let k = form_decode(k).ok_or_else(bad)?;
         let v = form_decode(v).ok_or_else(bad)?;
         pairs.push((k, v));
@@ -210,19 +230,38 @@ impl Request {
     }
 
     /// Validates already-decoded pairs.
-    pub fn from_pairs(pairs: &[(String, String)], granularity: Granularity) -> Result<Request, OaiError> {
-        let verbs: Vec<&str> = pairs.iter().filter(|(k, _)| k == "verb").map(|(_, v)| v.as_str()).collect();
+    pub fn from_pairs(
+        pairs: &[(String, String)],
+        granularity: Granularity,
+    ) -> Result<Request, OaiError> {
+        let verbs: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == "verb")
+            .map(|(_, v)| v.as_str())
+            .collect();
         let verb = match verbs.as_slice() {
-            [] => return Err(OaiError::new(ErrorCode::BadVerb, "the verb argument is missing")),
+            [] => {
+                return Err(OaiError::new(
+                    ErrorCode::BadVerb,
+                    "the verb argument is missing",
+                ));
+            }
             [v] => Verb::parse(v).ok_or_else(|| {
                 OaiError::new(ErrorCode::BadVerb, format!("{v:?} is not an OAI-PMH verb"))
             })?,
-            _ => return Err(OaiError::new(ErrorCode::BadVerb, "the verb argument is repeated")),
+            _ => {
+                return Err(OaiError::new(
+                    ErrorCode::BadVerb,
+                    "the verb argument is repeated",
+                ));
+            }
         };
         let (required, optional, exclusive) = verb.arguments();
         let mut seen: Vec<(&str, &str)> = Vec::new();
         for (k, v) in pairs.iter().filter(|(k, _)| k != "verb") {
-            let known = required.contains(&k.as_str()) || optional.contains(&k.as_str()) || exclusive == Some(k.as_str());
+            let known = required.contains(&k.as_str())
+                || optional.contains(&k.as_str())
+                || exclusive == Some(k.as_str());
             if !known {
                 return Err(OaiError::new(
                     ErrorCode::BadArgument,
@@ -230,11 +269,18 @@ impl Request {
                 ));
             }
             if seen.iter().any(|(s, _)| s == k) {
-                return Err(OaiError::new(ErrorCode::BadArgument, format!("the argument {k} is repeated")));
+                return Err(OaiError::new(
+                    ErrorCode::BadArgument,
+                    format!("the argument {k} is repeated"),
+                ));
             }
             seen.push((k, v));
         }
-        let get = |name: &str| seen.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let get = |name: &str| {
+            seen.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         if let Some(ex) = exclusive
             && let Some(token) = get(ex)
         {
@@ -245,7 +291,9 @@ impl Request {
                 ));
             }
             return Ok(match verb {
-                Verb::ListSets => Request::ListSets { resumption_token: Some(token) },
+                Verb::ListSets => Request::ListSets {
+                    resumption_token: Some(token),
+                },
                 Verb::ListIdentifiers => Request::ListIdentifiers(ListRequest::Resume(token)),
                 _ => Request::ListRecords(ListRequest::Resume(token)),
             });
@@ -259,7 +307,10 @@ impl Request {
                     ));
                 }
                 Some(v) if v.is_empty() => {
-                    return Err(OaiError::new(ErrorCode::BadArgument, format!("the argument {r} is empty")));
+                    return Err(OaiError::new(
+                        ErrorCode::BadArgument,
+                        format!("the argument {r} is empty"),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -267,8 +318,12 @@ impl Request {
         let required_value = |name: &str| get(name).unwrap_or_default();
         Ok(match verb {
             Verb::Identify => Request::Identify,
-            Verb::ListMetadataFormats => Request::ListMetadataFormats { identifier: get("identifier") },
-            Verb::ListSets => Request::ListSets { resumption_token: None },
+            Verb::ListMetadataFormats => Request::ListMetadataFormats {
+                identifier: get("identifier"),
+            },
+            Verb::ListSets => Request::ListSets {
+                resumption_token: None,
+            },
             Verb::GetRecord => Request::GetRecord {
                 identifier: required_value("identifier"),
                 metadata_prefix: required_value("metadataPrefix"),
@@ -277,12 +332,18 @@ impl Request {
                 let stamp = |name: &str| -> Result<Option<Datestamp>, OaiError> {
                     let Some(v) = get(name) else { return Ok(None) };
                     let d = Datestamp::parse(&v).map_err(|_| {
-                        OaiError::new(ErrorCode::BadArgument, format!("{name}={v:?} is not a valid datestamp"))
+                        OaiError::new(
+                            ErrorCode::BadArgument,
+                            format!("{name}={v:?} is not a valid datestamp"),
+                        )
                     })?;
                     if d.granularity() > granularity {
                         return Err(OaiError::new(
                             ErrorCode::BadArgument,
-                            format!("{name}={v:?} is finer than the repository's granularity {}", granularity.as_str()),
+                            format!(
+                                "{name}={v:?} is finer than the repository's granularity {}",
+                                granularity.as_str()
+                            ),
                         ));
                     }
                     Ok(Some(d))
@@ -297,7 +358,10 @@ impl Request {
                         ));
                     }
                     if u < f {
-                        return Err(OaiError::new(ErrorCode::BadArgument, "until is earlier than from"));
+                        return Err(OaiError::new(
+                            ErrorCode::BadArgument,
+                            "until is earlier than from",
+                        ));
                     }
                 }
                 let args = ListArgs {
@@ -357,7 +421,10 @@ impl Request {
                     out.push(("resumptionToken", t.clone()));
                 }
             }
-            Request::GetRecord { identifier, metadata_prefix } => {
+            Request::GetRecord {
+                identifier,
+                metadata_prefix,
+            } => {
                 out.push(("identifier", identifier.clone()));
                 out.push(("metadataPrefix", metadata_prefix.clone()));
             }
@@ -408,18 +475,42 @@ mod tests {
             Ok("verb=GetRecord&identifier=oai%3Aa%3Ab&metadataPrefix=oai_dc"),
         );
         check("verb=ListRecords", Err(BadArgument));
-        check("verb=ListRecords&metadataPrefix=oai_dc&metadataPrefix=oai_dc", Err(BadArgument));
-        check("verb=ListRecords&resumptionToken=abc", Ok("verb=ListRecords&resumptionToken=abc"));
-        check("verb=ListRecords&resumptionToken=abc&set=x", Err(BadArgument));
+        check(
+            "verb=ListRecords&metadataPrefix=oai_dc&metadataPrefix=oai_dc",
+            Err(BadArgument),
+        );
+        check(
+            "verb=ListRecords&resumptionToken=abc",
+            Ok("verb=ListRecords&resumptionToken=abc"),
+        );
+        check(
+            "verb=ListRecords&resumptionToken=abc&set=x",
+            Err(BadArgument),
+        );
         check(
             "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02&set=a%3Ab",
             Ok("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02&set=a%3Ab"),
         );
-        check("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02T00:00:00Z", Err(BadArgument));
-        check("verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-02&until=2020-01-01", Err(BadArgument));
-        check("verb=ListIdentifiers&metadataPrefix=oai_dc&from=yesterday", Err(BadArgument));
-        check("verb=ListSets&resumptionToken=t", Ok("verb=ListSets&resumptionToken=t"));
-        check("verb=ListMetadataFormats&identifier=oai%3Aa%3Ab", Ok("verb=ListMetadataFormats&identifier=oai%3Aa%3Ab"));
+        check(
+            "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2020-01-02T00:00:00Z",
+            Err(BadArgument),
+        );
+        check(
+            "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-02&until=2020-01-01",
+            Err(BadArgument),
+        );
+        check(
+            "verb=ListIdentifiers&metadataPrefix=oai_dc&from=yesterday",
+            Err(BadArgument),
+        );
+        check(
+            "verb=ListSets&resumptionToken=t",
+            Ok("verb=ListSets&resumptionToken=t"),
+        );
+        check(
+            "verb=ListMetadataFormats&identifier=oai%3Aa%3Ab",
+            Ok("verb=ListMetadataFormats&identifier=oai%3Aa%3Ab"),
+        );
         check("verb=Identify&%ZZ=1", Err(BadArgument));
     }
 

@@ -93,7 +93,9 @@ impl Identify {
         }
         let local = self.sample_local_identifier.as_deref().unwrap_or("1");
         let sample = OaiIdentifier::new(repo, local).ok()?;
-        sample.is_strict().then(|| (repo.to_owned(), sample.to_string()))
+        sample
+            .is_strict()
+            .then(|| (repo.to_owned(), sample.to_string()))
     }
 }
 
@@ -167,7 +169,10 @@ fn check_set_spec(spec: &str) -> Result<(), WriteError> {
     } else {
         Err(WriteError {
             field: format!("setSpec {spec:?}"),
-            code: spec.chars().find(|c| !c.is_ascii_alphanumeric()).map_or(0, |c| c as u32),
+            code: spec
+                .chars()
+                .find(|c| !c.is_ascii_alphanumeric())
+                .map_or(0, |c| c as u32),
         })
     }
 }
@@ -191,7 +196,9 @@ impl ResponseWriter {
         w.leaf(
             "responseDate",
             &[],
-            &response_date.with_granularity(Granularity::Second).to_string(),
+            &response_date
+                .with_granularity(Granularity::Second)
+                .to_string(),
         )?;
         let args = request.map(Request::arguments).unwrap_or_default();
         let attrs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -207,7 +214,8 @@ impl ResponseWriter {
     /// An error response with one or more errors.
     pub fn errors(mut self, errors: &[OaiError]) -> Result<String, WriteError> {
         for e in errors {
-            self.w.leaf("error", &[("code", e.code.as_str())], &e.message)?;
+            self.w
+                .leaf("error", &[("code", e.code.as_str())], &e.message)?;
         }
         Ok(self.end())
     }
@@ -224,7 +232,9 @@ impl ResponseWriter {
         w.leaf(
             "earliestDatestamp",
             &[],
-            &id.earliest_datestamp.with_granularity(id.granularity).to_string(),
+            &id.earliest_datestamp
+                .with_granularity(id.granularity)
+                .to_string(),
         )?;
         w.leaf("deletedRecord", &[], id.deleted_record.as_str())?;
         w.leaf("granularity", &[], id.granularity.as_str())?;
@@ -254,7 +264,10 @@ impl ResponseWriter {
         Ok(self.end())
     }
 
-    pub fn list_metadata_formats(mut self, formats: &[MetadataFormat]) -> Result<String, WriteError> {
+    pub fn list_metadata_formats(
+        mut self,
+        formats: &[MetadataFormat],
+    ) -> Result<String, WriteError> {
         let w = &mut self.w;
         w.open("ListMetadataFormats", &[])?;
         for f in formats {
@@ -295,7 +308,11 @@ impl ResponseWriter {
         Ok(self.end())
     }
 
-    pub fn get_record(mut self, header: &Header, payload: Option<Payload<'_>>) -> Result<String, WriteError> {
+    pub fn get_record(
+        mut self,
+        header: &Header,
+        payload: Option<Payload<'_>>,
+    ) -> Result<String, WriteError> {
         self.w.open("GetRecord", &[])?;
         write_record(&mut self.w, header, payload)?;
         self.w.close("GetRecord");
@@ -329,7 +346,11 @@ pub struct ListWriter {
 impl ListWriter {
     /// A record (ListRecords). A deleted header carries no metadata; a payload passed with one
     /// is not written.
-    pub fn record(&mut self, header: &Header, payload: Option<Payload<'_>>) -> Result<(), WriteError> {
+    pub fn record(
+        &mut self,
+        header: &Header,
+        payload: Option<Payload<'_>>,
+    ) -> Result<(), WriteError> {
         self.count += 1;
         if self.name == "ListIdentifiers" {
             return write_header(&mut self.inner.w, header);
@@ -368,7 +389,11 @@ impl ListWriter {
 }
 
 fn write_header(w: &mut XmlWriter, h: &Header) -> Result<(), WriteError> {
-    let attrs: &[(&str, &str)] = if h.deleted { &[("status", "deleted")] } else { &[] };
+    let attrs: &[(&str, &str)] = if h.deleted {
+        &[("status", "deleted")]
+    } else {
+        &[]
+    };
     w.open("header", attrs)?;
     w.leaf("identifier", &[], &h.identifier)?;
     w.leaf("datestamp", &[], &h.datestamp.to_string())?;
@@ -380,7 +405,11 @@ fn write_header(w: &mut XmlWriter, h: &Header) -> Result<(), WriteError> {
     Ok(())
 }
 
-fn write_record(w: &mut XmlWriter, h: &Header, payload: Option<Payload<'_>>) -> Result<(), WriteError> {
+fn write_record(
+    w: &mut XmlWriter,
+    h: &Header,
+    payload: Option<Payload<'_>>,
+) -> Result<(), WriteError> {
     w.open("record", &[])?;
     write_header(w, h)?;
     if let (false, Some(p)) = (h.deleted, payload) {
@@ -398,7 +427,9 @@ fn write_record(w: &mut XmlWriter, h: &Header, payload: Option<Payload<'_>>) -> 
 fn write_token(w: &mut XmlWriter, t: &ResumptionToken) -> Result<(), WriteError> {
     let size = t.complete_list_size.map(|n| n.to_string());
     let cursor = t.cursor.map(|n| n.to_string());
-    let exp = t.expiration_date.map(|d| d.with_granularity(Granularity::Second).to_string());
+    let exp = t
+        .expiration_date
+        .map(|d| d.with_granularity(Granularity::Second).to_string());
     let mut attrs: Vec<(&str, &str)> = Vec::new();
     if let Some(e) = &exp {
         attrs.push(("expirationDate", e));

@@ -24,11 +24,23 @@ fn xml_char() -> impl Strategy<Value = char> {
 }
 
 fn xml_text() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop_oneof![4 => xml_char().prop_map(String::from), 1 => Just("]]>".to_owned())], 0..24)
-        .prop_map(|v| v.concat())
+    prop::collection::vec(
+        prop_oneof![4 => xml_char().prop_map(String::from), 1 => Just("]]>".to_owned())],
+        0..24,
+    )
+    .prop_map(|v| v.concat())
 }
 
-const DCTERMS: [&str; 8] = ["isPartOf", "created", "abstract", "provenance", "accessRights", "spatial", "audience", "title"];
+const DCTERMS: [&str; 8] = [
+    "isPartOf",
+    "created",
+    "abstract",
+    "provenance",
+    "accessRights",
+    "spatial",
+    "audience",
+    "title",
+];
 
 fn dc_element() -> impl Strategy<Value = DcElement> {
     (
@@ -53,8 +65,13 @@ fn dc_record() -> impl Strategy<Value = DcRecord> {
 }
 
 fn simple_dc_record() -> impl Strategy<Value = DcRecord> {
-    prop::collection::vec((0usize..15, xml_text()), 0..14)
-        .prop_map(|v| DcRecord::new(v.into_iter().map(|(i, s)| DcElement::dc(DC_ELEMENTS[i], &s)).collect()))
+    prop::collection::vec((0usize..15, xml_text()), 0..14).prop_map(|v| {
+        DcRecord::new(
+            v.into_iter()
+                .map(|(i, s)| DcElement::dc(DC_ELEMENTS[i], &s))
+                .collect(),
+        )
+    })
 }
 
 fn sorted(dc: &DcRecord) -> Vec<DcElement> {
@@ -229,9 +246,21 @@ proptest! {
 fn damaged_sources() -> Vec<String> {
     crate::samples::oai()
         .into_iter()
-        .filter(|(n, _)| matches!(*n, "oai_list_records_first_page" | "oai_list_records_marc21" | "oai_identify_strict_repository_identifier"))
+        .filter(|(n, _)| {
+            matches!(
+                *n,
+                "oai_list_records_first_page"
+                    | "oai_list_records_marc21"
+                    | "oai_identify_strict_repository_identifier"
+            )
+        })
         .map(|(_, x)| x)
-        .chain(crate::samples::others().into_iter().filter(|(n, _)| *n == "update_md_seed").map(|(_, x)| x))
+        .chain(
+            crate::samples::others()
+                .into_iter()
+                .filter(|(n, _)| *n == "update_md_seed")
+                .map(|(_, x)| x),
+        )
         .collect()
 }
 
@@ -259,28 +288,70 @@ fn read_everything(bytes: &[u8]) {
     }
 }
 
-const KEYS: [&str; 8] = ["verb", "identifier", "metadataPrefix", "from", "until", "set", "resumptionToken", "foo"];
+const KEYS: [&str; 8] = [
+    "verb",
+    "identifier",
+    "metadataPrefix",
+    "from",
+    "until",
+    "set",
+    "resumptionToken",
+    "foo",
+];
 const VALUES: [&str; 14] = [
-    "Identify", "ListMetadataFormats", "ListSets", "GetRecord", "ListIdentifiers", "ListRecords", "Harvest",
-    "2020-01-01", "2021-06-30", "2020-01-01T00:00:00Z", "not-a-date", "oai_dc", "", "x",
+    "Identify",
+    "ListMetadataFormats",
+    "ListSets",
+    "GetRecord",
+    "ListIdentifiers",
+    "ListRecords",
+    "Harvest",
+    "2020-01-01",
+    "2021-06-30",
+    "2020-01-01T00:00:00Z",
+    "not-a-date",
+    "oai_dc",
+    "",
+    "x",
 ];
 
 /// The protocol's rules, written as a table (OAI-PMH 2.0 §3.6, §4): per verb, the required,
 /// optional and exclusive arguments.
 fn oracle(pairs: &[(String, String)]) -> Result<(), ErrorCode> {
-    let table: [(&str, &[&str], &[&str], &[&str]); 6] = [
+    type Row = (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let table: [Row; 6] = [
         ("Identify", &[], &[], &[]),
         ("ListMetadataFormats", &[], &["identifier"], &[]),
         ("ListSets", &[], &[], &["resumptionToken"]),
         ("GetRecord", &["identifier", "metadataPrefix"], &[], &[]),
-        ("ListIdentifiers", &["metadataPrefix"], &["from", "until", "set"], &["resumptionToken"]),
-        ("ListRecords", &["metadataPrefix"], &["from", "until", "set"], &["resumptionToken"]),
+        (
+            "ListIdentifiers",
+            &["metadataPrefix"],
+            &["from", "until", "set"],
+            &["resumptionToken"],
+        ),
+        (
+            "ListRecords",
+            &["metadataPrefix"],
+            &["from", "until", "set"],
+            &["resumptionToken"],
+        ),
     ];
-    let verbs: Vec<&String> = pairs.iter().filter(|(k, _)| k == "verb").map(|(_, v)| v).collect();
+    let verbs: Vec<&String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "verb")
+        .map(|(_, v)| v)
+        .collect();
     if verbs.len() != 1 {
         return Err(ErrorCode::BadVerb);
     }
-    let Some((_, required, optional, exclusive)) = table.iter().find(|(v, ..)| *v == verbs[0]) else {
+    let Some((_, required, optional, exclusive)) = table.iter().find(|(v, ..)| *v == verbs[0])
+    else {
         return Err(ErrorCode::BadVerb);
     };
     let args: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "verb").collect();
@@ -294,7 +365,11 @@ fn oracle(pairs: &[(String, String)]) -> Result<(), ErrorCode> {
         }
     }
     if args.iter().any(|(k, _)| exclusive.contains(&k.as_str())) {
-        return if args.len() == 1 { Ok(()) } else { Err(ErrorCode::BadArgument) };
+        return if args.len() == 1 {
+            Ok(())
+        } else {
+            Err(ErrorCode::BadArgument)
+        };
     }
     for r in *required {
         match args.iter().find(|(k, _)| k == r) {
@@ -302,7 +377,11 @@ fn oracle(pairs: &[(String, String)]) -> Result<(), ErrorCode> {
             _ => return Err(ErrorCode::BadArgument),
         }
     }
-    let date = |name: &str| args.iter().find(|(k, _)| k == name).map(|(_, v)| Datestamp::parse(v));
+    let date = |name: &str| {
+        args.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| Datestamp::parse(v))
+    };
     let (from, until) = (date("from"), date("until"));
     if matches!(from, Some(Err(_))) || matches!(until, Some(Err(_))) {
         return Err(ErrorCode::BadArgument);

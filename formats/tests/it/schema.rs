@@ -55,7 +55,10 @@ fn oai_pmh_output_validates_against_the_official_schemas() {
         eprintln!("skipped: set MDSYNC_INTEROP=1 to validate with xmllint");
         return;
     }
-    assert!(schemas_dir().join("oai-pmh-all.xsd").exists(), "shared/schemas is missing");
+    assert!(
+        schemas_dir().join("oai-pmh-all.xsd").exists(),
+        "shared/schemas is missing"
+    );
     // The `metadata` wildcard is strict: a payload needs its schema. `oai_qdc` has no official
     // one (DESIGN §2) and MARC21slim.xsd is not in shared/schemas, so those two pages stay out.
     let docs: Vec<(&str, String)> = samples::oai()
@@ -65,7 +68,10 @@ fn oai_pmh_output_validates_against_the_official_schemas() {
     assert!(docs.len() >= 10);
     let files = write_all("oai", &docs);
     validate("oai-pmh-all.xsd", &files).unwrap_or_else(|e| panic!("{e}"));
-    let payload: Vec<(&str, String)> = samples::others().into_iter().filter(|(n, _)| n.starts_with("dc_oai_dc")).collect();
+    let payload: Vec<(&str, String)> = samples::others()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("dc_oai_dc"))
+        .collect();
     assert!(!payload.is_empty());
     validate("oai_dc.xsd", &write_all("dc", &payload)).unwrap_or_else(|e| panic!("{e}"));
 }
@@ -77,7 +83,16 @@ fn xmllint_rejects_what_the_schema_forbids() {
         eprintln!("skipped: set MDSYNC_INTEROP=1 to validate with xmllint");
         return;
     }
-    let (_, xml) = samples::oai().into_iter().find(|(n, _)| *n == "oai_list_identifiers").expect("sample");
+    let (_, xml) = samples::oai()
+        .into_iter()
+        .find(|(n, _)| *n == "oai_list_identifiers")
+        .expect("sample");
     let broken = xml.replacen("<datestamp>2026-11-27T08:30:00Z</datestamp>", "", 1);
-    assert!(validate("oai-pmh-all.xsd", &write_all("broken", &[("broken", broken)])).is_err());
+    assert!(
+        validate(
+            "oai-pmh-all.xsd",
+            &write_all("broken", &[("broken", broken)])
+        )
+        .is_err()
+    );
 }
