@@ -54,40 +54,40 @@ pub fn check_chars(field: &str, value: &str) -> Result<(), WriteError> {
 
 /// Escapes text content. `\r` becomes `&#xD;` because a parser would turn a literal one into `\n`.
 pub fn escape_text(out: &mut String, value: &str) {
-    let mut last = 0;
-    for (i, b) in value.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'\r' => "&#xD;",
-            _ => continue,
-        };
-        out.push_str(&value[last..i]);
-        out.push_str(rep);
-        last = i + 1;
-    }
-    out.push_str(&value[last..]);
+    escape_with(out, value, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\r' => Some("&#xD;"),
+        _ => None,
+    });
 }
 
 /// Escapes an attribute value (double-quoted). Whitespace other than space is written as a
 /// character reference so that attribute-value normalisation leaves it alone.
 pub fn escape_attr(out: &mut String, value: &str) {
+    escape_with(out, value, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        b'\r' => Some("&#xD;"),
+        b'\n' => Some("&#xA;"),
+        b'\t' => Some("&#x9;"),
+        _ => None,
+    });
+}
+
+/// Copies `value`, replacing the ASCII bytes `replacement` maps (never part of a multi-byte
+/// character, so slicing at them is safe).
+fn escape_with(out: &mut String, value: &str, replacement: impl Fn(u8) -> Option<&'static str>) {
     let mut last = 0;
     for (i, b) in value.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\r' => "&#xD;",
-            b'\n' => "&#xA;",
-            b'\t' => "&#x9;",
-            _ => continue,
-        };
-        out.push_str(&value[last..i]);
-        out.push_str(rep);
-        last = i + 1;
+        if let Some(rep) = replacement(b) {
+            out.push_str(&value[last..i]);
+            out.push_str(rep);
+            last = i + 1;
+        }
     }
     out.push_str(&value[last..]);
 }
