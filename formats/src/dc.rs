@@ -565,6 +565,18 @@ mod tests {
     }
 
     #[test]
+    fn writers_refuse_values_xml_cannot_carry_naming_the_element() {
+        let r = DcRecord::new(vec![
+            DcElement::dc("title", "ok"),
+            DcElement::dc("creator", "bad\u{1b}[0m"),
+        ]);
+        for c in [Container::OaiDc, Container::OaiQdc, Container::DcRecord] {
+            let err = r.write(c).expect_err("U+001B is not an XML 1.0 character");
+            assert_eq!((err.field.as_str(), err.code), ("dc:creator", 0x1b));
+        }
+    }
+
+    #[test]
     fn foreign_elements_are_errors_not_dropped() {
         let xml = r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>x</dc:title><foo xmlns="urn:x">y</foo></oai_dc:dc>"#;
         let err = DcRecord::read(xml).expect_err("foreign");
