@@ -1,0 +1,118 @@
+//! `mock-rosetta`: the mock as a standalone server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use formats::oai::DeletedRecord;
+use mock_rosetta::{Config, MockRosetta, RosettaSection, Store};
+
+/// A faithful, stateful mock of Ex Libris Rosetta.
+///
+/// Endpoints (all under the printed base URL):
+///   /oaiprovider/request              OAI-PMH 2.0 provider (GET, POST; public, as Rosetta's is)
+///   /dpsws/repository/IEWebServices   SOAP 1.1 getMD, updateMD, getIE (Basic auth); ?wsdl
+///   /__admin/ies[/{pid}]              GET list/one; PUT {"dc","sets","deleted","locked","in_permanent"}; DELETE
+///   /__admin/ies/{pid}/lock|unlock    POST: lock or unlock an IE (LockedIeException)
+///   /__admin/journal                  GET: [{method,path,query,status}] since start or reset
+///   /__admin/faults                   POST a rule, GET the rules, DELETE them all (see README)
+///   /__admin/reset                    POST: clear journal, faults and the update log
+///   /__admin/update-job/run           POST: run the Metadata Update Job now; JSON summary
+///   /__admin/updates                  GET: every update seen (SOAP and job) with its outcome
+///   /__admin/clock                    POST {"advance_seconds": N}: let time pass
+#[derive(Debug, Parser)]
+#[command(name = "mock-rosetta", version, verbatim_doc_comment)]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The repositoryIdentifier in OAI identifiers.
+    #[arg(long)]
+    repository_identifier: Option<String>,
+    /// The institution code (SOAP user suffix, the <INST>-collections set).
+    #[arg(long)]
+    institution: Option<String>,
+    /// The publishing set's setSpec.
+    #[arg(long)]
+    set: Option<String>,
+    /// Records per ListRecords / ListIdentifiers page.
+    #[arg(long, default_value_t = 100)]
+    page_size: usize,
+    /// Generate N live IEs in the publishing set (deterministic for --seed).
+    #[arg(long, conflicts_with = "state")]
+    generate: Option<usize>,
+    /// Seed for --generate.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A state or scenario file (TOML; its [rosetta] section).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// The Metadata Update Job's directory (must exist).
+    #[arg(long)]
+    update_dir: Option<PathBuf>,
+    /// Also run the update job every SECONDS.
+    #[arg(long)]
+    update_job_interval: Option<u64>,
+    /// SOAP user (authenticates as <user>-institutionCode-<INST>).
+    #[arg(long, default_value = "mdsync")]
+    user: String,
+    /// SOAP password.
+    #[arg(long, default_value = "mdsync", env = "MOCK_ROSETTA_PASSWORD")]
+    password: String,
+    /// Identify's deletedRecord policy: persistent (deleted IEs listed as deleted) or no.
+    #[arg(long, default_value = "persistent")]
+    deleted_record: String,
+    /// Compare records in order ("ignore differences in field sequence" off).
+    #[arg(long)]
+    strict_field_order: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let section = match &args.state {
+        Some(p) => RosettaSection::load(p)?,
+        None => RosettaSection::default(),
+    };
+    let mut config = Config::default();
+    if let Some(r) = args.repository_identifier.or(section.repository_identifier.clone()) {
+        config.repository_identifier = r;
+    }
+    if let Some(i) = args.institution.or(section.institution.clone()) {
+        config.institution = i;
+    }
+    if let Some(s) = args.set.or(section.set.clone()) {
+        config.set = s;
+    }
+    if args.page_size == 0 {
+        bail!("--page-size must be at least 1");
+    }
+    config.page_size = args.page_size;
+    config.user = args.user;
+    config.password = args.password;
+    config.deleted_record = match DeletedRecord::parse(&args.deleted_record) {
+        Some(DeletedRecord::Transient) | None => bail!("--deleted-record must be persistent or no"),
+        Some(d) => d,
+    };
+    config.ignore_field_sequence = !args.strict_field_order;
+    if let Some(dir) = &args.update_dir {
+        if !dir.is_dir() {
+            bail!("--update-dir {}: not a directory (Rosetta needs it created beforehand)", dir.display());
+        }
+        config.update_dir = Some(dir.clone());
+    }
+    config.update_job_interval = args.update_job_interval.map(Duration::from_secs);
+    let store = match args.generate {
+        Some(n) => Store::generate(n, args.seed, &config.set, now),
+        None => Store::from_section(&section, &config.set, now).with_context(|| "loading the state file")?,
+    };
+    let rosetta = MockRosetta::start_on(args.listen, config, store).await.with_context(|| format!("listening on {}", args.listen))?;
+    println!("listening on {}", rosetta.base_url());
+    eprintln!("OAI-PMH: {}  SOAP: {}", rosetta.oai_url(), rosetta.soap_url());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    rosetta.shutdown().await;
+    Ok(())
+}
