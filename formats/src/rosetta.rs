@@ -135,7 +135,10 @@ impl UpdateMd {
         if root.local != "updateMD" || root.ns.as_ref() != UPDATE_MD_NS {
             return Err(shape(
                 "updateMD",
-                format!("root is {}, not updateMD", root.qualified()),
+                format!(
+                    "root is {}, expected {{{UPDATE_MD_NS}}}updateMD",
+                    root.qualified()
+                ),
             ));
         }
         let mut pid = None;

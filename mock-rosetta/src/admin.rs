@@ -40,7 +40,10 @@ struct IeEdit {
 }
 
 pub async fn handle(inner: &Inner, req: &Request) -> Response {
-    let path = req.path.trim_start_matches("/__admin").trim_end_matches('/');
+    let path = req
+        .path
+        .trim_start_matches("/__admin")
+        .trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     match (req.method.as_str(), parts.as_slice()) {
         ("GET", ["journal"]) => Response::json(200, &json!(inner.journal.entries())),
@@ -66,13 +69,17 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
             let list: Vec<Value> = inner.with_store(|s| s.all().map(|ie| json!({"pid": ie.pid.as_str(), "datestamp": formats::oai::Datestamp::from_unix(ie.datestamp).to_string(), "deleted": ie.deleted, "locked": ie.locked})).collect());
             Response::json(200, &json!(list))
         }
-        ("GET", ["ies", pid]) => match inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie))) {
-            Some(v) => Response::json(200, &v),
-            None => bad(404, format!("no IE {pid}")),
-        },
+        ("GET", ["ies", pid]) => {
+            match inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie))) {
+                Some(v) => Response::json(200, &v),
+                None => bad(404, format!("no IE {pid}")),
+            }
+        }
         ("PUT", ["ies", pid]) => put_ie(inner, pid, &req.body),
         ("DELETE", ["ies", pid]) => {
-            let Ok(p) = IePid::new(pid) else { return bad(400, format!("{pid:?} is not an IE PID")) };
+            let Ok(p) = IePid::new(pid) else {
+                return bad(400, format!("{pid:?} is not an IE PID"));
+            };
             let now = inner.now();
             if inner.with_store_mut(|s| s.change(&p, now, |ie| ie.deleted = true)) {
                 Response::json(200, &json!({"deleted": pid}))
@@ -82,7 +89,9 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
         }
         ("POST", ["ies", pid, "lock"]) | ("POST", ["ies", pid, "unlock"]) => {
             let lock = parts[2] == "lock";
-            let Ok(p) = IePid::new(pid) else { return bad(400, format!("{pid:?} is not an IE PID")) };
+            let Ok(p) = IePid::new(pid) else {
+                return bad(400, format!("{pid:?} is not an IE PID"));
+            };
             if inner.with_store_mut(|s| s.set_locked(&p, lock)) {
                 Response::json(200, &json!({"pid": pid, "locked": lock}))
             } else {
@@ -99,17 +108,25 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
             match v.get("advance_seconds").and_then(Value::as_i64) {
                 Some(n) if n >= 0 => {
                     inner.advance_clock(n);
-                    Response::json(200, &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}))
+                    Response::json(
+                        200,
+                        &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}),
+                    )
                 }
                 _ => bad(400, "expected {\"advance_seconds\": N} with N >= 0"),
             }
         }
-        _ => bad(404, format!("no admin endpoint {} {}", req.method, req.path)),
+        _ => bad(
+            404,
+            format!("no admin endpoint {} {}", req.method, req.path),
+        ),
     }
 }
 
 fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
-    let Ok(p) = IePid::new(pid) else { return bad(400, format!("{pid:?} is not an IE PID")) };
+    let Ok(p) = IePid::new(pid) else {
+        return bad(400, format!("{pid:?} is not an IE PID"));
+    };
     let edit: IeEdit = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) => return bad(400, format!("IE {pid}: {e}")),
@@ -129,10 +146,22 @@ fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
     let created = inner.with_store_mut(|s| {
         let exists = s.get(pid).is_some();
         if !exists {
-            let Some(dc) = dc.clone() else { return Err("a new IE needs dc".to_owned()) };
-            s.put(Ie { pid: p.clone(), dc, sets: vec![default_set], deleted: false, datestamp: now, locked: false, in_permanent: true });
+            let Some(dc) = dc.clone() else {
+                return Err("a new IE needs dc".to_owned());
+            };
+            s.put(Ie {
+                pid: p.clone(),
+                dc,
+                sets: vec![default_set],
+                deleted: false,
+                datestamp: now,
+                locked: false,
+                in_permanent: true,
+                seq: 0,
+            });
         }
-        let metadata_change = dc.is_some() || edit.sets.is_some() || edit.deleted.is_some() || !exists;
+        let metadata_change =
+            dc.is_some() || edit.sets.is_some() || edit.deleted.is_some() || !exists;
         if metadata_change {
             s.change(&p, now, |ie| {
                 if let Some(dc) = dc {
@@ -159,7 +188,9 @@ fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
     });
     match created {
         Ok(created) => {
-            let v = inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie))).unwrap_or(Value::Null);
+            let v = inner
+                .with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie)))
+                .unwrap_or(Value::Null);
             Response::json(if created { 201 } else { 200 }, &v)
         }
         Err(e) => bad(400, format!("IE {pid}: {e}")),

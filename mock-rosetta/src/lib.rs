@@ -59,7 +59,12 @@ pub struct UpdateEvent {
 }
 
 impl UpdateEvent {
-    fn from_result(source: &str, pid: &str, file: Option<&str>, r: &Result<Applied, Refusal>) -> Self {
+    fn from_result(
+        source: &str,
+        pid: &str,
+        file: Option<&str>,
+        r: &Result<Applied, Refusal>,
+    ) -> Self {
         let (outcome, reason) = match r {
             Ok(Applied::Changed) => ("applied", None),
             Ok(Applied::Identical) => ("ignored", None),
@@ -90,7 +95,10 @@ pub struct Inner {
 impl Inner {
     /// Unix seconds, plus whatever the clock was advanced by.
     pub fn now(&self) -> i64 {
-        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         real + self.clock_offset.load(Ordering::SeqCst)
     }
 
@@ -121,15 +129,24 @@ impl Inner {
     }
 
     fn log_update(&self, e: UpdateEvent) {
-        self.updates.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+        self.updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
     }
 
     fn updates(&self) -> Vec<UpdateEvent> {
-        self.updates.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn clear_updates(&self) {
-        self.updates.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     async fn run_update_job(&self) -> Result<JobSummary, String> {
@@ -152,9 +169,22 @@ impl Handler for Routes {
                 return admin::handle(inner, &req).await;
             }
             match req.path.as_str() {
-                oai::PATH => oai::handle(inner, &req.method, &req.query, &req.body, req.header("content-type")),
+                oai::PATH => oai::handle(
+                    inner,
+                    &req.method,
+                    &req.query,
+                    &req.body,
+                    req.header("content-type"),
+                ),
                 soap::PATH => soap::handle(inner, &req),
-                _ => Response::text(404, format!("mock-rosetta serves {} and {}; see --help", oai::PATH, soap::PATH)),
+                _ => Response::text(
+                    404,
+                    format!(
+                        "mock-rosetta serves {} and {}; see --help",
+                        oai::PATH,
+                        soap::PATH
+                    ),
+                ),
             }
         })
     }
@@ -164,7 +194,10 @@ impl Handler for Routes {
 pub struct MockRosetta {
     server: Server,
     inner: Arc<Inner>,
-    job_task: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    job_task: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl MockRosetta {
@@ -174,7 +207,11 @@ impl MockRosetta {
     }
 
     /// Starts on `addr`.
-    pub async fn start_on(addr: SocketAddr, config: Config, store: Store) -> std::io::Result<MockRosetta> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: Config,
+        store: Store,
+    ) -> std::io::Result<MockRosetta> {
         let interval = config.update_job_interval;
         let inner = Arc::new(Inner {
             config,
@@ -186,7 +223,13 @@ impl MockRosetta {
             clock_offset: AtomicI64::new(0),
             job: tokio::sync::Mutex::new(()),
         });
-        let server = Server::start_with(addr, Arc::new(Routes(inner.clone())), inner.journal.clone(), inner.faults.clone()).await?;
+        let server = Server::start_with(
+            addr,
+            Arc::new(Routes(inner.clone())),
+            inner.journal.clone(),
+            inner.faults.clone(),
+        )
+        .await?;
         let _ = inner.base_url.set(server.base_url());
         let job_task = interval.map(|every| {
             let (tx, mut rx) = tokio::sync::watch::channel(false);
@@ -203,7 +246,11 @@ impl MockRosetta {
             });
             (tx, task)
         });
-        Ok(MockRosetta { server, inner, job_task })
+        Ok(MockRosetta {
+            server,
+            inner,
+            job_task,
+        })
     }
 
     /// `http://127.0.0.1:<port>`

@@ -72,13 +72,19 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let section = match &args.state {
         Some(p) => RosettaSection::load(p)?,
         None => RosettaSection::default(),
     };
     let mut config = Config::default();
-    if let Some(r) = args.repository_identifier.or(section.repository_identifier.clone()) {
+    if let Some(r) = args
+        .repository_identifier
+        .or(section.repository_identifier.clone())
+    {
         config.repository_identifier = r;
     }
     if let Some(i) = args.institution.or(section.institution.clone()) {
@@ -100,19 +106,31 @@ async fn main() -> anyhow::Result<()> {
     config.ignore_field_sequence = !args.strict_field_order;
     if let Some(dir) = &args.update_dir {
         if !dir.is_dir() {
-            bail!("--update-dir {}: not a directory (Rosetta needs it created beforehand)", dir.display());
+            bail!(
+                "--update-dir {}: not a directory (Rosetta needs it created beforehand)",
+                dir.display()
+            );
         }
         config.update_dir = Some(dir.clone());
     }
     config.update_job_interval = args.update_job_interval.map(Duration::from_secs);
     let store = match args.generate {
         Some(n) => Store::generate(n, args.seed, &config.set, now),
-        None => Store::from_section(&section, &config.set, now).with_context(|| "loading the state file")?,
+        None => Store::from_section(&section, &config.set, now)
+            .with_context(|| "loading the state file")?,
     };
-    let rosetta = MockRosetta::start_on(args.listen, config, store).await.with_context(|| format!("listening on {}", args.listen))?;
+    let rosetta = MockRosetta::start_on(args.listen, config, store)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     println!("listening on {}", rosetta.base_url());
-    eprintln!("OAI-PMH: {}  SOAP: {}", rosetta.oai_url(), rosetta.soap_url());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!(
+        "OAI-PMH: {}  SOAP: {}",
+        rosetta.oai_url(),
+        rosetta.soap_url()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     rosetta.shutdown().await;
     Ok(())
 }

@@ -30,8 +30,8 @@ struct ListState {
     /// (unix, day granularity?)
     from: Option<(i64, bool)>,
     until: Option<(i64, bool)>,
-    /// Only IEs with a datestamp at or before this are in the list.
-    snapshot: i64,
+    /// Only IEs changed at or before this change count are in the list.
+    snapshot: u64,
     after: Option<(i64, String)>,
     cursor: u64,
     total: u64,
@@ -74,8 +74,12 @@ fn error(inner: &Inner, req: Option<&Request>, e: OaiError) -> Response {
         ErrorCode::BadVerb | ErrorCode::BadArgument => None,
         _ => req,
     };
-    match ResponseWriter::new(Datestamp::from_unix(inner.now()), &inner.oai_base_url(), echo)
-        .and_then(|w| w.errors(&[e]))
+    match ResponseWriter::new(
+        Datestamp::from_unix(inner.now()),
+        &inner.oai_base_url(),
+        echo,
+    )
+    .and_then(|w| w.errors(&[e]))
     {
         Ok(body) => xml(body),
         Err(e) => Response::text(500, format!("cannot write the error response: {e}")),
@@ -83,10 +87,26 @@ fn error(inner: &Inner, req: Option<&Request>, e: OaiError) -> Response {
 }
 
 /// Handles one OAI-PMH request (query string for GET, form body for POST).
-pub fn handle(inner: &Inner, method: &str, query: &str, body: &[u8], content_type: Option<&str>) -> Response {
+pub fn handle(
+    inner: &Inner,
+    method: &str,
+    query: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Response {
     let args = if method == "POST" {
-        if !content_type.unwrap_or("").starts_with("application/x-www-form-urlencoded") {
-            return error(inner, None, OaiError::new(ErrorCode::BadArgument, "POST requests must be application/x-www-form-urlencoded"));
+        if !content_type
+            .unwrap_or("")
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            return error(
+                inner,
+                None,
+                OaiError::new(
+                    ErrorCode::BadArgument,
+                    "POST requests must be application/x-www-form-urlencoded",
+                ),
+            );
         }
         String::from_utf8_lossy(body).into_owned()
     } else if method == "GET" {
@@ -100,9 +120,16 @@ pub fn handle(inner: &Inner, method: &str, query: &str, body: &[u8], content_typ
     };
     let result = match &req {
         Request::Identify => identify(inner, &req),
-        Request::ListMetadataFormats { identifier } => list_metadata_formats(inner, &req, identifier.as_deref()),
-        Request::ListSets { resumption_token } => list_sets(inner, &req, resumption_token.as_deref()),
-        Request::GetRecord { identifier, metadata_prefix } => get_record(inner, &req, identifier, metadata_prefix),
+        Request::ListMetadataFormats { identifier } => {
+            list_metadata_formats(inner, &req, identifier.as_deref())
+        }
+        Request::ListSets { resumption_token } => {
+            list_sets(inner, &req, resumption_token.as_deref())
+        }
+        Request::GetRecord {
+            identifier,
+            metadata_prefix,
+        } => get_record(inner, &req, identifier, metadata_prefix),
         Request::ListIdentifiers(l) => list(inner, &req, Verb::ListIdentifiers, l, &args),
         Request::ListRecords(l) => list(inner, &req, Verb::ListRecords, l, &args),
     };
@@ -113,7 +140,12 @@ pub fn handle(inner: &Inner, method: &str, query: &str, body: &[u8], content_typ
 }
 
 fn writer(inner: &Inner, req: &Request) -> Result<ResponseWriter, OaiError> {
-    ResponseWriter::new(Datestamp::from_unix(inner.now()), &inner.oai_base_url(), Some(req)).map_err(internal)
+    ResponseWriter::new(
+        Datestamp::from_unix(inner.now()),
+        &inner.oai_base_url(),
+        Some(req),
+    )
+    .map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> OaiError {
@@ -122,7 +154,9 @@ fn internal(e: impl std::fmt::Display) -> OaiError {
 }
 
 fn identify(inner: &Inner, req: &Request) -> Result<Response, OaiError> {
-    let earliest = inner.with_store(|s| s.earliest()).unwrap_or_else(|| inner.now());
+    let earliest = inner
+        .with_store(|s| s.earliest())
+        .unwrap_or_else(|| inner.now());
     let id = Identify {
         repository_name: format!("Rosetta {} (mock-rosetta)", inner.config.institution),
         base_url: inner.oai_base_url(),
@@ -154,34 +188,57 @@ fn container(prefix: &str) -> Result<Container, OaiError> {
 
 /// The IE an OAI identifier names, if it is published.
 fn published_pid(inner: &Inner, identifier: &str) -> Result<String, OaiError> {
-    let missing = || OaiError::new(ErrorCode::IdDoesNotExist, format!("{identifier} is not in this repository"));
+    let missing = || {
+        OaiError::new(
+            ErrorCode::IdDoesNotExist,
+            format!("{identifier} is not in this repository"),
+        )
+    };
     let id = OaiIdentifier::parse(identifier).map_err(|_| missing())?;
     if id.namespace() != inner.config.repository_identifier {
         return Err(missing());
     }
     let ok = inner.with_store(|s| s.get(id.local()).is_some_and(|ie| !ie.sets.is_empty()));
-    if ok { Ok(id.local().to_owned()) } else { Err(missing()) }
+    if ok {
+        Ok(id.local().to_owned())
+    } else {
+        Err(missing())
+    }
 }
 
-fn list_metadata_formats(inner: &Inner, req: &Request, identifier: Option<&str>) -> Result<Response, OaiError> {
+fn list_metadata_formats(
+    inner: &Inner,
+    req: &Request,
+    identifier: Option<&str>,
+) -> Result<Response, OaiError> {
     if let Some(i) = identifier {
         published_pid(inner, i)?;
     }
-    Ok(xml(writer(inner, req)?.list_metadata_formats(&formats_list()).map_err(internal)?))
+    Ok(xml(writer(inner, req)?
+        .list_metadata_formats(&formats_list())
+        .map_err(internal)?))
 }
 
 fn list_sets(inner: &Inner, req: &Request, token: Option<&str>) -> Result<Response, OaiError> {
     if let Some(t) = token {
-        return Err(OaiError::new(ErrorCode::BadResumptionToken, format!("{t:?}: ListSets is never split")));
+        return Err(OaiError::new(
+            ErrorCode::BadResumptionToken,
+            format!("{t:?}: ListSets is never split"),
+        ));
     }
-    let mut specs: Vec<String> = inner.with_store(|s| s.all().flat_map(|ie| ie.sets.clone()).collect());
+    let mut specs: Vec<String> =
+        inner.with_store(|s| s.all().flat_map(|ie| ie.sets.clone()).collect());
     specs.push(inner.config.set.clone());
     specs.sort();
     specs.dedup();
     let mut sets: Vec<SetInfo> = specs
         .into_iter()
         .map(|spec| SetInfo {
-            name: if spec == inner.config.set { "Published to Alma".to_owned() } else { format!("Publishing set {spec}") },
+            name: if spec == inner.config.set {
+                "Published to Alma".to_owned()
+            } else {
+                format!("Publishing set {spec}")
+            },
             spec,
             description: None,
         })
@@ -189,9 +246,14 @@ fn list_sets(inner: &Inner, req: &Request, token: Option<&str>) -> Result<Respon
     sets.push(SetInfo {
         spec: inner.config.collections_set(),
         name: format!("{} collections", inner.config.institution),
-        description: Some(format!("Every published IE of institution {}", inner.config.institution)),
+        description: Some(format!(
+            "Every published IE of institution {}",
+            inner.config.institution
+        )),
     });
-    Ok(xml(writer(inner, req)?.list_sets(&sets, None).map_err(internal)?))
+    Ok(xml(writer(inner, req)?
+        .list_sets(&sets, None)
+        .map_err(internal)?))
 }
 
 fn header(inner: &Inner, ie: &Ie) -> Header {
@@ -205,21 +267,34 @@ fn header(inner: &Inner, ie: &Ie) -> Header {
     }
 }
 
-fn get_record(inner: &Inner, req: &Request, identifier: &str, prefix: &str) -> Result<Response, OaiError> {
+fn get_record(
+    inner: &Inner,
+    req: &Request,
+    identifier: &str,
+    prefix: &str,
+) -> Result<Response, OaiError> {
     let c = container(prefix)?;
     let pid = published_pid(inner, identifier)?;
     let body = inner
         .with_store(|s| {
             let ie = s.get(&pid)?;
             let h = header(inner, ie);
-            Some(writer(inner, req).and_then(|w| w.get_record(&h, Some(Payload::Dc(&ie.dc, c))).map_err(internal)))
+            Some(writer(inner, req).and_then(|w| {
+                w.get_record(&h, Some(Payload::Dc(&ie.dc, c)))
+                    .map_err(internal)
+            }))
         })
-        .ok_or_else(|| OaiError::new(ErrorCode::IdDoesNotExist, format!("{identifier} is not in this repository")))??;
+        .ok_or_else(|| {
+            OaiError::new(
+                ErrorCode::IdDoesNotExist,
+                format!("{identifier} is not in this repository"),
+            )
+        })??;
     Ok(xml(body))
 }
 
 fn in_list(inner: &Inner, st: &ListState, ie: &Ie) -> bool {
-    if ie.sets.is_empty() || ie.datestamp > st.snapshot {
+    if ie.sets.is_empty() || ie.seq > st.snapshot {
         return false;
     }
     if ie.deleted && inner.config.deleted_record == formats::oai::DeletedRecord::No {
@@ -227,7 +302,10 @@ fn in_list(inner: &Inner, st: &ListState, ie: &Ie) -> bool {
     }
     if let Some(set) = &st.set
         && *set != inner.config.collections_set()
-        && !ie.sets.iter().any(|s| s == set || s.starts_with(&format!("{set}:")))
+        && !ie
+            .sets
+            .iter()
+            .any(|s| s == set || s.starts_with(&format!("{set}:")))
     {
         return false;
     }
@@ -245,33 +323,56 @@ fn in_list(inner: &Inner, st: &ListState, ie: &Ie) -> bool {
     true
 }
 
-fn list(inner: &Inner, req: &Request, verb: Verb, lr: &ListRequest, raw_args: &str) -> Result<Response, OaiError> {
+fn list(
+    inner: &Inner,
+    req: &Request,
+    verb: Verb,
+    lr: &ListRequest,
+    raw_args: &str,
+) -> Result<Response, OaiError> {
     let now = inner.now();
     let haystack = raw_args;
     let mut st = match lr {
-        ListRequest::Fresh(ListArgs { metadata_prefix, from, until, set }) => {
+        ListRequest::Fresh(ListArgs {
+            metadata_prefix,
+            from,
+            until,
+            set,
+        }) => {
             container(metadata_prefix)?;
             let mut st = ListState {
                 prefix: metadata_prefix.clone(),
                 set: set.clone(),
                 from: from.map(|d| (d.unix(), d.granularity() == Granularity::Day)),
                 until: until.map(|d| (d.unix(), d.granularity() == Granularity::Day)),
-                snapshot: now,
+                snapshot: 0,
                 after: None,
                 cursor: 0,
                 total: 0,
                 issued: now,
             };
-            st.total = inner.with_store(|s| s.after(None).filter(|ie| in_list(inner, &st, ie)).count() as u64);
+            st.total = inner.with_store(|s| {
+                st.snapshot = s.seq();
+                s.after(None).filter(|ie| in_list(inner, &st, ie)).count() as u64
+            });
             if st.total == 0 {
-                return Err(OaiError::new(ErrorCode::NoRecordsMatch, "no IE matches these arguments"));
+                return Err(OaiError::new(
+                    ErrorCode::NoRecordsMatch,
+                    "no IE matches these arguments",
+                ));
             }
             st
         }
         ListRequest::Resume(token) => {
-            let bad = |why: &str| OaiError::new(ErrorCode::BadResumptionToken, format!("{token:?} {why}"));
-            let st = decode_token(token).ok_or_else(|| bad("is not a token this repository issued"))?;
-            if inner.faults.take_domain("expire_token", PATH, haystack).is_some()
+            let bad = |why: &str| {
+                OaiError::new(ErrorCode::BadResumptionToken, format!("{token:?} {why}"))
+            };
+            let st =
+                decode_token(token).ok_or_else(|| bad("is not a token this repository issued"))?;
+            if inner
+                .faults
+                .take_domain("expire_token", PATH, haystack)
+                .is_some()
                 || now > st.issued + inner.config.token_ttl.as_secs() as i64
             {
                 return Err(bad("has expired; start the list again"));
@@ -280,7 +381,11 @@ fn list(inner: &Inner, req: &Request, verb: Verb, lr: &ListRequest, raw_args: &s
         }
     };
     let c = container(&st.prefix)?;
-    if inner.faults.take_domain("empty_page", PATH, haystack).is_some() {
+    if inner
+        .faults
+        .take_domain("empty_page", PATH, haystack)
+        .is_some()
+    {
         return Ok(xml(empty_page(inner, req, verb, &st)));
     }
     let page_size = inner.config.page_size.max(1);
@@ -291,12 +396,26 @@ fn list(inner: &Inner, req: &Request, verb: Verb, lr: &ListRequest, raw_args: &s
     let size_delta = inner
         .faults
         .take_domain("list_size_mismatch", PATH, haystack)
-        .map(|p| p.get("delta").and_then(serde_json::Value::as_i64).unwrap_or(5));
-    let repeat = inner.faults.take_domain("repeat_token", PATH, haystack).is_some();
-    let control = inner.faults.take_domain("control_chars", PATH, haystack).is_some();
+        .map(|p| {
+            p.get("delta")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(5)
+        });
+    let repeat = inner
+        .faults
+        .take_domain("repeat_token", PATH, haystack)
+        .is_some();
+    let control = inner
+        .faults
+        .take_domain("control_chars", PATH, haystack)
+        .is_some();
     let body = inner.with_store(|s| -> Result<String, OaiError> {
         let after = match &st.after {
-            Some((d, p)) => Some((*d, formats::identifier::IePid::with_pattern(p, &any_pid()).map_err(|_| OaiError::new(ErrorCode::BadResumptionToken, "bad position"))?)),
+            Some((d, p)) => Some((
+                *d,
+                formats::identifier::IePid::with_pattern(p, &any_pid())
+                    .map_err(|_| OaiError::new(ErrorCode::BadResumptionToken, "bad position"))?,
+            )),
             None => None,
         };
         let mut w = writer(inner, req)?.list(verb).map_err(internal)?;
@@ -307,12 +426,16 @@ fn list(inner: &Inner, req: &Request, verb: Verb, lr: &ListRequest, raw_args: &s
                 more = true;
                 break;
             }
-            w.record(&header(inner, ie), Some(Payload::Dc(&ie.dc, c))).map_err(internal)?;
+            w.record(&header(inner, ie), Some(Payload::Dc(&ie.dc, c)))
+                .map_err(internal)?;
             last = Some((ie.datestamp, ie.pid.to_string()));
         }
         if w.is_empty() {
             // Everything left changed past the snapshot: the list ends here.
-            return Err(OaiError::new(ErrorCode::NoRecordsMatch, "no IE left in this list"));
+            return Err(OaiError::new(
+                ErrorCode::NoRecordsMatch,
+                "no IE left in this list",
+            ));
         }
         let served = w.len() as u64;
         let cursor = st.cursor;
@@ -328,16 +451,27 @@ fn list(inner: &Inner, req: &Request, verb: Verb, lr: &ListRequest, raw_args: &s
                 value,
                 complete_list_size: Some(total),
                 cursor: Some(cursor),
-                expiration_date: Some(Datestamp::from_unix(st.issued + inner.config.token_ttl.as_secs() as i64)),
+                expiration_date: Some(Datestamp::from_unix(
+                    st.issued + inner.config.token_ttl.as_secs() as i64,
+                )),
             })
         } else if token_in.is_some() || size_delta.is_some() {
-            Some(ResumptionToken { value: String::new(), complete_list_size: Some(total), cursor: Some(cursor), expiration_date: None })
+            Some(ResumptionToken {
+                value: String::new(),
+                complete_list_size: Some(total),
+                cursor: Some(cursor),
+                expiration_date: None,
+            })
         } else {
             None
         };
         w.finish(token.as_ref()).map_err(internal)
     })?;
-    let body = if control { inject_control_chars(body) } else { body };
+    let body = if control {
+        inject_control_chars(body)
+    } else {
+        body
+    };
     Ok(xml(body))
 }
 
@@ -385,7 +519,17 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_fails() {
-        let st = ListState { prefix: "oai_dc".into(), set: Some("alma_sync".into()), from: None, until: Some((5, true)), snapshot: 9, after: Some((3, "IE1".into())), cursor: 100, total: 250, issued: 9 };
+        let st = ListState {
+            prefix: "oai_dc".into(),
+            set: Some("alma_sync".into()),
+            from: None,
+            until: Some((5, true)),
+            snapshot: 9,
+            after: Some((3, "IE1".into())),
+            cursor: 100,
+            total: 250,
+            issued: 9,
+        };
         let t = encode_token(&st);
         assert_eq!(decode_token(&t), Some(st));
         assert_eq!(decode_token("garbage"), None);

@@ -27,7 +27,10 @@ pub struct Refusal {
 }
 
 fn refuse(kind: FaultKind, message: impl Into<String>) -> Refusal {
-    Refusal { kind, message: message.into() }
+    Refusal {
+        kind,
+        message: message.into(),
+    }
 }
 
 /// Applies descriptive DC to an IE: shared by SOAP `updateMD` and the Metadata Update Job.
@@ -35,21 +38,46 @@ pub fn apply_update(inner: &Inner, pid: &str, items: &[MetadataItem]) -> Result<
     let item = match items {
         [one] => one,
         [] => return Err(refuse(FaultKind::InvalidXml, "no metadata item")),
-        _ => return Err(refuse(FaultKind::InvalidType, "only one descriptive dc item per update is supported")),
+        _ => {
+            return Err(refuse(
+                FaultKind::InvalidType,
+                "only one descriptive dc item per update is supported",
+            ));
+        }
     };
     if !item.is_descriptive_dc() {
-        return Err(refuse(FaultKind::InvalidType, format!("type {:?} subType {:?} is not descriptive dc", item.kind, item.sub_type)));
+        return Err(refuse(
+            FaultKind::InvalidType,
+            format!(
+                "type {:?} subType {:?} is not descriptive dc",
+                item.kind, item.sub_type
+            ),
+        ));
     }
-    let dc = item.dc().map_err(|e| refuse(FaultKind::InvalidXml, format!("content is not a dc:record: {e}")))?;
-    let mode = if inner.config.ignore_field_sequence { Comparison::Multiset } else { Comparison::Exact };
+    let dc = item.dc().map_err(|e| {
+        refuse(
+            FaultKind::InvalidXml,
+            format!("content is not a dc:record: {e}"),
+        )
+    })?;
+    let mode = if inner.config.ignore_field_sequence {
+        Comparison::Multiset
+    } else {
+        Comparison::Exact
+    };
     let now = inner.now();
     inner.with_store_mut(|s| {
-        let ie = s.get(pid).ok_or_else(|| refuse(FaultKind::Iews, format!("IE {pid} does not exist")))?;
+        let ie = s
+            .get(pid)
+            .ok_or_else(|| refuse(FaultKind::Iews, format!("IE {pid} does not exist")))?;
         if ie.locked {
             return Err(refuse(FaultKind::LockedIe, format!("IE {pid} is locked")));
         }
         if !ie.in_permanent {
-            return Err(refuse(FaultKind::NotInPermanent, format!("IE {pid} is not in the permanent repository")));
+            return Err(refuse(
+                FaultKind::NotInPermanent,
+                format!("IE {pid} is not in the permanent repository"),
+            ));
         }
         if ie.dc.same_as(&dc, mode) {
             return Ok(Applied::Identical);
@@ -61,19 +89,36 @@ pub fn apply_update(inner: &Inner, pid: &str, items: &[MetadataItem]) -> Result<
 }
 
 fn fault_response(kind: Option<FaultKind>, code: &str, message: String) -> Response {
-    let body = SoapResponse::Fault(SoapFault { code: code.to_owned(), message, kind })
-        .write()
-        .unwrap_or_else(|e| format!("fault could not be written: {e}"));
+    let body = SoapResponse::Fault(SoapFault {
+        code: code.to_owned(),
+        message,
+        kind,
+    })
+    .write()
+    .unwrap_or_else(|e| format!("fault could not be written: {e}"));
     Response::xml(500, body)
 }
 
 fn authorised(inner: &Inner, req: &Request) -> bool {
-    let Some(value) = req.header("authorization") else { return false };
-    let Some(b64) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else { return false };
-    let Ok(bytes) = STANDARD.decode(b64.trim()) else { return false };
-    let Ok(text) = String::from_utf8(bytes) else { return false };
+    let Some(value) = req.header("authorization") else {
+        return false;
+    };
+    let Some(b64) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(bytes) = STANDARD.decode(b64.trim()) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return false;
+    };
     match text.split_once(':') {
-        Some((user, password)) => user == inner.config.soap_user() && password == inner.config.password,
+        Some((user, password)) => {
+            user == inner.config.soap_user() && password == inner.config.password
+        }
         None => false,
     }
 }
@@ -83,25 +128,61 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
         if req.query.eq_ignore_ascii_case("wsdl") {
             return Response::xml(200, wsdl(&format!("{}{PATH}", inner.base_url())));
         }
-        return Response::text(405, "IEWebServices takes SOAP over POST; GET ?wsdl for its description");
+        return Response::text(
+            405,
+            "IEWebServices takes SOAP over POST; GET ?wsdl for its description",
+        );
     }
     if req.method != "POST" {
         return Response::text(405, "IEWebServices takes SOAP over POST");
     }
     if !authorised(inner, req) {
-        return fault_response(Some(FaultKind::UserAuthorize), "soap:Client", format!("user must authenticate as {} with its password", inner.config.soap_user()));
+        return fault_response(
+            Some(FaultKind::UserAuthorize),
+            "soap:Client",
+            format!(
+                "user must authenticate as {} with its password",
+                inner.config.soap_user()
+            ),
+        );
     }
     let text = String::from_utf8_lossy(&req.body);
     let call = match SoapRequest::read(&text) {
         Ok(c) => c,
-        Err(e) => return fault_response(None, "soap:Client", format!("not an IEWebServices request: {e}")),
+        Err(e) => {
+            return fault_response(
+                None,
+                "soap:Client",
+                format!("not an IEWebServices request: {e}"),
+            );
+        }
     };
     if let Some(p) = inner.faults.take_domain("soap_fault", PATH, &text) {
-        let kind = p.get("fault").and_then(|v| v.as_str()).and_then(FaultKind::parse).unwrap_or(FaultKind::Iews);
-        return fault_response(Some(kind), "soap:Server", format!("injected {}", kind.name()));
+        let kind = p
+            .get("fault")
+            .and_then(|v| v.as_str())
+            .and_then(FaultKind::parse)
+            .unwrap_or(FaultKind::Iews);
+        return fault_response(
+            Some(kind),
+            "soap:Server",
+            format!("injected {}", kind.name()),
+        );
     }
     let result: Result<SoapResponse, Refusal> = match call {
-        SoapRequest::GetMd { pid, mid, kind, sub_type, .. } => get_md(inner, &pid, mid.as_deref(), kind.as_deref(), sub_type.as_deref()),
+        SoapRequest::GetMd {
+            pid,
+            mid,
+            kind,
+            sub_type,
+            ..
+        } => get_md(
+            inner,
+            &pid,
+            mid.as_deref(),
+            kind.as_deref(),
+            sub_type.as_deref(),
+        ),
         SoapRequest::UpdateMd { pid, metadata, .. } => {
             let r = apply_update(inner, &pid, &metadata);
             inner.log_update(UpdateEvent::from_result("soap", &pid, None, &r));
@@ -109,7 +190,10 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
         }
         SoapRequest::GetIe { ie_pid, .. } => get_ie(inner, &ie_pid),
     };
-    match result.and_then(|r| r.write().map_err(|e| refuse(FaultKind::Iews, e.to_string()))) {
+    match result.and_then(|r| {
+        r.write()
+            .map_err(|e| refuse(FaultKind::Iews, e.to_string()))
+    }) {
         Ok(body) => Response::xml(200, body),
         Err(r) => fault_response(Some(r.kind), "soap:Server", r.message),
     }
@@ -118,26 +202,42 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
 /// The mid Rosetta gives an IE's descriptive DC section.
 pub const DC_MID: &str = "ie-dmd";
 
-fn get_md(inner: &Inner, pid: &str, mid: Option<&str>, kind: Option<&str>, sub_type: Option<&str>) -> Result<SoapResponse, Refusal> {
+fn get_md(
+    inner: &Inner,
+    pid: &str,
+    mid: Option<&str>,
+    kind: Option<&str>,
+    sub_type: Option<&str>,
+) -> Result<SoapResponse, Refusal> {
     if let Some(k) = kind.filter(|k| !k.is_empty())
         && !k.eq_ignore_ascii_case("descriptive")
     {
-        return Err(refuse(FaultKind::InvalidType, format!("type {k:?}: this repository holds descriptive metadata only")));
+        return Err(refuse(
+            FaultKind::InvalidType,
+            format!("type {k:?}: this repository holds descriptive metadata only"),
+        ));
     }
     if let Some(s) = sub_type.filter(|s| !s.is_empty())
         && !s.eq_ignore_ascii_case("dc")
     {
-        return Err(refuse(FaultKind::InvalidType, format!("subType {s:?}: only dc")));
+        return Err(refuse(
+            FaultKind::InvalidType,
+            format!("subType {s:?}: only dc"),
+        ));
     }
     if let Some(m) = mid.filter(|m| !m.is_empty())
         && m != DC_MID
     {
-        return Err(refuse(FaultKind::InvalidMid, format!("no metadata section {m:?}")));
+        return Err(refuse(
+            FaultKind::InvalidMid,
+            format!("no metadata section {m:?}"),
+        ));
     }
     let dc = inner
         .with_store(|s| s.get(pid).map(|ie| ie.dc.clone()))
         .ok_or_else(|| refuse(FaultKind::Iews, format!("IE {pid} does not exist")))?;
-    let mut item = MetadataItem::descriptive_dc(&dc).map_err(|e| refuse(FaultKind::Iews, e.to_string()))?;
+    let mut item =
+        MetadataItem::descriptive_dc(&dc).map_err(|e| refuse(FaultKind::Iews, e.to_string()))?;
     item.mid = Some(DC_MID.to_owned());
     Ok(SoapResponse::GetMd(vec![item]))
 }
@@ -146,14 +246,22 @@ fn get_ie(inner: &Inner, pid: &str) -> Result<SoapResponse, Refusal> {
     let dc = inner
         .with_store(|s| s.get(pid).map(|ie| ie.dc.clone()))
         .ok_or_else(|| refuse(FaultKind::Iews, format!("IE {pid} does not exist")))?;
-    Ok(SoapResponse::GetIe(mets(pid, &dc).map_err(|e| refuse(FaultKind::Iews, e.to_string()))?))
+    Ok(SoapResponse::GetIe(
+        mets(pid, &dc).map_err(|e| refuse(FaultKind::Iews, e.to_string()))?,
+    ))
 }
 
 /// The IE's METS: the `ie-dmd` dmdSec holds the `dc:record`; the PID is in the DNX
 /// `internalIdentifier` section of the IE amdSec.
 pub fn mets(pid: &str, dc: &DcRecord) -> Result<String, formats::xml::WriteError> {
     let mut w = formats::xml::XmlWriter::new();
-    w.open("mets:mets", &[("xmlns:mets", "http://www.loc.gov/METS/"), ("xmlns:xlink", "http://www.w3.org/1999/xlink")])?;
+    w.open(
+        "mets:mets",
+        &[
+            ("xmlns:mets", "http://www.loc.gov/METS/"),
+            ("xmlns:xlink", "http://www.w3.org/1999/xlink"),
+        ],
+    )?;
     w.open("mets:dmdSec", &[("ID", "ie-dmd")])?;
     w.open("mets:mdWrap", &[("MDTYPE", "DC")])?;
     w.open("mets:xmlData", &[])?;
@@ -163,7 +271,10 @@ pub fn mets(pid: &str, dc: &DcRecord) -> Result<String, formats::xml::WriteError
     w.close("mets:dmdSec");
     w.open("mets:amdSec", &[("ID", "ie-amd")])?;
     w.open("mets:techMD", &[("ID", "ie-amd-tech")])?;
-    w.open("mets:mdWrap", &[("MDTYPE", "OTHER"), ("OTHERMDTYPE", "dnx")])?;
+    w.open(
+        "mets:mdWrap",
+        &[("MDTYPE", "OTHER"), ("OTHERMDTYPE", "dnx")],
+    )?;
     w.open("mets:xmlData", &[])?;
     w.open("dnx", &[("xmlns", "http://www.exlibrisgroup.com/dps/dnx")])?;
     w.open("section", &[("id", "internalIdentifier")])?;
@@ -177,7 +288,11 @@ pub fn mets(pid: &str, dc: &DcRecord) -> Result<String, formats::xml::WriteError
     w.close("mets:mdWrap");
     w.close("mets:techMD");
     w.close("mets:amdSec");
-    w.leaf("mets:structMap", &[("ID", "ie-struct"), ("TYPE", "LOGICAL")], "")?;
+    w.leaf(
+        "mets:structMap",
+        &[("ID", "ie-struct"), ("TYPE", "LOGICAL")],
+        "",
+    )?;
     w.close("mets:mets");
     Ok(w.finish())
 }
@@ -186,7 +301,8 @@ pub fn mets(pid: &str, dc: &DcRecord) -> Result<String, formats::xml::WriteError
 pub fn wsdl(address: &str) -> String {
     let mut addr = String::new();
     formats::xml::escape_attr(&mut addr, address);
-    format!(r#"<?xml version="1.0" encoding="UTF-8"?>
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="http://dps.exlibris.com/" targetNamespace="http://dps.exlibris.com/" name="IEWebServices">
   <types>
     <xsd:schema targetNamespace="http://dps.exlibris.com/" elementFormDefault="unqualified">
@@ -245,5 +361,6 @@ pub fn wsdl(address: &str) -> String {
     <port name="IEWebServicesPort" binding="tns:IEWebServicesBinding"><soap:address location="{addr}"/></port>
   </service>
 </definitions>
-"#)
+"#
+    )
 }

@@ -23,6 +23,9 @@ pub struct Ie {
     pub locked: bool,
     /// An IE still in the deposit workflow refuses updates (`NotInPermanentException`).
     pub in_permanent: bool,
+    /// The store's change counter at this IE's last change: a list includes only IEs changed
+    /// before it started, which keeps it stable while paged even within one second.
+    pub seq: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +117,8 @@ pub struct Store {
     by_datestamp: BTreeSet<(i64, IePid)>,
     /// The last datestamp handed out: changes never go back in time.
     clock: i64,
+    /// Counts changes; see [`Ie::seq`].
+    seq: u64,
 }
 
 impl Store {
@@ -126,7 +131,8 @@ impl Store {
     }
 
     pub fn get(&self, pid: &str) -> Option<&Ie> {
-        let pid = IePid::with_pattern(pid, &formats::identifier::PidPattern::new(".*").ok()?).ok()?;
+        let pid =
+            IePid::with_pattern(pid, &formats::identifier::PidPattern::new(".*").ok()?).ok()?;
         self.ies.get(&pid)
     }
 
@@ -157,8 +163,15 @@ impl Store {
         self.clock
     }
 
-    /// Inserts or replaces an IE as it is (its datestamp included).
-    pub fn put(&mut self, ie: Ie) {
+    /// The change counter now (a list snapshot).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Inserts or replaces an IE as it is (its datestamp included); counts as a change.
+    pub fn put(&mut self, mut ie: Ie) {
+        self.seq += 1;
+        ie.seq = self.seq;
         if let Some(old) = self.ies.get(&ie.pid) {
             self.by_datestamp.remove(&(old.datestamp, old.pid.clone()));
         }
@@ -169,7 +182,9 @@ impl Store {
 
     /// Changes an IE (metadata, sets, deletion) and moves its datestamp to `now`.
     pub fn change(&mut self, pid: &IePid, now: i64, f: impl FnOnce(&mut Ie)) -> bool {
-        let Some(mut ie) = self.ies.get(pid).cloned() else { return false };
+        let Some(mut ie) = self.ies.get(pid).cloned() else {
+            return false;
+        };
         f(&mut ie);
         ie.datestamp = self.stamp(now);
         self.put(ie);
@@ -188,21 +203,33 @@ impl Store {
     }
 
     /// Builds a store from a state-file section; every IE stamped `now`.
-    pub fn from_section(section: &RosettaSection, default_set: &str, now: i64) -> Result<Store, StateError> {
+    pub fn from_section(
+        section: &RosettaSection,
+        default_set: &str,
+        now: i64,
+    ) -> Result<Store, StateError> {
         let mut store = Store::default();
         for seed in &section.ie {
-            let bad = |message: String| StateError::Ie { pid: seed.pid.clone(), message };
+            let bad = |message: String| StateError::Ie {
+                pid: seed.pid.clone(),
+                message,
+            };
             let pid = IePid::new(&seed.pid).map_err(|e| bad(e.to_string()))?;
             let dc = parse_dc_children(&seed.dc).map_err(|e| bad(format!("dc: {e}")))?;
-            dc.write(Container::DcRecord).map_err(|e| bad(format!("dc: {e}")))?;
+            dc.write(Container::DcRecord)
+                .map_err(|e| bad(format!("dc: {e}")))?;
             store.put(Ie {
                 pid,
                 dc,
-                sets: seed.sets.clone().unwrap_or_else(|| vec![default_set.to_owned()]),
+                sets: seed
+                    .sets
+                    .clone()
+                    .unwrap_or_else(|| vec![default_set.to_owned()]),
                 deleted: seed.deleted,
                 datestamp: now,
                 locked: seed.locked,
                 in_permanent: seed.in_permanent,
+                seq: 0,
             });
         }
         Ok(store)
@@ -215,7 +242,9 @@ impl Store {
         let mut store = Store::default();
         for i in 0..n {
             let pid_text = format!("IE{}", 1000 + i);
-            let Ok(pid) = IePid::new(&pid_text) else { continue };
+            let Ok(pid) = IePid::new(&pid_text) else {
+                continue;
+            };
             let back = (n - i) as i64 * 7 % (86_400 * 30);
             store.put(Ie {
                 pid,
@@ -225,6 +254,7 @@ impl Store {
                 datestamp: now - back,
                 locked: false,
                 in_permanent: true,
+                seq: 0,
             });
         }
         store
@@ -253,24 +283,52 @@ impl SplitMix {
 }
 
 const SUBJECTS: &[&str] = &[
-    "Landscape painting, Dutch", "Post-impressionism", "Provence (France) -- In art", "Peasants in art",
-    "Still life", "Self-portraits", "Sunflowers in art", "Olive trees in art", "Nocturnes", "Letters",
+    "Landscape painting, Dutch",
+    "Post-impressionism",
+    "Provence (France) -- In art",
+    "Peasants in art",
+    "Still life",
+    "Self-portraits",
+    "Sunflowers in art",
+    "Olive trees in art",
+    "Nocturnes",
+    "Letters",
 ];
 const TITLES: &[&str] = &[
-    "Sunset at Montmajour", "Café Terrace at Night", "Les Alyscamps", "Wheatfield with Crows",
-    "The Yellow House", "Irises", "Almond Blossom", "Père Tanguy", "Öl auf Leinwand: Weizenfeld",
-    "Señora en el jardín", "Ζωγραφική τοπίου", "Ветряные мельницы на Монмартре",
+    "Sunset at Montmajour",
+    "Café Terrace at Night",
+    "Les Alyscamps",
+    "Wheatfield with Crows",
+    "The Yellow House",
+    "Irises",
+    "Almond Blossom",
+    "Père Tanguy",
+    "Öl auf Leinwand: Weizenfeld",
+    "Señora en el jardín",
+    "Ζωγραφική τοπίου",
+    "Ветряные мельницы на Монмартре",
 ];
 const CREATORS: &[&str] = &[
-    "Vincent Willem van Gogh", "Gogh, Theo van", "Bonger, Johanna", "Gauguin, Paul", "Bernard, Émile",
-    "Signac, Paul", "Toulouse-Lautrec, Henri de", "Rappard, Anthon van", "Roulin, Joseph", "Ginoux, Marie",
+    "Vincent Willem van Gogh",
+    "Gogh, Theo van",
+    "Bonger, Johanna",
+    "Gauguin, Paul",
+    "Bernard, Émile",
+    "Signac, Paul",
+    "Toulouse-Lautrec, Henri de",
+    "Rappard, Anthon van",
+    "Roulin, Joseph",
+    "Ginoux, Marie",
 ];
 const TYPES: &[&str] = &["Image", "Text", "StillImage", "PhysicalObject"];
 const LANGS: &[&str] = &["en", "nl", "fr", "de"];
 const RIGHTS: &[&str] = &["Public domain", "CC BY-SA 4.0", "In copyright"];
 
 fn generated_dc(rng: &mut SplitMix, i: usize) -> DcRecord {
-    let mut e = vec![DcElement::dc("title", &format!("{} ({})", rng.pick(TITLES), i + 1))];
+    let mut e = vec![DcElement::dc(
+        "title",
+        &format!("{} ({})", rng.pick(TITLES), i + 1),
+    )];
     for _ in 0..1 + rng.below(3) {
         e.push(DcElement::dc("creator", rng.pick(CREATORS)));
     }
@@ -278,16 +336,39 @@ fn generated_dc(rng: &mut SplitMix, i: usize) -> DcRecord {
         e.push(DcElement::dc("subject", rng.pick(SUBJECTS)));
     }
     let year = 1880 + rng.below(11);
-    e.push(DcElement::dcterms("created", &format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28))).with_type("dcterms:W3CDTF"));
-    e.push(DcElement::dc("description", &format!("Oil on canvas, {} × {} cm; letter {} describes it.", 40 + rng.below(60), 30 + rng.below(60), 500 + rng.below(400))));
+    e.push(
+        DcElement::dcterms(
+            "created",
+            &format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
+        )
+        .with_type("dcterms:W3CDTF"),
+    );
+    e.push(DcElement::dc(
+        "description",
+        &format!(
+            "Oil on canvas, {} × {} cm; letter {} describes it.",
+            40 + rng.below(60),
+            30 + rng.below(60),
+            500 + rng.below(400)
+        ),
+    ));
     e.push(DcElement::dc("type", rng.pick(TYPES)));
     e.push(DcElement::dc("language", rng.pick(LANGS)));
-    e.push(DcElement::dc("identifier", &format!("https://example.edu/works/{}", 1000 + i)).with_type("dcterms:URI"));
+    e.push(
+        DcElement::dc(
+            "identifier",
+            &format!("https://example.edu/works/{}", 1000 + i),
+        )
+        .with_type("dcterms:URI"),
+    );
     if rng.below(3) == 0 {
         e.push(DcElement::dcterms("isPartOf", "Van Gogh Museum, Amsterdam"));
     }
     if rng.below(4) == 0 {
-        e.push(DcElement::dcterms("provenance", "Gift of the Van Gogh family, 1962"));
+        e.push(DcElement::dcterms(
+            "provenance",
+            "Gift of the Van Gogh family, 1962",
+        ));
     }
     e.push(DcElement::dc("rights", rng.pick(RIGHTS)));
     DcRecord::new(e)
@@ -312,10 +393,17 @@ mod tests {
     fn changes_move_the_datestamp_forward_only() {
         let mut s = Store::generate(3, 1, "alma_sync", 1_700_000_000);
         let pid = IePid::new("IE1000").expect("pid");
-        assert!(s.change(&pid, 1_600_000_000, |ie| ie.dc.push(DcElement::dc("subject", "x"))));
+        let latest = s.all().map(|i| i.datestamp).max().expect("ies");
+        assert!(s.change(&pid, 1_600_000_000, |ie| {
+            ie.dc.push(DcElement::dc("subject", "x"))
+        }));
         let ie = s.get("IE1000").expect("ie");
-        assert!(ie.datestamp >= 1_700_000_000, "never back in time");
-        assert_eq!(s.after(None).last().map(|i| i.pid.as_str()), Some("IE1000"));
+        assert!(ie.datestamp >= latest, "never back in time");
+        assert_eq!(
+            s.after(None).last().map(|i| i.datestamp),
+            Some(ie.datestamp),
+            "indexed at its new datestamp"
+        );
     }
 
     #[test]
@@ -331,7 +419,10 @@ institution = "X"
 "#;
         let s = RosettaSection::from_toml(toml, "x.toml").expect("valid");
         let store = Store::from_section(&s, "alma_sync", 0).expect("valid");
-        assert_eq!(store.get("IE1000").map(|i| i.sets.clone()), Some(vec!["alma_sync".to_owned()]));
+        assert_eq!(
+            store.get("IE1000").map(|i| i.sets.clone()),
+            Some(vec!["alma_sync".to_owned()])
+        );
         let bad = "[rosetta]\nrepository_identifer = \"x\"\n";
         let err = RosettaSection::from_toml(bad, "bad.toml").expect_err("typo");
         assert!(err.to_string().contains("repository_identifer"), "{err}");

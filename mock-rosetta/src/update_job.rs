@@ -39,10 +39,17 @@ pub fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let entry = entry?;
         let meta = entry.metadata()?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !meta.is_file() || name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".reason") {
+        if !meta.is_file()
+            || name.starts_with('.')
+            || name.ends_with(".tmp")
+            || name.ends_with(".reason")
+        {
             continue;
         }
-        let t = meta.created().or_else(|_| meta.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+        let t = meta
+            .created()
+            .or_else(|_| meta.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         files.push((t, name, entry.path()));
     }
     files.sort();
@@ -51,7 +58,10 @@ pub fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn move_into(file: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut target = dir.join(&name);
     let mut n = 1;
     while target.exists() {
@@ -71,20 +81,35 @@ fn write_reason(moved: &Path, reason: &str) -> std::io::Result<()> {
 
 /// Runs the job once over `dir`.
 pub fn run(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
-    let files = pending(dir).map_err(|e| format!("cannot read update directory {}: {e}", dir.display()))?;
+    let files =
+        pending(dir).map_err(|e| format!("cannot read update directory {}: {e}", dir.display()))?;
     let mut summary = JobSummary::default();
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parsed = std::fs::read(&file)
             .map_err(|e| format!("cannot read: {e}"))
             .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8: {e}")))
-            .and_then(|t| UpdateMd::read(&t, &PidPattern::default()).map_err(|e| format!("malformed updateMD: {e}")));
+            .and_then(|t| {
+                UpdateMd::read(&t, &PidPattern::default())
+                    .map_err(|e| format!("malformed updateMD: {e}"))
+            });
         let (pid, result) = match parsed {
             Err(reason) => (None, Err(reason)),
             Ok(pkg) => {
                 let r = apply_update(inner, pkg.pid.as_str(), &pkg.metadata);
-                inner.log_update(UpdateEvent::from_result("job", pkg.pid.as_str(), Some(&name), &r));
-                (Some(pkg.pid.to_string()), r.map_err(|f| format!("{}: {}", f.kind.name(), f.message)))
+                inner.log_update(UpdateEvent::from_result(
+                    "job",
+                    pkg.pid.as_str(),
+                    Some(&name),
+                    &r,
+                ));
+                (
+                    Some(pkg.pid.to_string()),
+                    r.map_err(|f| format!("{}: {}", f.kind.name(), f.message)),
+                )
             }
         };
         let base = dir.to_path_buf();
@@ -99,7 +124,8 @@ pub fn run(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
         };
         let moved = moved.map_err(|e| format!("cannot move {name}: {e}"))?;
         if let Err(reason) = &result {
-            write_reason(&moved, reason).map_err(|e| format!("cannot write the reason for {name}: {e}"))?;
+            write_reason(&moved, reason)
+                .map_err(|e| format!("cannot write the reason for {name}: {e}"))?;
         }
         summary.processed += 1;
         match outcome {
@@ -107,7 +133,12 @@ pub fn run(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
             "ignored" => summary.ignored += 1,
             _ => summary.errors += 1,
         }
-        summary.files.push(FileOutcome { file: name, pid, outcome: outcome.to_owned(), reason: result.err() });
+        summary.files.push(FileOutcome {
+            file: name,
+            pid,
+            outcome: outcome.to_owned(),
+            reason: result.err(),
+        });
     }
     Ok(summary)
 }

@@ -89,7 +89,9 @@ impl Faults {
 
     fn chance(&self) -> f64 {
         // xorshift64*: deterministic from start, good enough for fault rolls.
-        let Ok(mut s) = self.rng.lock() else { return 1.0 };
+        let Ok(mut s) = self.rng.lock() else {
+            return 1.0;
+        };
         if *s == 0 {
             *s = 0x9E37_79B9_7F4A_7C15;
         }
@@ -105,7 +107,9 @@ impl Faults {
         let mut rules = self.rules.lock().ok()?;
         let i = rules.iter().position(|r| {
             path.starts_with(&r.path_prefix)
-                && r.contains.as_deref().is_none_or(|c| query_or_body.contains(c))
+                && r.contains
+                    .as_deref()
+                    .is_none_or(|c| query_or_body.contains(c))
         })?;
         let rule = &mut rules[i];
         if let Some(p) = rule.probability {
@@ -122,16 +126,25 @@ impl Faults {
     }
 
     /// The first domain fault with this name that matches, consumed like [`Faults::take`].
-    pub fn take_domain(&self, name: &str, path: &str, query_or_body: &str) -> Option<serde_json::Value> {
+    pub fn take_domain(
+        &self,
+        name: &str,
+        path: &str,
+        query_or_body: &str,
+    ) -> Option<serde_json::Value> {
         let roll = self.chance();
         let mut rules = self.rules.lock().ok()?;
         let i = rules.iter().position(|r| {
             matches!(&r.fault, Fault::Domain { name: n, .. } if n == name)
                 && path.starts_with(&r.path_prefix)
-                && r.contains.as_deref().is_none_or(|c| query_or_body.contains(c))
+                && r.contains
+                    .as_deref()
+                    .is_none_or(|c| query_or_body.contains(c))
         })?;
         let rule = &mut rules[i];
-        let Fault::Domain { params, .. } = &rule.fault else { return None };
+        let Fault::Domain { params, .. } = &rule.fault else {
+            return None;
+        };
         let params = params.clone();
         if let Some(p) = rule.probability {
             return (roll < p).then_some(params);
@@ -180,6 +193,13 @@ mod tests {
             r#"{"path_prefix":"/x","kind":"status","status":503,"retry_after":{"seconds":2},"times":3}"#,
         )
         .expect("valid rule");
-        assert_eq!(r.fault, Fault::Status { status: 503, retry_after: Some(RetryAfter::Seconds(2)), body: None });
+        assert_eq!(
+            r.fault,
+            Fault::Status {
+                status: 503,
+                retry_after: Some(RetryAfter::Seconds(2)),
+                body: None
+            }
+        );
     }
 }

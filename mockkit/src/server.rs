@@ -215,30 +215,60 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Rec
 
 type Body = BoxBody<Bytes, io::Error>;
 
-async fn respond(req: hyper::Request<Incoming>, ctx: &Ctx, reset: &AtomicBool) -> hyper::Response<Body> {
+async fn respond(
+    req: hyper::Request<Incoming>,
+    ctx: &Ctx,
+    reset: &AtomicBool,
+) -> hyper::Response<Body> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
     let admin = path.starts_with(ADMIN_PREFIX);
-    let request = Request { method, path, query, headers, body };
+    let request = Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    };
     let mut fault = None;
     if !admin && ctx.faults.has_transport_faults() {
-        let haystack = format!("{}&{}", request.query, String::from_utf8_lossy(&request.body));
+        let haystack = format!(
+            "{}&{}",
+            request.query,
+            String::from_utf8_lossy(&request.body)
+        );
         fault = ctx.faults.take(&request.path, &haystack);
     }
-    let (method, path, query) = (request.method.clone(), request.path.clone(), request.query.clone());
+    let (method, path, query) = (
+        request.method.clone(),
+        request.path.clone(),
+        request.query.clone(),
+    );
     let response = match fault {
-        Some(Fault::Status { status, retry_after, body }) => {
-            let mut r = Response::text(status, body.unwrap_or_else(|| "please retry later".to_owned()));
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            let mut r = Response::text(
+                status,
+                body.unwrap_or_else(|| "please retry later".to_owned()),
+            );
             if let Some(ra) = retry_after {
                 r = r.with_header("retry-after", &retry_after_value(&ra));
             }
@@ -272,11 +302,24 @@ async fn respond(req: hyper::Request<Incoming>, ctx: &Ctx, reset: &AtomicBool) -
 fn into_hyper(r: Response) -> hyper::Response<Body> {
     let body: Body = if r.truncate {
         let half = r.body.slice(0..r.body.len() / 2);
-        let chunks: Vec<Result<Frame<Bytes>, io::Error>> = vec![
-            Ok(Frame::data(half)),
-            Err(io::Error::new(io::ErrorKind::ConnectionAborted, "injected truncation")),
-        ];
-        BodyExt::boxed(StreamBody::new(stream::iter(chunks)))
+        // Half the body goes out (headers first), a pause lets it reach the client, then the
+        // stream fails and hyper drops the connection mid-body.
+        let frames = stream::unfold(Some(half), |state| async move {
+            match state {
+                Some(half) => Some((Ok(Frame::data(half)), None)),
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "injected truncation",
+                        )),
+                        None,
+                    ))
+                }
+            }
+        });
+        BodyExt::boxed(StreamBody::new(frames))
     } else {
         Full::new(r.body).map_err(|never| match never {}).boxed()
     };
@@ -285,7 +328,11 @@ fn into_hyper(r: Response) -> hyper::Response<Body> {
         builder = builder.header(k.as_str(), v.as_str());
     }
     builder.body(body).unwrap_or_else(|_| {
-        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(b"bad response")).map_err(|never| match never {}).boxed());
+        let mut resp = hyper::Response::new(
+            Full::new(Bytes::from_static(b"bad response"))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
@@ -296,7 +343,10 @@ pub fn retry_after_value(ra: &RetryAfter) -> String {
     match ra {
         RetryAfter::Seconds(n) => n.to_string(),
         RetryAfter::HttpDate(n) => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             http_date(now + n)
         }
         RetryAfter::Junk => "soon-ish".to_owned(),
@@ -318,8 +368,15 @@ pub fn http_date(unix: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days.rem_euclid(7)) as usize];
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(m - 1) as usize];
-    format!("{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT", secs / 3600, secs % 3600 / 60, secs % 60)
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
+    format!(
+        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// A TCP stream that, once told to, resets the connection on its next write.
@@ -329,17 +386,28 @@ struct Resettable {
 }
 
 impl AsyncRead for Resettable {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Resettable {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.reset.load(Ordering::SeqCst) {
             // Linger 0, then fail: hyper drops the socket and the kernel sends RST.
             let _ = self.inner.set_zero_linger();
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected reset")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "injected reset",
+            )));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -357,6 +425,9 @@ impl AsyncWrite for Resettable {
 mod tests {
     #[test]
     fn http_dates_are_imf_fixdates() {
-        assert_eq!(super::http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            super::http_date(784_111_777),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 }
