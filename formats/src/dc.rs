@@ -371,27 +371,19 @@ impl DcRecord {
 
     /// Serialises into an existing writer (an OAI-PMH page, say).
     pub fn write_into(&self, w: &mut XmlWriter, container: Container) -> Result<(), WriteError> {
-        let dumbed;
-        let (root, elements, attrs): (&str, &[DcElement], Vec<(&str, &str)>) = match container {
-            Container::OaiDc => {
-                dumbed = self.dumb_down();
-                (
-                    "oai_dc:dc",
-                    &dumbed.elements,
-                    vec![
-                        ("xmlns:oai_dc", OAI_DC_NS),
-                        ("xmlns:dc", DC_NS),
-                        ("xmlns:xsi", xml::XSI_NS),
-                        (
-                            "xsi:schemaLocation",
-                            "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
-                        ),
-                    ],
-                )
-            }
+        let simple = container == Container::OaiDc;
+        let (root, attrs): (&str, Vec<(&str, &str)>) = match container {
+            Container::OaiDc => (
+                "oai_dc:dc",
+                vec![
+                    ("xmlns:oai_dc", OAI_DC_NS),
+                    ("xmlns:dc", DC_NS),
+                    ("xmlns:xsi", xml::XSI_NS),
+                    ("xsi:schemaLocation", "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"),
+                ],
+            ),
             Container::OaiQdc => (
                 "oai_qdc:qualifieddc",
-                &self.elements,
                 vec![
                     ("xmlns:oai_qdc", QDC_NS),
                     ("xmlns:dc", DC_NS),
@@ -401,33 +393,40 @@ impl DcRecord {
             ),
             Container::DcRecord => (
                 "dc:record",
-                &self.elements,
-                vec![
-                    ("xmlns:dc", DC_NS),
-                    ("xmlns:dcterms", DCTERMS_NS),
-                    ("xmlns:xsi", xml::XSI_NS),
-                ],
+                vec![("xmlns:dc", DC_NS), ("xmlns:dcterms", DCTERMS_NS), ("xmlns:xsi", xml::XSI_NS)],
             ),
         };
-        if elements.is_empty() {
+        // oai_dc writes each element's dumb-down in place, without copying the record.
+        let written = |e: &DcElement| -> Option<(DcNs, Cow<'static, str>)> {
+            if !simple {
+                return Some((e.ns, e.name.clone()));
+            }
+            let parent = match e.ns {
+                DcNs::Dc => DC_ELEMENTS.iter().find(|n| **n == e.name).copied(),
+                DcNs::Dcterms => refinement_parent(&e.name),
+            }?;
+            Some((DcNs::Dc, Cow::Borrowed(parent)))
+        };
+        if !self.elements.iter().any(|e| written(e).is_some()) {
             w.leaf(root, &attrs, "")?;
             return Ok(());
         }
         w.open(root, &attrs)?;
-        for e in elements {
-            let qname = e.qname();
-            if !is_ncname(&e.name) {
+        let mut qname = String::with_capacity(32);
+        for e in &self.elements {
+            let Some((ns, name)) = written(e) else { continue };
+            qname.clear();
+            qname.push_str(ns.prefix());
+            qname.push(':');
+            qname.push_str(&name);
+            if !is_ncname(&name) {
                 return Err(WriteError {
                     field: qname,
-                    code: e
-                        .name
-                        .chars()
-                        .find(|c| !c.is_alphanumeric())
-                        .map_or(0, |c| c as u32),
+                    code: name.chars().find(|c| !c.is_alphanumeric()).map_or(0, |c| c as u32),
                 });
             }
-            let mut a: Vec<(&str, &str)> = Vec::new();
-            if let Some(t) = &e.xsi_type {
+            let mut a: Vec<(&str, &str)> = Vec::with_capacity(2);
+            if let (false, Some(t)) = (simple, &e.xsi_type) {
                 a.push(("xsi:type", t));
             }
             if let Some(l) = &e.lang {

@@ -42,11 +42,23 @@ pub fn is_xml_char(c: char) -> bool {
 
 /// Checks that `value` can be written as XML 1.0 content of `field`.
 pub fn check_chars(field: &str, value: &str) -> Result<(), WriteError> {
-    // Fast path: only a few code points are excluded, all below U+0020 or at U+FFFE/U+FFFF.
+    check_chars_lazy(value, || field.to_owned())
+}
+
+/// [`check_chars`] that names the field only when it has to (the writers' hot path).
+pub fn check_chars_lazy(value: &str, field: impl FnOnce() -> String) -> Result<(), WriteError> {
+    // Fast, branch-free path: the excluded code points are C0 controls (bytes below 0x20) and
+    // U+FFFE/U+FFFF (encoded from a 0xEF lead byte); most values have neither.
+    let flags = value
+        .bytes()
+        .fold(0u8, |acc, b| acc | u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r') | u8::from(b == 0xEF));
+    if flags == 0 {
+        return Ok(());
+    }
     match value.chars().find(|c| !is_xml_char(*c)) {
         None => Ok(()),
         Some(c) => Err(WriteError {
-            field: field.to_owned(),
+            field: field(),
             code: c as u32,
         }),
     }
@@ -111,6 +123,15 @@ impl XmlWriter {
         }
     }
 
+    /// An indenting writer with room for `bytes` of output (a list page).
+    pub fn with_capacity(bytes: usize) -> Self {
+        XmlWriter {
+            out: String::with_capacity(bytes),
+            depth: 0,
+            indent: true,
+        }
+    }
+
     /// A writer without line breaks (for payloads embedded in other formats).
     pub fn compact() -> Self {
         XmlWriter {
@@ -146,7 +167,7 @@ impl XmlWriter {
         self.out.push('<');
         self.out.push_str(name);
         for (k, v) in attrs {
-            check_chars(&format!("{name}/@{k}"), v)?;
+            check_chars_lazy(v, || format!("{name}/@{k}"))?;
             self.out.push(' ');
             self.out.push_str(k);
             self.out.push_str("=\"");

@@ -183,7 +183,7 @@ impl ResponseWriter {
         base_url: &str,
         request: Option<&Request>,
     ) -> Result<Self, WriteError> {
-        let mut w = XmlWriter::new();
+        let mut w = XmlWriter::with_capacity(64 * 1024);
         w.declaration();
         w.open(
             "OAI-PMH",
