@@ -379,7 +379,10 @@ impl DcRecord {
                     ("xmlns:oai_dc", OAI_DC_NS),
                     ("xmlns:dc", DC_NS),
                     ("xmlns:xsi", xml::XSI_NS),
-                    ("xsi:schemaLocation", "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"),
+                    (
+                        "xsi:schemaLocation",
+                        "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
+                    ),
                 ],
             ),
             Container::OaiQdc => (
@@ -393,7 +396,11 @@ impl DcRecord {
             ),
             Container::DcRecord => (
                 "dc:record",
-                vec![("xmlns:dc", DC_NS), ("xmlns:dcterms", DCTERMS_NS), ("xmlns:xsi", xml::XSI_NS)],
+                vec![
+                    ("xmlns:dc", DC_NS),
+                    ("xmlns:dcterms", DCTERMS_NS),
+                    ("xmlns:xsi", xml::XSI_NS),
+                ],
             ),
         };
         // oai_dc writes each element's dumb-down in place, without copying the record.
@@ -414,7 +421,9 @@ impl DcRecord {
         w.open(root, &attrs)?;
         let mut qname = String::with_capacity(32);
         for e in &self.elements {
-            let Some((ns, name)) = written(e) else { continue };
+            let Some((ns, name)) = written(e) else {
+                continue;
+            };
             qname.clear();
             qname.push_str(ns.prefix());
             qname.push(':');
@@ -422,7 +431,10 @@ impl DcRecord {
             if !is_ncname(&name) {
                 return Err(WriteError {
                     field: qname,
-                    code: name.chars().find(|c| !c.is_alphanumeric()).map_or(0, |c| c as u32),
+                    code: name
+                        .chars()
+                        .find(|c| !c.is_alphanumeric())
+                        .map_or(0, |c| c as u32),
                 });
             }
             let mut a: Vec<(&str, &str)> = Vec::with_capacity(2);

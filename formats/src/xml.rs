@@ -49,9 +49,9 @@ pub fn check_chars(field: &str, value: &str) -> Result<(), WriteError> {
 pub fn check_chars_lazy(value: &str, field: impl FnOnce() -> String) -> Result<(), WriteError> {
     // Fast, branch-free path: the excluded code points are C0 controls (bytes below 0x20) and
     // U+FFFE/U+FFFF (encoded from a 0xEF lead byte); most values have neither.
-    let flags = value
-        .bytes()
-        .fold(0u8, |acc, b| acc | u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r') | u8::from(b == 0xEF));
+    let flags = value.bytes().fold(0u8, |acc, b| {
+        acc | u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r') | u8::from(b == 0xEF)
+    });
     if flags == 0 {
         return Ok(());
     }

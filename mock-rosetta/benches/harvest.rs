@@ -4,7 +4,9 @@
 //! `cargo bench -p mock-rosetta` (or `just bench`). `BENCH_N` sets the number of IEs (default
 //! 100,000), `BENCH_PAGE` the page size (default 100). Python parts need `MDSYNC_PYTHON` (a Python
 //! with sickle, pyoai and lxml; `.ci/run` builds one in `target/interop-venv`) and are skipped
-//! without it. The mock runs under `/usr/bin/time -v` for its peak RSS.
+//! without it. Client and server share the machine's cores, so besides wall-clock records/s the
+//! bench reports each server's own CPU time during the harvest (from `/proc/<pid>/stat`) and its
+//! peak RSS (`VmHWM`), which compare servers independently of the client.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -13,15 +15,24 @@ use std::time::{Duration, Instant};
 use formats::oai::{PageReader, PayloadKind};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Waits for the `listening on …` line and returns the URL it names.
 fn listening(child: &mut Child) -> String {
     let out = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).expect("a first line");
-    line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).trim_end_matches("/oai").to_owned()
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("a first line");
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim_end_matches("/oai")
+        .to_owned()
 }
 
 struct Harvest {
@@ -31,14 +42,24 @@ struct Harvest {
 }
 
 fn rust_harvest(base_oai: &str, prefix: &str) -> Harvest {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let client = reqwest::Client::new();
         let start = Instant::now();
         let (mut records, mut bytes) = (0usize, 0usize);
         let mut query = format!("verb=ListRecords&metadataPrefix={prefix}");
         loop {
-            let body = client.get(format!("{base_oai}?{query}")).send().await.expect("request").bytes().await.expect("body");
+            let body = client
+                .get(format!("{base_oai}?{query}"))
+                .send()
+                .await
+                .expect("request")
+                .bytes()
+                .await
+                .expect("body");
             bytes += body.len();
             let mut page = PageReader::new(&body, PayloadKind::Raw).expect("page");
             for item in page.by_ref() {
@@ -46,24 +67,37 @@ fn rust_harvest(base_oai: &str, prefix: &str) -> Harvest {
                 records += 1;
             }
             match page.resumption_token() {
-                Some(t) if t.continues() => query = format!("verb=ListRecords&resumptionToken={}", t.value),
+                Some(t) if t.continues() => {
+                    query = format!("verb=ListRecords&resumptionToken={}", t.value)
+                }
                 _ => break,
             }
         }
-        Harvest { records, bytes, elapsed: start.elapsed() }
+        Harvest {
+            records,
+            bytes,
+            elapsed: start.elapsed(),
+        }
     })
 }
 
 fn sickle_harvest(python: &str, base_oai: &str) -> Option<Harvest> {
     let script = "import sys\nfrom sickle import Sickle\nn=0\nfor r in Sickle(sys.argv[1]).ListRecords(metadataPrefix='oai_dc'):\n    n+=1\nprint(n)\n";
     let start = Instant::now();
-    let out = Command::new(python).args(["-c", script, base_oai]).output().ok()?;
+    let out = Command::new(python)
+        .args(["-c", script, base_oai])
+        .output()
+        .ok()?;
     if !out.status.success() {
         eprintln!("sickle failed: {}", String::from_utf8_lossy(&out.stderr));
         return None;
     }
     let records = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
-    Some(Harvest { records, bytes: 0, elapsed: start.elapsed() })
+    Some(Harvest {
+        records,
+        bytes: 0,
+        elapsed: start.elapsed(),
+    })
 }
 
 fn report(what: &str, h: &Harvest) {
@@ -73,21 +107,44 @@ fn report(what: &str, h: &Harvest) {
         h.records,
         secs,
         h.records as f64 / secs,
-        if h.bytes > 0 { format!(", {:.1} MB/s", h.bytes as f64 / 1e6 / secs) } else { String::new() }
+        if h.bytes > 0 {
+            format!(", {:.1} MB/s", h.bytes as f64 / 1e6 / secs)
+        } else {
+            String::new()
+        }
     );
 }
 
-fn stop(mut child: Child) -> String {
-    // SIGINT: mock-rosetta shuts down gracefully; /usr/bin/time then prints its report.
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let pid = child.id();
-    let _ = Command::new("pkill").args(["-INT", "-P", &pid.to_string()]).status();
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
     let _ = child.wait();
-    err.lines().find(|l| l.contains("Maximum resident set size")).map(|l| l.trim().to_owned()).unwrap_or_else(|| "peak RSS: not reported".to_owned())
 }
 
 fn main() {
@@ -98,40 +155,63 @@ fn main() {
     let page = env_usize("BENCH_PAGE", 100);
     let python = std::env::var("MDSYNC_PYTHON").ok();
     let bin = env!("CARGO_BIN_EXE_mock-rosetta");
-    let has_time = std::path::Path::new("/usr/bin/time").exists();
-    let mut cmd = if has_time { Command::new("/usr/bin/time") } else { Command::new(bin) };
-    if has_time {
-        cmd.args(["-v", bin]);
-    }
     let start = Instant::now();
-    let mut child = cmd
-        .args(["--listen", "127.0.0.1:0", "--generate", &n.to_string(), "--page-size", &page.to_string()])
+    let mut child = Command::new(bin)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--generate",
+            &n.to_string(),
+            "--page-size",
+            &page.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("mock-rosetta starts");
     let base = listening(&mut child);
-    println!("mock-rosetta: {n} generated IEs ready in {:.2} s, page size {page}", start.elapsed().as_secs_f64());
+    println!(
+        "mock-rosetta: {n} generated IEs ready in {:.2} s, page size {page}",
+        start.elapsed().as_secs_f64()
+    );
     let oai = format!("{base}/oaiprovider/request");
+    let cpu0 = cpu_seconds(child.id());
     let h = rust_harvest(&oai, "oai_dc");
+    let our_cpu = cpu_seconds(child.id()) - cpu0;
     assert_eq!(h.records, n, "a full harvest");
     report("mock-rosetta, Rust client (reqwest + PageReader raw)", &h);
     let ours = h.records as f64 / h.elapsed.as_secs_f64();
+    let ours_per_cpu = h.records as f64 / our_cpu.max(0.01);
+    println!("  server CPU {our_cpu:.2} s: {ours_per_cpu:.0} records per server CPU-second");
     if let Some(py) = &python
         && let Some(h) = sickle_harvest(py, &oai)
     {
         report("mock-rosetta, sickle client", &h);
     }
-    println!("mock-rosetta {}", stop(child));
+    println!(
+        "  mock-rosetta peak RSS {:.0} MB ({n} IEs)",
+        peak_rss_mb(child.id())
+    );
+    stop(child);
 
     let Some(py) = python else {
         println!("pyoai baseline skipped: set MDSYNC_PYTHON to a Python with pyoai and lxml");
         return;
     };
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/pyoai_alma_like.py");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/peers/pyoai_alma_like.py");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
     let mut peer = Command::new(&py)
-        .args([script.to_string_lossy().as_ref(), &port.to_string(), &n.to_string(), "d4I1-pubam", &page.to_string()])
+        .args([
+            script.to_string_lossy().as_ref(),
+            &port.to_string(),
+            &n.to_string(),
+            "d4I1-pubam",
+            &page.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -142,10 +222,21 @@ fn main() {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let cpu0 = cpu_seconds(peer.id());
     let h = rust_harvest(&format!("{url}/oai"), "oai_dc");
+    let their_cpu = cpu_seconds(peer.id()) - cpu0;
     report("pyoai server, same Rust client (baseline)", &h);
     let theirs = h.records as f64 / h.elapsed.as_secs_f64();
+    let theirs_per_cpu = h.records as f64 / their_cpu.max(0.01);
+    println!(
+        "  server CPU {their_cpu:.2} s: {theirs_per_cpu:.0} records per server CPU-second; peak RSS {:.0} MB",
+        peak_rss_mb(peer.id())
+    );
     let _ = peer.kill();
     let _ = peer.wait();
-    println!("mock-rosetta / pyoai: {:.1}x", ours / theirs);
+    println!(
+        "mock-rosetta / pyoai: {:.1}x wall-clock records/s, {:.1}x records per server CPU-second",
+        ours / theirs,
+        ours_per_cpu / theirs_per_cpu
+    );
 }
