@@ -12,9 +12,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: the streaming OAI-PMH reader against a plain quick-xml event loop.
+# Benchmarks: the streaming OAI-PMH reader against a plain quick-xml event loop; mock-rosetta's
+# harvest throughput against pyoai (set MDSYNC_PYTHON for the Python parts).
 bench:
     cargo bench -p formats
+    cargo bench -p mock-rosetta
 
 # Review snapshot changes (needs `cargo install cargo-insta`).
 review:
