@@ -45,14 +45,34 @@ pub fn check_chars(field: &str, value: &str) -> Result<(), WriteError> {
     check_chars_lazy(value, || field.to_owned())
 }
 
+/// Per byte: bit 0, escaped in text (`& < > \r`); bit 1, escaped in an attribute value;
+/// bit 2, may start a character XML 1.0 excludes (C0 controls but tab, LF, CR; 0xEF leads
+/// U+FFFE/U+FFFF).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = 4;
+        b += 1;
+    }
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'\r' as usize] = 3;
+    t[b'&' as usize] = 3;
+    t[b'<' as usize] = 3;
+    t[b'>' as usize] = 3;
+    t[b'"' as usize] = 2;
+    t[0xEF] = 4;
+    t
+};
+
+fn classify(value: &str) -> u8 {
+    value.bytes().fold(0u8, |acc, b| acc | CLASS[b as usize])
+}
+
 /// [`check_chars`] that names the field only when it has to (the writers' hot path).
 pub fn check_chars_lazy(value: &str, field: impl FnOnce() -> String) -> Result<(), WriteError> {
-    // Fast, branch-free path: the excluded code points are C0 controls (bytes below 0x20) and
-    // U+FFFE/U+FFFF (encoded from a 0xEF lead byte); most values have neither.
-    let flags = value.bytes().fold(0u8, |acc, b| {
-        acc | u8::from(b < 0x20 && b != b'\n' && b != b'\t' && b != b'\r') | u8::from(b == 0xEF)
-    });
-    if flags == 0 {
+    if classify(value) & 4 == 0 {
         return Ok(());
     }
     match value.chars().find(|c| !is_xml_char(*c)) {
@@ -66,6 +86,10 @@ pub fn check_chars_lazy(value: &str, field: impl FnOnce() -> String) -> Result<(
 
 /// Escapes text content. `\r` becomes `&#xD;` because a parser would turn a literal one into `\n`.
 pub fn escape_text(out: &mut String, value: &str) {
+    if classify(value) & 1 == 0 {
+        out.push_str(value);
+        return;
+    }
     escape_with(out, value, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
@@ -78,6 +102,10 @@ pub fn escape_text(out: &mut String, value: &str) {
 /// Escapes an attribute value (double-quoted). Whitespace other than space is written as a
 /// character reference so that attribute-value normalisation leaves it alone.
 pub fn escape_attr(out: &mut String, value: &str) {
+    if classify(value) & 2 == 0 {
+        out.push_str(value);
+        return;
+    }
     escape_with(out, value, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
