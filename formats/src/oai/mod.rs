@@ -1,6 +1,7 @@
 //! OAI-PMH 2.0: requests, datestamps, the response writer and the streaming page reader.
 
 pub mod datestamp;
+pub mod provider;
 pub mod reader;
 pub mod request;
 pub mod response;
