@@ -3,7 +3,9 @@
 
 use formats::dc::Container;
 use formats::identifier::{IePid, OaiIdentifier, PidPattern};
-use formats::oai::provider::{ListQuery, Position, ProviderConfig, Quirks, Repository, serve};
+use formats::oai::provider::{
+    ListQuery, ListSink, Position, ProviderConfig, Quirks, RecordSink, Repository, serve,
+};
 use formats::oai::{
     Datestamp, DeletedRecord, ErrorCode, Granularity, Header, Identify, MetadataFormat, OaiError,
     Payload, SetInfo,

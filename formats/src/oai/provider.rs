@@ -51,6 +51,12 @@ impl ListQuery {
 /// A position in a list: (datestamp, key), the order lists are served in.
 pub type Position = (i64, String);
 
+/// Receives one record of GetRecord.
+pub type RecordSink<'s> = dyn FnMut(&Header, Option<Payload<'_>>) -> Result<(), OaiError> + 's;
+/// Receives list records in order; `Ok(false)` stops the walk.
+pub type ListSink<'s> =
+    dyn FnMut(Position, &Header, Option<Payload<'_>>) -> Result<bool, OaiError> + 's;
+
 /// What a repository provides. Callbacks hand records out while the repository holds its data.
 pub trait Repository {
     fn identify(&self) -> Identify;
@@ -66,7 +72,7 @@ pub trait Repository {
         &self,
         identifier: &str,
         prefix: &str,
-        f: &mut dyn FnMut(&Header, Option<Payload<'_>>) -> Result<(), OaiError>,
+        f: &mut RecordSink<'_>,
     ) -> Result<(), OaiError>;
     /// Calls `f` for each record of the list, in position order, strictly after `after`, until
     /// `f` returns `Ok(false)`. The repository applies the query (set, window, snapshot).
@@ -74,7 +80,7 @@ pub trait Repository {
         &self,
         query: &ListQuery,
         after: Option<&Position>,
-        f: &mut dyn FnMut(Position, &Header, Option<Payload<'_>>) -> Result<bool, OaiError>,
+        f: &mut ListSink<'_>,
     ) -> Result<(), OaiError>;
 }
 
