@@ -135,7 +135,7 @@ impl Repository for View<'_> {
         &self,
         identifier: &str,
         prefix: &str,
-        f: &mut dyn FnMut(&Header, Option<Payload<'_>>) -> Result<(), OaiError>,
+        f: &mut RecordSink<'_>,
     ) -> Result<(), OaiError> {
         let c = container(prefix)?;
         let ie = self.published(identifier).ok_or_else(|| {
@@ -151,7 +151,7 @@ impl Repository for View<'_> {
         &self,
         q: &ListQuery,
         after: Option<&Position>,
-        f: &mut dyn FnMut(Position, &Header, Option<Payload<'_>>) -> Result<bool, OaiError>,
+        f: &mut ListSink<'_>,
     ) -> Result<(), OaiError> {
         let c = container(&q.prefix)?;
         let after = match after {
