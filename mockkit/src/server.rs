@@ -37,6 +37,8 @@ pub struct Request {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
 }
 
 impl Request {
@@ -179,9 +181,9 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Rece
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(stream, ctx.clone(), stop.clone()));
+                conns.spawn(serve_connection(stream, peer, ctx.clone(), stop.clone()));
             }
             _ = stop.changed() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -191,7 +193,7 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Rece
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve_connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let reset = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Resettable {
         inner: stream,
@@ -200,7 +202,7 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<Ctx>, mut stop: watch::Rec
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
         let reset = reset.clone();
-        async move { Ok::<_, Infallible>(respond(req, &ctx, &reset).await) }
+        async move { Ok::<_, Infallible>(respond(req, peer, &ctx, &reset).await) }
     });
     let conn = http1::Builder::new().serve_connection(io, service);
     tokio::pin!(conn);
@@ -217,6 +219,7 @@ type Body = BoxBody<Bytes, io::Error>;
 
 async fn respond(
     req: hyper::Request<Incoming>,
+    peer: SocketAddr,
     ctx: &Ctx,
     reset: &AtomicBool,
 ) -> hyper::Response<Body> {
@@ -244,6 +247,7 @@ async fn respond(
         query,
         headers,
         body,
+        peer,
     };
     let mut fault = None;
     if !admin && ctx.faults.has_transport_faults() {
