@@ -3,7 +3,7 @@
 
 use formats::dc::Container;
 use formats::identifier::IePid;
-use mockkit::{FaultRule, Request, Response};
+use mockkit::{Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,31 +40,21 @@ struct IeEdit {
 }
 
 pub async fn handle(inner: &Inner, req: &Request) -> Response {
+    if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults) {
+        return r;
+    }
     let path = req
         .path
         .trim_start_matches("/__admin")
         .trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     match (req.method.as_str(), parts.as_slice()) {
-        ("GET", ["journal"]) => Response::json(200, &json!(inner.journal.entries())),
         ("POST", ["reset"]) => {
             inner.journal.reset();
             inner.faults.clear();
             inner.clear_updates();
             Response::json(200, &json!({"reset": true}))
         }
-        ("GET", ["faults"]) => Response::json(200, &json!(inner.faults.list())),
-        ("DELETE", ["faults"]) => {
-            inner.faults.clear();
-            Response::json(200, &json!({"cleared": true}))
-        }
-        ("POST", ["faults"]) => match serde_json::from_slice::<FaultRule>(&req.body) {
-            Ok(rule) => {
-                inner.faults.add(rule);
-                Response::json(201, &json!({"added": true}))
-            }
-            Err(e) => bad(400, format!("not a fault rule: {e}")),
-        },
         ("GET", ["ies"]) => {
             let list: Vec<Value> = inner.with_store(|s| s.all().map(|ie| json!({"pid": ie.pid.as_str(), "datestamp": formats::oai::Datestamp::from_unix(ie.datestamp).to_string(), "deleted": ie.deleted, "locked": ie.locked})).collect());
             Response::json(200, &json!(list))

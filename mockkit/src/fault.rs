@@ -28,6 +28,10 @@ pub enum Fault {
         retry_after: Option<RetryAfter>,
         #[serde(default)]
         body: Option<String>,
+        /// The body's content type (default `text/plain`): a gateway's malformed XML is
+        /// `text/xml`.
+        #[serde(default)]
+        content_type: Option<String>,
     },
     /// Wait before answering normally.
     Delay { millis: u64 },
@@ -198,7 +202,8 @@ mod tests {
             Fault::Status {
                 status: 503,
                 retry_after: Some(RetryAfter::Seconds(2)),
-                body: None
+                body: None,
+                content_type: None
             }
         );
     }

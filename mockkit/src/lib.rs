@@ -31,3 +31,28 @@ mod server;
 pub use fault::{Fault, FaultRule, Faults, RetryAfter};
 pub use journal::{Journal, JournalEntry};
 pub use server::{BoxFuture, Handler, Request, Response, Server};
+
+/// The admin endpoints every mock has: `GET /__admin/journal`, `GET|POST|DELETE
+/// /__admin/faults`. `None` when the request is not one of them.
+pub fn common_admin(req: &Request, journal: &Journal, faults: &Faults) -> Option<Response> {
+    let path = req.path.trim_end_matches('/');
+    Some(match (req.method.as_str(), path) {
+        ("GET", "/__admin/journal") => Response::json(200, &serde_json::json!(journal.entries())),
+        ("GET", "/__admin/faults") => Response::json(200, &serde_json::json!(faults.list())),
+        ("DELETE", "/__admin/faults") => {
+            faults.clear();
+            Response::json(200, &serde_json::json!({"cleared": true}))
+        }
+        ("POST", "/__admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
+            Ok(rule) => {
+                faults.add(rule);
+                Response::json(201, &serde_json::json!({"added": true}))
+            }
+            Err(e) => Response::json(
+                400,
+                &serde_json::json!({"error": format!("not a fault rule: {e}")}),
+            ),
+        },
+        _ => return None,
+    })
+}

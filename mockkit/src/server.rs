@@ -193,7 +193,12 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Rece
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+) {
     let reset = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Resettable {
         inner: stream,
@@ -268,9 +273,13 @@ async fn respond(
             status,
             retry_after,
             body,
+            content_type,
         }) => {
-            let mut r = Response::text(
+            let mut r = Response::new(
                 status,
+                content_type
+                    .as_deref()
+                    .unwrap_or("text/plain; charset=utf-8"),
                 body.unwrap_or_else(|| "please retry later".to_owned()),
             );
             if let Some(ra) = retry_after {

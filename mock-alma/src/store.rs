@@ -1,0 +1,493 @@
+//! Alma's state: bibs (MARC with 001, 005 and 035s maintained), their representations, the
+//! `other_system_id` index the import matches on, and what General Publishing last published.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use formats::alma::{Bib, Representation};
+use formats::crosswalk;
+use formats::dc::{Container, DcElement, DcRecord};
+use formats::identifier::{MmsId, OaiIdentifier};
+use formats::marc::{DataField, Field, MarcNs, MarcRecord};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// What publishing last put out for a bib.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub datestamp: i64,
+    /// Of the published form (oai_dc and MARC without 005), so a change of 005 alone is no change.
+    pub fingerprint: String,
+    pub deleted: bool,
+    /// The store's change counter when it was published (list snapshots).
+    pub seq: u64,
+}
+
+/// A bib and everything hanging off it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BibEntry {
+    pub mms_id: MmsId,
+    pub record: MarcRecord,
+    pub suppressed: bool,
+    /// Deleted through the API: kept only as a deleted header until a full publish.
+    pub deleted: bool,
+    pub created: i64,
+    pub modified: i64,
+    pub representations: Vec<Representation>,
+    pub published: Option<Published>,
+    /// Changed since the last publishing run (for `--publish-interval`).
+    pub dirty: bool,
+}
+
+impl BibEntry {
+    /// The bib as the API returns it.
+    pub fn to_bib(&self) -> Bib {
+        Bib {
+            mms_id: Some(self.mms_id.clone()),
+            record_format: "marc21".to_owned(),
+            title: self.record.fields_tagged("245").next().and_then(|f| f.first('a')).map(str::to_owned),
+            author: self.record.fields_tagged("100").next().and_then(|f| f.first('a')).map(str::to_owned),
+            network_numbers: network_numbers(&self.record),
+            created_date: Some(alma_date(self.created)),
+            last_modified_date: Some(alma_date(self.modified)),
+            suppress_from_publishing: self.suppressed,
+            originating_system: None,
+            originating_system_id: None,
+            record: self.record.clone(),
+        }
+    }
+
+    /// The remote representation that ties the bib to a Rosetta IE (the publishing set's test).
+    pub fn rosetta_representation(&self) -> Option<&Representation> {
+        self.representations.iter().find(|r| {
+            r.is_remote && r.originating_record_id.as_deref().is_some_and(|o| OaiIdentifier::parse(o.trim()).is_ok())
+        })
+    }
+}
+
+/// Alma's date form in bib objects (`2026-11-28Z`).
+pub fn alma_date(unix: i64) -> String {
+    let d = formats::oai::Datestamp::from_unix(unix).with_granularity(formats::oai::Granularity::Day);
+    format!("{d}Z")
+}
+
+/// The 035 $a values.
+pub fn network_numbers(record: &MarcRecord) -> Vec<String> {
+    record.fields_tagged("035").flat_map(|f| f.all('a').map(str::to_owned).collect::<Vec<_>>()).collect()
+}
+
+/// MARC 005 (`yyyymmddhhmmss.f`).
+fn marc_005(unix: i64) -> String {
+    let s = formats::oai::Datestamp::from_unix(unix).to_string();
+    // 2026-11-28T12:00:00Z → 20261128120000.0
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    format!("{digits}.0")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("bib {index}: {message}")]
+    Bib { index: usize, message: String },
+}
+
+/// The `[alma]` section of a state or scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlmaSection {
+    pub institution: Option<String>,
+    pub publishing_set: Option<String>,
+    #[serde(default)]
+    pub bib: Vec<BibSeed>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BibSeed {
+    pub mms_id: Option<String>,
+    /// MARC fields (`<datafield …>` / `<controlfield …>`), without the `record` element.
+    pub marc: String,
+    #[serde(default)]
+    pub suppressed: bool,
+    #[serde(default)]
+    pub representation: Vec<RepresentationSeed>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentationSeed {
+    pub originating_record_id: Option<String>,
+    pub linking_parameter_1: Option<String>,
+    pub delivery_url: Option<String>,
+    pub repository: Option<String>,
+    pub library: Option<String>,
+    pub usage_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StateFile {
+    alma: Option<AlmaSection>,
+}
+
+impl AlmaSection {
+    pub fn from_toml(text: &str, path: &str) -> Result<AlmaSection, StateError> {
+        let f: StateFile = toml::from_str(text).map_err(|e| StateError::File { path: path.to_owned(), message: e.to_string() })?;
+        Ok(f.alma.unwrap_or_default())
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<AlmaSection, StateError> {
+        let text = std::fs::read_to_string(path).map_err(|e| StateError::File { path: path.display().to_string(), message: e.to_string() })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+}
+
+/// How publishing renders a bib (the publishing profile).
+#[derive(Debug, Clone)]
+pub struct PublishProfile {
+    pub delivery_base: String,
+    /// A suppressed bib is published as deleted (Alma's default) or left as it was.
+    pub suppressed_as_deleted: bool,
+}
+
+/// The bibs.
+#[derive(Debug, Default)]
+pub struct Store {
+    bibs: BTreeMap<MmsId, BibEntry>,
+    by_other_id: HashMap<String, BTreeSet<MmsId>>,
+    /// (published datestamp, MMS ID): what OAI-PMH lists are served from.
+    published: BTreeSet<(i64, MmsId)>,
+    seq: u64,
+    next_mms: u64,
+    next_rep: u64,
+    clock: i64,
+    suffix: String,
+}
+
+impl Store {
+    /// An empty store for an institution; MMS IDs end in a suffix derived from its code.
+    pub fn new(institution: &str) -> Store {
+        let n = institution.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+        Store { suffix: format!("{:04}", n % 10_000), next_mms: 1_000_000_000, next_rep: 1_000_000, ..Store::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bibs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bibs.is_empty()
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn get(&self, mms: &str) -> Option<&BibEntry> {
+        self.bibs.get(&MmsId::new(mms).ok()?)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &BibEntry> {
+        self.bibs.values()
+    }
+
+    /// MMS IDs whose 035 $a equals `value`.
+    pub fn by_other_system_id(&self, value: &str) -> Vec<MmsId> {
+        self.by_other_id.get(value.trim()).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Published bibs in datestamp order after a position.
+    pub fn published_after(&self, after: Option<(i64, MmsId)>) -> impl Iterator<Item = &BibEntry> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.published.range((lower, Bound::Unbounded)).filter_map(|(_, m)| self.bibs.get(m))
+    }
+
+    pub fn earliest_published(&self) -> Option<i64> {
+        self.published.first().map(|(d, _)| *d)
+    }
+
+    fn new_mms(&mut self) -> MmsId {
+        self.next_mms += 1;
+        let text = format!("99{}{}", self.next_mms, self.suffix);
+        MmsId::new(&text).unwrap_or_else(|_| unreachable!("99 + digits + 4 digits is an MMS ID"))
+    }
+
+    /// A new representation id (Alma's shape: digits ending in the institution suffix).
+    pub fn new_rep_id(&mut self) -> String {
+        self.next_rep += 1;
+        format!("12{}{}", self.next_rep, self.suffix)
+    }
+
+    fn index(&mut self, e: &BibEntry, add: bool) {
+        for n in network_numbers(&e.record) {
+            let set = self.by_other_id.entry(n.trim().to_owned()).or_default();
+            if add {
+                set.insert(e.mms_id.clone());
+            } else {
+                set.remove(&e.mms_id);
+            }
+        }
+    }
+
+    /// Creates a bib from a record (001 and 005 set here); returns its MMS ID.
+    pub fn create(&mut self, mut record: MarcRecord, suppressed: bool, now: i64, mms: Option<MmsId>) -> MmsId {
+        let mms = match mms {
+            Some(m) if !self.bibs.contains_key(&m) => m,
+            _ => self.new_mms(),
+        };
+        record.set_control("001", mms.as_str());
+        record.set_control("005", &marc_005(now));
+        let e = BibEntry { mms_id: mms.clone(), record, suppressed, deleted: false, created: now, modified: now, representations: Vec::new(), published: None, dirty: true };
+        self.index(&e, true);
+        self.bibs.insert(mms.clone(), e);
+        mms
+    }
+
+    /// Changes a bib; 001 is kept, 005 moves, the 035 index follows. False if unknown/deleted.
+    pub fn change(&mut self, mms: &MmsId, now: i64, f: impl FnOnce(&mut BibEntry)) -> bool {
+        let Some(mut e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else { return false };
+        self.index(&e, false);
+        f(&mut e);
+        e.record.set_control("001", mms.as_str());
+        e.record.set_control("005", &marc_005(now));
+        e.modified = now;
+        e.dirty = true;
+        self.index(&e, true);
+        self.bibs.insert(mms.clone(), e);
+        true
+    }
+
+    /// Deletes a bib: gone from the API; published as deleted until a full publish.
+    pub fn delete(&mut self, mms: &MmsId, now: i64) -> bool {
+        let Some(e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else { return false };
+        self.index(&e, false);
+        let mut e = e;
+        e.deleted = true;
+        e.modified = now;
+        e.dirty = true;
+        self.bibs.insert(mms.clone(), e);
+        true
+    }
+
+    /// The DC a bib publishes: MARC → DC, with digital inventory enrichment — the Rosetta OAI
+    /// identifier, `alma_<MMS ID>` and the delivery link as the first three `dc:identifier`s.
+    pub fn published_dc(e: &BibEntry, profile: &PublishProfile) -> DcRecord {
+        let mut dc = crosswalk::marc_to_dc(&e.record);
+        let Some(rep) = e.rosetta_representation() else { return dc };
+        let origin = rep.originating_record_id.clone().unwrap_or_default();
+        let pid = rep.linking_parameter_1.clone().unwrap_or_else(|| OaiIdentifier::parse(origin.trim()).map(|o| o.local().to_owned()).unwrap_or_default());
+        let delivery = rep
+            .delivery_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/delivery/DeliveryManagerServlet?dps_pid={pid}", profile.delivery_base.trim_end_matches('/')));
+        let enrichment = [origin.trim().to_owned(), format!("alma_{}", e.mms_id), delivery];
+        let at = dc.elements.iter().position(|x| x.name == "identifier").unwrap_or(dc.elements.len());
+        for (i, v) in enrichment.iter().enumerate() {
+            dc.elements.insert(at + i, DcElement::dc("identifier", v));
+        }
+        dc
+    }
+
+    /// Runs General Publishing for one bib: a changed published form gets a new datestamp.
+    fn publish_one(&mut self, mms: &MmsId, now: i64, profile: &PublishProfile) {
+        let Some(e) = self.bibs.get(mms).cloned() else { return };
+        let live = !e.deleted && e.rosetta_representation().is_some() && !(e.suppressed && profile.suppressed_as_deleted);
+        let keep_suppressed = e.suppressed && !profile.suppressed_as_deleted && !e.deleted;
+        let fingerprint = if keep_suppressed {
+            // Left as it was last published.
+            match &e.published {
+                Some(p) => p.fingerprint.clone(),
+                None => return,
+            }
+        } else if live {
+            let mut h = Sha256::new();
+            let dc = Self::published_dc(&e, profile).write(Container::OaiDc).unwrap_or_default();
+            let mut marc = e.record.clone();
+            marc.fields.retain(|f| f.tag() != "005");
+            h.update(dc.as_bytes());
+            h.update(marc.write(MarcNs::Slim).unwrap_or_default().as_bytes());
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        } else if e.published.as_ref().is_some_and(|p| !p.deleted) {
+            "deleted".to_owned()
+        } else {
+            // Never published live, or already published as deleted: nothing to do.
+            if let Some(x) = self.bibs.get_mut(mms) {
+                x.dirty = false;
+            }
+            return;
+        };
+        let changed = e.published.as_ref().is_none_or(|p| p.fingerprint != fingerprint);
+        if let Some(x) = self.bibs.get_mut(mms) {
+            x.dirty = false;
+        }
+        if !changed {
+            return;
+        }
+        self.clock = self.clock.max(now);
+        self.seq += 1;
+        let p = Published { datestamp: self.clock, fingerprint: fingerprint.clone(), deleted: fingerprint == "deleted", seq: self.seq };
+        if let Some(old) = &e.published {
+            self.published.remove(&(old.datestamp, mms.clone()));
+        }
+        self.published.insert((p.datestamp, mms.clone()));
+        if let Some(x) = self.bibs.get_mut(mms) {
+            x.published = Some(p);
+        }
+    }
+
+    /// Publishes every bib changed since the last run. `full`: also drops deleted headers
+    /// (Alma's deleted records are transient) and deleted bibs for good.
+    pub fn publish(&mut self, now: i64, profile: &PublishProfile, full: bool) -> usize {
+        let dirty: Vec<MmsId> = self.bibs.values().filter(|e| e.dirty || full).map(|e| e.mms_id.clone()).collect();
+        let before = self.seq;
+        for m in &dirty {
+            self.publish_one(m, now, profile);
+        }
+        if full {
+            let gone: Vec<(i64, MmsId)> = self
+                .bibs
+                .values()
+                .filter_map(|e| e.published.as_ref().filter(|p| p.deleted).map(|p| (p.datestamp, e.mms_id.clone())))
+                .collect();
+            for (d, m) in gone {
+                self.published.remove(&(d, m.clone()));
+                if let Some(e) = self.bibs.get_mut(&m) {
+                    e.published = None;
+                }
+            }
+            self.bibs.retain(|_, e| !e.deleted);
+        }
+        (self.seq - before) as usize
+    }
+
+    /// Mutable access to a live bib's representations.
+    pub fn representations_mut(&mut self, mms: &MmsId) -> Option<&mut Vec<Representation>> {
+        self.bibs.get_mut(mms).filter(|e| !e.deleted).map(|e| {
+            e.dirty = true;
+            &mut e.representations
+        })
+    }
+
+    /// Seeds a store from a state-file section.
+    pub fn from_section(section: &AlmaSection, institution: &str, now: i64) -> Result<Store, StateError> {
+        let mut s = Store::new(institution);
+        for (index, seed) in section.bib.iter().enumerate() {
+            let bad = |message: String| StateError::Bib { index: index + 1, message };
+            let xml = format!("<record><leader>{}</leader>{}</record>", formats::marc::DEFAULT_LEADER, seed.marc);
+            let record = MarcRecord::read(&xml).map_err(|e| bad(format!("marc: {e}")))?;
+            let mms = match &seed.mms_id {
+                Some(m) => Some(MmsId::new(m).map_err(|e| bad(e.to_string()))?),
+                None => None,
+            };
+            let mms = s.create(record, seed.suppressed, now, mms);
+            for r in &seed.representation {
+                let id = s.new_rep_id();
+                let rep = Representation {
+                    id: Some(id),
+                    is_remote: true,
+                    library: r.library.clone().or(Some("MAIN".to_owned())),
+                    usage_type: r.usage_type.clone().or(Some("PRESERVATION_MASTER".to_owned())),
+                    label: None,
+                    delivery_url: r.delivery_url.clone(),
+                    thumbnail_url: None,
+                    repository: r.repository.clone().or(Some("ROSETTA-OAIDC01".to_owned())),
+                    originating_record_id: r.originating_record_id.clone(),
+                    linking_parameter_1: r.linking_parameter_1.clone(),
+                };
+                if let Some(v) = s.representations_mut(&mms) {
+                    v.push(rep);
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// `n` bibs, each with a 035 holding a Rosetta OAI identifier and a remote representation,
+    /// deterministic for `seed`.
+    pub fn generate(n: usize, seed: u64, institution: &str, delivery_base: &str, now: i64) -> Store {
+        let mut s = Store::new(institution);
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const TITLES: &[&str] = &["Sunset at Montmajour", "Café Terrace at Night", "Les Alyscamps", "Wheatfield with Crows", "Père Tanguy", "Irises", "Ветряные мельницы"];
+        const NAMES: &[&str] = &["Vincent Willem van Gogh", "Gogh, Theo van", "Bernard, Émile", "Gauguin, Paul"];
+        const SUBJECTS: &[&str] = &["Landscape painting, Dutch", "Post-impressionism", "Still life", "Letters"];
+        for i in 0..n {
+            let pid = format!("IE{}", 1000 + i);
+            let oai = format!("oai:d4I1-pubam:{pid}");
+            let pick = |v: &[&'static str], r: u64| v[(r % v.len() as u64) as usize];
+            let dc = DcRecord::new(vec![
+                DcElement::dc("title", &format!("{} ({})", pick(TITLES, next()), i + 1)),
+                DcElement::dc("creator", pick(NAMES, next())),
+                DcElement::dc("subject", pick(SUBJECTS, next())),
+                DcElement::dc("date", &format!("{}", 1880 + next() % 11)),
+                DcElement::dc("description", &format!("Oil on canvas, {} × {} cm.", 40 + next() % 60, 30 + next() % 60)),
+                DcElement::dc("identifier", &format!("https://example.edu/works/{}", 1000 + i)),
+            ]);
+            let mut record = crosswalk::new_marc_record(&dc, &oai);
+            if next() % 3 == 0 {
+                record.fields.push(Field::Data(DataField::new("650", ' ', '0').with('a', pick(SUBJECTS, next()))));
+            }
+            let back = (n - i) as i64 * 7 % (86_400 * 30);
+            let mms = s.create(record, false, now - back, None);
+            let id = s.new_rep_id();
+            if let Some(v) = s.representations_mut(&mms) {
+                v.push(Representation {
+                    id: Some(id),
+                    is_remote: true,
+                    library: Some("MAIN".to_owned()),
+                    usage_type: Some("PRESERVATION_MASTER".to_owned()),
+                    label: None,
+                    delivery_url: Some(format!("{}/delivery/DeliveryManagerServlet?dps_pid={pid}", delivery_base.trim_end_matches('/'))),
+                    thumbnail_url: None,
+                    repository: Some("ROSETTA-OAIDC01".to_owned()),
+                    originating_record_id: Some(oai),
+                    linking_parameter_1: Some(pid),
+                });
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> PublishProfile {
+        PublishProfile { delivery_base: "https://rosetta.example.edu".into(), suppressed_as_deleted: true }
+    }
+
+    #[test]
+    fn publishing_enriches_and_ignores_a_change_of_005_alone() {
+        let mut s = Store::generate(2, 1, "01EXAMPLE_INST", "https://rosetta.example.edu", 1_700_000_000);
+        assert_eq!(s.publish(1_700_000_000, &profile(), false), 2);
+        let e = s.all().next().expect("bib").clone();
+        let dc = Store::published_dc(&e, &profile());
+        let ids: Vec<&str> = dc.values("identifier").collect();
+        assert_eq!(ids[0], "oai:d4I1-pubam:IE1000");
+        assert_eq!(ids[1], format!("alma_{}", e.mms_id));
+        assert!(ids[2].ends_with("dps_pid=IE1000"));
+        // Touch the bib: 005 moves, nothing else.
+        assert!(s.change(&e.mms_id, 1_700_000_100, |_| {}));
+        assert_eq!(s.publish(1_700_000_100, &profile(), false), 0, "005 alone is no change");
+        assert!(s.change(&e.mms_id, 1_700_000_200, |b| b.suppressed = true));
+        assert_eq!(s.publish(1_700_000_200, &profile(), false), 1);
+        assert!(s.get(e.mms_id.as_str()).and_then(|b| b.published.clone()).is_some_and(|p| p.deleted));
+        s.publish(1_700_000_300, &profile(), true);
+        assert!(s.published_after(None).all(|b| b.mms_id != e.mms_id), "a full publish drops deleted headers");
+    }
+
+    #[test]
+    fn mms_ids_are_almas_shape_and_monotonic() {
+        let mut s = Store::new("01EXAMPLE_INST");
+        let a = s.create(MarcRecord::new(formats::marc::DEFAULT_LEADER), false, 0, None);
+        let b = s.create(MarcRecord::new(formats::marc::DEFAULT_LEADER), false, 0, None);
+        assert!(a < b && a.as_str().starts_with("99") && a.as_str().len() == 16);
+        assert_eq!(s.get(a.as_str()).and_then(|e| e.record.control("001").map(str::to_owned)), Some(a.to_string()));
+    }
+}
