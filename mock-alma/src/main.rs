@@ -1,0 +1,112 @@
+//! `mock-alma`: the mock as a standalone server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use mock_alma::{AlmaSection, ApiKey, Cidr, Config, MockAlma, Store};
+
+/// A faithful, stateful mock of Ex Libris Alma.
+///
+/// Endpoints (under the printed base URL):
+///   /almaws/v1/bibs?other_system_id=…|mms_id=a,b    GET: match on 035, or up to 100 ids
+///   /almaws/v1/bibs                                  POST: create a bib
+///   /almaws/v1/bibs/{mms_id}                         GET, PUT, DELETE (override=true with inventory)
+///   /almaws/v1/bibs/{mms_id}/representations[/{id}]  GET (limit, offset), POST, PUT, DELETE
+///     XML by default, JSON with Accept: application/json or format=json;
+///     key as "Authorization: apikey KEY" or ?apikey=KEY; X-Exl-Api-Remaining on every response
+///   /view/oai/<INST>/request                         OAI-PMH: marc21, oai_dc, oai_qdc; set = publishing set
+///   /__admin/bibs[/{mms_id}]                         GET state; DELETE a bib
+///   /__admin/bibs/{mms_id}/edit                      POST [{"op":"add_field"|"replace_field"|"delete_field"|
+///                                                    "set_subfield"|"add_dc"|"replace_dc"|"delete_dc", …}]
+///   /__admin/bibs/{mms_id}/suppress                  POST {"suppressed": true|false}
+///   /__admin/publish                                 POST {"full": false}: run General Publishing now
+///   /__admin/journal, /__admin/faults, /__admin/reset, /__admin/clock   as in mock-rosetta
+#[derive(Debug, Parser)]
+#[command(name = "mock-alma", version, verbatim_doc_comment)]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// The institution code (OAI path, repositoryIdentifier alma.<INST>, MMS ID suffix).
+    #[arg(long)]
+    institution: Option<String>,
+    /// An accepted API key; KEY:ro for a read-only key. Repeatable. Without any, "sandbox-key".
+    #[arg(long = "api-key")]
+    api_keys: Vec<String>,
+    /// The publishing profile's set.
+    #[arg(long)]
+    publishing_set: Option<String>,
+    /// Records per OAI-PMH page (at most 900).
+    #[arg(long, default_value_t = 100)]
+    page_size: usize,
+    /// REST requests per second for the institution (0: unlimited). Never applies to OAI-PMH.
+    #[arg(long, default_value_t = 25)]
+    rate_limit: u32,
+    /// REST requests per day (0: unlimited).
+    #[arg(long, default_value_t = 0)]
+    daily_quota: u64,
+    /// Address range allowed to harvest OAI-PMH (repeatable; default loopback).
+    #[arg(long = "oai-allow")]
+    oai_allow: Vec<String>,
+    /// A state or scenario file (TOML; its [alma] section).
+    #[arg(long, conflicts_with = "generate")]
+    state: Option<PathBuf>,
+    /// Generate N bibs, each with a Rosetta 035 and a remote representation.
+    #[arg(long)]
+    generate: Option<usize>,
+    /// Seed for --generate.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Rosetta's delivery base for delivery links.
+    #[arg(long, default_value = "https://rosetta.example.edu")]
+    rosetta_delivery_base: String,
+    /// Publish every SECONDS instead of on change (0: on change).
+    #[arg(long, default_value_t = 0)]
+    publish_interval: u64,
+    /// Publish a suppressed bib as it was, not as deleted.
+    #[arg(long)]
+    keep_suppressed: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let section = match &args.state {
+        Some(p) => AlmaSection::load(p)?,
+        None => AlmaSection::default(),
+    };
+    let mut config = Config::default();
+    if let Some(i) = args.institution.or(section.institution.clone()) {
+        config.institution = i;
+    }
+    if let Some(s) = args.publishing_set.or(section.publishing_set.clone()) {
+        config.publishing_set = s;
+    }
+    if args.page_size == 0 || args.page_size > 900 {
+        bail!("--page-size must be between 1 and 900");
+    }
+    config.page_size = args.page_size;
+    config.api_keys = args.api_keys.iter().map(|k| ApiKey::parse(k)).collect();
+    config.rate_limit = args.rate_limit;
+    config.daily_quota = args.daily_quota;
+    if !args.oai_allow.is_empty() {
+        config.oai_allow = args.oai_allow.iter().map(|c| Cidr::parse(c)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    }
+    config.rosetta_delivery_base = args.rosetta_delivery_base.clone();
+    config.publish_interval = (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
+    config.suppressed_as_deleted = !args.keep_suppressed;
+    let store = match args.generate {
+        Some(n) => Store::generate(n, args.seed, &config.institution, &config.rosetta_delivery_base, now),
+        None => Store::from_section(&section, &config.institution, now).context("loading the state file")?,
+    };
+    let alma = MockAlma::start_on(args.listen, config, store).await.with_context(|| format!("listening on {}", args.listen))?;
+    println!("listening on {}", alma.base_url());
+    eprintln!("REST: {}  OAI-PMH: {}", alma.api_url(), alma.oai_url());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    alma.shutdown().await;
+    Ok(())
+}
