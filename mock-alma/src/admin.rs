@@ -56,14 +56,26 @@ impl FieldSpec {
                 _ => Err(format!("{what} must be one character, not {s:?}")),
             }
         };
-        if self.tag.len() != 3 || !self.tag.bytes().all(|b| b.is_ascii_digit()) || self.tag.as_str() < "010" {
+        if self.tag.len() != 3
+            || !self.tag.bytes().all(|b| b.is_ascii_digit())
+            || self.tag.as_str() < "010"
+        {
             return Err(format!("{:?} is not a data field tag", self.tag));
         }
         Ok(DataField {
             tag: self.tag.clone(),
             ind1: one(&self.ind1, "ind1")?,
             ind2: one(&self.ind2, "ind2")?,
-            subfields: self.subfields.iter().map(|(c, v)| Ok(Subfield { code: one(c, "subfield code")?, value: v.clone() })).collect::<Result<_, String>>()?,
+            subfields: self
+                .subfields
+                .iter()
+                .map(|(c, v)| {
+                    Ok(Subfield {
+                        code: one(c, "subfield code")?,
+                        value: v.clone(),
+                    })
+                })
+                .collect::<Result<_, String>>()?,
         })
     }
 }
@@ -77,32 +89,54 @@ enum Edit {
     /// Replace every field with this tag by one field.
     ReplaceField { tag: String, field: FieldSpec },
     /// Delete the fields with this tag (those whose text contains `matching`, when given).
-    DeleteField { tag: String, matching: Option<String> },
+    DeleteField {
+        tag: String,
+        matching: Option<String>,
+    },
     /// Set a subfield on the first field with this tag (added when missing).
-    SetSubfield { tag: String, code: String, value: String },
+    SetSubfield {
+        tag: String,
+        code: String,
+        value: String,
+    },
     /// DC level, through the crosswalk: add an element value.
     AddDc { element: String, value: String },
     /// DC level: replace every value of an element by this one.
     ReplaceDc { element: String, value: String },
     /// DC level: delete an element's values (that value only, when given).
-    DeleteDc { element: String, value: Option<String> },
+    DeleteDc {
+        element: String,
+        value: Option<String>,
+    },
 }
 
 fn apply(record: &mut MarcRecord, edit: Edit) -> Result<(), String> {
-    let dc_edit = |record: &mut MarcRecord, f: &mut dyn FnMut(&mut Vec<DcElement>)| -> Result<(), String> {
-        // The crosswalk's own projection: the fields it owns, read back as DC. A cataloguer's
-        // 650 stays MARC; it is not turned into a 653 by the round trip.
-        let oai = crate::store::network_numbers(record).into_iter().find(|n| n.starts_with("oai:")).unwrap_or_default();
-        let mut owned = MarcRecord::new(&record.leader);
-        owned.fields = crosswalk::owned_fields(record, &oai).into_iter().map(Field::Data).collect();
-        let mut dc = crosswalk::marc_to_dc(&owned);
-        f(&mut dc.elements);
-        let fields = crosswalk::dc_to_marc(&dc, &oai);
-        let fields: Vec<DataField> = if oai.is_empty() { fields.into_iter().filter(|x| x.tag != "035").collect() } else { fields };
-        *record = crosswalk::merge(record, &fields, &oai);
-        Ok(())
-    };
-    let check_element = |e: &str| formats::dc::dc_element(e).ok_or_else(|| format!("{e:?} is not a DC element"));
+    let dc_edit =
+        |record: &mut MarcRecord, f: &mut dyn FnMut(&mut Vec<DcElement>)| -> Result<(), String> {
+            // The crosswalk's own projection: the fields it owns, read back as DC. A cataloguer's
+            // 650 stays MARC; it is not turned into a 653 by the round trip.
+            let oai = crate::store::network_numbers(record)
+                .into_iter()
+                .find(|n| n.starts_with("oai:"))
+                .unwrap_or_default();
+            let mut owned = MarcRecord::new(&record.leader);
+            owned.fields = crosswalk::owned_fields(record, &oai)
+                .into_iter()
+                .map(Field::Data)
+                .collect();
+            let mut dc = crosswalk::marc_to_dc(&owned);
+            f(&mut dc.elements);
+            let fields = crosswalk::dc_to_marc(&dc, &oai);
+            let fields: Vec<DataField> = if oai.is_empty() {
+                fields.into_iter().filter(|x| x.tag != "035").collect()
+            } else {
+                fields
+            };
+            *record = crosswalk::merge(record, &fields, &oai);
+            Ok(())
+        };
+    let check_element =
+        |e: &str| formats::dc::dc_element(e).ok_or_else(|| format!("{e:?} is not a DC element"));
     match edit {
         Edit::AddField { field } => record.fields.push(Field::Data(field.to_field()?)),
         Edit::ReplaceField { tag, field } => {
@@ -113,7 +147,9 @@ fn apply(record: &mut MarcRecord, edit: Edit) -> Result<(), String> {
             record.fields.insert(at, Field::Data(new));
         }
         Edit::DeleteField { tag, matching } => record.fields.retain(|f| match f {
-            Field::Data(d) if d.tag == tag => matching.as_deref().is_some_and(|m| !d.subfields.iter().any(|s| s.value.contains(m))),
+            Field::Data(d) if d.tag == tag => matching
+                .as_deref()
+                .is_some_and(|m| !d.subfields.iter().any(|s| s.value.contains(m))),
             _ => true,
         }),
         Edit::SetSubfield { tag, code, value } => {
@@ -127,7 +163,9 @@ fn apply(record: &mut MarcRecord, edit: Edit) -> Result<(), String> {
                     Some(s) => s.value = value,
                     None => d.subfields.push(Subfield { code, value }),
                 },
-                None => record.fields.push(Field::Data(DataField::new(&tag, ' ', ' ').with(code, &value))),
+                None => record.fields.push(Field::Data(
+                    DataField::new(&tag, ' ', ' ').with(code, &value),
+                )),
             }
         }
         Edit::AddDc { element, value } => {
@@ -143,7 +181,9 @@ fn apply(record: &mut MarcRecord, edit: Edit) -> Result<(), String> {
         }
         Edit::DeleteDc { element, value } => {
             let e = check_element(&element)?;
-            dc_edit(record, &mut |els| els.retain(|x| x.name != e || value.as_deref().is_some_and(|v| x.value != v)))?;
+            dc_edit(record, &mut |els| {
+                els.retain(|x| x.name != e || value.as_deref().is_some_and(|v| x.value != v))
+            })?;
         }
     }
     Ok(())
@@ -153,9 +193,14 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
     if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults) {
         return r;
     }
-    let path = req.path.trim_start_matches("/__admin").trim_end_matches('/');
+    let path = req
+        .path
+        .trim_start_matches("/__admin")
+        .trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let body: Value = if req.body.is_empty() { Value::Null } else {
+    let body: Value = if req.body.is_empty() {
+        Value::Null
+    } else {
         match serde_json::from_slice(&req.body) {
             Ok(v) => v,
             Err(e) => return bad(400, format!("body is not JSON: {e}")),
@@ -173,17 +218,24 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             let v: Vec<Value> = inner.with_store(|s| s.all().map(|e| json!({"mms_id": e.mms_id.as_str(), "suppressed": e.suppressed, "deleted": e.deleted, "network_numbers": crate::store::network_numbers(&e.record)})).collect());
             Response::json(200, &json!(v))
         }
-        ("GET", ["bibs", mms]) => match inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, e))) {
-            Some(v) => Response::json(200, &v),
-            None => bad(404, format!("no bib {mms}")),
-        },
+        ("GET", ["bibs", mms]) => {
+            match inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, e))) {
+                Some(v) => Response::json(200, &v),
+                None => bad(404, format!("no bib {mms}")),
+            }
+        }
         ("POST", ["bibs", mms, "edit"]) => {
-            let Ok(m) = MmsId::new(mms) else { return bad(400, format!("{mms:?} is not an MMS ID")) };
-            let edits: Vec<Edit> = match serde_json::from_value(body.get("edits").cloned().unwrap_or(body.clone())) {
-                Ok(e) => e,
-                Err(e) => return bad(400, format!("bib {mms}: edits: {e}")),
+            let Ok(m) = MmsId::new(mms) else {
+                return bad(400, format!("{mms:?} is not an MMS ID"));
             };
-            let Some(mut record) = inner.with_store(|s| s.get(mms).filter(|e| !e.deleted).map(|e| e.record.clone())) else {
+            let edits: Vec<Edit> =
+                match serde_json::from_value(body.get("edits").cloned().unwrap_or(body.clone())) {
+                    Ok(e) => e,
+                    Err(e) => return bad(400, format!("bib {mms}: edits: {e}")),
+                };
+            let Some(mut record) =
+                inner.with_store(|s| s.get(mms).filter(|e| !e.deleted).map(|e| e.record.clone()))
+            else {
                 return bad(404, format!("no bib {mms}"));
             };
             for (i, e) in edits.into_iter().enumerate() {
@@ -197,8 +249,13 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             Response::json(200, &v.unwrap_or(Value::Null))
         }
         ("POST", ["bibs", mms, "suppress"]) => {
-            let Ok(m) = MmsId::new(mms) else { return bad(400, format!("{mms:?} is not an MMS ID")) };
-            let suppressed = body.get("suppressed").and_then(Value::as_bool).unwrap_or(true);
+            let Ok(m) = MmsId::new(mms) else {
+                return bad(400, format!("{mms:?} is not an MMS ID"));
+            };
+            let suppressed = body
+                .get("suppressed")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             if !inner.with_store_mut(|s| s.change(&m, now, |e| e.suppressed = suppressed)) {
                 return bad(404, format!("no bib {mms}"));
             }
@@ -206,7 +263,9 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             Response::json(200, &json!({"mms_id": mms, "suppressed": suppressed}))
         }
         ("DELETE", ["bibs", mms]) => {
-            let Ok(m) = MmsId::new(mms) else { return bad(400, format!("{mms:?} is not an MMS ID")) };
+            let Ok(m) = MmsId::new(mms) else {
+                return bad(400, format!("{mms:?} is not an MMS ID"));
+            };
             if !inner.with_store_mut(|s| s.delete(&m, now)) {
                 return bad(404, format!("no bib {mms}"));
             }
@@ -221,10 +280,16 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
         ("POST", ["clock"]) => match body.get("advance_seconds").and_then(Value::as_i64) {
             Some(n) if n >= 0 => {
                 inner.advance_clock(n);
-                Response::json(200, &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}))
+                Response::json(
+                    200,
+                    &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}),
+                )
             }
             _ => bad(400, "expected {\"advance_seconds\": N} with N >= 0"),
         },
-        _ => bad(404, format!("no admin endpoint {} {}", req.method, req.path)),
+        _ => bad(
+            404,
+            format!("no admin endpoint {} {}", req.method, req.path),
+        ),
     }
 }

@@ -14,8 +14,14 @@ impl ApiKey {
     /// `KEY` or `KEY:ro`.
     pub fn parse(s: &str) -> ApiKey {
         match s.strip_suffix(":ro") {
-            Some(k) => ApiKey { key: k.to_owned(), read_only: true },
-            None => ApiKey { key: s.to_owned(), read_only: false },
+            Some(k) => ApiKey {
+                key: k.to_owned(),
+                read_only: true,
+            },
+            None => ApiKey {
+                key: s.to_owned(),
+                read_only: false,
+            },
         }
     }
 }
@@ -36,7 +42,12 @@ impl Cidr {
         let addr: IpAddr = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: bad prefix length"))?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -49,11 +60,19 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
                 u128::from(n) & mask == u128::from(i) & mask
             }
             _ => false,
@@ -92,8 +111,14 @@ impl Default for Config {
             rate_limit: 25,
             daily_quota: 0,
             oai_allow: vec![
-                Cidr { addr: IpAddr::from([127, 0, 0, 0]), prefix: 8 },
-                Cidr { addr: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), prefix: 128 },
+                Cidr {
+                    addr: IpAddr::from([127, 0, 0, 0]),
+                    prefix: 8,
+                },
+                Cidr {
+                    addr: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                    prefix: 128,
+                },
             ],
             rosetta_delivery_base: "https://rosetta.example.edu".to_owned(),
             publish_interval: None,
@@ -113,7 +138,10 @@ impl Config {
 
     pub fn key(&self, key: &str) -> Option<ApiKey> {
         if self.api_keys.is_empty() {
-            return (key == Self::SANDBOX_KEY).then(|| ApiKey { key: key.to_owned(), read_only: false });
+            return (key == Self::SANDBOX_KEY).then(|| ApiKey {
+                key: key.to_owned(),
+                read_only: false,
+            });
         }
         self.api_keys.iter().find(|k| k.key == key).cloned()
     }
@@ -128,8 +156,15 @@ mod tests {
         let lo = Cidr::parse("127.0.0.0/8").expect("cidr");
         assert!(lo.contains("127.1.2.3".parse().expect("ip")));
         assert!(!lo.contains("10.0.0.1".parse().expect("ip")));
-        assert!(lo.contains("::ffff:127.0.0.1".parse().expect("ip")), "v4-mapped v6");
-        assert!(Cidr::parse("::1").expect("cidr").contains("::1".parse().expect("ip")));
+        assert!(
+            lo.contains("::ffff:127.0.0.1".parse().expect("ip")),
+            "v4-mapped v6"
+        );
+        assert!(
+            Cidr::parse("::1")
+                .expect("cidr")
+                .contains("::1".parse().expect("ip"))
+        );
         assert!(Cidr::parse("1.2.3.4/33").is_err());
     }
 }

@@ -33,7 +33,10 @@ pub const UNLIMITED_REMAINING: u64 = 2_147_483_647;
 impl Governance {
     /// Counts a request and says whether it may go on, with the calls remaining today.
     pub fn admit(&self, per_second: u32, daily: u64) -> (Verdict, u64) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         if c.second != now {
             c.second = now;
@@ -43,7 +46,13 @@ impl Governance {
             c.day = now / 86_400;
             c.used_today = 0;
         }
-        let remaining = |used: u64| if daily == 0 { UNLIMITED_REMAINING } else { daily.saturating_sub(used) };
+        let remaining = |used: u64| {
+            if daily == 0 {
+                UNLIMITED_REMAINING
+            } else {
+                daily.saturating_sub(used)
+            }
+        };
         if daily > 0 && c.used_today >= daily {
             return (Verdict::Daily, 0);
         }

@@ -30,7 +30,10 @@ use mockkit::{BoxFuture, Faults, Handler, Journal, Request, Response, Server};
 
 pub use config::{ApiKey, Cidr, Config};
 pub use rest::codes;
-pub use store::{AlmaSection, BibEntry, BibSeed, PublishProfile, Published, RepresentationSeed, StateError, Store};
+pub use store::{
+    AlmaSection, BibEntry, BibSeed, PublishProfile, Published, RepresentationSeed, StateError,
+    Store,
+};
 
 /// State shared by every request.
 pub struct Inner {
@@ -46,7 +49,10 @@ pub struct Inner {
 
 impl Inner {
     pub fn now(&self) -> i64 {
-        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         real + self.clock_offset.load(Ordering::SeqCst)
     }
 
@@ -59,11 +65,19 @@ impl Inner {
     }
 
     fn oai_base_url(&self) -> String {
-        format!("{}{}", self.base_url.get().cloned().unwrap_or_default(), self.oai_path())
+        format!(
+            "{}{}",
+            self.base_url.get().cloned().unwrap_or_default(),
+            self.oai_path()
+        )
     }
 
     fn tracking_id(&self) -> String {
-        format!("E01-{}-{:05}-MOCK", self.now(), self.tracking.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "E01-{}-{:05}-MOCK",
+            self.now(),
+            self.tracking.fetch_add(1, Ordering::SeqCst)
+        )
     }
 
     fn profile(&self) -> PublishProfile {
@@ -115,7 +129,14 @@ impl Handler for Routes {
             if req.path == inner.oai_path() {
                 return oai::handle(inner, &req);
             }
-            Response::text(404, format!("mock-alma serves {}/… and {}; see --help", rest::PREFIX, inner.oai_path()))
+            Response::text(
+                404,
+                format!(
+                    "mock-alma serves {}/… and {}; see --help",
+                    rest::PREFIX,
+                    inner.oai_path()
+                ),
+            )
         })
     }
 }
@@ -124,7 +145,10 @@ impl Handler for Routes {
 pub struct MockAlma {
     server: Server,
     inner: Arc<Inner>,
-    publisher: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    publisher: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl MockAlma {
@@ -133,7 +157,11 @@ impl MockAlma {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config, store).await
     }
 
-    pub async fn start_on(addr: SocketAddr, config: Config, store: Store) -> std::io::Result<MockAlma> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: Config,
+        store: Store,
+    ) -> std::io::Result<MockAlma> {
         let interval = config.publish_interval;
         let inner = Arc::new(Inner {
             config,
@@ -146,7 +174,13 @@ impl MockAlma {
             tracking: AtomicU64::new(1),
         });
         inner.publish(false);
-        let server = Server::start_with(addr, Arc::new(Routes(inner.clone())), inner.journal.clone(), inner.faults.clone()).await?;
+        let server = Server::start_with(
+            addr,
+            Arc::new(Routes(inner.clone())),
+            inner.journal.clone(),
+            inner.faults.clone(),
+        )
+        .await?;
         let _ = inner.base_url.set(server.base_url());
         let publisher = interval.map(|every| {
             let (tx, mut rx) = tokio::sync::watch::channel(false);
@@ -163,7 +197,11 @@ impl MockAlma {
             });
             (tx, task)
         });
-        Ok(MockAlma { server, inner, publisher })
+        Ok(MockAlma {
+            server,
+            inner,
+            publisher,
+        })
     }
 
     pub fn base_url(&self) -> String {

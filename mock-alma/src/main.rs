@@ -74,7 +74,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let section = match &args.state {
         Some(p) => AlmaSection::load(p)?,
         None => AlmaSection::default(),
@@ -94,19 +97,36 @@ async fn main() -> anyhow::Result<()> {
     config.rate_limit = args.rate_limit;
     config.daily_quota = args.daily_quota;
     if !args.oai_allow.is_empty() {
-        config.oai_allow = args.oai_allow.iter().map(|c| Cidr::parse(c)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+        config.oai_allow = args
+            .oai_allow
+            .iter()
+            .map(|c| Cidr::parse(c))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
     }
     config.rosetta_delivery_base = args.rosetta_delivery_base.clone();
-    config.publish_interval = (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
+    config.publish_interval =
+        (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
     config.suppressed_as_deleted = !args.keep_suppressed;
     let store = match args.generate {
-        Some(n) => Store::generate(n, args.seed, &config.institution, &config.rosetta_delivery_base, now),
-        None => Store::from_section(&section, &config.institution, now).context("loading the state file")?,
+        Some(n) => Store::generate(
+            n,
+            args.seed,
+            &config.institution,
+            &config.rosetta_delivery_base,
+            now,
+        ),
+        None => Store::from_section(&section, &config.institution, now)
+            .context("loading the state file")?,
     };
-    let alma = MockAlma::start_on(args.listen, config, store).await.with_context(|| format!("listening on {}", args.listen))?;
+    let alma = MockAlma::start_on(args.listen, config, store)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     println!("listening on {}", alma.base_url());
     eprintln!("REST: {}  OAI-PMH: {}", alma.api_url(), alma.oai_url());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     alma.shutdown().await;
     Ok(())
 }

@@ -4,12 +4,20 @@
 
 use formats::dc::Container;
 use formats::identifier::{MmsId, OaiIdentifier};
-use formats::oai::provider::{ListQuery, ListSink, Position, ProviderConfig, Quirks, RecordSink, Repository, serve};
-use formats::oai::{Datestamp, DeletedRecord, ErrorCode, Granularity, Header, Identify, MetadataFormat, OaiError, Payload, SetInfo};
+use formats::oai::provider::{
+    ListQuery, ListSink, Position, ProviderConfig, Quirks, RecordSink, Repository, serve,
+};
+use formats::oai::{
+    Datestamp, DeletedRecord, ErrorCode, Granularity, Header, Identify, MetadataFormat, OaiError,
+    Payload, SetInfo,
+};
 use mockkit::{Request, Response};
 
 use crate::Inner;
 use crate::store::{BibEntry, PublishProfile, Store};
+
+/// Receives one record's header and payload; `Ok(false)` stops a walk.
+type Emit<'s> = dyn FnMut(&Header, Option<Payload<'_>>) -> Result<bool, OaiError> + 's;
 
 struct View<'a> {
     inner: &'a Inner,
@@ -27,7 +35,10 @@ fn form(prefix: &str) -> Result<Form, OaiError> {
         "marc21" => Ok(Form::Marc),
         "oai_dc" => Ok(Form::Dc(Container::OaiDc)),
         "oai_qdc" => Ok(Form::Dc(Container::OaiQdc)),
-        other => Err(OaiError::new(ErrorCode::CannotDisseminateFormat, format!("metadataPrefix {other:?} is not published (marc21, oai_dc, oai_qdc)"))),
+        other => Err(OaiError::new(
+            ErrorCode::CannotDisseminateFormat,
+            format!("metadataPrefix {other:?} is not published (marc21, oai_dc, oai_qdc)"),
+        )),
     }
 }
 
@@ -35,7 +46,11 @@ impl View<'_> {
     fn header(&self, e: &BibEntry) -> Option<Header> {
         let p = e.published.as_ref()?;
         Some(Header {
-            identifier: format!("oai:{}:{}", self.inner.config.repository_identifier(), e.mms_id),
+            identifier: format!(
+                "oai:{}:{}",
+                self.inner.config.repository_identifier(),
+                e.mms_id
+            ),
             datestamp: Datestamp::from_unix(p.datestamp),
             set_specs: vec![self.inner.config.publishing_set.clone()],
             deleted: p.deleted,
@@ -50,8 +65,15 @@ impl View<'_> {
         self.store.get(id.local()).filter(|e| e.published.is_some())
     }
 
-    fn emit(&self, e: &BibEntry, f: &mut dyn FnMut(&Header, Option<Payload<'_>>) -> Result<bool, OaiError>, prefix: &str) -> Result<bool, OaiError> {
-        let Some(h) = self.header(e) else { return Ok(true) };
+    fn emit(
+        &self,
+        e: &BibEntry,
+        f: &mut Emit<'_>,
+        prefix: &str,
+    ) -> Result<bool, OaiError> {
+        let Some(h) = self.header(e) else {
+            return Ok(true);
+        };
         if h.deleted {
             return f(&h, None);
         }
@@ -71,7 +93,11 @@ impl Repository for View<'_> {
             repository_name: format!("Alma {} (mock-alma)", self.inner.config.institution),
             base_url: self.inner.oai_base_url(),
             admin_emails: vec!["alma-admin@example.edu".to_owned()],
-            earliest_datestamp: Datestamp::from_unix(self.store.earliest_published().unwrap_or_else(|| self.inner.now())),
+            earliest_datestamp: Datestamp::from_unix(
+                self.store
+                    .earliest_published()
+                    .unwrap_or_else(|| self.inner.now()),
+            ),
             deleted_record: DeletedRecord::Transient,
             granularity: Granularity::Second,
             compression: vec![],
@@ -81,7 +107,11 @@ impl Repository for View<'_> {
     }
 
     fn metadata_formats(&self) -> Vec<MetadataFormat> {
-        vec![MetadataFormat::marc21(), MetadataFormat::oai_dc(), MetadataFormat::oai_qdc()]
+        vec![
+            MetadataFormat::marc21(),
+            MetadataFormat::oai_dc(),
+            MetadataFormat::oai_qdc(),
+        ]
     }
 
     fn sets(&self) -> Vec<SetInfo> {
@@ -100,21 +130,43 @@ impl Repository for View<'_> {
         self.published(identifier).is_some()
     }
 
-    fn get_record(&self, identifier: &str, prefix: &str, f: &mut RecordSink<'_>) -> Result<(), OaiError> {
+    fn get_record(
+        &self,
+        identifier: &str,
+        prefix: &str,
+        f: &mut RecordSink<'_>,
+    ) -> Result<(), OaiError> {
         form(prefix)?;
-        let e = self
-            .published(identifier)
-            .ok_or_else(|| OaiError::new(ErrorCode::IdDoesNotExist, format!("{identifier} is not published")))?;
-        self.emit(e, &mut |h, p| f(h, p).map(|()| true), prefix).map(|_| ())
+        let e = self.published(identifier).ok_or_else(|| {
+            OaiError::new(
+                ErrorCode::IdDoesNotExist,
+                format!("{identifier} is not published"),
+            )
+        })?;
+        self.emit(e, &mut |h, p| f(h, p).map(|()| true), prefix)
+            .map(|_| ())
     }
 
-    fn for_each(&self, q: &ListQuery, after: Option<&Position>, f: &mut ListSink<'_>) -> Result<(), OaiError> {
+    fn for_each(
+        &self,
+        q: &ListQuery,
+        after: Option<&Position>,
+        f: &mut ListSink<'_>,
+    ) -> Result<(), OaiError> {
         form(&q.prefix)?;
-        if q.set.as_deref().is_some_and(|s| s != self.inner.config.publishing_set) {
+        if q.set
+            .as_deref()
+            .is_some_and(|s| s != self.inner.config.publishing_set)
+        {
             return Ok(());
         }
         let after = match after {
-            Some((d, key)) => Some((*d, MmsId::new(key).map_err(|_| OaiError::new(ErrorCode::BadResumptionToken, "the token names no position"))?)),
+            Some((d, key)) => Some((
+                *d,
+                MmsId::new(key).map_err(|_| {
+                    OaiError::new(ErrorCode::BadResumptionToken, "the token names no position")
+                })?,
+            )),
             None => None,
         };
         for e in self.store.published_after(after) {
@@ -134,12 +186,21 @@ impl Repository for View<'_> {
 pub fn handle(inner: &Inner, req: &Request) -> Response {
     let ip = req.peer.ip();
     if !inner.config.oai_allow.iter().any(|c| c.contains(ip)) {
-        return Response::new(403, "text/html; charset=utf-8", format!("<html><body><h1>403 Forbidden</h1><p>OAI-PMH access is not allowed from {ip}: add it to the integration profile's allowed IP ranges.</p></body></html>"));
+        return Response::new(
+            403,
+            "text/html; charset=utf-8",
+            format!(
+                "<html><body><h1>403 Forbidden</h1><p>OAI-PMH access is not allowed from {ip}: add it to the integration profile's allowed IP ranges.</p></body></html>"
+            ),
+        );
     }
     let args = match req.method.as_str() {
         "GET" => req.query.clone(),
         "POST" => String::from_utf8_lossy(&req.body).into_owned(),
-        _ => return Response::text(405, "OAI-PMH takes GET and POST").with_header("allow", "GET, POST"),
+        _ => {
+            return Response::text(405, "OAI-PMH takes GET and POST")
+                .with_header("allow", "GET, POST");
+        }
     };
     let path = req.path.as_str();
     let faults = &inner.faults;
@@ -147,7 +208,13 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
         repeat_token: faults.take_domain("repeat_token", path, &args).is_some(),
         expire_token: faults.take_domain("expire_token", path, &args).is_some(),
         empty_page: faults.take_domain("empty_page", path, &args).is_some(),
-        list_size_delta: faults.take_domain("list_size_mismatch", path, &args).map(|p| p.get("delta").and_then(serde_json::Value::as_i64).unwrap_or(5)),
+        list_size_delta: faults
+            .take_domain("list_size_mismatch", path, &args)
+            .map(|p| {
+                p.get("delta")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(5)
+            }),
         control_chars: faults.take_domain("control_chars", path, &args).is_some(),
     };
     let cfg = ProviderConfig {
@@ -157,6 +224,18 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
     };
     let now = inner.now();
     let profile = inner.profile();
-    let body = inner.with_store(|store| serve(&View { inner, store, profile }, &cfg, &args, now, &quirks));
+    let body = inner.with_store(|store| {
+        serve(
+            &View {
+                inner,
+                store,
+                profile,
+            },
+            &cfg,
+            &args,
+            now,
+            &quirks,
+        )
+    });
     Response::xml(200, body)
 }

@@ -39,7 +39,11 @@ impl Ctx<'_> {
         let r = if self.json {
             Response::json(status, &wsr.to_json())
         } else {
-            Response::new(status, "application/xml;charset=UTF-8", wsr.write_xml().unwrap_or_default())
+            Response::new(
+                status,
+                "application/xml;charset=UTF-8",
+                wsr.write_xml().unwrap_or_default(),
+            )
         };
         r.with_header("x-exl-api-remaining", &self.remaining.to_string())
     }
@@ -87,65 +91,129 @@ impl Ctx<'_> {
     }
 
     fn no_content(&self) -> Response {
-        Response::new(204, "text/plain", "").with_header("x-exl-api-remaining", &self.remaining.to_string())
+        Response::new(204, "text/plain", "")
+            .with_header("x-exl-api-remaining", &self.remaining.to_string())
     }
 }
 
 fn api_key(req: &Request, params: &[(String, String)]) -> Option<String> {
     if let Some(h) = req.header("authorization") {
         let h = h.trim();
-        if let Some(k) = h.strip_prefix("apikey ").or_else(|| h.strip_prefix("Apikey ")).or_else(|| h.strip_prefix("APIKEY ")) {
+        if let Some(k) = h
+            .strip_prefix("apikey ")
+            .or_else(|| h.strip_prefix("Apikey "))
+            .or_else(|| h.strip_prefix("APIKEY "))
+        {
             return Some(k.trim().to_owned());
         }
     }
-    params.iter().find(|(k, _)| k == "apikey").map(|(_, v)| v.clone())
+    params
+        .iter()
+        .find(|(k, _)| k == "apikey")
+        .map(|(_, v)| v.clone())
 }
 
 fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub fn handle(inner: &Inner, req: &Request) -> Response {
     let params = parse_pairs(&req.query).unwrap_or_default();
-    let json = req.header("accept").is_some_and(|a| a.contains("application/json"))
+    let json = req
+        .header("accept")
+        .is_some_and(|a| a.contains("application/json"))
         || param(&params, "format") == Some("json");
-    let mut ctx = Ctx { inner, json, remaining: 0 };
-    let Some(key) = api_key(req, &params).and_then(|k| inner.config.key(&k)) else {
-        return ctx.error(401, codes::UNAUTHORIZED, "API-key not defined or not configured to allow this API.");
+    let mut ctx = Ctx {
+        inner,
+        json,
+        remaining: 0,
     };
-    let (verdict, remaining) = inner.governance.admit(inner.config.rate_limit, inner.config.daily_quota);
+    let Some(key) = api_key(req, &params).and_then(|k| inner.config.key(&k)) else {
+        return ctx.error(
+            401,
+            codes::UNAUTHORIZED,
+            "API-key not defined or not configured to allow this API.",
+        );
+    };
+    let (verdict, remaining) = inner
+        .governance
+        .admit(inner.config.rate_limit, inner.config.daily_quota);
     ctx.remaining = remaining;
     match verdict {
         Verdict::Allowed => {}
-        Verdict::PerSecond => return ctx.error(429, codes::PER_SECOND, "HTTP requests are more than allowed per second"),
-        Verdict::Daily => return ctx.error(429, codes::DAILY, "Daily API Request Threshold has been reached."),
+        Verdict::PerSecond => {
+            return ctx.error(
+                429,
+                codes::PER_SECOND,
+                "HTTP requests are more than allowed per second",
+            );
+        }
+        Verdict::Daily => {
+            return ctx.error(
+                429,
+                codes::DAILY,
+                "Daily API Request Threshold has been reached.",
+            );
+        }
     }
     let writes = req.method != "GET";
     if writes && key.read_only {
-        return ctx.error(403, codes::UNAUTHORIZED, "API-key not defined or not configured to allow this API (read-only key).");
+        return ctx.error(
+            403,
+            codes::UNAUTHORIZED,
+            "API-key not defined or not configured to allow this API (read-only key).",
+        );
     }
     let path = req.path.trim_start_matches(PREFIX).trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     match (req.method.as_str(), parts.as_slice()) {
         ("GET", ["bibs"]) => list_bibs(&ctx, &params),
         ("POST", ["bibs"]) => create_bib(&ctx, req),
-        ("GET", ["bibs", mms]) => with_mms(&ctx, mms, |ctx, m| match ctx.inner.with_store(|s| s.get(m.as_str()).filter(|e| !e.deleted).map(|e| e.to_bib())) {
-            Some(b) => ctx.ok_bib(200, &b),
-            None => unknown_mms(ctx, m.as_str()),
+        ("GET", ["bibs", mms]) => with_mms(&ctx, mms, |ctx, m| {
+            match ctx
+                .inner
+                .with_store(|s| s.get(m.as_str()).filter(|e| !e.deleted).map(|e| e.to_bib()))
+            {
+                Some(b) => ctx.ok_bib(200, &b),
+                None => unknown_mms(ctx, m.as_str()),
+            }
         }),
         ("PUT", ["bibs", mms]) => with_mms(&ctx, mms, |ctx, m| update_bib(ctx, req, m)),
-        ("DELETE", ["bibs", mms]) => with_mms(&ctx, mms, |ctx, m| delete_bib(ctx, m, param(&params, "override") == Some("true"))),
-        ("GET", ["bibs", mms, "representations"]) => with_mms(&ctx, mms, |ctx, m| list_reps(ctx, m, &params)),
-        ("POST", ["bibs", mms, "representations"]) => with_mms(&ctx, mms, |ctx, m| create_rep(ctx, req, m)),
-        ("GET", ["bibs", mms, "representations", id]) => with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id)),
-        ("PUT", ["bibs", mms, "representations", id]) => with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id)),
-        ("DELETE", ["bibs", mms, "representations", id]) => with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id)),
-        _ => ctx.error(404, codes::NOT_FOUND, format!("No API matches {} {}", req.method, req.path)),
+        ("DELETE", ["bibs", mms]) => with_mms(&ctx, mms, |ctx, m| {
+            delete_bib(ctx, m, param(&params, "override") == Some("true"))
+        }),
+        ("GET", ["bibs", mms, "representations"]) => {
+            with_mms(&ctx, mms, |ctx, m| list_reps(ctx, m, &params))
+        }
+        ("POST", ["bibs", mms, "representations"]) => {
+            with_mms(&ctx, mms, |ctx, m| create_rep(ctx, req, m))
+        }
+        ("GET", ["bibs", mms, "representations", id]) => {
+            with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id))
+        }
+        ("PUT", ["bibs", mms, "representations", id]) => {
+            with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id))
+        }
+        ("DELETE", ["bibs", mms, "representations", id]) => {
+            with_mms(&ctx, mms, |ctx, m| rep_op(ctx, req, m, id))
+        }
+        _ => ctx.error(
+            404,
+            codes::NOT_FOUND,
+            format!("No API matches {} {}", req.method, req.path),
+        ),
     }
 }
 
 fn unknown_mms(ctx: &Ctx<'_>, mms: &str) -> Response {
-    ctx.error(400, codes::UNKNOWN_MMS, format!("Input parameters mmsId {mms} is not valid."))
+    ctx.error(
+        400,
+        codes::UNKNOWN_MMS,
+        format!("Input parameters mmsId {mms} is not valid."),
+    )
 }
 
 fn with_mms(ctx: &Ctx<'_>, mms: &str, f: impl FnOnce(&Ctx<'_>, MmsId) -> Response) -> Response {
@@ -158,24 +226,57 @@ fn with_mms(ctx: &Ctx<'_>, mms: &str, f: impl FnOnce(&Ctx<'_>, MmsId) -> Respons
 fn list_bibs(ctx: &Ctx<'_>, params: &[(String, String)]) -> Response {
     if let Some(other) = param(params, "other_system_id") {
         let bibs: Vec<Bib> = ctx.inner.with_store(|s| {
-            s.by_other_system_id(other).iter().filter_map(|m| s.get(m.as_str())).filter(|e| !e.deleted).map(|e| e.to_bib()).collect()
+            s.by_other_system_id(other)
+                .iter()
+                .filter_map(|m| s.get(m.as_str()))
+                .filter(|e| !e.deleted)
+                .map(|e| e.to_bib())
+                .collect()
         });
-        return ctx.ok_list(&List { total_record_count: bibs.len() as u64, items: bibs });
+        return ctx.ok_list(&List {
+            total_record_count: bibs.len() as u64,
+            items: bibs,
+        });
     }
     if let Some(ids) = param(params, "mms_id") {
-        let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let ids: Vec<&str> = ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         if ids.len() > 100 {
-            return ctx.error(400, codes::TOO_MANY_IDS, format!("At most 100 mms_id values are allowed; got {}.", ids.len()));
+            return ctx.error(
+                400,
+                codes::TOO_MANY_IDS,
+                format!("At most 100 mms_id values are allowed; got {}.", ids.len()),
+            );
         }
-        let bibs: Vec<Bib> = ctx.inner.with_store(|s| ids.iter().filter_map(|m| s.get(m)).filter(|e| !e.deleted).map(|e| e.to_bib()).collect());
-        return ctx.ok_list(&List { total_record_count: bibs.len() as u64, items: bibs });
+        let bibs: Vec<Bib> = ctx.inner.with_store(|s| {
+            ids.iter()
+                .filter_map(|m| s.get(m))
+                .filter(|e| !e.deleted)
+                .map(|e| e.to_bib())
+                .collect()
+        });
+        return ctx.ok_list(&List {
+            total_record_count: bibs.len() as u64,
+            items: bibs,
+        });
     }
-    ctx.error(400, codes::MISSING_PARAMETER, "One of mms_id, other_system_id (…) is mandatory.")
+    ctx.error(
+        400,
+        codes::MISSING_PARAMETER,
+        "One of mms_id, other_system_id (…) is mandatory.",
+    )
 }
 
 fn read_bib(ctx: &Ctx<'_>, req: &Request) -> Result<Bib, Response> {
-    let text = std::str::from_utf8(&req.body).map_err(|_| ctx.error(400, codes::INVALID_BODY, "The body is not UTF-8."))?;
-    let is_json = req.header("content-type").is_some_and(|c| c.contains("json")) || text.trim_start().starts_with('{');
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ctx.error(400, codes::INVALID_BODY, "The body is not UTF-8."))?;
+    let is_json = req
+        .header("content-type")
+        .is_some_and(|c| c.contains("json"))
+        || text.trim_start().starts_with('{');
     let parsed = if is_json {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| e.to_string())
@@ -185,13 +286,25 @@ fn read_bib(ctx: &Ctx<'_>, req: &Request) -> Result<Bib, Response> {
     };
     let bib = parsed.map_err(|e| {
         if e.contains("no <record>") || e.contains("no anies") {
-            ctx.error(400, codes::MISSING_FIELD, format!("Mandatory field is missing: record ({e})"))
+            ctx.error(
+                400,
+                codes::MISSING_FIELD,
+                format!("Mandatory field is missing: record ({e})"),
+            )
         } else {
-            ctx.error(400, codes::INVALID_BODY, format!("Failed to parse the bib: {e}"))
+            ctx.error(
+                400,
+                codes::INVALID_BODY,
+                format!("Failed to parse the bib: {e}"),
+            )
         }
     })?;
     if bib.record.fields_tagged("245").next().is_none() {
-        return Err(ctx.error(400, codes::MISSING_FIELD, "Mandatory field is missing: 245 (title)."));
+        return Err(ctx.error(
+            400,
+            codes::MISSING_FIELD,
+            "Mandatory field is missing: 245 (title).",
+        ));
     }
     Ok(bib)
 }
@@ -236,31 +349,50 @@ fn update_bib(ctx: &Ctx<'_>, req: &Request, mms: MmsId) -> Response {
 
 fn delete_bib(ctx: &Ctx<'_>, mms: MmsId, force: bool) -> Response {
     let now = ctx.inner.now();
-    let result = ctx.inner.with_store_mut(|s| match s.get(mms.as_str()).filter(|e| !e.deleted) {
-        None => Err(false),
-        Some(e) if !e.representations.is_empty() && !force => Err(true),
-        Some(_) => Ok(s.delete(&mms, now)),
-    });
+    let result = ctx
+        .inner
+        .with_store_mut(|s| match s.get(mms.as_str()).filter(|e| !e.deleted) {
+            None => Err(false),
+            Some(e) if !e.representations.is_empty() && !force => Err(true),
+            Some(_) => Ok(s.delete(&mms, now)),
+        });
     ctx.inner.published_changed();
     match result {
         Ok(_) => ctx.no_content(),
-        Err(true) => ctx.error(400, codes::HAS_INVENTORY, "Bib record has inventory; delete it first or use override=true."),
+        Err(true) => ctx.error(
+            400,
+            codes::HAS_INVENTORY,
+            "Bib record has inventory; delete it first or use override=true.",
+        ),
         Err(false) => unknown_mms(ctx, mms.as_str()),
     }
 }
 
 fn list_reps(ctx: &Ctx<'_>, mms: MmsId, params: &[(String, String)]) -> Response {
-    let limit = param(params, "limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(10).clamp(0, 100);
-    let offset = param(params, "offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    let reps = ctx.inner.with_store(|s| s.get(mms.as_str()).filter(|e| !e.deleted).map(|e| e.representations.clone()));
+    let limit = param(params, "limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(0, 100);
+    let offset = param(params, "offset")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let reps = ctx.inner.with_store(|s| {
+        s.get(mms.as_str())
+            .filter(|e| !e.deleted)
+            .map(|e| e.representations.clone())
+    });
     match reps {
-        Some(all) => ctx.ok_list(&List { total_record_count: all.len() as u64, items: all.into_iter().skip(offset).take(limit).collect() }),
+        Some(all) => ctx.ok_list(&List {
+            total_record_count: all.len() as u64,
+            items: all.into_iter().skip(offset).take(limit).collect(),
+        }),
         None => unknown_mms(ctx, mms.as_str()),
     }
 }
 
 fn read_rep(ctx: &Ctx<'_>, req: &Request) -> Result<Representation, Response> {
-    let text = std::str::from_utf8(&req.body).map_err(|_| ctx.error(400, codes::INVALID_BODY, "The body is not UTF-8."))?;
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ctx.error(400, codes::INVALID_BODY, "The body is not UTF-8."))?;
     let parsed = if text.trim_start().starts_with('{') {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| e.to_string())
@@ -268,10 +400,20 @@ fn read_rep(ctx: &Ctx<'_>, req: &Request) -> Result<Representation, Response> {
     } else {
         Representation::read_xml(text).map_err(|e| e.to_string())
     };
-    let rep = parsed.map_err(|e| ctx.error(400, codes::INVALID_BODY, format!("Failed to parse the representation: {e}")))?;
+    let rep = parsed.map_err(|e| {
+        ctx.error(
+            400,
+            codes::INVALID_BODY,
+            format!("Failed to parse the representation: {e}"),
+        )
+    })?;
     for (name, v) in [("library", &rep.library), ("usage_type", &rep.usage_type)] {
         if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
-            return Err(ctx.error(400, codes::MISSING_FIELD, format!("Mandatory field is missing: {name}.")));
+            return Err(ctx.error(
+                400,
+                codes::MISSING_FIELD,
+                format!("Mandatory field is missing: {name}."),
+            ));
         }
     }
     Ok(rep)
@@ -312,10 +454,19 @@ fn rep_op(ctx: &Ctx<'_>, req: &Request, mms: MmsId, id: &str) -> Response {
     let result = ctx.inner.with_store_mut(|s| {
         if method == "GET" {
             let e = s.get(mms.as_str()).filter(|e| !e.deleted).ok_or(false)?;
-            return e.representations.iter().find(|r| r.id.as_deref() == Some(id)).cloned().map(Some).ok_or(true);
+            return e
+                .representations
+                .iter()
+                .find(|r| r.id.as_deref() == Some(id))
+                .cloned()
+                .map(Some)
+                .ok_or(true);
         }
         let reps = s.representations_mut(&mms).ok_or(false)?;
-        let i = reps.iter().position(|r| r.id.as_deref() == Some(id)).ok_or(true)?;
+        let i = reps
+            .iter()
+            .position(|r| r.id.as_deref() == Some(id))
+            .ok_or(true)?;
         match new {
             Some(mut r) => {
                 r.id = Some(id.to_owned());
@@ -335,6 +486,10 @@ fn rep_op(ctx: &Ctx<'_>, req: &Request, mms: MmsId, id: &str) -> Response {
         Ok(Some(r)) => ctx.ok_rep(200, &r),
         Ok(None) => ctx.no_content(),
         Err(false) => unknown_mms(ctx, mms.as_str()),
-        Err(true) => ctx.error(400, codes::UNKNOWN_REPRESENTATION, format!("Representation {id} of bib {mms} does not exist.")),
+        Err(true) => ctx.error(
+            400,
+            codes::UNKNOWN_REPRESENTATION,
+            format!("Representation {id} of bib {mms} does not exist."),
+        ),
     }
 }

@@ -44,8 +44,18 @@ impl BibEntry {
         Bib {
             mms_id: Some(self.mms_id.clone()),
             record_format: "marc21".to_owned(),
-            title: self.record.fields_tagged("245").next().and_then(|f| f.first('a')).map(str::to_owned),
-            author: self.record.fields_tagged("100").next().and_then(|f| f.first('a')).map(str::to_owned),
+            title: self
+                .record
+                .fields_tagged("245")
+                .next()
+                .and_then(|f| f.first('a'))
+                .map(str::to_owned),
+            author: self
+                .record
+                .fields_tagged("100")
+                .next()
+                .and_then(|f| f.first('a'))
+                .map(str::to_owned),
             network_numbers: network_numbers(&self.record),
             created_date: Some(alma_date(self.created)),
             last_modified_date: Some(alma_date(self.modified)),
@@ -59,20 +69,27 @@ impl BibEntry {
     /// The remote representation that ties the bib to a Rosetta IE (the publishing set's test).
     pub fn rosetta_representation(&self) -> Option<&Representation> {
         self.representations.iter().find(|r| {
-            r.is_remote && r.originating_record_id.as_deref().is_some_and(|o| OaiIdentifier::parse(o.trim()).is_ok())
+            r.is_remote
+                && r.originating_record_id
+                    .as_deref()
+                    .is_some_and(|o| OaiIdentifier::parse(o.trim()).is_ok())
         })
     }
 }
 
 /// Alma's date form in bib objects (`2026-11-28Z`).
 pub fn alma_date(unix: i64) -> String {
-    let d = formats::oai::Datestamp::from_unix(unix).with_granularity(formats::oai::Granularity::Day);
+    let d =
+        formats::oai::Datestamp::from_unix(unix).with_granularity(formats::oai::Granularity::Day);
     format!("{d}Z")
 }
 
 /// The 035 $a values.
 pub fn network_numbers(record: &MarcRecord) -> Vec<String> {
-    record.fields_tagged("035").flat_map(|f| f.all('a').map(str::to_owned).collect::<Vec<_>>()).collect()
+    record
+        .fields_tagged("035")
+        .flat_map(|f| f.all('a').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
 }
 
 /// MARC 005 (`yyyymmddhhmmss.f`).
@@ -131,12 +148,18 @@ struct StateFile {
 
 impl AlmaSection {
     pub fn from_toml(text: &str, path: &str) -> Result<AlmaSection, StateError> {
-        let f: StateFile = toml::from_str(text).map_err(|e| StateError::File { path: path.to_owned(), message: e.to_string() })?;
+        let f: StateFile = toml::from_str(text).map_err(|e| StateError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         Ok(f.alma.unwrap_or_default())
     }
 
     pub fn load(path: &std::path::Path) -> Result<AlmaSection, StateError> {
-        let text = std::fs::read_to_string(path).map_err(|e| StateError::File { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| StateError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 }
@@ -166,8 +189,15 @@ pub struct Store {
 impl Store {
     /// An empty store for an institution; MMS IDs end in a suffix derived from its code.
     pub fn new(institution: &str) -> Store {
-        let n = institution.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
-        Store { suffix: format!("{:04}", n % 10_000), next_mms: 1_000_000_000, next_rep: 1_000_000, ..Store::default() }
+        let n = institution
+            .bytes()
+            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+        Store {
+            suffix: format!("{:04}", n % 10_000),
+            next_mms: 1_000_000_000,
+            next_rep: 1_000_000,
+            ..Store::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -192,14 +222,19 @@ impl Store {
 
     /// MMS IDs whose 035 $a equals `value`.
     pub fn by_other_system_id(&self, value: &str) -> Vec<MmsId> {
-        self.by_other_id.get(value.trim()).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.by_other_id
+            .get(value.trim())
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Published bibs in datestamp order after a position.
     pub fn published_after(&self, after: Option<(i64, MmsId)>) -> impl Iterator<Item = &BibEntry> {
         use std::ops::Bound;
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.published.range((lower, Bound::Unbounded)).filter_map(|(_, m)| self.bibs.get(m))
+        self.published
+            .range((lower, Bound::Unbounded))
+            .filter_map(|(_, m)| self.bibs.get(m))
     }
 
     pub fn earliest_published(&self) -> Option<i64> {
@@ -230,14 +265,30 @@ impl Store {
     }
 
     /// Creates a bib from a record (001 and 005 set here); returns its MMS ID.
-    pub fn create(&mut self, mut record: MarcRecord, suppressed: bool, now: i64, mms: Option<MmsId>) -> MmsId {
+    pub fn create(
+        &mut self,
+        mut record: MarcRecord,
+        suppressed: bool,
+        now: i64,
+        mms: Option<MmsId>,
+    ) -> MmsId {
         let mms = match mms {
             Some(m) if !self.bibs.contains_key(&m) => m,
             _ => self.new_mms(),
         };
         record.set_control("001", mms.as_str());
         record.set_control("005", &marc_005(now));
-        let e = BibEntry { mms_id: mms.clone(), record, suppressed, deleted: false, created: now, modified: now, representations: Vec::new(), published: None, dirty: true };
+        let e = BibEntry {
+            mms_id: mms.clone(),
+            record,
+            suppressed,
+            deleted: false,
+            created: now,
+            modified: now,
+            representations: Vec::new(),
+            published: None,
+            dirty: true,
+        };
         self.index(&e, true);
         self.bibs.insert(mms.clone(), e);
         mms
@@ -245,7 +296,9 @@ impl Store {
 
     /// Changes a bib; 001 is kept, 005 moves, the 035 index follows. False if unknown/deleted.
     pub fn change(&mut self, mms: &MmsId, now: i64, f: impl FnOnce(&mut BibEntry)) -> bool {
-        let Some(mut e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else { return false };
+        let Some(mut e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else {
+            return false;
+        };
         self.index(&e, false);
         f(&mut e);
         e.record.set_control("001", mms.as_str());
@@ -259,7 +312,9 @@ impl Store {
 
     /// Deletes a bib: gone from the API; published as deleted until a full publish.
     pub fn delete(&mut self, mms: &MmsId, now: i64) -> bool {
-        let Some(e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else { return false };
+        let Some(e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else {
+            return false;
+        };
         self.index(&e, false);
         let mut e = e;
         e.deleted = true;
@@ -273,15 +328,31 @@ impl Store {
     /// identifier, `alma_<MMS ID>` and the delivery link as the first three `dc:identifier`s.
     pub fn published_dc(e: &BibEntry, profile: &PublishProfile) -> DcRecord {
         let mut dc = crosswalk::marc_to_dc(&e.record);
-        let Some(rep) = e.rosetta_representation() else { return dc };
+        let Some(rep) = e.rosetta_representation() else {
+            return dc;
+        };
         let origin = rep.originating_record_id.clone().unwrap_or_default();
-        let pid = rep.linking_parameter_1.clone().unwrap_or_else(|| OaiIdentifier::parse(origin.trim()).map(|o| o.local().to_owned()).unwrap_or_default());
-        let delivery = rep
-            .delivery_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/delivery/DeliveryManagerServlet?dps_pid={pid}", profile.delivery_base.trim_end_matches('/')));
-        let enrichment = [origin.trim().to_owned(), format!("alma_{}", e.mms_id), delivery];
-        let at = dc.elements.iter().position(|x| x.name == "identifier").unwrap_or(dc.elements.len());
+        let pid = rep.linking_parameter_1.clone().unwrap_or_else(|| {
+            OaiIdentifier::parse(origin.trim())
+                .map(|o| o.local().to_owned())
+                .unwrap_or_default()
+        });
+        let delivery = rep.delivery_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/delivery/DeliveryManagerServlet?dps_pid={pid}",
+                profile.delivery_base.trim_end_matches('/')
+            )
+        });
+        let enrichment = [
+            origin.trim().to_owned(),
+            format!("alma_{}", e.mms_id),
+            delivery,
+        ];
+        let at = dc
+            .elements
+            .iter()
+            .position(|x| x.name == "identifier")
+            .unwrap_or(dc.elements.len());
         for (i, v) in enrichment.iter().enumerate() {
             dc.elements.insert(at + i, DcElement::dc("identifier", v));
         }
@@ -290,8 +361,12 @@ impl Store {
 
     /// Runs General Publishing for one bib: a changed published form gets a new datestamp.
     fn publish_one(&mut self, mms: &MmsId, now: i64, profile: &PublishProfile) {
-        let Some(e) = self.bibs.get(mms).cloned() else { return };
-        let live = !e.deleted && e.rosetta_representation().is_some() && !(e.suppressed && profile.suppressed_as_deleted);
+        let Some(e) = self.bibs.get(mms).cloned() else {
+            return;
+        };
+        let live = !e.deleted
+            && e.rosetta_representation().is_some()
+            && !(e.suppressed && profile.suppressed_as_deleted);
         let keep_suppressed = e.suppressed && !profile.suppressed_as_deleted && !e.deleted;
         let fingerprint = if keep_suppressed {
             // Left as it was last published.
@@ -301,7 +376,9 @@ impl Store {
             }
         } else if live {
             let mut h = Sha256::new();
-            let dc = Self::published_dc(&e, profile).write(Container::OaiDc).unwrap_or_default();
+            let dc = Self::published_dc(&e, profile)
+                .write(Container::OaiDc)
+                .unwrap_or_default();
             let mut marc = e.record.clone();
             marc.fields.retain(|f| f.tag() != "005");
             h.update(dc.as_bytes());
@@ -316,7 +393,10 @@ impl Store {
             }
             return;
         };
-        let changed = e.published.as_ref().is_none_or(|p| p.fingerprint != fingerprint);
+        let changed = e
+            .published
+            .as_ref()
+            .is_none_or(|p| p.fingerprint != fingerprint);
         if let Some(x) = self.bibs.get_mut(mms) {
             x.dirty = false;
         }
@@ -325,7 +405,12 @@ impl Store {
         }
         self.clock = self.clock.max(now);
         self.seq += 1;
-        let p = Published { datestamp: self.clock, fingerprint: fingerprint.clone(), deleted: fingerprint == "deleted", seq: self.seq };
+        let p = Published {
+            datestamp: self.clock,
+            fingerprint: fingerprint.clone(),
+            deleted: fingerprint == "deleted",
+            seq: self.seq,
+        };
         if let Some(old) = &e.published {
             self.published.remove(&(old.datestamp, mms.clone()));
         }
@@ -338,7 +423,12 @@ impl Store {
     /// Publishes every bib changed since the last run. `full`: also drops deleted headers
     /// (Alma's deleted records are transient) and deleted bibs for good.
     pub fn publish(&mut self, now: i64, profile: &PublishProfile, full: bool) -> usize {
-        let dirty: Vec<MmsId> = self.bibs.values().filter(|e| e.dirty || full).map(|e| e.mms_id.clone()).collect();
+        let dirty: Vec<MmsId> = self
+            .bibs
+            .values()
+            .filter(|e| e.dirty || full)
+            .map(|e| e.mms_id.clone())
+            .collect();
         let before = self.seq;
         for m in &dirty {
             self.publish_one(m, now, profile);
@@ -347,7 +437,12 @@ impl Store {
             let gone: Vec<(i64, MmsId)> = self
                 .bibs
                 .values()
-                .filter_map(|e| e.published.as_ref().filter(|p| p.deleted).map(|p| (p.datestamp, e.mms_id.clone())))
+                .filter_map(|e| {
+                    e.published
+                        .as_ref()
+                        .filter(|p| p.deleted)
+                        .map(|p| (p.datestamp, e.mms_id.clone()))
+                })
                 .collect();
             for (d, m) in gone {
                 self.published.remove(&(d, m.clone()));
@@ -369,11 +464,22 @@ impl Store {
     }
 
     /// Seeds a store from a state-file section.
-    pub fn from_section(section: &AlmaSection, institution: &str, now: i64) -> Result<Store, StateError> {
+    pub fn from_section(
+        section: &AlmaSection,
+        institution: &str,
+        now: i64,
+    ) -> Result<Store, StateError> {
         let mut s = Store::new(institution);
         for (index, seed) in section.bib.iter().enumerate() {
-            let bad = |message: String| StateError::Bib { index: index + 1, message };
-            let xml = format!("<record><leader>{}</leader>{}</record>", formats::marc::DEFAULT_LEADER, seed.marc);
+            let bad = |message: String| StateError::Bib {
+                index: index + 1,
+                message,
+            };
+            let xml = format!(
+                "<record><leader>{}</leader>{}</record>",
+                formats::marc::DEFAULT_LEADER,
+                seed.marc
+            );
             let record = MarcRecord::read(&xml).map_err(|e| bad(format!("marc: {e}")))?;
             let mms = match &seed.mms_id {
                 Some(m) => Some(MmsId::new(m).map_err(|e| bad(e.to_string()))?),
@@ -386,7 +492,10 @@ impl Store {
                     id: Some(id),
                     is_remote: true,
                     library: r.library.clone().or(Some("MAIN".to_owned())),
-                    usage_type: r.usage_type.clone().or(Some("PRESERVATION_MASTER".to_owned())),
+                    usage_type: r
+                        .usage_type
+                        .clone()
+                        .or(Some("PRESERVATION_MASTER".to_owned())),
                     label: None,
                     delivery_url: r.delivery_url.clone(),
                     thumbnail_url: None,
@@ -404,7 +513,13 @@ impl Store {
 
     /// `n` bibs, each with a 035 holding a Rosetta OAI identifier and a remote representation,
     /// deterministic for `seed`.
-    pub fn generate(n: usize, seed: u64, institution: &str, delivery_base: &str, now: i64) -> Store {
+    pub fn generate(
+        n: usize,
+        seed: u64,
+        institution: &str,
+        delivery_base: &str,
+        now: i64,
+    ) -> Store {
         let mut s = Store::new(institution);
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move || {
@@ -413,9 +528,27 @@ impl Store {
             x ^= x << 17;
             x
         };
-        const TITLES: &[&str] = &["Sunset at Montmajour", "Café Terrace at Night", "Les Alyscamps", "Wheatfield with Crows", "Père Tanguy", "Irises", "Ветряные мельницы"];
-        const NAMES: &[&str] = &["Vincent Willem van Gogh", "Gogh, Theo van", "Bernard, Émile", "Gauguin, Paul"];
-        const SUBJECTS: &[&str] = &["Landscape painting, Dutch", "Post-impressionism", "Still life", "Letters"];
+        const TITLES: &[&str] = &[
+            "Sunset at Montmajour",
+            "Café Terrace at Night",
+            "Les Alyscamps",
+            "Wheatfield with Crows",
+            "Père Tanguy",
+            "Irises",
+            "Ветряные мельницы",
+        ];
+        const NAMES: &[&str] = &[
+            "Vincent Willem van Gogh",
+            "Gogh, Theo van",
+            "Bernard, Émile",
+            "Gauguin, Paul",
+        ];
+        const SUBJECTS: &[&str] = &[
+            "Landscape painting, Dutch",
+            "Post-impressionism",
+            "Still life",
+            "Letters",
+        ];
         for i in 0..n {
             let pid = format!("IE{}", 1000 + i);
             let oai = format!("oai:d4I1-pubam:{pid}");
@@ -425,12 +558,24 @@ impl Store {
                 DcElement::dc("creator", pick(NAMES, next())),
                 DcElement::dc("subject", pick(SUBJECTS, next())),
                 DcElement::dc("date", &format!("{}", 1880 + next() % 11)),
-                DcElement::dc("description", &format!("Oil on canvas, {} × {} cm.", 40 + next() % 60, 30 + next() % 60)),
-                DcElement::dc("identifier", &format!("https://example.edu/works/{}", 1000 + i)),
+                DcElement::dc(
+                    "description",
+                    &format!(
+                        "Oil on canvas, {} × {} cm.",
+                        40 + next() % 60,
+                        30 + next() % 60
+                    ),
+                ),
+                DcElement::dc(
+                    "identifier",
+                    &format!("https://example.edu/works/{}", 1000 + i),
+                ),
             ]);
             let mut record = crosswalk::new_marc_record(&dc, &oai);
             if next() % 3 == 0 {
-                record.fields.push(Field::Data(DataField::new("650", ' ', '0').with('a', pick(SUBJECTS, next()))));
+                record.fields.push(Field::Data(
+                    DataField::new("650", ' ', '0').with('a', pick(SUBJECTS, next())),
+                ));
             }
             let back = (n - i) as i64 * 7 % (86_400 * 30);
             let mms = s.create(record, false, now - back, None);
@@ -442,7 +587,10 @@ impl Store {
                     library: Some("MAIN".to_owned()),
                     usage_type: Some("PRESERVATION_MASTER".to_owned()),
                     label: None,
-                    delivery_url: Some(format!("{}/delivery/DeliveryManagerServlet?dps_pid={pid}", delivery_base.trim_end_matches('/'))),
+                    delivery_url: Some(format!(
+                        "{}/delivery/DeliveryManagerServlet?dps_pid={pid}",
+                        delivery_base.trim_end_matches('/')
+                    )),
                     thumbnail_url: None,
                     repository: Some("ROSETTA-OAIDC01".to_owned()),
                     originating_record_id: Some(oai),
@@ -459,12 +607,21 @@ mod tests {
     use super::*;
 
     fn profile() -> PublishProfile {
-        PublishProfile { delivery_base: "https://rosetta.example.edu".into(), suppressed_as_deleted: true }
+        PublishProfile {
+            delivery_base: "https://rosetta.example.edu".into(),
+            suppressed_as_deleted: true,
+        }
     }
 
     #[test]
     fn publishing_enriches_and_ignores_a_change_of_005_alone() {
-        let mut s = Store::generate(2, 1, "01EXAMPLE_INST", "https://rosetta.example.edu", 1_700_000_000);
+        let mut s = Store::generate(
+            2,
+            1,
+            "01EXAMPLE_INST",
+            "https://rosetta.example.edu",
+            1_700_000_000,
+        );
         assert_eq!(s.publish(1_700_000_000, &profile(), false), 2);
         let e = s.all().next().expect("bib").clone();
         let dc = Store::published_dc(&e, &profile());
@@ -474,20 +631,45 @@ mod tests {
         assert!(ids[2].ends_with("dps_pid=IE1000"));
         // Touch the bib: 005 moves, nothing else.
         assert!(s.change(&e.mms_id, 1_700_000_100, |_| {}));
-        assert_eq!(s.publish(1_700_000_100, &profile(), false), 0, "005 alone is no change");
+        assert_eq!(
+            s.publish(1_700_000_100, &profile(), false),
+            0,
+            "005 alone is no change"
+        );
         assert!(s.change(&e.mms_id, 1_700_000_200, |b| b.suppressed = true));
         assert_eq!(s.publish(1_700_000_200, &profile(), false), 1);
-        assert!(s.get(e.mms_id.as_str()).and_then(|b| b.published.clone()).is_some_and(|p| p.deleted));
+        assert!(
+            s.get(e.mms_id.as_str())
+                .and_then(|b| b.published.clone())
+                .is_some_and(|p| p.deleted)
+        );
         s.publish(1_700_000_300, &profile(), true);
-        assert!(s.published_after(None).all(|b| b.mms_id != e.mms_id), "a full publish drops deleted headers");
+        assert!(
+            s.published_after(None).all(|b| b.mms_id != e.mms_id),
+            "a full publish drops deleted headers"
+        );
     }
 
     #[test]
     fn mms_ids_are_almas_shape_and_monotonic() {
         let mut s = Store::new("01EXAMPLE_INST");
-        let a = s.create(MarcRecord::new(formats::marc::DEFAULT_LEADER), false, 0, None);
-        let b = s.create(MarcRecord::new(formats::marc::DEFAULT_LEADER), false, 0, None);
+        let a = s.create(
+            MarcRecord::new(formats::marc::DEFAULT_LEADER),
+            false,
+            0,
+            None,
+        );
+        let b = s.create(
+            MarcRecord::new(formats::marc::DEFAULT_LEADER),
+            false,
+            0,
+            None,
+        );
         assert!(a < b && a.as_str().starts_with("99") && a.as_str().len() == 16);
-        assert_eq!(s.get(a.as_str()).and_then(|e| e.record.control("001").map(str::to_owned)), Some(a.to_string()));
+        assert_eq!(
+            s.get(a.as_str())
+                .and_then(|e| e.record.control("001").map(str::to_owned)),
+            Some(a.to_string())
+        );
     }
 }

@@ -1,0 +1,236 @@
+use formats::alma::{Bib, List, Representation, WebServiceResult};
+use formats::crosswalk;
+use formats::dc::{DcElement, DcRecord};
+use mock_alma::{ApiKey, Config, codes};
+use serde_json::json;
+
+use crate::support::*;
+
+fn seed_bib() -> Bib {
+    let dc = DcRecord::new(vec![
+        DcElement::dc("title", "Sunset at Montmajour"),
+        DcElement::dc("creator", "Vincent Willem van Gogh"),
+        DcElement::dc("identifier", "https://example.edu/works/1000"),
+    ]);
+    Bib {
+        record_format: "marc21".into(),
+        record: crosswalk::new_marc_record(&dc, "oai:d4I1-pubam:IE1000"),
+        ..Bib::default()
+    }
+}
+
+fn rosetta_rep() -> Representation {
+    Representation {
+        is_remote: true,
+        library: Some("MAIN".into()),
+        usage_type: Some("PRESERVATION_MASTER".into()),
+        repository: Some("ROSETTA-OAIDC01".into()),
+        originating_record_id: Some("oai:d4I1-pubam:IE1000".into()),
+        linking_parameter_1: Some("IE1000".into()),
+        delivery_url: Some(
+            "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=IE1000".into(),
+        ),
+        ..Representation::default()
+    }
+}
+
+fn code_of(body: &str) -> String {
+    WebServiceResult::parse_any(body.as_bytes())
+        .map(|w| w.errors[0].code.clone())
+        .unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn the_import_path_match_create_represent_update() {
+    let m = start(0).await;
+    let api = m.api_url();
+    let c = client();
+    let auth = |rb: reqwest::RequestBuilder| rb.header("authorization", format!("apikey {KEY}"));
+    // No match yet.
+    let (s, rem, body) = send(auth(
+        c.get(format!("{api}/bibs"))
+            .query(&[("other_system_id", "oai:d4I1-pubam:IE1000")]),
+    ))
+    .await;
+    assert_eq!((s, rem.as_deref()), (200, Some("2147483647")));
+    assert_eq!(
+        List::<Bib>::read_xml(&body)
+            .expect("list")
+            .total_record_count,
+        0
+    );
+    // Create.
+    let (s, _, body) = send(auth(
+        c.post(format!("{api}/bibs"))
+            .header("content-type", "application/xml")
+            .body(seed_bib().write_xml().expect("xml")),
+    ))
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let created = Bib::read_xml(&body).expect("bib");
+    let mms = created.mms_id.clone().expect("an MMS ID");
+    assert_eq!(created.record.control("001"), Some(mms.as_str()));
+    assert!(created.record.control("005").is_some());
+    assert_eq!(created.network_numbers, ["oai:d4I1-pubam:IE1000"]);
+    // Now the 035 matches, in JSON too.
+    let (_, _, body) = send(auth(c.get(format!(
+        "{api}/bibs?other_system_id=oai:d4I1-pubam:IE1000&format=json"
+    ))))
+    .await;
+    let list = List::<Bib>::from_json(&serde_json::from_str(&body).expect("json")).expect("list");
+    assert_eq!(list.items[0].mms_id.as_ref(), Some(&mms));
+    // Representation.
+    let (s, _, body) = send(auth(
+        c.post(format!("{api}/bibs/{mms}/representations"))
+            .body(rosetta_rep().write_xml().expect("xml")),
+    ))
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let rep = Representation::read_xml(&body).expect("rep");
+    assert!(rep.id.is_some());
+    let (_, _, body) = send(auth(c.get(format!(
+        "{api}/bibs/{mms}/representations?limit=10&offset=0"
+    ))))
+    .await;
+    assert_eq!(
+        List::<Representation>::read_xml(&body).expect("list").items,
+        vec![rep.clone()]
+    );
+    // Update: the record's crosswalked fields change; 001 stays.
+    let mut changed = created.clone();
+    changed.record.fields.push(formats::marc::Field::Data(
+        formats::marc::DataField::new("520", ' ', ' ').with('a', "Added by the import"),
+    ));
+    let (s, _, body) = send(auth(
+        c.put(format!("{api}/bibs/{mms}"))
+            .body(changed.write_xml().expect("xml")),
+    ))
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let updated = Bib::read_xml(&body).expect("bib");
+    assert_eq!(updated.record.control("001"), Some(mms.as_str()));
+    assert!(updated.record.fields_tagged("520").next().is_some());
+    // Delete needs override with inventory.
+    let (s, _, body) = send(auth(c.delete(format!("{api}/bibs/{mms}")))).await;
+    assert_eq!((s, code_of(&body)), (400, codes::HAS_INVENTORY.to_owned()));
+    let (s, _, _) = send(auth(c.delete(format!("{api}/bibs/{mms}?override=true")))).await;
+    assert_eq!(s, 204);
+    let (s, _, body) = send(auth(c.get(format!("{api}/bibs/{mms}")))).await;
+    assert_eq!((s, code_of(&body)), (400, codes::UNKNOWN_MMS.to_owned()));
+    m.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_and_errors_answer_as_alma_does() {
+    let config = Config {
+        api_keys: vec![ApiKey::parse("rw"), ApiKey::parse("ro:ro")],
+        rate_limit: 0,
+        ..Config::default()
+    };
+    let m = start_with(config, 3).await;
+    let api = m.api_url();
+    let c = client();
+    let (s, _, body) = send(c.get(format!("{api}/bibs?mms_id=1"))).await;
+    assert_eq!((s, code_of(&body)), (401, codes::UNAUTHORIZED.to_owned()));
+    let (s, _, body) = send(c.get(format!("{api}/bibs?mms_id=1&apikey=nope"))).await;
+    assert_eq!(s, 401, "{body}");
+    let (s, _, body) = send(
+        c.post(format!("{api}/bibs?apikey=ro"))
+            .body(seed_bib().write_xml().expect("xml")),
+    )
+    .await;
+    assert_eq!((s, code_of(&body)), (403, codes::UNAUTHORIZED.to_owned()));
+    let (s, _, body) = send(
+        c.get(format!("{api}/bibs/99123?apikey=ro"))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        body.trim_start().starts_with('{'),
+        "JSON when asked: {body}"
+    );
+    assert_eq!(code_of(&body), codes::UNKNOWN_MMS);
+    let many: Vec<String> = (0..101).map(|i| format!("99{i:012}3601")).collect();
+    let (s, _, body) = send(c.get(format!("{api}/bibs?apikey=ro&mms_id={}", many.join(",")))).await;
+    assert_eq!((s, code_of(&body)), (400, codes::TOO_MANY_IDS.to_owned()));
+    let (s, _, body) = send(
+        c.post(format!("{api}/bibs?apikey=rw"))
+            .body("<bib><record>"),
+    )
+    .await;
+    assert_eq!((s, code_of(&body)), (400, codes::INVALID_BODY.to_owned()));
+    let (s, _, body) = send(
+        c.post(format!("{api}/bibs?apikey=rw"))
+            .body("<bib><mms_id/></bib>"),
+    )
+    .await;
+    assert_eq!((s, code_of(&body)), (400, codes::MISSING_FIELD.to_owned()));
+    let (s, _, body) = send(c.get(format!("{api}/bibs?apikey=rw"))).await;
+    assert_eq!(
+        (s, code_of(&body)),
+        (400, codes::MISSING_PARAMETER.to_owned())
+    );
+    // Keys never reach the journal.
+    let journal = serde_json::to_string(&m.journal().entries()).expect("json");
+    assert!(
+        !journal.contains("apikey=rw") && !journal.contains("apikey=ro&"),
+        "{journal}"
+    );
+    m.shutdown().await;
+}
+
+#[tokio::test]
+async fn governance_per_second_and_daily() {
+    let m = start_with(
+        Config {
+            rate_limit: 3,
+            daily_quota: 5,
+            ..Config::default()
+        },
+        1,
+    )
+    .await;
+    let url = format!("{}/bibs?mms_id=991&apikey={KEY}", m.api_url());
+    let mut statuses = Vec::new();
+    let mut remaining = Vec::new();
+    for _ in 0..4 {
+        let (s, r, _) = send(client().get(&url)).await;
+        statuses.push(s);
+        remaining.push(r);
+    }
+    // Four requests inside one second (almost always): the fourth is over the threshold.
+    if statuses[3] == 429 {
+        assert_eq!(&statuses[..3], [200, 200, 200]);
+    }
+    assert_eq!(remaining[0].as_deref(), Some("4"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut last = (0, String::new());
+    for _ in 0..4 {
+        let (s, _, body) = send(client().get(&url)).await;
+        last = (s, body);
+    }
+    assert_eq!(last.0, 429);
+    assert_eq!(code_of(&last.1), codes::DAILY);
+    m.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_injected_gateway_503_with_malformed_xml() {
+    let m = start(1).await;
+    let r = client()
+        .post(format!("{}/__admin/faults", m.base_url()))
+        .json(&json!({"path_prefix": "/almaws", "kind": "status", "status": 503, "content_type": "text/xml", "body": "<web_service_result><errorsExist>tru", "retry_after": {"seconds": 1}}))
+        .send()
+        .await
+        .expect("inject");
+    assert_eq!(r.status(), 201);
+    let (s, _, body) =
+        send(client().get(format!("{}/bibs?mms_id=1&apikey={KEY}", m.api_url()))).await;
+    assert_eq!(s, 503);
+    assert!(
+        WebServiceResult::parse_any(body.as_bytes()).is_err(),
+        "malformed on purpose"
+    );
+    m.shutdown().await;
+}
