@@ -65,12 +65,7 @@ impl View<'_> {
         self.store.get(id.local()).filter(|e| e.published.is_some())
     }
 
-    fn emit(
-        &self,
-        e: &BibEntry,
-        f: &mut Emit<'_>,
-        prefix: &str,
-    ) -> Result<bool, OaiError> {
+    fn emit(&self, e: &BibEntry, f: &mut Emit<'_>, prefix: &str) -> Result<bool, OaiError> {
         let Some(h) = self.header(e) else {
             return Ok(true);
         };

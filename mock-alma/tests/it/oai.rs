@@ -107,6 +107,42 @@ async fn edits_republish_only_when_the_published_form_changes() {
         .expect("mms")
         .to_owned();
     let before = m.bib(&mms).and_then(|b| b.published).expect("published");
+    let get = |prefix: &'static str| {
+        let url = format!(
+            "{}?verb=GetRecord&metadataPrefix={prefix}&identifier=oai:alma.01EXAMPLE_INST:{mms}",
+            m.oai_url()
+        );
+        async move {
+            reqwest::get(url)
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let bib_xml =
+        |m: &mock_alma::MockAlma| m.bib(&mms).expect("bib").to_bib().write_xml().expect("xml");
+    let (imported, imported_dc, imported_marc) =
+        (bib_xml(&m), get("oai_dc").await, get("marc21").await);
+    let get = |prefix: &'static str| {
+        let url = format!(
+            "{}?verb=GetRecord&metadataPrefix={prefix}&identifier=oai:alma.01EXAMPLE_INST:{mms}",
+            m.oai_url()
+        );
+        async move {
+            reqwest::get(url)
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let bib_xml =
+        |m: &mock_alma::MockAlma| m.bib(&mms).expect("bib").to_bib().write_xml().expect("xml");
+    let (imported, imported_dc, imported_marc) =
+        (bib_xml(&m), get("oai_dc").await, get("marc21").await);
     // Saving the record unchanged moves 005 only: not republished.
     let bib = m.bib(&mms).expect("bib").to_bib();
     let r = client()
@@ -141,20 +177,14 @@ async fn edits_republish_only_when_the_published_form_changes() {
         1,
         "the cataloguer's 650 did not come back as a 653"
     );
-    let got = oai(
-        &m,
-        &format!("verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:alma.01EXAMPLE_INST:{mms}"),
-    )
-    .await;
+    let (edited, edited_dc) = (bib_xml(&m), get("oai_dc").await);
+    assert!(Bib::read_xml(&edited).is_ok());
     snapshot_settings().bind(|| {
-        insta::assert_snapshot!(
-            "bib_after_import_xml",
-            Bib::read_xml(&m.bib(&mms).expect("bib").to_bib().write_xml().expect("xml"))
-                .expect("bib")
-                .write_xml()
-                .expect("xml")
-        );
-        insta::assert_snapshot!("published_oai_dc_after_edit", got);
+        insta::assert_snapshot!("bib_after_import", imported);
+        insta::assert_snapshot!("published_oai_dc_after_import", imported_dc);
+        insta::assert_snapshot!("published_marc21_after_import", imported_marc);
+        insta::assert_snapshot!("bib_after_edit", edited);
+        insta::assert_snapshot!("published_oai_dc_after_edit", edited_dc);
     });
     // Suppress: published as deleted (transient) until a full publish.
     admin(
