@@ -125,24 +125,6 @@ async fn edits_republish_only_when_the_published_form_changes() {
         |m: &mock_alma::MockAlma| m.bib(&mms).expect("bib").to_bib().write_xml().expect("xml");
     let (imported, imported_dc, imported_marc) =
         (bib_xml(&m), get("oai_dc").await, get("marc21").await);
-    let get = |prefix: &'static str| {
-        let url = format!(
-            "{}?verb=GetRecord&metadataPrefix={prefix}&identifier=oai:alma.01EXAMPLE_INST:{mms}",
-            m.oai_url()
-        );
-        async move {
-            reqwest::get(url)
-                .await
-                .expect("get")
-                .text()
-                .await
-                .expect("body")
-        }
-    };
-    let bib_xml =
-        |m: &mock_alma::MockAlma| m.bib(&mms).expect("bib").to_bib().write_xml().expect("xml");
-    let (imported, imported_dc, imported_marc) =
-        (bib_xml(&m), get("oai_dc").await, get("marc21").await);
     // Saving the record unchanged moves 005 only: not republished.
     let bib = m.bib(&mms).expect("bib").to_bib();
     let r = client()
