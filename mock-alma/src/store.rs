@@ -34,8 +34,6 @@ pub struct BibEntry {
     pub modified: i64,
     pub representations: Vec<Representation>,
     pub published: Option<Published>,
-    /// Changed since the last publishing run (for `--publish-interval`).
-    pub dirty: bool,
 }
 
 impl BibEntry {
@@ -184,6 +182,8 @@ pub struct Store {
     next_rep: u64,
     clock: i64,
     suffix: String,
+    /// Bibs changed since the last publishing run: publishing on change must not scan them all.
+    pending: BTreeSet<MmsId>,
 }
 
 impl Store {
@@ -287,10 +287,10 @@ impl Store {
             modified: now,
             representations: Vec::new(),
             published: None,
-            dirty: true,
         };
         self.index(&e, true);
         self.bibs.insert(mms.clone(), e);
+        self.pending.insert(mms.clone());
         mms
     }
 
@@ -304,9 +304,9 @@ impl Store {
         e.record.set_control("001", mms.as_str());
         e.record.set_control("005", &marc_005(now));
         e.modified = now;
-        e.dirty = true;
         self.index(&e, true);
         self.bibs.insert(mms.clone(), e);
+        self.pending.insert(mms.clone());
         true
     }
 
@@ -319,8 +319,8 @@ impl Store {
         let mut e = e;
         e.deleted = true;
         e.modified = now;
-        e.dirty = true;
         self.bibs.insert(mms.clone(), e);
+        self.pending.insert(mms.clone());
         true
     }
 
@@ -388,18 +388,12 @@ impl Store {
             "deleted".to_owned()
         } else {
             // Never published live, or already published as deleted: nothing to do.
-            if let Some(x) = self.bibs.get_mut(mms) {
-                x.dirty = false;
-            }
             return;
         };
         let changed = e
             .published
             .as_ref()
             .is_none_or(|p| p.fingerprint != fingerprint);
-        if let Some(x) = self.bibs.get_mut(mms) {
-            x.dirty = false;
-        }
         if !changed {
             return;
         }
@@ -423,12 +417,12 @@ impl Store {
     /// Publishes every bib changed since the last run. `full`: also drops deleted headers
     /// (Alma's deleted records are transient) and deleted bibs for good.
     pub fn publish(&mut self, now: i64, profile: &PublishProfile, full: bool) -> usize {
-        let dirty: Vec<MmsId> = self
-            .bibs
-            .values()
-            .filter(|e| e.dirty || full)
-            .map(|e| e.mms_id.clone())
-            .collect();
+        let dirty: Vec<MmsId> = if full {
+            self.bibs.keys().cloned().collect()
+        } else {
+            self.pending.iter().cloned().collect()
+        };
+        self.pending.clear();
         let before = self.seq;
         for m in &dirty {
             self.publish_one(m, now, profile);
@@ -457,10 +451,9 @@ impl Store {
 
     /// Mutable access to a live bib's representations.
     pub fn representations_mut(&mut self, mms: &MmsId) -> Option<&mut Vec<Representation>> {
-        self.bibs.get_mut(mms).filter(|e| !e.deleted).map(|e| {
-            e.dirty = true;
-            &mut e.representations
-        })
+        let e = self.bibs.get_mut(mms).filter(|e| !e.deleted)?;
+        self.pending.insert(mms.clone());
+        Some(&mut e.representations)
     }
 
     /// Seeds a store from a state-file section.

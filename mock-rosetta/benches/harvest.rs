@@ -8,11 +8,11 @@
 //! bench reports each server's own CPU time during the harvest (from `/proc/<pid>/stat`) and its
 //! peak RSS (`VmHWM`), which compare servers independently of the client.
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use formats::oai::{PageReader, PayloadKind};
+use mockkit::proc::{self, cpu_seconds, peak_rss_mb};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -21,16 +21,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Waits for the `listening on …` line and returns the URL it names.
 fn listening(child: &mut Child) -> String {
-    let out = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .expect("a first line");
-    line.trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    proc::listening_url(child)
+        .unwrap_or_else(|e| panic!("{e}"))
         .trim_end_matches("/oai")
         .to_owned()
 }
@@ -115,36 +108,8 @@ fn report(what: &str, h: &Harvest) {
     );
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the command name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident set size in MB.
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let _ = child.wait();
+    proc::interrupt(&mut child);
 }
 
 fn main() {

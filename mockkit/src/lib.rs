@@ -26,6 +26,7 @@
 
 mod fault;
 mod journal;
+pub mod proc;
 mod server;
 
 pub use fault::{Fault, FaultRule, Faults, RetryAfter};
