@@ -242,9 +242,16 @@ impl Store {
     }
 
     fn new_mms(&mut self) -> MmsId {
-        self.next_mms += 1;
-        let text = format!("99{}{}", self.next_mms, self.suffix);
-        MmsId::new(&text).unwrap_or_else(|_| unreachable!("99 + digits + 4 digits is an MMS ID"))
+        // Monotonic, and never one a state file already used.
+        loop {
+            self.next_mms += 1;
+            let text = format!("99{}{}", self.next_mms, self.suffix);
+            if let Ok(m) = MmsId::new(&text)
+                && !self.bibs.contains_key(&m)
+            {
+                return m;
+            }
+        }
     }
 
     /// A new representation id (Alma's shape: digits ending in the institution suffix).
@@ -641,6 +648,34 @@ mod tests {
             s.published_after(None).all(|b| b.mms_id != e.mms_id),
             "a full publish drops deleted headers"
         );
+    }
+
+    #[test]
+    fn a_scenario_files_alma_section_seeds_bibs_with_representations() {
+        let toml = r#"
+[rosetta]
+repository_identifier = "d4I1-pubam"
+[alma]
+institution = "01EXAMPLE_INST"
+publishing_set = "vangogh"
+[[alma.bib]]
+mms_id = "991000000000013601"
+marc = """<datafield tag="245" ind1="0" ind2="0"><subfield code="a">Sunset at Montmajour</subfield></datafield>
+<datafield tag="035" ind1=" " ind2=" "><subfield code="a">oai:d4I1-pubam:IE1000</subfield></datafield>"""
+[[alma.bib.representation]]
+originating_record_id = "oai:d4I1-pubam:IE1000"
+linking_parameter_1 = "IE1000"
+"#;
+        let section = AlmaSection::from_toml(toml, "x.toml").expect("valid");
+        assert_eq!(section.publishing_set.as_deref(), Some("vangogh"));
+        let mut s = Store::from_section(&section, "01EXAMPLE_INST", 1_700_000_000).expect("valid");
+        assert_eq!(s.by_other_system_id("oai:d4I1-pubam:IE1000").len(), 1);
+        assert_eq!(s.publish(1_700_000_000, &profile(), false), 1);
+        let bad = "[alma]\n[[alma.bib]]\nmarc = \"<datafield tag='245'>\"\n";
+        let err = AlmaSection::from_toml(bad, "bad.toml")
+            .and_then(|sec| Store::from_section(&sec, "X", 0))
+            .expect_err("bad MARC");
+        assert!(err.to_string().contains("bib 1"), "{err}");
     }
 
     #[test]

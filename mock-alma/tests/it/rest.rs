@@ -96,6 +96,34 @@ async fn the_import_path_match_create_represent_update() {
         List::<Representation>::read_xml(&body).expect("list").items,
         vec![rep.clone()]
     );
+    // One representation: read, replace, in JSON too.
+    let id = rep.id.clone().expect("id");
+    let rep_url = format!("{api}/bibs/{mms}/representations/{id}");
+    let (s, _, body) = send(auth(c.get(&rep_url).header("accept", "application/json"))).await;
+    assert_eq!(s, 200);
+    let got = Representation::from_json(&serde_json::from_str(&body).expect("json")).expect("rep");
+    assert_eq!(got, rep);
+    let mut moved = rep.clone();
+    moved.delivery_url =
+        Some("https://rosetta2.example.edu/delivery/DeliveryManagerServlet?dps_pid=IE1000".into());
+    let (s, _, body) = send(auth(c.put(&rep_url).body(moved.write_xml().expect("xml")))).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(Representation::read_xml(&body).expect("rep"), moved);
+    let (s, _, body) = send(auth(
+        c.get(format!("{api}/bibs/{mms}/representations/{id}x")),
+    ))
+    .await;
+    assert_eq!(
+        (s, code_of(&body)),
+        (400, codes::UNKNOWN_REPRESENTATION.to_owned())
+    );
+    let mut incomplete = moved.clone();
+    incomplete.library = None;
+    let (s, _, body) = send(auth(
+        c.put(&rep_url).body(incomplete.write_xml().expect("xml")),
+    ))
+    .await;
+    assert_eq!((s, code_of(&body)), (400, codes::MISSING_FIELD.to_owned()));
     // Update: the record's crosswalked fields change; 001 stays.
     let mut changed = created.clone();
     changed.record.fields.push(formats::marc::Field::Data(
@@ -113,8 +141,10 @@ async fn the_import_path_match_create_represent_update() {
     // Delete needs override with inventory.
     let (s, _, body) = send(auth(c.delete(format!("{api}/bibs/{mms}")))).await;
     assert_eq!((s, code_of(&body)), (400, codes::HAS_INVENTORY.to_owned()));
-    let (s, _, _) = send(auth(c.delete(format!("{api}/bibs/{mms}?override=true")))).await;
+    let (s, _, _) = send(auth(c.delete(&rep_url))).await;
     assert_eq!(s, 204);
+    let (s, _, _) = send(auth(c.delete(format!("{api}/bibs/{mms}")))).await;
+    assert_eq!(s, 204, "without inventory no override is needed");
     let (s, _, body) = send(auth(c.get(format!("{api}/bibs/{mms}")))).await;
     assert_eq!((s, code_of(&body)), (400, codes::UNKNOWN_MMS.to_owned()));
     m.shutdown().await;
