@@ -17,6 +17,7 @@ lint:
 bench:
     cargo bench -p formats
     cargo bench -p mock-rosetta
+    cargo bench -p mock-alma
 
 # Review snapshot changes (needs `cargo install cargo-insta`).
 review:
