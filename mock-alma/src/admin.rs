@@ -190,7 +190,7 @@ fn apply(record: &mut MarcRecord, edit: Edit) -> Result<(), String> {
 }
 
 pub fn handle(inner: &Inner, req: &Request) -> Response {
-    if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults) {
+    if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults, &inner.clock) {
         return r;
     }
     let path = req
@@ -277,16 +277,6 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             let n = inner.publish(full);
             Response::json(200, &json!({"republished": n, "full": full}))
         }
-        ("POST", ["clock"]) => match body.get("advance_seconds").and_then(Value::as_i64) {
-            Some(n) if n >= 0 => {
-                inner.advance_clock(n);
-                Response::json(
-                    200,
-                    &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}),
-                )
-            }
-            _ => bad(400, "expected {\"advance_seconds\": N} with N >= 0"),
-        },
         _ => bad(
             404,
             format!("no admin endpoint {} {}", req.method, req.path),

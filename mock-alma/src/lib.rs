@@ -22,11 +22,10 @@ mod rest;
 mod store;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use mockkit::{BoxFuture, Faults, Handler, Journal, Request, Response, Server};
+use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Server, Ticker};
 
 pub use config::{ApiKey, Cidr, Config};
 pub use rest::codes;
@@ -43,21 +42,13 @@ pub struct Inner {
     faults: Faults,
     governance: governance::Governance,
     base_url: OnceLock<String>,
-    clock_offset: AtomicI64,
+    clock: Clock,
     tracking: AtomicU64,
 }
 
 impl Inner {
     pub fn now(&self) -> i64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        real + self.clock_offset.load(Ordering::SeqCst)
-    }
-
-    fn advance_clock(&self, secs: i64) {
-        self.clock_offset.fetch_add(secs, Ordering::SeqCst);
+        self.clock.now()
     }
 
     fn oai_path(&self) -> String {
@@ -145,10 +136,7 @@ impl Handler for Routes {
 pub struct MockAlma {
     server: Server,
     inner: Arc<Inner>,
-    publisher: Option<(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-    )>,
+    publisher: Option<Ticker>,
 }
 
 impl MockAlma {
@@ -170,7 +158,7 @@ impl MockAlma {
             faults: Faults::default(),
             governance: governance::Governance::default(),
             base_url: OnceLock::new(),
-            clock_offset: AtomicI64::new(0),
+            clock: Clock::default(),
             tracking: AtomicU64::new(1),
         });
         inner.publish(false);
@@ -183,19 +171,11 @@ impl MockAlma {
         .await?;
         let _ = inner.base_url.set(server.base_url());
         let publisher = interval.map(|every| {
-            let (tx, mut rx) = tokio::sync::watch::channel(false);
             let inner = inner.clone();
-            let task = tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => { inner.publish(false); }
-                        _ = rx.changed() => break,
-                    }
-                }
-            });
-            (tx, task)
+            Ticker::start(every, move || {
+                inner.publish(false);
+                async {}
+            })
         });
         Ok(MockAlma {
             server,
@@ -241,9 +221,8 @@ impl MockAlma {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some((tx, task)) = self.publisher.take() {
-            let _ = tx.send(true);
-            let _ = task.await;
+        if let Some(t) = self.publisher.take() {
+            t.shutdown().await;
         }
         self.server.shutdown().await;
     }

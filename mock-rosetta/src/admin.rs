@@ -40,7 +40,7 @@ struct IeEdit {
 }
 
 pub async fn handle(inner: &Inner, req: &Request) -> Response {
-    if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults) {
+    if let Some(r) = mockkit::common_admin(req, &inner.journal, &inner.faults, &inner.clock) {
         return r;
     }
     let path = req
@@ -93,19 +93,6 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
             Ok(summary) => Response::json(200, &json!(summary)),
             Err(e) => bad(409, e),
         },
-        ("POST", ["clock"]) => {
-            let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            match v.get("advance_seconds").and_then(Value::as_i64) {
-                Some(n) if n >= 0 => {
-                    inner.advance_clock(n);
-                    Response::json(
-                        200,
-                        &json!({"now": formats::oai::Datestamp::from_unix(inner.now()).to_string()}),
-                    )
-                }
-                _ => bad(400, "expected {\"advance_seconds\": N} with N >= 0"),
-            }
-        }
         _ => bad(
             404,
             format!("no admin endpoint {} {}", req.method, req.path),

@@ -34,11 +34,9 @@ mod state;
 mod update_job;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use mockkit::{BoxFuture, Faults, Handler, Journal, Request, Response, Server};
+use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Server, Ticker};
 use serde::Serialize;
 
 pub use config::Config;
@@ -88,22 +86,14 @@ pub struct Inner {
     faults: Faults,
     updates: Mutex<Vec<UpdateEvent>>,
     base_url: OnceLock<String>,
-    clock_offset: AtomicI64,
+    clock: Clock,
     job: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
     /// Unix seconds, plus whatever the clock was advanced by.
     pub fn now(&self) -> i64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        real + self.clock_offset.load(Ordering::SeqCst)
-    }
-
-    fn advance_clock(&self, secs: i64) {
-        self.clock_offset.fetch_add(secs, Ordering::SeqCst);
+        self.clock.now()
     }
 
     fn base_url(&self) -> String {
@@ -194,10 +184,7 @@ impl Handler for Routes {
 pub struct MockRosetta {
     server: Server,
     inner: Arc<Inner>,
-    job_task: Option<(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-    )>,
+    job_task: Option<Ticker>,
 }
 
 impl MockRosetta {
@@ -220,7 +207,7 @@ impl MockRosetta {
             faults: Faults::default(),
             updates: Mutex::new(Vec::new()),
             base_url: OnceLock::new(),
-            clock_offset: AtomicI64::new(0),
+            clock: Clock::default(),
             job: tokio::sync::Mutex::new(()),
         });
         let server = Server::start_with(
@@ -232,19 +219,14 @@ impl MockRosetta {
         .await?;
         let _ = inner.base_url.set(server.base_url());
         let job_task = interval.map(|every| {
-            let (tx, mut rx) = tokio::sync::watch::channel(false);
             let inner = inner.clone();
-            let task = tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => { let _ = inner.run_update_job().await; }
-                        _ = rx.changed() => break,
-                    }
+            Ticker::start(every, move || {
+                let inner = inner.clone();
+                async move {
+                    // The summary is in the updates log; a failure leaves files where they are.
+                    let _ = inner.run_update_job().await;
                 }
-            });
-            (tx, task)
+            })
         });
         Ok(MockRosetta {
             server,
@@ -297,9 +279,8 @@ impl MockRosetta {
 
     /// Stops the job timer and the server, waiting for both.
     pub async fn shutdown(mut self) {
-        if let Some((tx, task)) = self.job_task.take() {
-            let _ = tx.send(true);
-            let _ = task.await;
+        if let Some(t) = self.job_task.take() {
+            t.shutdown().await;
         }
         self.server.shutdown().await;
     }

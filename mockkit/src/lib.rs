@@ -24,20 +24,44 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 mod fault;
 mod journal;
 pub mod proc;
 mod server;
+mod ticker;
 
+pub use clock::Clock;
 pub use fault::{Fault, FaultRule, Faults, RetryAfter};
 pub use journal::{Journal, JournalEntry};
 pub use server::{BoxFuture, Handler, Request, Response, Server};
+pub use ticker::Ticker;
 
 /// The admin endpoints every mock has: `GET /__admin/journal`, `GET|POST|DELETE
-/// /__admin/faults`. `None` when the request is not one of them.
-pub fn common_admin(req: &Request, journal: &Journal, faults: &Faults) -> Option<Response> {
+/// /__admin/faults`, `POST /__admin/clock` (`{"advance_seconds": N}`). `None` when the request
+/// is not one of them.
+pub fn common_admin(
+    req: &Request,
+    journal: &Journal,
+    faults: &Faults,
+    clock: &Clock,
+) -> Option<Response> {
     let path = req.path.trim_end_matches('/');
     Some(match (req.method.as_str(), path) {
+        ("POST", "/__admin/clock") => {
+            let v: serde_json::Value =
+                serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+            match v.get("advance_seconds").and_then(serde_json::Value::as_i64) {
+                Some(n) if n >= 0 => {
+                    clock.advance(n);
+                    Response::json(200, &serde_json::json!({"now": clock.now()}))
+                }
+                _ => Response::json(
+                    400,
+                    &serde_json::json!({"error": "expected {\"advance_seconds\": N} with N >= 0"}),
+                ),
+            }
+        }
         ("GET", "/__admin/journal") => Response::json(200, &serde_json::json!(journal.entries())),
         ("GET", "/__admin/faults") => Response::json(200, &serde_json::json!(faults.list())),
         ("DELETE", "/__admin/faults") => {

@@ -343,3 +343,20 @@ async fn every_kind_of_response_validates_against_the_official_schemas() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn tokens_expire_when_time_passes() {
+    let m = start(30, 10).await;
+    let (_, body) = oai(&m, "verb=ListIdentifiers&metadataPrefix=oai_dc").await;
+    let token = page(&body, PayloadKind::Raw).1.expect("token");
+    let r = reqwest::Client::new()
+        .post(format!("{}/__admin/clock", m.base_url()))
+        .json(&serde_json::json!({"advance_seconds": 7200}))
+        .send()
+        .await
+        .expect("clock");
+    assert_eq!(r.status(), 200);
+    let (_, body) = oai(&m, &format!("verb=ListIdentifiers&resumptionToken={}", token.value)).await;
+    assert_eq!(error_codes(&body), ["badResumptionToken"], "expired after its expirationDate");
+    m.shutdown().await;
+}
