@@ -1,0 +1,392 @@
+//! The configuration file (DESIGN §4): one TOML file for both directions; every key documented;
+//! unknown keys are errors; secrets only from the environment, named by `*_env` keys.
+
+use std::path::Path;
+
+use formats::identifier::PidPattern;
+use serde::Deserialize;
+
+/// A problem with the configuration, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    /// Syntax errors and unknown keys, with toml's line/column and key.
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: String, problems: Vec<ConfigProblem> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct General {
+    /// `sandbox` (default) or `production`: guards scenario runs against real systems.
+    #[serde(default)]
+    pub environment: Environment,
+    /// Circuit breaker: the share of known records a run may change before it stops.
+    #[serde(default = "default_ratio")]
+    pub max_change_ratio: f64,
+}
+
+fn default_ratio() -> f64 {
+    0.2
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General { environment: Environment::Sandbox, max_change_ratio: default_ratio() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rosetta {
+    /// Rosetta's OAI-PMH base URL (`…/oaiprovider/request`).
+    pub oai_base_url: String,
+    /// The publishing set to harvest.
+    pub set: Option<String>,
+    #[serde(default = "oai_dc")]
+    pub metadata_prefix: String,
+    /// The repositoryIdentifier in Rosetta's OAI identifiers.
+    pub repository_identifier: String,
+    /// Delivery URL with `$$LinkingParameter1` where the IE PID goes.
+    pub delivery_template: Option<String>,
+    /// IEWebServices; without it, no getMD and no SOAP apply.
+    pub soap_url: Option<String>,
+    pub user: Option<String>,
+    pub institution: Option<String>,
+    /// The environment variable holding the SOAP password.
+    #[serde(default = "rosetta_password_env")]
+    pub password_env: String,
+}
+
+fn oai_dc() -> String {
+    "oai_dc".to_owned()
+}
+
+fn rosetta_password_env() -> String {
+    "ROSETTA_PASSWORD".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alma {
+    /// `https://api-<region>.hosted.exlibrisgroup.com/almaws/v1`
+    pub api_base_url: String,
+    /// The environment variable holding the API key.
+    #[serde(default = "alma_key_env")]
+    pub api_key_env: String,
+    /// The representation's repository code.
+    pub remote_repository: String,
+    #[serde(default = "default_rps")]
+    pub max_requests_per_second: u32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Alma's OAI-PMH base URL (`…/view/oai/<INST>/request`).
+    pub oai_base_url: Option<String>,
+    #[serde(default = "rosetta_sync")]
+    pub publishing_set: String,
+    #[serde(default = "oai_dc")]
+    pub oai_metadata_prefix: String,
+}
+
+fn alma_key_env() -> String {
+    "ALMA_API_KEY".to_owned()
+}
+
+fn default_rps() -> u32 {
+    25
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn rosetta_sync() -> String {
+    "rosetta_sync".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldPolicy {
+    #[default]
+    Merge,
+    Replace,
+    Only,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflicts {
+    #[default]
+    Overwrite,
+    Skip,
+    Park,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    #[serde(default = "job_name")]
+    pub job_name: String,
+    /// Rosetta Origin: the `dc:identifier` that contains this string names the IE.
+    pub match_contains: Option<String>,
+    /// The identifier's namespace must equal `match_contains`.
+    #[serde(default)]
+    pub match_strict: bool,
+    #[serde(default = "pid_pattern")]
+    pub pid_pattern: String,
+    pub update_dir: Option<String>,
+    #[serde(default = "yes")]
+    pub ignore_field_sequence: bool,
+    #[serde(default)]
+    pub field_policy: FieldPolicy,
+    #[serde(default)]
+    pub only_elements: Vec<String>,
+    #[serde(default = "rosetta_owned")]
+    pub rosetta_owned: Vec<String>,
+    #[serde(default)]
+    pub conflicts: Conflicts,
+}
+
+fn job_name() -> String {
+    "Updates from Alma".to_owned()
+}
+
+fn pid_pattern() -> String {
+    PidPattern::DEFAULT.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn rosetta_owned() -> Vec<String> {
+    vec!["dcterms:accessRights".to_owned()]
+}
+
+impl Default for Update {
+    fn default() -> Self {
+        Update {
+            job_name: job_name(),
+            match_contains: None,
+            match_strict: false,
+            pid_pattern: pid_pattern(),
+            update_dir: None,
+            ignore_field_sequence: true,
+            field_policy: FieldPolicy::Merge,
+            only_elements: Vec::new(),
+            rosetta_owned: rosetta_owned(),
+            conflicts: Conflicts::Overwrite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    #[serde(default = "state_path")]
+    pub path: String,
+}
+
+fn state_path() -> String {
+    "mdsync.sqlite".to_owned()
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { path: state_path() }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub general: General,
+    pub rosetta: Rosetta,
+    pub alma: Alma,
+    #[serde(default)]
+    pub update: Update,
+    #[serde(default)]
+    pub state: State,
+}
+
+fn check_url(key: &str, url: &str, problems: &mut Vec<ConfigProblem>) {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) => problems.push(ConfigProblem { key: key.to_owned(), message: format!("{url:?}: scheme {} is not http(s) or no host", u.scheme()) }),
+        Err(e) => problems.push(ConfigProblem { key: key.to_owned(), message: format!("{url:?} is not a URL: {e}") }),
+    }
+}
+
+impl Config {
+    /// Parses a file's text; syntax errors and unknown keys name the line and the key.
+    pub fn from_toml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { path: path.to_owned(), problems })
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Every problem a parsed file still has, each naming its key.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut p = Vec::new();
+        let mut bad = |key: &str, message: String| p.push(ConfigProblem { key: key.to_owned(), message });
+        if !(0.0..=1.0).contains(&self.general.max_change_ratio) {
+            bad("general.max_change_ratio", format!("{} is not between 0 and 1", self.general.max_change_ratio));
+        }
+        if self.rosetta.repository_identifier.trim().is_empty() || self.rosetta.repository_identifier.contains(':') {
+            bad("rosetta.repository_identifier", format!("{:?} must be non-empty and hold no ':'", self.rosetta.repository_identifier));
+        }
+        if let Some(t) = &self.rosetta.delivery_template
+            && !t.contains("$$LinkingParameter1")
+        {
+            bad("rosetta.delivery_template", "must contain $$LinkingParameter1 where the IE PID goes".to_owned());
+        }
+        if self.rosetta.soap_url.is_some() && (self.rosetta.user.is_none() || self.rosetta.institution.is_none()) {
+            bad("rosetta.soap_url", "needs rosetta.user and rosetta.institution".to_owned());
+        }
+        if self.alma.max_requests_per_second == 0 {
+            bad("alma.max_requests_per_second", "must be at least 1".to_owned());
+        }
+        if self.alma.concurrency == 0 || self.alma.concurrency > 64 {
+            bad("alma.concurrency", format!("{} is not between 1 and 64", self.alma.concurrency));
+        }
+        if let Err(e) = PidPattern::new(&self.update.pid_pattern) {
+            bad("update.pid_pattern", e.to_string());
+        }
+        if self.update.field_policy == FieldPolicy::Only && self.update.only_elements.is_empty() {
+            bad("update.only_elements", "field_policy = \"only\" needs the elements Alma may set".to_owned());
+        }
+        for (i, e) in self.update.only_elements.iter().chain(&self.update.rosetta_owned).enumerate() {
+            let (prefix, name) = e.split_once(':').unwrap_or(("", e));
+            let known = match prefix {
+                "dc" => formats::dc::dc_element(name).is_some(),
+                "dcterms" => formats::dc::DCTERMS_PROPERTIES.contains(&name),
+                _ => false,
+            };
+            if !known {
+                let key = if i < self.update.only_elements.len() { "update.only_elements" } else { "update.rosetta_owned" };
+                bad(key, format!("{e:?} is not dc:<element> or dcterms:<term>"));
+            }
+        }
+        let mut p2 = Vec::new();
+        check_url("rosetta.oai_base_url", &self.rosetta.oai_base_url, &mut p2);
+        if let Some(u) = &self.rosetta.soap_url {
+            check_url("rosetta.soap_url", u, &mut p2);
+        }
+        check_url("alma.api_base_url", &self.alma.api_base_url, &mut p2);
+        if let Some(u) = &self.alma.oai_base_url {
+            check_url("alma.oai_base_url", u, &mut p2);
+        }
+        p.extend(p2);
+        p
+    }
+
+    /// The string `[update] match_contains` defaults to: the Rosetta repositoryIdentifier.
+    pub fn match_contains(&self) -> &str {
+        self.update.match_contains.as_deref().unwrap_or(&self.rosetta.repository_identifier)
+    }
+}
+
+/// A secret from the environment variable a `*_env` key names. Never logged.
+pub fn secret(var: &str) -> Result<String, ConfigProblem> {
+    std::env::var(var).map_err(|_| ConfigProblem { key: var.to_owned(), message: "environment variable is not set".to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+[general]
+environment = "sandbox"
+max_change_ratio = 0.2
+[rosetta]
+oai_base_url = "https://rosetta.example.edu/oaiprovider/request"
+set = "alma_sync"
+metadata_prefix = "oai_dc"
+repository_identifier = "d4I1-pubam"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+soap_url = "https://rosetta.example.edu/dpsws/repository/IEWebServices"
+user = "mdsync"
+institution = "INS01"
+password_env = "ROSETTA_PASSWORD"
+[alma]
+api_base_url = "https://api-eu.hosted.exlibrisgroup.com/almaws/v1"
+api_key_env = "ALMA_API_KEY"
+remote_repository = "ROSETTA-OAIDC01"
+max_requests_per_second = 25
+concurrency = 4
+oai_base_url = "https://eu02.alma.exlibrisgroup.com/view/oai/01EXAMPLE_INST/request"
+publishing_set = "rosetta_sync"
+oai_metadata_prefix = "oai_dc"
+[update]
+job_name = "Updates from Alma"
+match_contains = "d4I1-pubam"
+match_strict = false
+pid_pattern = "^IE[0-9]+$"
+update_dir = "/operational_shared/md_update/INS01/updateMdJob1"
+ignore_field_sequence = true
+field_policy = "merge"
+only_elements = []
+rosetta_owned = ["dcterms:accessRights"]
+conflicts = "overwrite"
+[state]
+path = "mdsync.sqlite"
+"#;
+
+    #[test]
+    fn the_design_example_is_valid() {
+        let c = Config::from_toml(DESIGN_EXAMPLE, "x.toml").expect("valid");
+        assert_eq!(c.alma.max_requests_per_second, 25);
+        assert_eq!(c.match_contains(), "d4I1-pubam");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let typo = DESIGN_EXAMPLE.replace("max_requests_per_second", "max_request_per_second");
+        let e = Config::from_toml(&typo, "x.toml").expect_err("unknown key").to_string();
+        assert!(e.contains("max_request_per_second") && e.contains("line"), "{e}");
+        let bad = DESIGN_EXAMPLE
+            .replace("max_change_ratio = 0.2", "max_change_ratio = 2.0")
+            .replace("^IE[0-9]+$", "^IE[")
+            .replace("$$LinkingParameter1", "{pid}")
+            .replace("https://api-eu", "ftp://api-eu")
+            .replace("[\"dcterms:accessRights\"]", "[\"dcterms:accesRights\"]");
+        let ConfigError::Invalid { problems, .. } = Config::from_toml(&bad, "x.toml").expect_err("invalid") else {
+            panic!("expected problems")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["general.max_change_ratio", "rosetta.delivery_template", "update.pid_pattern", "update.rosetta_owned", "alma.api_base_url"]
+        );
+    }
+}

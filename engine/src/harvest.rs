@@ -1,0 +1,260 @@
+//! The OAI-PMH harvester both directions use: one page in memory at a time, records handed to a
+//! sink one by one, tokens followed until one is missing or empty. A repeated token, a parse
+//! error or an HTTP error that outlives its retries fails the harvest with a precise message —
+//! never a silent early end.
+
+use std::time::{Duration, SystemTime};
+
+use formats::oai::{
+    Datestamp, ErrorCode, Identify, Item, ListArgs, ListRequest, OaiError, PageError, PageReader,
+    PayloadKind, Request, read_identify,
+};
+
+use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
+
+/// Why a harvest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HarvestError {
+    #[error("GET {url}: HTTP {status} after {attempts} attempt(s): {body}")]
+    Http { url: String, status: u16, attempts: u32, body: String },
+    #[error("GET {url}: {message} (after {attempts} attempt(s))")]
+    Transport { url: String, message: String, attempts: u32 },
+    #[error("page {page} of {url}: {source}")]
+    Parse { url: String, page: u64, source: PageError },
+    #[error("{url}: OAI-PMH error {source}")]
+    Oai { url: String, source: OaiError },
+    #[error("the repository sent resumptionToken {token:?} twice: the list would never end")]
+    RepeatedToken { token: String },
+    #[error("{pages} pages in a row held no record but a new token: giving up")]
+    EmptyPages { pages: u32 },
+    #[error("badResumptionToken {restarts} times: the list cannot be harvested in one go")]
+    TooManyRestarts { restarts: u32 },
+    #[error("harvested {got} records but the repository announced completeListSize {expected} (--strict-counts)")]
+    CountMismatch { expected: u64, got: u64 },
+    #[error("stopped by the caller: {0}")]
+    Sink(String),
+}
+
+/// Receives what a harvest yields.
+pub trait HarvestSink {
+    /// One record or header, in list order. An `Err` stops the harvest.
+    fn record(&mut self, item: Item) -> Result<(), String>;
+    /// A page is done (checkpoint here): the token to resume from (`None` at the end).
+    fn page_done(&mut self, page: &PageInfo) -> Result<(), String>;
+}
+
+/// What is known after each page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageInfo {
+    pub number: u64,
+    pub records: u64,
+    pub response_date: Datestamp,
+    /// The token to continue with; `None` when the list is complete.
+    pub resume_with: Option<String>,
+    pub complete_list_size: Option<u64>,
+}
+
+/// What a finished harvest reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HarvestSummary {
+    pub pages: u64,
+    pub records: u64,
+    /// The first page's responseDate: the next incremental harvest's `from`.
+    pub first_response_date: Option<Datestamp>,
+    pub complete_list_size: Option<u64>,
+    /// Every wait before a retry, in order.
+    pub waits: Vec<Duration>,
+    pub restarts: u32,
+    pub warnings: Vec<String>,
+}
+
+/// How a harvest runs.
+#[derive(Debug, Clone)]
+pub struct HarvestOptions {
+    pub retry: RetryPolicy,
+    /// A count short of `completeListSize` fails instead of warning.
+    pub strict_counts: bool,
+    /// `badResumptionToken` mid-list restarts the window this many times at most.
+    pub max_restarts: u32,
+    /// Consecutive record-less pages with a token tolerated.
+    pub max_empty_pages: u32,
+    pub payload: PayloadKind,
+}
+
+impl Default for HarvestOptions {
+    fn default() -> Self {
+        HarvestOptions { retry: RetryPolicy::default(), strict_counts: false, max_restarts: 3, max_empty_pages: 100, payload: PayloadKind::Dc }
+    }
+}
+
+/// An OAI-PMH client.
+#[derive(Debug, Clone)]
+pub struct Harvester {
+    client: reqwest::Client,
+    options: HarvestOptions,
+}
+
+/// An HTTP client for real endpoints: rustls with the ring provider, gzip, timeouts.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    // Installing twice is harmless (the second call reports the first provider).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("mdsync/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    formats::xml::truncate(s.trim(), 300)
+}
+
+impl Harvester {
+    pub fn new(client: reqwest::Client, options: HarvestOptions) -> Self {
+        Harvester { client, options }
+    }
+
+    /// GET with retries. Transport errors (a reset, a truncated body, a timeout), 429 and 5xx
+    /// are retried with backoff, honouring `Retry-After`; anything else is returned at once.
+    pub async fn get(&self, url: &str, waits: &mut Vec<Duration>) -> Result<bytes::Bytes, HarvestError> {
+        let policy = &self.options.retry;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = match self.client.get(url).send().await {
+                Err(e) => Err((None, e.to_string(), None)),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let retry_after = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    match r.bytes().await {
+                        Err(e) => Err((Some(status), format!("reading the body: {e}"), retry_after)),
+                        Ok(body) if (200..300).contains(&status) => Ok(body),
+                        Ok(body) if retryable_status(status) => Err((Some(status), snippet(&body), retry_after)),
+                        Ok(body) => {
+                            return Err(HarvestError::Http { url: url.to_owned(), status, attempts: attempt, body: snippet(&body) });
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Ok(body) => return Ok(body),
+                Err((status, message, retry_after)) => {
+                    if attempt >= policy.max_attempts {
+                        return Err(match status {
+                            Some(s) if !(200..300).contains(&s) => HarvestError::Http { url: url.to_owned(), status: s, attempts: attempt, body: message },
+                            _ => HarvestError::Transport { url: url.to_owned(), message, attempts: attempt },
+                        });
+                    }
+                    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| u64::from(d.subsec_nanos())).unwrap_or(0);
+                    let wait = policy.delay(attempt - 1, retry_after, seed);
+                    tracing::warn!(url, attempt, ?status, wait_ms = wait.as_millis() as u64, "retrying: {message}");
+                    waits.push(wait);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Reads Identify (granularity, earliest datestamp, deleted-record policy).
+    pub async fn identify(&self, base_url: &str) -> Result<Identify, HarvestError> {
+        let url = format!("{base_url}?{}", Request::Identify.to_query());
+        let body = self.get(&url, &mut Vec::new()).await?;
+        read_identify(&body).map_err(|source| HarvestError::Parse { url, page: 1, source })
+    }
+
+    /// Harvests a list (ListRecords, or ListIdentifiers when `identifiers_only`), from the start
+    /// or from `resume_token` (a checkpoint), into `sink`.
+    pub async fn list(
+        &self,
+        base_url: &str,
+        args: &ListArgs,
+        identifiers_only: bool,
+        resume_token: Option<String>,
+        sink: &mut dyn HarvestSink,
+    ) -> Result<HarvestSummary, HarvestError> {
+        let make = |l: ListRequest| if identifiers_only { Request::ListIdentifiers(l) } else { Request::ListRecords(l) };
+        let mut summary = HarvestSummary::default();
+        let mut seen_tokens: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut empty_run = 0u32;
+        let mut next = match resume_token {
+            Some(t) => make(ListRequest::Resume(t)),
+            None => make(ListRequest::Fresh(args.clone())),
+        };
+        loop {
+            let url = format!("{base_url}?{}", next.to_query());
+            let body = self.get(&url, &mut summary.waits).await?;
+            summary.pages += 1;
+            let page_no = summary.pages;
+            let parse = |source: PageError| HarvestError::Parse { url: url.clone(), page: page_no, source };
+            let mut page = PageReader::new(&body, self.options.payload).map_err(parse)?;
+            if let Some(e) = page.errors().first().cloned() {
+                match e.code {
+                    ErrorCode::NoRecordsMatch => {
+                        // An empty window (first page) or a list whose remaining records changed
+                        // meanwhile: the repository says the list ends here.
+                        let info = PageInfo { number: page_no, records: 0, response_date: page.response_date(), resume_with: None, complete_list_size: None };
+                        summary.first_response_date.get_or_insert(page.response_date());
+                        sink.page_done(&info).map_err(HarvestError::Sink)?;
+                        break;
+                    }
+                    ErrorCode::BadResumptionToken if matches!(next, Request::ListRecords(ListRequest::Resume(_)) | Request::ListIdentifiers(ListRequest::Resume(_))) => {
+                        summary.restarts += 1;
+                        if summary.restarts > self.options.max_restarts {
+                            return Err(HarvestError::TooManyRestarts { restarts: summary.restarts });
+                        }
+                        summary.warnings.push(format!("badResumptionToken on page {page_no} ({}): restarted the window from its start", e.message));
+                        seen_tokens.clear();
+                        next = make(ListRequest::Fresh(args.clone()));
+                        continue;
+                    }
+                    _ => return Err(HarvestError::Oai { url, source: e }),
+                }
+            }
+            summary.first_response_date.get_or_insert(page.response_date());
+            let mut records = 0u64;
+            for item in page.by_ref() {
+                sink.record(item.map_err(parse)?).map_err(HarvestError::Sink)?;
+                records += 1;
+            }
+            summary.records += records;
+            let token = page.resumption_token().cloned();
+            if let Some(size) = token.as_ref().and_then(|t| t.complete_list_size) {
+                summary.complete_list_size = Some(size);
+            }
+            let resume_with = token.as_ref().filter(|t| t.continues()).map(|t| t.value.clone());
+            sink.page_done(&PageInfo {
+                number: page_no,
+                records,
+                response_date: page.response_date(),
+                resume_with: resume_with.clone(),
+                complete_list_size: summary.complete_list_size,
+            })
+            .map_err(HarvestError::Sink)?;
+            let Some(t) = resume_with else { break };
+            if !seen_tokens.insert(t.clone()) {
+                return Err(HarvestError::RepeatedToken { token: t });
+            }
+            empty_run = if records == 0 { empty_run + 1 } else { 0 };
+            if empty_run > self.options.max_empty_pages {
+                return Err(HarvestError::EmptyPages { pages: empty_run });
+            }
+            next = make(ListRequest::Resume(t));
+        }
+        if let Some(expected) = summary.complete_list_size
+            && summary.records < expected
+            && summary.restarts == 0
+        {
+            if self.options.strict_counts {
+                return Err(HarvestError::CountMismatch { expected, got: summary.records });
+            }
+            summary.warnings.push(format!("harvested {} records; the repository announced completeListSize {expected} (an estimate, the protocol allows it)", summary.records));
+        }
+        Ok(summary)
+    }
+}

@@ -1,0 +1,20 @@
+//! The mdsync sync engine: what runs the round trip between Rosetta and Alma (DESIGN §4).
+//!
+//! # What it owns
+//!
+//! | module | |
+//! |---|---|
+//! | [`config`] | the configuration file: every key of DESIGN §4, unknown keys are errors, secrets from the environment |
+//! | [`harvest`] | the OAI-PMH harvester both directions use: streaming, retries, tokens, checkpoints through a sink |
+//! | [`retry`] | which HTTP answers are retried and how long to wait (`Retry-After` in both forms, backoff with jitter) |
+//!
+//! Still to come (issues 5 and 6): the state store, the Alma and Rosetta clients, the stages.
+//!
+//! # What it must not do
+//!
+//! Depend on a mock: it is tested with wiremock for HTTP choreography, and against the mocks
+//! only from the `scenarios` crate (ARCHITECTURE.md). Write or parse XML by hand: `formats` does.
+
+pub mod config;
+pub mod harvest;
+pub mod retry;
