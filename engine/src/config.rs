@@ -17,12 +17,18 @@ pub struct ConfigProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     /// Syntax errors and unknown keys, with toml's line/column and key.
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}: {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { path: String, problems: Vec<ConfigProblem> },
+    Invalid {
+        path: String,
+        problems: Vec<ConfigProblem>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -50,7 +56,10 @@ fn default_ratio() -> f64 {
 
 impl Default for General {
     fn default() -> Self {
-        General { environment: Environment::Sandbox, max_change_ratio: default_ratio() }
+        General {
+            environment: Environment::Sandbox,
+            max_change_ratio: default_ratio(),
+        }
     }
 }
 
@@ -232,59 +241,113 @@ pub struct Config {
 fn check_url(key: &str, url: &str, problems: &mut Vec<ConfigProblem>) {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        Ok(u) => problems.push(ConfigProblem { key: key.to_owned(), message: format!("{url:?}: scheme {} is not http(s) or no host", u.scheme()) }),
-        Err(e) => problems.push(ConfigProblem { key: key.to_owned(), message: format!("{url:?} is not a URL: {e}") }),
+        Ok(u) => problems.push(ConfigProblem {
+            key: key.to_owned(),
+            message: format!("{url:?}: scheme {} is not http(s) or no host", u.scheme()),
+        }),
+        Err(e) => problems.push(ConfigProblem {
+            key: key.to_owned(),
+            message: format!("{url:?} is not a URL: {e}"),
+        }),
     }
 }
 
 impl Config {
     /// Parses a file's text; syntax errors and unknown keys name the line and the key.
     pub fn from_toml(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError::Invalid { path: path.to_owned(), problems })
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
         }
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
     /// Every problem a parsed file still has, each naming its key.
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
-        let mut bad = |key: &str, message: String| p.push(ConfigProblem { key: key.to_owned(), message });
+        let mut bad = |key: &str, message: String| {
+            p.push(ConfigProblem {
+                key: key.to_owned(),
+                message,
+            })
+        };
         if !(0.0..=1.0).contains(&self.general.max_change_ratio) {
-            bad("general.max_change_ratio", format!("{} is not between 0 and 1", self.general.max_change_ratio));
+            bad(
+                "general.max_change_ratio",
+                format!("{} is not between 0 and 1", self.general.max_change_ratio),
+            );
         }
-        if self.rosetta.repository_identifier.trim().is_empty() || self.rosetta.repository_identifier.contains(':') {
-            bad("rosetta.repository_identifier", format!("{:?} must be non-empty and hold no ':'", self.rosetta.repository_identifier));
+        if self.rosetta.repository_identifier.trim().is_empty()
+            || self.rosetta.repository_identifier.contains(':')
+        {
+            bad(
+                "rosetta.repository_identifier",
+                format!(
+                    "{:?} must be non-empty and hold no ':'",
+                    self.rosetta.repository_identifier
+                ),
+            );
         }
         if let Some(t) = &self.rosetta.delivery_template
             && !t.contains("$$LinkingParameter1")
         {
-            bad("rosetta.delivery_template", "must contain $$LinkingParameter1 where the IE PID goes".to_owned());
+            bad(
+                "rosetta.delivery_template",
+                "must contain $$LinkingParameter1 where the IE PID goes".to_owned(),
+            );
         }
-        if self.rosetta.soap_url.is_some() && (self.rosetta.user.is_none() || self.rosetta.institution.is_none()) {
-            bad("rosetta.soap_url", "needs rosetta.user and rosetta.institution".to_owned());
+        if self.rosetta.soap_url.is_some()
+            && (self.rosetta.user.is_none() || self.rosetta.institution.is_none())
+        {
+            bad(
+                "rosetta.soap_url",
+                "needs rosetta.user and rosetta.institution".to_owned(),
+            );
         }
         if self.alma.max_requests_per_second == 0 {
-            bad("alma.max_requests_per_second", "must be at least 1".to_owned());
+            bad(
+                "alma.max_requests_per_second",
+                "must be at least 1".to_owned(),
+            );
         }
         if self.alma.concurrency == 0 || self.alma.concurrency > 64 {
-            bad("alma.concurrency", format!("{} is not between 1 and 64", self.alma.concurrency));
+            bad(
+                "alma.concurrency",
+                format!("{} is not between 1 and 64", self.alma.concurrency),
+            );
         }
         if let Err(e) = PidPattern::new(&self.update.pid_pattern) {
             bad("update.pid_pattern", e.to_string());
         }
         if self.update.field_policy == FieldPolicy::Only && self.update.only_elements.is_empty() {
-            bad("update.only_elements", "field_policy = \"only\" needs the elements Alma may set".to_owned());
+            bad(
+                "update.only_elements",
+                "field_policy = \"only\" needs the elements Alma may set".to_owned(),
+            );
         }
-        for (i, e) in self.update.only_elements.iter().chain(&self.update.rosetta_owned).enumerate() {
+        for (i, e) in self
+            .update
+            .only_elements
+            .iter()
+            .chain(&self.update.rosetta_owned)
+            .enumerate()
+        {
             let (prefix, name) = e.split_once(':').unwrap_or(("", e));
             let known = match prefix {
                 "dc" => formats::dc::dc_element(name).is_some(),
@@ -292,7 +355,11 @@ impl Config {
                 _ => false,
             };
             if !known {
-                let key = if i < self.update.only_elements.len() { "update.only_elements" } else { "update.rosetta_owned" };
+                let key = if i < self.update.only_elements.len() {
+                    "update.only_elements"
+                } else {
+                    "update.rosetta_owned"
+                };
                 bad(key, format!("{e:?} is not dc:<element> or dcterms:<term>"));
             }
         }
@@ -311,13 +378,19 @@ impl Config {
 
     /// The string `[update] match_contains` defaults to: the Rosetta repositoryIdentifier.
     pub fn match_contains(&self) -> &str {
-        self.update.match_contains.as_deref().unwrap_or(&self.rosetta.repository_identifier)
+        self.update
+            .match_contains
+            .as_deref()
+            .unwrap_or(&self.rosetta.repository_identifier)
     }
 }
 
 /// A secret from the environment variable a `*_env` key names. Never logged.
 pub fn secret(var: &str) -> Result<String, ConfigProblem> {
-    std::env::var(var).map_err(|_| ConfigProblem { key: var.to_owned(), message: "environment variable is not set".to_owned() })
+    std::env::var(var).map_err(|_| ConfigProblem {
+        key: var.to_owned(),
+        message: "environment variable is not set".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -372,21 +445,34 @@ path = "mdsync.sqlite"
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let typo = DESIGN_EXAMPLE.replace("max_requests_per_second", "max_request_per_second");
-        let e = Config::from_toml(&typo, "x.toml").expect_err("unknown key").to_string();
-        assert!(e.contains("max_request_per_second") && e.contains("line"), "{e}");
+        let e = Config::from_toml(&typo, "x.toml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(
+            e.contains("max_request_per_second") && e.contains("line"),
+            "{e}"
+        );
         let bad = DESIGN_EXAMPLE
             .replace("max_change_ratio = 0.2", "max_change_ratio = 2.0")
             .replace("^IE[0-9]+$", "^IE[")
             .replace("$$LinkingParameter1", "{pid}")
             .replace("https://api-eu", "ftp://api-eu")
             .replace("[\"dcterms:accessRights\"]", "[\"dcterms:accesRights\"]");
-        let ConfigError::Invalid { problems, .. } = Config::from_toml(&bad, "x.toml").expect_err("invalid") else {
+        let ConfigError::Invalid { problems, .. } =
+            Config::from_toml(&bad, "x.toml").expect_err("invalid")
+        else {
             panic!("expected problems")
         };
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["general.max_change_ratio", "rosetta.delivery_template", "update.pid_pattern", "update.rosetta_owned", "alma.api_base_url"]
+            [
+                "general.max_change_ratio",
+                "rosetta.delivery_template",
+                "update.pid_pattern",
+                "update.rosetta_owned",
+                "alma.api_base_url"
+            ]
         );
     }
 }

@@ -16,11 +16,24 @@ use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
 #[derive(Debug, thiserror::Error)]
 pub enum HarvestError {
     #[error("GET {url}: HTTP {status} after {attempts} attempt(s): {body}")]
-    Http { url: String, status: u16, attempts: u32, body: String },
+    Http {
+        url: String,
+        status: u16,
+        attempts: u32,
+        body: String,
+    },
     #[error("GET {url}: {message} (after {attempts} attempt(s))")]
-    Transport { url: String, message: String, attempts: u32 },
+    Transport {
+        url: String,
+        message: String,
+        attempts: u32,
+    },
     #[error("page {page} of {url}: {source}")]
-    Parse { url: String, page: u64, source: PageError },
+    Parse {
+        url: String,
+        page: u64,
+        source: PageError,
+    },
     #[error("{url}: OAI-PMH error {source}")]
     Oai { url: String, source: OaiError },
     #[error("the repository sent resumptionToken {token:?} twice: the list would never end")]
@@ -29,7 +42,9 @@ pub enum HarvestError {
     EmptyPages { pages: u32 },
     #[error("badResumptionToken {restarts} times: the list cannot be harvested in one go")]
     TooManyRestarts { restarts: u32 },
-    #[error("harvested {got} records but the repository announced completeListSize {expected} (--strict-counts)")]
+    #[error(
+        "harvested {got} records but the repository announced completeListSize {expected} (--strict-counts)"
+    )]
     CountMismatch { expected: u64, got: u64 },
     #[error("stopped by the caller: {0}")]
     Sink(String),
@@ -83,7 +98,13 @@ pub struct HarvestOptions {
 
 impl Default for HarvestOptions {
     fn default() -> Self {
-        HarvestOptions { retry: RetryPolicy::default(), strict_counts: false, max_restarts: 3, max_empty_pages: 100, payload: PayloadKind::Dc }
+        HarvestOptions {
+            retry: RetryPolicy::default(),
+            strict_counts: false,
+            max_restarts: 3,
+            max_empty_pages: 100,
+            payload: PayloadKind::Dc,
+        }
     }
 }
 
@@ -94,10 +115,9 @@ pub struct Harvester {
     options: HarvestOptions,
 }
 
-/// An HTTP client for real endpoints: rustls with the ring provider, gzip, timeouts.
+/// The engine's HTTP client: gzip, timeouts, a user agent. Plain HTTP only for now; TLS (rustls
+/// with the ring provider) arrives with the import stage.
 pub fn http_client() -> Result<reqwest::Client, String> {
-    // Installing twice is harmless (the second call reports the first provider).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("mdsync/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
@@ -118,7 +138,11 @@ impl Harvester {
 
     /// GET with retries. Transport errors (a reset, a truncated body, a timeout), 429 and 5xx
     /// are retried with backoff, honouring `Retry-After`; anything else is returned at once.
-    pub async fn get(&self, url: &str, waits: &mut Vec<Duration>) -> Result<bytes::Bytes, HarvestError> {
+    pub async fn get(
+        &self,
+        url: &str,
+        waits: &mut Vec<Duration>,
+    ) -> Result<bytes::Bytes, HarvestError> {
         let policy = &self.options.retry;
         let mut attempt = 0u32;
         loop {
@@ -133,11 +157,20 @@ impl Harvester {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     match r.bytes().await {
-                        Err(e) => Err((Some(status), format!("reading the body: {e}"), retry_after)),
+                        Err(e) => {
+                            Err((Some(status), format!("reading the body: {e}"), retry_after))
+                        }
                         Ok(body) if (200..300).contains(&status) => Ok(body),
-                        Ok(body) if retryable_status(status) => Err((Some(status), snippet(&body), retry_after)),
+                        Ok(body) if retryable_status(status) => {
+                            Err((Some(status), snippet(&body), retry_after))
+                        }
                         Ok(body) => {
-                            return Err(HarvestError::Http { url: url.to_owned(), status, attempts: attempt, body: snippet(&body) });
+                            return Err(HarvestError::Http {
+                                url: url.to_owned(),
+                                status,
+                                attempts: attempt,
+                                body: snippet(&body),
+                            });
                         }
                     }
                 }
@@ -147,13 +180,31 @@ impl Harvester {
                 Err((status, message, retry_after)) => {
                     if attempt >= policy.max_attempts {
                         return Err(match status {
-                            Some(s) if !(200..300).contains(&s) => HarvestError::Http { url: url.to_owned(), status: s, attempts: attempt, body: message },
-                            _ => HarvestError::Transport { url: url.to_owned(), message, attempts: attempt },
+                            Some(s) if !(200..300).contains(&s) => HarvestError::Http {
+                                url: url.to_owned(),
+                                status: s,
+                                attempts: attempt,
+                                body: message,
+                            },
+                            _ => HarvestError::Transport {
+                                url: url.to_owned(),
+                                message,
+                                attempts: attempt,
+                            },
                         });
                     }
-                    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| u64::from(d.subsec_nanos())).unwrap_or(0);
+                    let seed = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| u64::from(d.subsec_nanos()))
+                        .unwrap_or(0);
                     let wait = policy.delay(attempt - 1, retry_after, seed);
-                    tracing::warn!(url, attempt, ?status, wait_ms = wait.as_millis() as u64, "retrying: {message}");
+                    tracing::warn!(
+                        url,
+                        attempt,
+                        ?status,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying: {message}"
+                    );
                     waits.push(wait);
                     tokio::time::sleep(wait).await;
                 }
@@ -165,7 +216,11 @@ impl Harvester {
     pub async fn identify(&self, base_url: &str) -> Result<Identify, HarvestError> {
         let url = format!("{base_url}?{}", Request::Identify.to_query());
         let body = self.get(&url, &mut Vec::new()).await?;
-        read_identify(&body).map_err(|source| HarvestError::Parse { url, page: 1, source })
+        read_identify(&body).map_err(|source| HarvestError::Parse {
+            url,
+            page: 1,
+            source,
+        })
     }
 
     /// Harvests a list (ListRecords, or ListIdentifiers when `identifiers_only`), from the start
@@ -178,7 +233,13 @@ impl Harvester {
         resume_token: Option<String>,
         sink: &mut dyn HarvestSink,
     ) -> Result<HarvestSummary, HarvestError> {
-        let make = |l: ListRequest| if identifiers_only { Request::ListIdentifiers(l) } else { Request::ListRecords(l) };
+        let make = |l: ListRequest| {
+            if identifiers_only {
+                Request::ListIdentifiers(l)
+            } else {
+                Request::ListRecords(l)
+            }
+        };
         let mut summary = HarvestSummary::default();
         let mut seen_tokens: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut empty_run = 0u32;
@@ -191,22 +252,42 @@ impl Harvester {
             let body = self.get(&url, &mut summary.waits).await?;
             summary.pages += 1;
             let page_no = summary.pages;
-            let parse = |source: PageError| HarvestError::Parse { url: url.clone(), page: page_no, source };
+            let parse = |source: PageError| HarvestError::Parse {
+                url: url.clone(),
+                page: page_no,
+                source,
+            };
             let mut page = PageReader::new(&body, self.options.payload).map_err(parse)?;
             if let Some(e) = page.errors().first().cloned() {
                 match e.code {
                     ErrorCode::NoRecordsMatch => {
                         // An empty window (first page) or a list whose remaining records changed
                         // meanwhile: the repository says the list ends here.
-                        let info = PageInfo { number: page_no, records: 0, response_date: page.response_date(), resume_with: None, complete_list_size: None };
-                        summary.first_response_date.get_or_insert(page.response_date());
+                        let info = PageInfo {
+                            number: page_no,
+                            records: 0,
+                            response_date: page.response_date(),
+                            resume_with: None,
+                            complete_list_size: None,
+                        };
+                        summary
+                            .first_response_date
+                            .get_or_insert(page.response_date());
                         sink.page_done(&info).map_err(HarvestError::Sink)?;
                         break;
                     }
-                    ErrorCode::BadResumptionToken if matches!(next, Request::ListRecords(ListRequest::Resume(_)) | Request::ListIdentifiers(ListRequest::Resume(_))) => {
+                    ErrorCode::BadResumptionToken
+                        if matches!(
+                            next,
+                            Request::ListRecords(ListRequest::Resume(_))
+                                | Request::ListIdentifiers(ListRequest::Resume(_))
+                        ) =>
+                    {
                         summary.restarts += 1;
                         if summary.restarts > self.options.max_restarts {
-                            return Err(HarvestError::TooManyRestarts { restarts: summary.restarts });
+                            return Err(HarvestError::TooManyRestarts {
+                                restarts: summary.restarts,
+                            });
                         }
                         summary.warnings.push(format!("badResumptionToken on page {page_no} ({}): restarted the window from its start", e.message));
                         seen_tokens.clear();
@@ -216,10 +297,13 @@ impl Harvester {
                     _ => return Err(HarvestError::Oai { url, source: e }),
                 }
             }
-            summary.first_response_date.get_or_insert(page.response_date());
+            summary
+                .first_response_date
+                .get_or_insert(page.response_date());
             let mut records = 0u64;
             for item in page.by_ref() {
-                sink.record(item.map_err(parse)?).map_err(HarvestError::Sink)?;
+                sink.record(item.map_err(parse)?)
+                    .map_err(HarvestError::Sink)?;
                 records += 1;
             }
             summary.records += records;
@@ -227,7 +311,10 @@ impl Harvester {
             if let Some(size) = token.as_ref().and_then(|t| t.complete_list_size) {
                 summary.complete_list_size = Some(size);
             }
-            let resume_with = token.as_ref().filter(|t| t.continues()).map(|t| t.value.clone());
+            let resume_with = token
+                .as_ref()
+                .filter(|t| t.continues())
+                .map(|t| t.value.clone());
             sink.page_done(&PageInfo {
                 number: page_no,
                 records,
@@ -251,7 +338,10 @@ impl Harvester {
             && summary.restarts == 0
         {
             if self.options.strict_counts {
-                return Err(HarvestError::CountMismatch { expected, got: summary.records });
+                return Err(HarvestError::CountMismatch {
+                    expected,
+                    got: summary.records,
+                });
             }
             summary.warnings.push(format!("harvested {} records; the repository announced completeListSize {expected} (an estimate, the protocol allows it)", summary.records));
         }

@@ -16,7 +16,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 6, base: Duration::from_millis(500), cap: Duration::from_secs(60) }
+        RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+        }
     }
 }
 
@@ -41,9 +45,11 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     let rest = s.split_once(", ")?.1;
     let mut it = rest.split_whitespace();
     let day: u32 = it.next()?.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| Some(*m) == it.clone().next())? as u32
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| Some(*m) == it.clone().next())? as u32
         + 1;
     it.next();
     let year: u32 = it.next()?.parse().ok()?;
@@ -81,20 +87,41 @@ mod tests {
     fn retry_after_in_both_forms_and_junk() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO), "past dates mean now");
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO),
+            "past dates mean now"
+        );
         assert_eq!(parse_retry_after("soon-ish", now), None);
         assert_eq!(parse_retry_after("", now), None);
     }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
-        let p = RetryPolicy { max_attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
         let d0 = p.delay(0, None, 500);
         let d2 = p.delay(2, None, 500);
-        assert_eq!((d0, d2), (Duration::from_millis(100), Duration::from_millis(400)));
-        assert!(p.delay(0, None, 0) >= Duration::from_millis(75) && p.delay(0, None, 999) <= Duration::from_millis(125));
+        assert_eq!(
+            (d0, d2),
+            (Duration::from_millis(100), Duration::from_millis(400))
+        );
+        assert!(
+            p.delay(0, None, 0) >= Duration::from_millis(75)
+                && p.delay(0, None, 999) <= Duration::from_millis(125)
+        );
         assert_eq!(p.delay(10, None, 500), Duration::from_secs(1));
-        assert_eq!(p.delay(0, Some(Duration::from_secs(90)), 0), Duration::from_secs(1), "Retry-After capped");
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(90)), 0),
+            Duration::from_secs(1),
+            "Retry-After capped"
+        );
     }
 }

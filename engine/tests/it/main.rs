@@ -1,1 +1,3 @@
+//! The engine's HTTP choreography, one exchange at a time, against wiremock.
 
+mod harvest;

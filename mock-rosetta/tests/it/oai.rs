@@ -356,7 +356,15 @@ async fn tokens_expire_when_time_passes() {
         .await
         .expect("clock");
     assert_eq!(r.status(), 200);
-    let (_, body) = oai(&m, &format!("verb=ListIdentifiers&resumptionToken={}", token.value)).await;
-    assert_eq!(error_codes(&body), ["badResumptionToken"], "expired after its expirationDate");
+    let (_, body) = oai(
+        &m,
+        &format!("verb=ListIdentifiers&resumptionToken={}", token.value),
+    )
+    .await;
+    assert_eq!(
+        error_codes(&body),
+        ["badResumptionToken"],
+        "expired after its expirationDate"
+    );
     m.shutdown().await;
 }
