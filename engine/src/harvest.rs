@@ -223,6 +223,30 @@ impl Harvester {
         })
     }
 
+    /// A cursor over a list, page by page (for callers that do async work per page).
+    pub fn cursor<'h>(
+        &'h self,
+        base_url: &str,
+        args: &ListArgs,
+        identifiers_only: bool,
+        resume_token: Option<String>,
+    ) -> ListCursor<'h> {
+        let next = match resume_token {
+            Some(t) => list_request(identifiers_only, ListRequest::Resume(t)),
+            None => list_request(identifiers_only, ListRequest::Fresh(args.clone())),
+        };
+        ListCursor {
+            harvester: self,
+            base_url: base_url.to_owned(),
+            args: args.clone(),
+            identifiers_only,
+            next: Some(next),
+            seen_tokens: std::collections::HashSet::new(),
+            empty_run: 0,
+            summary: HarvestSummary::default(),
+        }
+    }
+
     /// Harvests a list (ListRecords, or ListIdentifiers when `identifiers_only`), from the start
     /// or from `resume_token` (a checkpoint), into `sink`.
     pub async fn list(
@@ -233,36 +257,70 @@ impl Harvester {
         resume_token: Option<String>,
         sink: &mut dyn HarvestSink,
     ) -> Result<HarvestSummary, HarvestError> {
-        let make = |l: ListRequest| {
-            if identifiers_only {
-                Request::ListIdentifiers(l)
-            } else {
-                Request::ListRecords(l)
+        let mut cursor = self.cursor(base_url, args, identifiers_only, resume_token);
+        while let Some(page) = cursor.next_page().await? {
+            for item in page.items {
+                sink.record(item).map_err(HarvestError::Sink)?;
             }
-        };
-        let mut summary = HarvestSummary::default();
-        let mut seen_tokens: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut empty_run = 0u32;
-        let mut next = match resume_token {
-            Some(t) => make(ListRequest::Resume(t)),
-            None => make(ListRequest::Fresh(args.clone())),
-        };
+            sink.page_done(&page.info).map_err(HarvestError::Sink)?;
+        }
+        cursor.finish()
+    }
+}
+
+fn list_request(identifiers_only: bool, l: ListRequest) -> Request {
+    if identifiers_only {
+        Request::ListIdentifiers(l)
+    } else {
+        Request::ListRecords(l)
+    }
+}
+
+/// One harvested page: its records (one page in memory at a time) and what is known after it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub info: PageInfo,
+}
+
+/// A list being harvested, page by page.
+pub struct ListCursor<'h> {
+    harvester: &'h Harvester,
+    base_url: String,
+    args: ListArgs,
+    identifiers_only: bool,
+    next: Option<Request>,
+    seen_tokens: std::collections::HashSet<String>,
+    empty_run: u32,
+    summary: HarvestSummary,
+}
+
+impl ListCursor<'_> {
+    /// The next page, or `None` when the list is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Page>, HarvestError> {
+        let opts = &self.harvester.options;
         loop {
-            let url = format!("{base_url}?{}", next.to_query());
-            let body = self.get(&url, &mut summary.waits).await?;
-            summary.pages += 1;
-            let page_no = summary.pages;
+            let Some(next) = self.next.take() else {
+                return Ok(None);
+            };
+            let url = format!("{}?{}", self.base_url, next.to_query());
+            let body = self.harvester.get(&url, &mut self.summary.waits).await?;
+            self.summary.pages += 1;
+            let page_no = self.summary.pages;
             let parse = |source: PageError| HarvestError::Parse {
                 url: url.clone(),
                 page: page_no,
                 source,
             };
-            let mut page = PageReader::new(&body, self.options.payload).map_err(parse)?;
+            let mut page = PageReader::new(&body, opts.payload).map_err(parse)?;
             if let Some(e) = page.errors().first().cloned() {
                 match e.code {
                     ErrorCode::NoRecordsMatch => {
                         // An empty window (first page) or a list whose remaining records changed
                         // meanwhile: the repository says the list ends here.
+                        self.summary
+                            .first_response_date
+                            .get_or_insert(page.response_date());
                         let info = PageInfo {
                             number: page_no,
                             records: 0,
@@ -270,11 +328,10 @@ impl Harvester {
                             resume_with: None,
                             complete_list_size: None,
                         };
-                        summary
-                            .first_response_date
-                            .get_or_insert(page.response_date());
-                        sink.page_done(&info).map_err(HarvestError::Sink)?;
-                        break;
+                        return Ok(Some(Page {
+                            items: Vec::new(),
+                            info,
+                        }));
                     }
                     ErrorCode::BadResumptionToken
                         if matches!(
@@ -283,68 +340,83 @@ impl Harvester {
                                 | Request::ListIdentifiers(ListRequest::Resume(_))
                         ) =>
                     {
-                        summary.restarts += 1;
-                        if summary.restarts > self.options.max_restarts {
+                        self.summary.restarts += 1;
+                        if self.summary.restarts > opts.max_restarts {
                             return Err(HarvestError::TooManyRestarts {
-                                restarts: summary.restarts,
+                                restarts: self.summary.restarts,
                             });
                         }
-                        summary.warnings.push(format!("badResumptionToken on page {page_no} ({}): restarted the window from its start", e.message));
-                        seen_tokens.clear();
-                        next = make(ListRequest::Fresh(args.clone()));
+                        self.summary.warnings.push(format!("badResumptionToken on page {page_no} ({}): restarted the window from its start", e.message));
+                        self.seen_tokens.clear();
+                        self.next = Some(list_request(
+                            self.identifiers_only,
+                            ListRequest::Fresh(self.args.clone()),
+                        ));
                         continue;
                     }
                     _ => return Err(HarvestError::Oai { url, source: e }),
                 }
             }
-            summary
+            self.summary
                 .first_response_date
                 .get_or_insert(page.response_date());
-            let mut records = 0u64;
+            let mut items = Vec::new();
             for item in page.by_ref() {
-                sink.record(item.map_err(parse)?)
-                    .map_err(HarvestError::Sink)?;
-                records += 1;
+                items.push(item.map_err(parse)?);
             }
-            summary.records += records;
+            let records = items.len() as u64;
+            self.summary.records += records;
             let token = page.resumption_token().cloned();
             if let Some(size) = token.as_ref().and_then(|t| t.complete_list_size) {
-                summary.complete_list_size = Some(size);
+                self.summary.complete_list_size = Some(size);
             }
             let resume_with = token
                 .as_ref()
                 .filter(|t| t.continues())
                 .map(|t| t.value.clone());
-            sink.page_done(&PageInfo {
+            if let Some(t) = &resume_with {
+                if !self.seen_tokens.insert(t.clone()) {
+                    return Err(HarvestError::RepeatedToken { token: t.clone() });
+                }
+                self.empty_run = if records == 0 { self.empty_run + 1 } else { 0 };
+                if self.empty_run > opts.max_empty_pages {
+                    return Err(HarvestError::EmptyPages {
+                        pages: self.empty_run,
+                    });
+                }
+                self.next = Some(list_request(
+                    self.identifiers_only,
+                    ListRequest::Resume(t.clone()),
+                ));
+            }
+            let info = PageInfo {
                 number: page_no,
                 records,
                 response_date: page.response_date(),
-                resume_with: resume_with.clone(),
-                complete_list_size: summary.complete_list_size,
-            })
-            .map_err(HarvestError::Sink)?;
-            let Some(t) = resume_with else { break };
-            if !seen_tokens.insert(t.clone()) {
-                return Err(HarvestError::RepeatedToken { token: t });
-            }
-            empty_run = if records == 0 { empty_run + 1 } else { 0 };
-            if empty_run > self.options.max_empty_pages {
-                return Err(HarvestError::EmptyPages { pages: empty_run });
-            }
-            next = make(ListRequest::Resume(t));
+                resume_with,
+                complete_list_size: self.summary.complete_list_size,
+            };
+            return Ok(Some(Page { items, info }));
         }
-        if let Some(expected) = summary.complete_list_size
-            && summary.records < expected
-            && summary.restarts == 0
+    }
+
+    /// The summary once the list is complete; checks the count against `completeListSize`.
+    pub fn finish(mut self) -> Result<HarvestSummary, HarvestError> {
+        if let Some(expected) = self.summary.complete_list_size
+            && self.summary.records < expected
+            && self.summary.restarts == 0
         {
-            if self.options.strict_counts {
+            if self.harvester.options.strict_counts {
                 return Err(HarvestError::CountMismatch {
                     expected,
-                    got: summary.records,
+                    got: self.summary.records,
                 });
             }
-            summary.warnings.push(format!("harvested {} records; the repository announced completeListSize {expected} (an estimate, the protocol allows it)", summary.records));
+            self.summary.warnings.push(format!(
+                "harvested {} records; the repository announced completeListSize {expected} (an estimate, the protocol allows it)",
+                self.summary.records
+            ));
         }
-        Ok(summary)
+        Ok(self.summary)
     }
 }
