@@ -15,6 +15,8 @@
 //! Depend on a mock: it is tested with wiremock for HTTP choreography, and against the mocks
 //! only from the `scenarios` crate (ARCHITECTURE.md). Write or parse XML by hand: `formats` does.
 
+pub mod alma;
 pub mod config;
 pub mod harvest;
 pub mod retry;
+pub mod state;

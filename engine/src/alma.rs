@@ -1,0 +1,285 @@
+//! The Alma REST client: API key, pacing to `max_requests_per_second` (so 429s are rare, not
+//! the speed limit), retries of `PER_SECOND_THRESHOLD` and gateway errors, a clean stop on
+//! `DAILY_THRESHOLD`, and Alma's error bodies (XML or JSON, whatever was asked) with trackingIds.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use formats::alma::{Bib, List, Representation, WebServiceResult};
+use formats::identifier::MmsId;
+
+use crate::retry::{RetryPolicy, parse_retry_after};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlmaError {
+    /// Alma refused the request (a 4xx other than the thresholds): this record, not the run.
+    #[error("{method} {path}: HTTP {status}: {code} {message} (trackingId {tracking_id})")]
+    Api {
+        method: String,
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+        tracking_id: String,
+    },
+    /// The institution's daily quota is spent: stop, checkpoint, resume tomorrow.
+    #[error(
+        "Alma's daily API quota is spent (DAILY_THRESHOLD): stop and resume after midnight in the institution's time zone"
+    )]
+    Daily,
+    #[error("{method} {path}: {message} (after {attempts} attempt(s))")]
+    Unavailable {
+        method: String,
+        path: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{method} {path}: unexpected response: {message}")]
+    Protocol {
+        method: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl AlmaError {
+    /// True when the whole run must stop (not just this record).
+    pub fn stops_the_run(&self) -> bool {
+        matches!(self, AlmaError::Daily | AlmaError::Unavailable { .. })
+    }
+}
+
+/// Spaces requests `1/rps` apart (a token bucket of depth one).
+#[derive(Debug)]
+struct Pacer {
+    spacing: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.spacing;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+pub struct AlmaClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    pacer: Pacer,
+    retry: RetryPolicy,
+    calls: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl std::fmt::Debug for AlmaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The API key never reaches a log.
+        f.debug_struct("AlmaClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlmaClient {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        api_key: &str,
+        max_requests_per_second: u32,
+        retry: RetryPolicy,
+    ) -> Self {
+        AlmaClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            pacer: Pacer {
+                spacing: Duration::from_secs_f64(1.0 / f64::from(max_requests_per_second.max(1))),
+                next: Mutex::new(Instant::now()),
+            },
+            retry,
+            calls: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls made so far (retries included), and of those the writes.
+    pub fn calls(&self) -> (u64, u64) {
+        (
+            self.calls.load(Ordering::SeqCst),
+            self.writes.load(Ordering::SeqCst),
+        )
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<String, AlmaError> {
+        let url = format!("{}{path}", self.base_url);
+        let m = method.as_str().to_owned();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.pacer.wait().await;
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if method != reqwest::Method::GET {
+                self.writes.fetch_add(1, Ordering::SeqCst);
+            }
+            let mut rb = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .header("authorization", format!("apikey {}", self.api_key))
+                .header("accept", "application/xml");
+            if let Some(b) = &body {
+                rb = rb.header("content-type", "application/xml").body(b.clone());
+            }
+            let (status, retry_after, text, transport) = match rb.send().await {
+                Err(e) => (0, None, String::new(), Some(e.to_string())),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ra = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    match r.text().await {
+                        Ok(t) => (status, ra, t, None),
+                        Err(e) => (
+                            status,
+                            ra,
+                            String::new(),
+                            Some(format!("reading the body: {e}")),
+                        ),
+                    }
+                }
+            };
+            if transport.is_none() && (200..300).contains(&status) {
+                return Ok(text);
+            }
+            let wsr = WebServiceResult::parse_any(text.as_bytes()).ok();
+            let first = wsr.as_ref().and_then(|w| w.errors.first().cloned());
+            let code = first.as_ref().map(|e| e.code.clone()).unwrap_or_default();
+            if code == "DAILY_THRESHOLD" {
+                return Err(AlmaError::Daily);
+            }
+            let retryable = transport.is_some() || status == 429 || (500..600).contains(&status);
+            if !retryable {
+                let e = first.unwrap_or(formats::alma::AlmaApiError {
+                    code: String::new(),
+                    message: formats::xml::truncate(text.trim(), 200),
+                    tracking_id: None,
+                });
+                return Err(AlmaError::Api {
+                    method: m,
+                    path: path.to_owned(),
+                    status,
+                    code: e.code,
+                    message: e.message,
+                    tracking_id: e.tracking_id.unwrap_or_else(|| "none".to_owned()),
+                });
+            }
+            if attempt >= self.retry.max_attempts {
+                let message = transport.unwrap_or_else(|| format!("HTTP {status} {code}"));
+                return Err(AlmaError::Unavailable {
+                    method: m,
+                    path: path.to_owned(),
+                    message,
+                    attempts: attempt,
+                });
+            }
+            let seed = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| u64::from(d.subsec_nanos()))
+                .unwrap_or(0);
+            let wait = self.retry.delay(attempt - 1, retry_after, seed);
+            tracing::warn!(method = %m, path, status, code = %code, wait_ms = wait.as_millis() as u64, "Alma asked to retry");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn protocol(method: &str, path: &str, e: impl std::fmt::Display) -> AlmaError {
+        AlmaError::Protocol {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    /// `GET /bibs?other_system_id=…`: the bibs whose 035 holds this value.
+    pub async fn find_by_other_system_id(&self, value: &str) -> Result<Vec<Bib>, AlmaError> {
+        let body = self
+            .call(
+                reqwest::Method::GET,
+                "/bibs",
+                &[("other_system_id", value), ("view", "full")],
+                None,
+            )
+            .await?;
+        List::<Bib>::read_xml(&body)
+            .map(|l| l.items)
+            .map_err(|e| Self::protocol("GET", "/bibs", e))
+    }
+
+    pub async fn create_bib(&self, bib: &Bib) -> Result<Bib, AlmaError> {
+        let xml = bib
+            .write_xml()
+            .map_err(|e| Self::protocol("POST", "/bibs", e))?;
+        let body = self
+            .call(reqwest::Method::POST, "/bibs", &[], Some(xml))
+            .await?;
+        Bib::read_xml(&body).map_err(|e| Self::protocol("POST", "/bibs", e))
+    }
+
+    pub async fn update_bib(&self, mms: &MmsId, bib: &Bib) -> Result<Bib, AlmaError> {
+        let path = format!("/bibs/{mms}");
+        let xml = bib
+            .write_xml()
+            .map_err(|e| Self::protocol("PUT", &path, e))?;
+        let body = self
+            .call(reqwest::Method::PUT, &path, &[], Some(xml))
+            .await?;
+        Bib::read_xml(&body).map_err(|e| Self::protocol("PUT", &path, e))
+    }
+
+    pub async fn representations(&self, mms: &MmsId) -> Result<Vec<Representation>, AlmaError> {
+        let path = format!("/bibs/{mms}/representations");
+        let body = self
+            .call(
+                reqwest::Method::GET,
+                &path,
+                &[("limit", "100"), ("offset", "0")],
+                None,
+            )
+            .await?;
+        List::<Representation>::read_xml(&body)
+            .map(|l| l.items)
+            .map_err(|e| Self::protocol("GET", &path, e))
+    }
+
+    pub async fn create_representation(
+        &self,
+        mms: &MmsId,
+        rep: &Representation,
+    ) -> Result<Representation, AlmaError> {
+        let path = format!("/bibs/{mms}/representations");
+        let xml = rep
+            .write_xml()
+            .map_err(|e| Self::protocol("POST", &path, e))?;
+        let body = self
+            .call(reqwest::Method::POST, &path, &[], Some(xml))
+            .await?;
+        Representation::read_xml(&body).map_err(|e| Self::protocol("POST", &path, e))
+    }
+}

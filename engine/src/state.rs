@@ -1,0 +1,348 @@
+//! The state store: one SQLite file holding harvest windows and checkpoints, per-record
+//! fingerprints and the OAI identifier / IE PID / MMS ID mapping, and the run log with each
+//! changed record's previous MARC (for revert). One run at a time per file (a lock file).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state {path}: {source}")]
+    Sql {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state {path} is in use by another run ({holder}); wait for it or remove {lock} if that process is gone"
+    )]
+    Locked {
+        path: String,
+        lock: String,
+        holder: String,
+    },
+    #[error("state {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("state {path} has schema version {found}; this mdsync knows up to {known}")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+}
+
+/// What the store remembers of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordState {
+    pub identifier: String,
+    pub ie_pid: Option<String>,
+    pub mms_id: Option<String>,
+    pub fingerprint: Option<String>,
+    pub datestamp: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// One record's line in a run's log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunRecord<'a> {
+    pub identifier: &'a str,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub ie_pid: Option<&'a str>,
+    pub mms_id: Option<&'a str>,
+    /// What the record was before this run changed it (MARC or DC), for revert.
+    pub previous: Option<&'a str>,
+}
+
+/// A harvest window per source.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Window {
+    /// The next incremental harvest's `from` (the last complete run's first responseDate).
+    pub next_from: Option<String>,
+    /// A checkpoint: the token to resume the interrupted run with.
+    pub checkpoint_token: Option<String>,
+}
+
+pub struct StateStore {
+    conn: Connection,
+    path: String,
+    lock: PathBuf,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE records (
+        source TEXT NOT NULL, identifier TEXT NOT NULL, ie_pid TEXT, mms_id TEXT,
+        fingerprint TEXT, datestamp TEXT, outcome TEXT, updated_at TEXT,
+        PRIMARY KEY (source, identifier));
+     CREATE INDEX records_ie ON records(ie_pid);
+     CREATE INDEX records_mms ON records(mms_id);
+     CREATE TABLE windows (source TEXT PRIMARY KEY, next_from TEXT, checkpoint_token TEXT);
+     CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL, started TEXT NOT NULL,
+        finished TEXT, counts TEXT, flags TEXT);
+     CREATE TABLE run_records (run_id INTEGER NOT NULL, identifier TEXT NOT NULL, outcome TEXT NOT NULL,
+        reason TEXT, ie_pid TEXT, mms_id TEXT, previous TEXT);",
+];
+
+fn now_text() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    formats::oai::Datestamp::from_unix(secs).to_string()
+}
+
+impl StateStore {
+    /// Opens (creating and migrating) the store and takes its lock.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        let p = path.display().to_string();
+        let lock = PathBuf::from(format!("{p}.lock"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                let _ = writeln!(f, "pid {} since {}", std::process::id(), now_text());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&lock)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                return Err(StateError::Locked {
+                    path: p,
+                    lock: lock.display().to_string(),
+                    holder,
+                });
+            }
+            Err(e) => {
+                return Err(StateError::Io {
+                    path: p,
+                    message: format!("cannot create {}: {e}", lock.display()),
+                });
+            }
+        }
+        let store = (|| {
+            let sql = |source| StateError::Sql {
+                path: p.clone(),
+                source,
+            };
+            let conn = Connection::open(path).map_err(sql)?;
+            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);").map_err(sql)?;
+            let version: i64 = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(sql)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if version > SCHEMA_VERSION {
+                return Err(StateError::TooNew {
+                    path: p.clone(),
+                    found: version,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                conn.execute_batch(&format!("BEGIN; {m} INSERT OR REPLACE INTO meta VALUES ('schema_version', '{}'); COMMIT;", i + 1)).map_err(sql)?;
+            }
+            Ok(StateStore {
+                conn,
+                path: p.clone(),
+                lock: lock.clone(),
+            })
+        })();
+        if store.is_err() {
+            let _ = std::fs::remove_file(&lock);
+        }
+        store
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StateError {
+        StateError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn window(&self, source: &str) -> Result<Window, StateError> {
+        self.conn
+            .query_row(
+                "SELECT next_from, checkpoint_token FROM windows WHERE source = ?1",
+                [source],
+                |r| {
+                    Ok(Window {
+                        next_from: r.get(0)?,
+                        checkpoint_token: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records a checkpoint after a page (`None`: the list is complete).
+    pub fn checkpoint(&self, source: &str, token: Option<&str>) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO windows (source, checkpoint_token) VALUES (?1, ?2)
+                 ON CONFLICT(source) DO UPDATE SET checkpoint_token = excluded.checkpoint_token",
+                params![source, token],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// A complete run moves the window: the next run starts `from` here.
+    pub fn complete_window(&self, source: &str, next_from: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO windows (source, next_from, checkpoint_token) VALUES (?1, ?2, NULL)
+                 ON CONFLICT(source) DO UPDATE SET next_from = excluded.next_from, checkpoint_token = NULL",
+                params![source, next_from],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn record(
+        &self,
+        source: &str,
+        identifier: &str,
+    ) -> Result<Option<RecordState>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT identifier, ie_pid, mms_id, fingerprint, datestamp, outcome FROM records WHERE source = ?1 AND identifier = ?2",
+                params![source, identifier],
+                |r| Ok(RecordState { identifier: r.get(0)?, ie_pid: r.get(1)?, mms_id: r.get(2)?, fingerprint: r.get(3)?, datestamp: r.get(4)?, outcome: r.get(5)? }),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(source, identifier) DO UPDATE SET ie_pid = excluded.ie_pid, mms_id = excluded.mms_id,
+                   fingerprint = excluded.fingerprint, datestamp = excluded.datestamp, outcome = excluded.outcome,
+                   updated_at = excluded.updated_at",
+                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// How many records the store knows for a source (the circuit breaker's base).
+    pub fn known(&self, source: &str) -> Result<u64, StateError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE source = ?1",
+                [source],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn start_run(&self, stage: &str, flags: &str) -> Result<i64, StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (stage, started, flags) VALUES (?1, ?2, ?3)",
+                params![stage, now_text(), flags],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn log_record(&self, run: i64, r: &RunRecord<'_>) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO run_records (run_id, identifier, outcome, reason, ie_pid, mms_id, previous) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![run, r.identifier, r.outcome, r.reason, r.ie_pid, r.mms_id, r.previous],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn finish_run(&self, run: i64, counts_json: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished = ?2, counts = ?3 WHERE id = ?1",
+                params![run, now_text(), counts_json],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+}
+
+impl Drop for StateStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("mdsync-state-{name}-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_file(format!("{}.lock", p.display()));
+        p
+    }
+
+    #[test]
+    fn one_run_at_a_time_and_state_survives_reopening() {
+        let p = temp("lock");
+        let s = StateStore::open(&p).expect("open");
+        let e = StateStore::open(&p).err().expect("locked");
+        assert!(
+            e.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{e}"
+        );
+        s.put_record(
+            "rosetta",
+            &RecordState {
+                identifier: "oai:a:IE1".into(),
+                mms_id: Some("991".into()),
+                fingerprint: Some("f".into()),
+                ..Default::default()
+            },
+        )
+        .expect("put");
+        s.checkpoint("rosetta", Some("t1")).expect("checkpoint");
+        drop(s);
+        let s = StateStore::open(&p).expect("reopened after the lock is released");
+        assert_eq!(
+            s.record("rosetta", "oai:a:IE1")
+                .expect("read")
+                .and_then(|r| r.mms_id),
+            Some("991".into())
+        );
+        assert_eq!(
+            s.window("rosetta").expect("w").checkpoint_token.as_deref(),
+            Some("t1")
+        );
+        s.complete_window("rosetta", "2026-11-28T12:00:00Z")
+            .expect("complete");
+        let w = s.window("rosetta").expect("w");
+        assert_eq!(
+            (w.next_from.as_deref(), w.checkpoint_token),
+            (Some("2026-11-28T12:00:00Z"), None)
+        );
+        assert_eq!(s.known("rosetta").expect("n"), 1);
+    }
+}
