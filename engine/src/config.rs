@@ -103,6 +103,12 @@ pub struct Alma {
     pub api_key_env: String,
     /// The representation's repository code.
     pub remote_repository: String,
+    /// The library new remote representations belong to (Alma requires one).
+    #[serde(default = "main_library")]
+    pub representation_library: String,
+    /// Their usage type.
+    #[serde(default = "preservation_master")]
+    pub usage_type: String,
     #[serde(default = "default_rps")]
     pub max_requests_per_second: u32,
     #[serde(default = "default_concurrency")]
@@ -113,6 +119,14 @@ pub struct Alma {
     pub publishing_set: String,
     #[serde(default = "oai_dc")]
     pub oai_metadata_prefix: String,
+}
+
+fn main_library() -> String {
+    "MAIN".to_owned()
+}
+
+fn preservation_master() -> String {
+    "PRESERVATION_MASTER".to_owned()
 }
 
 fn alma_key_env() -> String {

@@ -18,5 +18,6 @@
 pub mod alma;
 pub mod config;
 pub mod harvest;
+pub mod import;
 pub mod retry;
 pub mod state;

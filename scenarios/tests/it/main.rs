@@ -2,3 +2,4 @@
 //! `MDSYNC_INTEROP=1`, against pyoai's independent server).
 
 mod harvest;
+mod import;

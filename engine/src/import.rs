@@ -1,0 +1,481 @@
+//! The import stage (Rosetta → Alma, DESIGN §4): harvest Rosetta's set page by page; per record
+//! crosswalk DC → MARC, match on 035, create bib + remote representation, update as a merge, or
+//! skip when identical; unchanged records cost no Alma call at all. Every record ends in exactly
+//! one outcome.
+
+use std::collections::BTreeMap;
+
+use formats::alma::{Bib, Representation};
+use formats::crosswalk;
+use formats::dc::{Comparison, DcRecord};
+use formats::identifier::{IePid, MmsId, OaiIdentifier, PidPattern};
+use formats::marc::MarcNs;
+use formats::oai::{Datestamp, Item, ListArgs, Metadata};
+use serde::Serialize;
+
+use crate::alma::{AlmaClient, AlmaError};
+use crate::config::Config;
+use crate::harvest::{HarvestError, Harvester};
+use crate::state::{RecordState, RunRecord, StateError, StateStore};
+
+/// The state store's name for Rosetta's set.
+pub const SOURCE: &str = "rosetta";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One record's outcome, as the JSON report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordOutcome {
+    pub identifier: String,
+    pub ie_pid: Option<String>,
+    pub mms_id: Option<String>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+/// The run's report (`--report json` prints it; schema version 1).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub schema: u32,
+    pub stage: &'static str,
+    pub run: Option<i64>,
+    pub dry_run: bool,
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Records whose outcome is not `unchanged`.
+    pub records: Vec<RecordOutcome>,
+    pub alma_calls: u64,
+    pub alma_writes: u64,
+    pub harvested: u64,
+    pub warnings: Vec<String>,
+    /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
+    pub stopped: Option<String>,
+}
+
+impl ImportReport {
+    pub fn errors(&self) -> u64 {
+        self.counts.get("error").copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Harvest(#[from] HarvestError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// How this run differs from a plain incremental one.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Ignore the last run time: harvest everything (unchanged records still cost no call).
+    pub full: bool,
+    /// Change nothing: report what would happen.
+    pub dry_run: bool,
+    /// Stop after this many records (the window does not move).
+    pub limit: Option<usize>,
+}
+
+struct Ctx<'a> {
+    cfg: &'a Config,
+    alma: &'a AlmaClient,
+    state: &'a StateStore,
+    pattern: PidPattern,
+    dry_run: bool,
+}
+
+fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
+    cfg.rosetta
+        .delivery_template
+        .as_ref()
+        .map(|t| t.replace("$$LinkingParameter1", pid))
+}
+
+/// The DC the import crosswalks: the identifiers the round trip itself produces removed, by
+/// value (the record's own OAI identifier, `alma_<its MMS ID>`, its delivery link).
+pub fn import_dc(
+    dc: &DcRecord,
+    oai_id: &str,
+    mms: Option<&str>,
+    delivery: Option<&str>,
+) -> DcRecord {
+    let alma = mms.map(|m| format!("alma_{m}"));
+    DcRecord::new(
+        dc.elements
+            .iter()
+            .filter(|e| {
+                let v = e.value.trim();
+                !(e.name == "identifier"
+                    && (v == oai_id || Some(v) == alma.as_deref() || Some(v) == delivery))
+            })
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Runs the import stage.
+pub async fn import(
+    cfg: &Config,
+    state: &StateStore,
+    harvester: &Harvester,
+    alma: &AlmaClient,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let pattern =
+        PidPattern::new(&cfg.update.pid_pattern).map_err(|e| ImportError::Config(e.to_string()))?;
+    let window = state.window(SOURCE)?;
+    let from = match (&window.next_from, opts.full) {
+        (Some(f), false) => Some(
+            Datestamp::parse(f).map_err(|e| ImportError::Config(format!("stored window: {e}")))?,
+        ),
+        _ => None,
+    };
+    let resume = if opts.full || opts.dry_run {
+        None
+    } else {
+        window.checkpoint_token.clone()
+    };
+    let args = ListArgs {
+        metadata_prefix: cfg.rosetta.metadata_prefix.clone(),
+        from,
+        until: None,
+        set: cfg.rosetta.set.clone(),
+    };
+    let run = if opts.dry_run {
+        None
+    } else {
+        Some(state.start_run(
+            "import",
+            &format!("full={} limit={:?}", opts.full, opts.limit),
+        )?)
+    };
+    let ctx = Ctx {
+        cfg,
+        alma,
+        state,
+        pattern,
+        dry_run: opts.dry_run,
+    };
+    let mut report = ImportReport {
+        schema: 1,
+        stage: "import",
+        run,
+        dry_run: opts.dry_run,
+        ..ImportReport::default()
+    };
+    let mut cursor = harvester.cursor(&cfg.rosetta.oai_base_url, &args, false, resume);
+    let mut limited = false;
+    'pages: while let Some(page) = cursor.next_page().await? {
+        for item in page.items {
+            if opts.limit.is_some_and(|l| report.harvested as usize >= l) {
+                limited = true;
+                break 'pages;
+            }
+            report.harvested += 1;
+            let outcome = match process(&ctx, &item).await {
+                Ok(o) => o,
+                Err(stop) => {
+                    let Stop(message, o) = *stop;
+                    report.stopped = Some(message);
+                    record(&ctx, &mut report, o)?;
+                    break 'pages;
+                }
+            };
+            record(&ctx, &mut report, outcome)?;
+        }
+        if !opts.dry_run {
+            state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
+        }
+    }
+    let (calls, writes) = alma.calls();
+    report.alma_calls = calls;
+    report.alma_writes = writes;
+    if report.stopped.is_none() && !limited {
+        let summary = cursor.finish()?;
+        report.warnings.extend(summary.warnings);
+        if !opts.dry_run
+            && let Some(first) = summary.first_response_date
+        {
+            // Only a complete run moves the window; the overlap (inclusive `from`) is harmless:
+            // unchanged records cost nothing.
+            state.complete_window(SOURCE, &first.to_string())?;
+        }
+    }
+    if let Some(run) = run {
+        state.finish_run(
+            run,
+            &serde_json::to_string(&report.counts).unwrap_or_default(),
+        )?;
+    }
+    Ok(report)
+}
+
+fn record(
+    ctx: &Ctx<'_>,
+    report: &mut ImportReport,
+    o: (RecordOutcome, Option<String>, Option<String>),
+) -> Result<(), ImportError> {
+    let (o, fingerprint, previous) = o;
+    *report.counts.entry(o.outcome.as_str()).or_default() += 1;
+    if !ctx.dry_run {
+        if let Some(run) = report.run {
+            ctx.state.log_record(
+                run,
+                &RunRecord {
+                    identifier: &o.identifier,
+                    outcome: o.outcome.as_str(),
+                    reason: o.reason.as_deref(),
+                    ie_pid: o.ie_pid.as_deref(),
+                    mms_id: o.mms_id.as_deref(),
+                    previous: previous.as_deref(),
+                },
+            )?;
+        }
+        if o.outcome != Outcome::Error {
+            ctx.state.put_record(
+                SOURCE,
+                &RecordState {
+                    identifier: o.identifier.clone(),
+                    ie_pid: o.ie_pid.clone(),
+                    mms_id: o.mms_id.clone(),
+                    fingerprint,
+                    datestamp: None,
+                    outcome: Some(o.outcome.as_str().to_owned()),
+                },
+            )?;
+        }
+    }
+    if o.outcome != Outcome::Unchanged {
+        report.records.push(o);
+    }
+    Ok(())
+}
+
+/// A failure that ends the run (with the outcome of the record it hit).
+struct Stop(String, (RecordOutcome, Option<String>, Option<String>));
+
+type Processed = Result<(RecordOutcome, Option<String>, Option<String>), Box<Stop>>;
+
+async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
+    let header = item.header();
+    let id = header.identifier.clone();
+    let mut out = RecordOutcome {
+        identifier: id.clone(),
+        ie_pid: None,
+        mms_id: None,
+        outcome: Outcome::Error,
+        reason: None,
+    };
+    let fail = |mut out: RecordOutcome, reason: String| -> Processed {
+        out.outcome = Outcome::Error;
+        out.reason = Some(reason);
+        Ok((out, None, None))
+    };
+    let pid = match OaiIdentifier::parse(&id)
+        .map_err(|e| e.to_string())
+        .and_then(|o| IePid::with_pattern(o.local(), &ctx.pattern).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => return fail(out, e),
+    };
+    out.ie_pid = Some(pid.to_string());
+    let known = ctx.state.record(SOURCE, &id).ok().flatten();
+    out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
+    if header.deleted {
+        out.outcome = Outcome::Deleted;
+        out.reason = Some("deleted in Rosetta; reported only (the bib and its representation are left as they are)".to_owned());
+        return Ok((out, known.and_then(|k| k.fingerprint), None));
+    }
+    let Item::Record(rec) = item else {
+        return fail(out, "a header without a record".to_owned());
+    };
+    let Some(Metadata::Dc(dc)) = &rec.metadata else {
+        return fail(out, "no Dublin Core metadata".to_owned());
+    };
+    let delivery = delivery_url(ctx.cfg, pid.as_str());
+    let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
+    let fingerprint = dc.dumb_down().fingerprint(Comparison::Multiset).to_string();
+    if known.as_ref().is_some_and(|k| {
+        k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
+    }) {
+        out.outcome = Outcome::Unchanged;
+        return Ok((out, Some(fingerprint), None));
+    }
+    let fields = crosswalk::dc_to_marc(&dc, &id);
+    let stop = |e: AlmaError, mut out: RecordOutcome| -> Processed {
+        let msg = e.to_string();
+        if e.stops_the_run() {
+            out.reason = Some(msg.clone());
+            Err(Box::new(Stop(msg, (out, None, None))))
+        } else {
+            out.reason = Some(msg);
+            Ok((out, None, None))
+        }
+    };
+    let matches = match ctx.alma.find_by_other_system_id(&id).await {
+        Ok(m) => m,
+        Err(e) => return stop(e, out),
+    };
+    match matches.as_slice() {
+        [] => {
+            out.outcome = Outcome::Created;
+            if ctx.dry_run {
+                out.reason = Some(format!(
+                    "would create a bib with {} crosswalked fields and a remote representation",
+                    fields.len()
+                ));
+                return Ok((out, Some(fingerprint), None));
+            }
+            let bib = Bib {
+                record_format: "marc21".to_owned(),
+                record: crosswalk::new_marc_record(&dc, &id),
+                ..Bib::default()
+            };
+            let created = match ctx.alma.create_bib(&bib).await {
+                Ok(b) => b,
+                Err(e) => return stop(e, out),
+            };
+            let Some(mms) = created.mms_id.clone() else {
+                return fail(out, "Alma created a bib without an MMS ID".to_owned());
+            };
+            out.mms_id = Some(mms.to_string());
+            if let Err(e) = ctx
+                .alma
+                .create_representation(&mms, &representation(ctx.cfg, &id, &pid))
+                .await
+            {
+                return stop(e, out);
+            }
+            Ok((out, Some(fingerprint), None))
+        }
+        [existing] => {
+            let Some(mms) = existing.mms_id.clone() else {
+                return fail(out, "Alma returned a bib without an MMS ID".to_owned());
+            };
+            out.mms_id = Some(mms.to_string());
+            let mut wanted = fields.clone();
+            wanted.sort();
+            if crosswalk::owned_fields(&existing.record, &id) == wanted {
+                out.outcome = Outcome::Unchanged;
+                return ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await;
+            }
+            out.outcome = Outcome::Updated;
+            if ctx.dry_run {
+                out.reason = Some("would replace the crosswalked fields (a merge)".to_owned());
+                return Ok((out, Some(fingerprint), None));
+            }
+            let previous = existing.record.write(MarcNs::None).ok();
+            let merged = Bib {
+                record: crosswalk::merge(&existing.record, &fields, &id),
+                ..existing.clone()
+            };
+            if let Err(e) = ctx.alma.update_bib(&mms, &merged).await {
+                return stop(e, out);
+            }
+            let (o, f, _) = ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await?;
+            Ok((o, f, previous))
+        }
+        many => {
+            let ids: Vec<String> = many
+                .iter()
+                .filter_map(|b| b.mms_id.as_ref().map(ToString::to_string))
+                .collect();
+            fail(
+                out,
+                format!(
+                    "035 {id} matches {} bibs ({}): nothing written",
+                    many.len(),
+                    ids.join(", ")
+                ),
+            )
+        }
+    }
+}
+
+fn representation(cfg: &Config, oai_id: &str, pid: &IePid) -> Representation {
+    Representation {
+        id: None,
+        is_remote: true,
+        library: Some(cfg.alma.representation_library.clone()),
+        usage_type: Some(cfg.alma.usage_type.clone()),
+        label: None,
+        delivery_url: delivery_url(cfg, pid.as_str()),
+        thumbnail_url: None,
+        repository: Some(cfg.alma.remote_repository.clone()),
+        originating_record_id: Some(oai_id.to_owned()),
+        linking_parameter_1: Some(pid.to_string()),
+    }
+}
+
+/// A matched bib without its remote representation gets one (a bib catalogued before the IE was
+/// published, say).
+async fn ensure_representation(
+    ctx: &Ctx<'_>,
+    mut out: RecordOutcome,
+    mms: &MmsId,
+    oai_id: &str,
+    pid: &IePid,
+    fingerprint: String,
+) -> Processed {
+    if ctx.dry_run {
+        return Ok((out, Some(fingerprint), None));
+    }
+    let reps = match ctx.alma.representations(mms).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.reason = Some(e.to_string());
+            out.outcome = Outcome::Error;
+            return if e.stops_the_run() {
+                Err(Box::new(Stop(e.to_string(), (out, None, None))))
+            } else {
+                Ok((out, None, None))
+            };
+        }
+    };
+    if reps
+        .iter()
+        .any(|r| r.originating_record_id.as_deref().map(str::trim) == Some(oai_id))
+    {
+        return Ok((out, Some(fingerprint), None));
+    }
+    if let Err(e) = ctx
+        .alma
+        .create_representation(mms, &representation(ctx.cfg, oai_id, pid))
+        .await
+    {
+        out.reason = Some(e.to_string());
+        out.outcome = Outcome::Error;
+        return if e.stops_the_run() {
+            Err(Box::new(Stop(e.to_string(), (out, None, None))))
+        } else {
+            Ok((out, None, None))
+        };
+    }
+    if out.outcome == Outcome::Unchanged {
+        out.outcome = Outcome::Updated;
+        out.reason = Some("added the missing remote representation".to_owned());
+    }
+    Ok((out, Some(fingerprint), None))
+}

@@ -1,0 +1,220 @@
+use std::time::Duration;
+
+use engine::alma::AlmaClient;
+use engine::config::Config;
+use engine::harvest::{HarvestOptions, Harvester, http_client};
+use engine::import::{ImportOptions, import};
+use engine::retry::RetryPolicy;
+use engine::state::StateStore;
+use scenarios::{Mocks, MocksConfig, RosettaState};
+
+fn config(m: &Mocks) -> Config {
+    let toml = format!(
+        r#"
+[rosetta]
+oai_base_url = "{}"
+set = "alma_sync"
+repository_identifier = "d4I1-pubam"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+[alma]
+api_base_url = "{}"
+remote_repository = "ROSETTA-OAIDC01"
+max_requests_per_second = 1000
+"#,
+        m.rosetta.oai_url(),
+        m.alma.api_url()
+    );
+    Config::from_toml(&toml, "scenario.toml").expect("valid config")
+}
+
+fn state(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "mdsync-scenario-{name}-{}.sqlite",
+        std::process::id()
+    ));
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    p
+}
+
+fn clients(cfg: &Config) -> (Harvester, AlmaClient) {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(200),
+    };
+    let h = Harvester::new(
+        http_client().expect("client"),
+        HarvestOptions {
+            retry: retry.clone(),
+            ..HarvestOptions::default()
+        },
+    );
+    let a = AlmaClient::new(
+        http_client().expect("client"),
+        &cfg.alma.api_base_url,
+        "sandbox-key",
+        cfg.alma.max_requests_per_second,
+        retry,
+    );
+    (h, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_import_creates_then_nothing_then_exactly_the_change() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 40, seed: 8 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let path = state("import");
+
+    let store = StateStore::open(&path).expect("state");
+    let (h, a) = clients(&cfg);
+    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("first import");
+    assert_eq!(
+        r.counts.get("created"),
+        Some(&40),
+        "{:?}",
+        r.records.iter().find(|x| x.reason.is_some())
+    );
+    assert_eq!(r.alma_writes, 80, "a bib and a representation each");
+    let bib = mocks
+        .alma
+        .bib(r.records[0].mms_id.as_deref().expect("mms"))
+        .expect("bib in Alma");
+    assert_eq!(bib.representations.len(), 1);
+    assert_eq!(
+        bib.representations[0].linking_parameter_1.as_deref(),
+        r.records[0].ie_pid.as_deref()
+    );
+
+    // Incremental: nothing changed since, nothing harvested, no call.
+    let (h, a) = clients(&cfg);
+    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("second import");
+    assert_eq!((r.harvested, r.alma_calls), (0, 0), "{r:?}");
+
+    // Full: everything harvested again, still no call at all.
+    let journal_before = mocks.alma.journal().entries().len();
+    let (h, a) = clients(&cfg);
+    let r = import(
+        &cfg,
+        &store,
+        &h,
+        &a,
+        &ImportOptions {
+            full: true,
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect("full import");
+    assert_eq!(
+        (r.harvested, r.counts.get("unchanged"), r.alma_calls),
+        (40, Some(&40), 0)
+    );
+    assert_eq!(
+        mocks.alma.journal().entries().len(),
+        journal_before,
+        "mock-alma saw nothing"
+    );
+
+    // One IE changes in Rosetta: exactly one update, at most three calls.
+    let edit = reqwest::Client::new()
+        .put(format!("{}/__admin/ies/IE1007", mocks.rosetta.base_url()))
+        .json(&serde_json::json!({"dc": "<dc:title>Sunset at Montmajour</dc:title><dc:creator>Vincent Willem van Gogh</dc:creator>"}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(edit.status(), 200);
+    let (h, a) = clients(&cfg);
+    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("import of the change");
+    assert_eq!(r.counts.get("updated"), Some(&1), "{r:?}");
+    assert_eq!(r.records[0].ie_pid.as_deref(), Some("IE1007"));
+    assert!(r.alma_calls <= 3, "{} calls", r.alma_calls);
+    let mms = r.records[0].mms_id.clone().expect("mms");
+    let title = mocks.alma.bib(&mms).and_then(|b| {
+        b.record
+            .fields_tagged("245")
+            .next()
+            .and_then(|f| f.first('a').map(str::to_owned))
+    });
+    assert_eq!(title.as_deref(), Some("Sunset at Montmajour"));
+    drop(store);
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_import_resumes_without_duplicates() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta: mock_rosetta::Config {
+            page_size: 10,
+            ..mock_rosetta::Config::default()
+        },
+        rosetta_store: RosettaState::Generate { n: 35, seed: 9 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let path = state("resume");
+    {
+        let store = StateStore::open(&path).expect("state");
+        let (h, a) = clients(&cfg);
+        let r = import(
+            &cfg,
+            &store,
+            &h,
+            &a,
+            &ImportOptions {
+                limit: Some(15),
+                ..ImportOptions::default()
+            },
+        )
+        .await
+        .expect("partial");
+        assert_eq!(r.counts.get("created"), Some(&15));
+    }
+    let store = StateStore::open(&path).expect("state");
+    let (h, a) = clients(&cfg);
+    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("rest");
+    let created = r.counts.get("created").copied().unwrap_or(0);
+    let unchanged = r.counts.get("unchanged").copied().unwrap_or(0);
+    assert_eq!(created + unchanged, r.harvested);
+    let body = reqwest::get(format!(
+        "{}/bibs?other_system_id=oai:d4I1-pubam:IE1003&apikey=sandbox-key",
+        mocks.alma.api_url()
+    ))
+    .await
+    .expect("get")
+    .text()
+    .await
+    .expect("body");
+    assert_eq!(
+        formats::alma::List::<formats::alma::Bib>::read_xml(&body)
+            .expect("list")
+            .total_record_count,
+        1,
+        "no duplicate bib"
+    );
+    let total = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+        .await
+        .expect("get")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(total.as_array().map(Vec::len), Some(35), "every IE once");
+    drop(store);
+    mocks.shutdown().await;
+}
