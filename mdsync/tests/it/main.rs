@@ -1,0 +1,118 @@
+//! The `mdsync` command as a user runs it: a config file, the environment, the exit code.
+
+use std::process::Command;
+
+use scenarios::{Mocks, MocksConfig, RosettaState};
+
+fn mdsync() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mdsync"))
+}
+
+fn dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mdsync-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+#[test]
+fn config_check_names_every_bad_key() {
+    let d = dir("check");
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(&cfg, "[rosetta]\noai_base_url = \"ftp://x\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api/almaws/v1\"\nremote_repository = \"R\"\nconcurrency = 0\n").expect("write");
+    let out = mdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alma.concurrency") && err.contains("rosetta.oai_base_url"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        "[rosetta]\noai_base_url = \"https://x/oai\"\nrepository_identifer = \"typo\"\n",
+    )
+    .expect("write");
+    let out = mdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("repository_identifer") && err.contains("line 3"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_runs_against_the_mocks_and_reports_json() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 12, seed: 2 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let d = dir("import");
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
+            mocks.rosetta.oai_url(),
+            mocks.alma.api_url(),
+            d.join("state.sqlite").display()
+        ),
+    )
+    .expect("write");
+    let run = |args: &'static [&'static str]| {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            mdsync()
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .env("ALMA_API_KEY", "sandbox-key")
+                .output()
+                .expect("runs")
+        })
+    };
+    let out = run(&["import", "--report", "json"]).await.expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["stage"], "import");
+    assert_eq!(report["counts"]["created"], 12);
+    assert_eq!(report["records"].as_array().map(Vec::len), Some(12));
+    let out = run(&["import", "--full"]).await.expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("unchanged 12") && text.contains("0 Alma calls"),
+        "{text}"
+    );
+    let out = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || {
+            mdsync()
+                .arg("--config")
+                .arg(&cfg)
+                .arg("import")
+                .env_remove("ALMA_API_KEY")
+                .output()
+                .expect("runs")
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ALMA_API_KEY"));
+    mocks.shutdown().await;
+}
