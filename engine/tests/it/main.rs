@@ -1,3 +1,4 @@
 //! The engine's HTTP choreography, one exchange at a time, against wiremock.
 
+mod alma;
 mod harvest;
