@@ -135,6 +135,15 @@ pub fn import_dc(
     )
 }
 
+/// The bib the import creates for a record's (import) DC.
+pub fn new_bib(dc: &DcRecord, oai_id: &str) -> Bib {
+    Bib {
+        record_format: "marc21".to_owned(),
+        record: crosswalk::new_marc_record(dc, oai_id),
+        ..Bib::default()
+    }
+}
+
 /// Runs the import stage.
 pub async fn import(
     cfg: &Config,
@@ -414,7 +423,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
     }
 }
 
-fn representation(cfg: &Config, oai_id: &str, pid: &IePid) -> Representation {
+/// The remote representation the import creates for an IE.
+pub fn representation(cfg: &Config, oai_id: &str, pid: &IePid) -> Representation {
     Representation {
         id: None,
         is_remote: true,
@@ -478,4 +488,73 @@ async fn ensure_representation(
         out.reason = Some("added the missing remote representation".to_owned());
     }
     Ok((out, Some(fingerprint), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use formats::dc::DcElement;
+
+    fn cfg() -> Config {
+        Config::from_toml(
+            r#"
+[rosetta]
+oai_base_url = "https://rosetta.example.edu/oaiprovider/request"
+repository_identifier = "d4I1-pubam"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+[alma]
+api_base_url = "https://api-eu.hosted.exlibrisgroup.com/almaws/v1"
+remote_repository = "ROSETTA-OAIDC01"
+"#,
+            "seed.toml",
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn the_seed_record_becomes_this_bib_and_representation() {
+        let oai = "oai:d4I1-pubam:IE1000";
+        // As Rosetta publishes it after a round trip: Alma's identifiers come back and are dropped.
+        let harvested = DcRecord::new(vec![
+            DcElement::dc("title", "Sunset at Montmajour"),
+            DcElement::dc("creator", "Vincent Willem van Gogh"),
+            DcElement::dc(
+                "description",
+                "Sunset at Montmajour is a landscape in oils...",
+            ),
+            DcElement::dc("identifier", oai),
+            DcElement::dc("identifier", "alma_991000000000013601"),
+            DcElement::dc(
+                "identifier",
+                "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=IE1000",
+            ),
+            DcElement::dc("identifier", "https://example.edu/works/1000"),
+        ]);
+        let cfg = cfg();
+        let dc = import_dc(
+            &harvested,
+            oai,
+            Some("991000000000013601"),
+            delivery_url(&cfg, "IE1000").as_deref(),
+        );
+        assert_eq!(
+            dc.values("identifier").collect::<Vec<_>>(),
+            ["https://example.edu/works/1000"]
+        );
+        let pid = IePid::new("IE1000").expect("pid");
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../../snapshots/engine");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "import_seed_bib",
+                new_bib(&dc, oai).write_xml().expect("xml")
+            );
+            insta::assert_snapshot!(
+                "import_seed_representation",
+                representation(&cfg, oai, &pid).write_xml().expect("xml")
+            );
+        });
+    }
 }

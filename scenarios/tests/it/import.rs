@@ -218,3 +218,52 @@ async fn an_interrupted_import_resumes_without_duplicates() {
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_writes_nothing_anywhere() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 9, seed: 10 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let path = state("dry");
+    let store = StateStore::open(&path).expect("state");
+    let (h, a) = clients(&cfg);
+    let r = import(
+        &cfg,
+        &store,
+        &h,
+        &a,
+        &ImportOptions {
+            dry_run: true,
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect("dry run");
+    assert_eq!((r.counts.get("created"), r.alma_writes), (Some(&9), 0));
+    assert!(r.records.iter().all(|x| {
+        x.reason
+            .as_deref()
+            .is_some_and(|s| s.starts_with("would create"))
+    }));
+    assert_eq!(
+        store.known("rosetta").expect("known"),
+        0,
+        "the state store learnt nothing"
+    );
+    assert_eq!(
+        store.window("rosetta").expect("window"),
+        Default::default(),
+        "the window did not move"
+    );
+    let (h, a) = clients(&cfg);
+    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("real run");
+    assert_eq!(r.counts.get("created"), Some(&9));
+    drop(store);
+    mocks.shutdown().await;
+}
