@@ -18,6 +18,7 @@ bench:
     cargo bench -p formats
     cargo bench -p mock-rosetta
     cargo bench -p mock-alma
+    cargo bench -p mdsync
 
 # Review snapshot changes (needs `cargo install cargo-insta`).
 review:

@@ -66,7 +66,10 @@ impl Pacer {
             *next = slot + self.spacing;
             slot
         };
-        tokio::time::sleep_until(slot.into()).await;
+        // The timer wheel ticks in milliseconds: a slot already due must not wait for a tick.
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot.into()).await;
+        }
     }
 }
 

@@ -1,0 +1,117 @@
+//! The import stage end to end: `mdsync import` (the real binary) from mock-rosetta into
+//! mock-alma (both in this process, governance lifted), for 10,000 and 100,000 generated IEs;
+//! then a second, unchanged import with `--full` (everything harvested again, nothing called).
+//!
+//! `cargo bench -p mdsync` (or `just bench`); `BENCH_SIZES=10000,100000` to choose. Reports
+//! records/s, cost per record, and mdsync's peak RSS (`VmHWM`, sampled from `/proc`).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scenarios::{Mocks, MocksConfig, RosettaState};
+
+use mockkit::proc::peak_rss_mb;
+
+/// Runs `mdsync import` and returns (seconds, peak RSS MB, JSON report).
+fn run(config: &std::path::Path, args: &[&str]) -> (f64, f64, serde_json::Value) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mdsync"))
+        .arg("--config")
+        .arg(config)
+        .arg("import")
+        .args(args)
+        .args(["--report", "json"])
+        .env("ALMA_API_KEY", "sandbox-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mdsync runs");
+    let pid = child.id();
+    // Drain stdout while the child runs: a report larger than the pipe would otherwise block it.
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let mut peak: f64 = 0.0;
+    loop {
+        peak = peak.max(peak_rss_mb(pid));
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let out = reader.join().unwrap_or_default();
+    let report = serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null);
+    (t.elapsed().as_secs_f64(), peak, report)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000".to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut per_record = Vec::new();
+    for n in sizes {
+        let mocks = rt
+            .block_on(Mocks::start(MocksConfig {
+                rosetta: mock_rosetta::Config {
+                    page_size: 500,
+                    ..mock_rosetta::Config::default()
+                },
+                rosetta_store: RosettaState::Generate { n, seed: 11 },
+                ..MocksConfig::default()
+            }))
+            .expect("mocks");
+        let dir = std::env::temp_dir().join(format!("mdsync-bench-{n}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("mdsync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 100000\n[state]\npath = \"{}\"\n",
+                mocks.rosetta.oai_url(),
+                mocks.alma.api_url(),
+                dir.join("state.sqlite").display()
+            ),
+        )
+        .expect("config");
+        let (first, rss1, r1) = run(&config, &[]);
+        assert_eq!(r1["counts"]["created"], n, "{r1}");
+        let (again, rss2, r2) = run(&config, &["--full"]);
+        assert_eq!(
+            (
+                r2["counts"]["unchanged"].as_u64(),
+                r2["alma_calls"].as_u64()
+            ),
+            (Some(n as u64), Some(0)),
+            "{r2}"
+        );
+        println!(
+            "{n:>7} IEs: first import {first:>7.2} s ({:>6.0} records/s, {:>6.1} µs/record, {} Alma calls), peak RSS {rss1:.0} MB; unchanged --full {again:>6.2} s ({:.1}× faster), peak RSS {rss2:.0} MB",
+            n as f64 / first,
+            first * 1e6 / n as f64,
+            r1["alma_calls"],
+            first / again
+        );
+        per_record.push(first / n as f64);
+        rt.block_on(mocks.shutdown());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let (Some(a), Some(b)) = (per_record.first(), per_record.last())
+        && per_record.len() > 1
+    {
+        println!("cost per record, largest / smallest run: {:.2}", b / a);
+    }
+}
