@@ -149,7 +149,7 @@ impl AlmaClient {
                 rb = rb.header("content-type", "application/xml").body(b.clone());
             }
             let (status, retry_after, text, transport) = match rb.send().await {
-                Err(e) => (0, None, String::new(), Some(e.to_string())),
+                Err(e) => (0, None, String::new(), Some(crate::retry::error_chain(&e))),
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let ra = r

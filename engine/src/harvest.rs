@@ -115,8 +115,7 @@ pub struct Harvester {
     options: HarvestOptions,
 }
 
-/// The engine's HTTP client: gzip, timeouts, a user agent. Plain HTTP only for now; TLS (rustls
-/// with the ring provider) arrives with the import stage.
+/// The engine's HTTP client: HTTPS (rustls, the platform's roots), gzip, timeouts, a user agent.
 pub fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .user_agent(concat!("mdsync/", env!("CARGO_PKG_VERSION")))
@@ -148,7 +147,7 @@ impl Harvester {
         loop {
             attempt += 1;
             let outcome = match self.client.get(url).send().await {
-                Err(e) => Err((None, e.to_string(), None)),
+                Err(e) => Err((None, crate::retry::error_chain(&e), None)),
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = r

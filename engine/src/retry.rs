@@ -24,6 +24,21 @@ impl Default for RetryPolicy {
     }
 }
 
+/// An error with its causes (`a: b: c`): reqwest's own message alone rarely says what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 /// True for statuses worth retrying: 429, 500–599 (a gateway's 503 among them).
 pub fn retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)

@@ -326,3 +326,29 @@ async fn other_oai_errors_fail_with_their_code() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn https_is_spoken() {
+    // A plain-HTTP server answers a TLS ClientHello with garbage: the failure must be a TLS
+    // handshake, which shows that the client speaks HTTPS at all (real Rosetta and Alma do).
+    let s = MockServer::start().await;
+    let url = s.uri().replace("http://", "https://");
+    let h = Harvester::new(
+        engine::harvest::http_client().expect("client"),
+        HarvestOptions {
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+            ..HarvestOptions::default()
+        },
+    );
+    let e = h
+        .identify(&format!("{url}/oai"))
+        .await
+        .expect_err("not TLS");
+    let msg = format!("{e:?}").to_lowercase();
+    assert!(!msg.contains("scheme"), "{msg}");
+    assert!(matches!(e, HarvestError::Transport { .. }), "{e:?}");
+    eprintln!("{msg}");
+}
