@@ -75,6 +75,55 @@ impl ImportReport {
     pub fn errors(&self) -> u64 {
         self.counts.get("error").copied().unwrap_or(0)
     }
+
+    /// JUnit XML for CI: one test case per record that did something, each error a failure,
+    /// a stopped run a failed case of its own.
+    pub fn junit(&self) -> Result<String, formats::xml::WriteError> {
+        let mut w = formats::xml::XmlWriter::new();
+        w.declaration();
+        let failures = self.errors() + u64::from(self.stopped.is_some());
+        let (tests, fails) = (
+            (self.records.len() + usize::from(self.stopped.is_some())).to_string(),
+            failures.to_string(),
+        );
+        let name = format!("mdsync {}", self.stage);
+        w.open("testsuites", &[])?;
+        w.open(
+            "testsuite",
+            &[
+                ("name", &name),
+                ("tests", &tests),
+                ("failures", &fails),
+                ("errors", "0"),
+            ],
+        )?;
+        for r in &self.records {
+            let case = format!("{} {}", r.outcome.as_str(), r.identifier);
+            let class = format!("mdsync.{}", self.stage);
+            if r.outcome == Outcome::Error {
+                w.open("testcase", &[("name", &case), ("classname", &class)])?;
+                w.leaf(
+                    "failure",
+                    &[("message", r.reason.as_deref().unwrap_or("error"))],
+                    r.reason.as_deref().unwrap_or(""),
+                )?;
+                w.close("testcase");
+            } else {
+                w.leaf("testcase", &[("name", &case), ("classname", &class)], "")?;
+            }
+        }
+        if let Some(s) = &self.stopped {
+            w.open(
+                "testcase",
+                &[("name", "run completed"), ("classname", "mdsync.run")],
+            )?;
+            w.leaf("failure", &[("message", s)], s)?;
+            w.close("testcase");
+        }
+        w.close("testsuite");
+        w.close("testsuites");
+        Ok(w.finish())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -285,6 +285,73 @@ impl StateStore {
     }
 }
 
+/// One run as `mdsync history` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub id: i64,
+    pub stage: String,
+    pub started: String,
+    pub finished: Option<String>,
+    /// Outcome counts as JSON (`{"created": 3}`); `None` for a run that did not finish.
+    pub counts: Option<String>,
+    pub flags: Option<String>,
+}
+
+/// One record of a run, as `mdsync history --run N` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecordRow {
+    pub identifier: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub ie_pid: Option<String>,
+    pub mms_id: Option<String>,
+}
+
+impl StateStore {
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunSummary>, StateError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, stage, started, finished, counts, flags FROM runs ORDER BY id DESC",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RunSummary {
+                    id: r.get(0)?,
+                    stage: r.get(1)?,
+                    started: r.get(2)?,
+                    finished: r.get(3)?,
+                    counts: r.get(4)?,
+                    flags: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// What one run did to each record, in order.
+    pub fn run_records(&self, run: i64) -> Result<Vec<RunRecordRow>, StateError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id FROM run_records WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.sql(e))?;
+        let rows = st
+            .query_map([run], |r| {
+                Ok(RunRecordRow {
+                    identifier: r.get(0)?,
+                    outcome: r.get(1)?,
+                    reason: r.get(2)?,
+                    ie_pid: r.get(3)?,
+                    mms_id: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+}
+
 impl Drop for StateStore {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.lock);

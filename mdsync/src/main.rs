@@ -49,6 +49,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// What runs did (Alma's "History → Imported Records"): every run, or one run's records.
+    History {
+        /// One run's records.
+        #[arg(long)]
+        run: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +66,7 @@ enum ConfigAction {
 enum ReportFormat {
     Text,
     Json,
+    Junit,
 }
 
 fn print_text(r: &ImportReport) {
@@ -158,12 +165,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match report {
                 ReportFormat::Text => print_text(&r),
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                ReportFormat::Junit => print!("{}", r.junit()?),
             }
             Ok(if r.errors() > 0 || r.stopped.is_some() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::History { run } => {
+            let cfg = Config::load(&cli.config)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            match run {
+                None => {
+                    for r in store.runs()? {
+                        println!(
+                            "run {:>4}  {:<7} {}  {}  {}",
+                            r.id,
+                            r.stage,
+                            r.started,
+                            r.finished.as_deref().unwrap_or("(did not finish)"),
+                            r.counts.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+                Some(id) => {
+                    if !store.runs()?.iter().any(|r| r.id == id) {
+                        anyhow::bail!("no run {id} in {}", cfg.state.path);
+                    }
+                    for r in store.run_records(id)? {
+                        println!(
+                            "{:<9} {} {} {}{}",
+                            r.outcome,
+                            r.identifier,
+                            r.ie_pid.as_deref().unwrap_or("-"),
+                            r.mms_id.as_deref().unwrap_or("-"),
+                            r.reason.map(|x| format!(": {x}")).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
