@@ -116,3 +116,70 @@ async fn import_runs_against_the_mocks_and_reports_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ALMA_API_KEY"));
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_junit_tell_what_runs_did() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 5, seed: 6 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let d = dir("history");
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
+            mocks.rosetta.oai_url(),
+            mocks.alma.api_url(),
+            d.join("state.sqlite").display()
+        ),
+    )
+    .expect("write");
+    let run = |args: &'static [&'static str]| {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            mdsync()
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .env("ALMA_API_KEY", "sandbox-key")
+                .output()
+                .expect("runs")
+        })
+    };
+    let out = run(&["import", "--report", "junit"]).await.expect("join");
+    let junit = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{junit}");
+    assert!(
+        junit.contains(r#"<testsuite name="mdsync import" tests="5" failures="0""#),
+        "{junit}"
+    );
+    run(&["import", "--full"]).await.expect("join");
+    let history =
+        String::from_utf8_lossy(&run(&["history"]).await.expect("join").stdout).into_owned();
+    assert_eq!(
+        history.lines().count(),
+        2,
+        "two runs, newest first: {history}"
+    );
+    assert!(
+        history
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("run    1") && l.contains(r#""created":5"#)),
+        "{history}"
+    );
+    let records =
+        String::from_utf8_lossy(&run(&["history", "--run", "1"]).await.expect("join").stdout)
+            .into_owned();
+    assert_eq!(
+        records.lines().filter(|l| l.starts_with("created")).count(),
+        5,
+        "{records}"
+    );
+    let out = run(&["history", "--run", "99"]).await.expect("join");
+    assert_eq!(out.status.code(), Some(2), "an unknown run is an error");
+    mocks.shutdown().await;
+}
