@@ -271,6 +271,13 @@ impl AlmaClient {
             .map_err(|e| Self::protocol("GET", &path, e))
     }
 
+    pub async fn delete_representation(&self, mms: &MmsId, id: &str) -> Result<(), AlmaError> {
+        let path = format!("/bibs/{mms}/representations/{id}");
+        self.call(reqwest::Method::DELETE, &path, &[], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn create_representation(
         &self,
         mms: &MmsId,

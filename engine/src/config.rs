@@ -109,6 +109,10 @@ pub struct Alma {
     /// Their usage type.
     #[serde(default = "preservation_master")]
     pub usage_type: String,
+    /// What the import does for an IE deleted in Rosetta: `report` (default), `suppress` the
+    /// bib, or `delete_representation`.
+    #[serde(default)]
+    pub on_deleted_ie: OnDeleted,
     #[serde(default = "default_rps")]
     pub max_requests_per_second: u32,
     #[serde(default = "default_concurrency")]
@@ -143,6 +147,15 @@ fn default_concurrency() -> usize {
 
 fn rosetta_sync() -> String {
     "rosetta_sync".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeleted {
+    #[default]
+    Report,
+    Suppress,
+    DeleteRepresentation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -257,11 +257,11 @@ pub async fn import(
                 Err(stop) => {
                     let Stop(message, o) = *stop;
                     report.stopped = Some(message);
-                    record(&ctx, &mut report, o)?;
+                    record(&ctx, &mut report, o, &item)?;
                     break 'pages;
                 }
             };
-            record(&ctx, &mut report, outcome)?;
+            record(&ctx, &mut report, outcome, &item)?;
         }
         if !opts.dry_run {
             state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
@@ -294,6 +294,7 @@ fn record(
     ctx: &Ctx<'_>,
     report: &mut ImportReport,
     o: (RecordOutcome, Option<String>, Option<String>),
+    item: &Item,
 ) -> Result<(), ImportError> {
     let (o, fingerprint, previous) = o;
     *report.counts.entry(o.outcome.as_str()).or_default() += 1;
@@ -319,7 +320,7 @@ fn record(
                     ie_pid: o.ie_pid.clone(),
                     mms_id: o.mms_id.clone(),
                     fingerprint,
-                    datestamp: None,
+                    datestamp: Some(item.header().datestamp.to_string()),
                     outcome: Some(o.outcome.as_str().to_owned()),
                 },
             )?;
@@ -361,10 +362,17 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
     out.ie_pid = Some(pid.to_string());
     let known = ctx.state.record(SOURCE, &id).ok().flatten();
     out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
+    // The window's `from` is inclusive: the overlap with the last run is the same version of the
+    // same record (identifier + datestamp), already done.
+    if let Some(k) = &known
+        && k.datestamp.as_deref() == Some(header.datestamp.to_string().as_str())
+        && k.outcome.as_deref() != Some(Outcome::Error.as_str())
+    {
+        out.outcome = Outcome::Unchanged;
+        return Ok((out, k.fingerprint.clone(), None));
+    }
     if header.deleted {
-        out.outcome = Outcome::Deleted;
-        out.reason = Some("deleted in Rosetta; reported only (the bib and its representation are left as they are)".to_owned());
-        return Ok((out, known.and_then(|k| k.fingerprint), None));
+        return deleted(ctx, out, &id, known.and_then(|k| k.fingerprint)).await;
     }
     let Item::Record(rec) = item else {
         return fail(out, "a header without a record".to_owned());
@@ -470,6 +478,92 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
             )
         }
     }
+}
+
+/// An IE deleted in Rosetta: reported, or its bib suppressed, or its representation deleted
+/// (`[alma] on_deleted_ie`). Never a bib deleted: cataloguers may have enriched it.
+async fn deleted(
+    ctx: &Ctx<'_>,
+    mut out: RecordOutcome,
+    oai_id: &str,
+    fingerprint: Option<String>,
+) -> Processed {
+    use crate::config::OnDeleted;
+    out.outcome = Outcome::Deleted;
+    let policy = ctx.cfg.alma.on_deleted_ie;
+    if policy == OnDeleted::Report {
+        out.reason =
+            Some("deleted in Rosetta; reported only (on_deleted_ie = \"report\")".to_owned());
+        return Ok((out, fingerprint, None));
+    }
+    let fail = |e: AlmaError, mut out: RecordOutcome| -> Processed {
+        out.outcome = Outcome::Error;
+        out.reason = Some(e.to_string());
+        if e.stops_the_run() {
+            Err(Box::new(Stop(e.to_string(), (out, None, None))))
+        } else {
+            Ok((out, None, None))
+        }
+    };
+    let bibs = match ctx.alma.find_by_other_system_id(oai_id).await {
+        Ok(b) => b,
+        Err(e) => return fail(e, out),
+    };
+    let [bib] = bibs.as_slice() else {
+        out.reason = Some(format!(
+            "deleted in Rosetta; {} bibs match, nothing changed in Alma",
+            bibs.len()
+        ));
+        return Ok((out, fingerprint, None));
+    };
+    let Some(mms) = bib.mms_id.clone() else {
+        return Ok((out, fingerprint, None));
+    };
+    out.mms_id = Some(mms.to_string());
+    if ctx.dry_run {
+        out.reason = Some(format!(
+            "would apply on_deleted_ie = {policy:?} to bib {mms}"
+        ));
+        return Ok((out, fingerprint, None));
+    }
+    match policy {
+        OnDeleted::Suppress => {
+            if bib.suppress_from_publishing {
+                out.reason = Some("deleted in Rosetta; the bib was already suppressed".to_owned());
+                return Ok((out, fingerprint, None));
+            }
+            let suppressed = Bib {
+                suppress_from_publishing: true,
+                ..bib.clone()
+            };
+            if let Err(e) = ctx.alma.update_bib(&mms, &suppressed).await {
+                return fail(e, out);
+            }
+            out.reason = Some("deleted in Rosetta; bib suppressed from publishing".to_owned());
+        }
+        OnDeleted::DeleteRepresentation => {
+            let reps = match ctx.alma.representations(&mms).await {
+                Ok(r) => r,
+                Err(e) => return fail(e, out),
+            };
+            let mine: Vec<String> = reps
+                .iter()
+                .filter(|r| r.originating_record_id.as_deref().map(str::trim) == Some(oai_id))
+                .filter_map(|r| r.id.clone())
+                .collect();
+            for id in &mine {
+                if let Err(e) = ctx.alma.delete_representation(&mms, id).await {
+                    return fail(e, out);
+                }
+            }
+            out.reason = Some(format!(
+                "deleted in Rosetta; {} remote representation(s) deleted",
+                mine.len()
+            ));
+        }
+        OnDeleted::Report => {}
+    }
+    Ok((out, fingerprint, None))
 }
 
 /// The remote representation the import creates for an IE.

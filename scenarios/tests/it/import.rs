@@ -9,6 +9,10 @@ use engine::state::StateStore;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
 fn config(m: &Mocks) -> Config {
+    config_with(m, "")
+}
+
+fn config_with(m: &Mocks, alma_extra: &str) -> Config {
     let toml = format!(
         r#"
 [rosetta]
@@ -20,9 +24,11 @@ delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet
 api_base_url = "{}"
 remote_repository = "ROSETTA-OAIDC01"
 max_requests_per_second = 1000
+{}
 "#,
         m.rosetta.oai_url(),
-        m.alma.api_url()
+        m.alma.api_url(),
+        alma_extra
     );
     Config::from_toml(&toml, "scenario.toml").expect("valid config")
 }
@@ -264,6 +270,61 @@ async fn a_dry_run_writes_nothing_anywhere() {
         .await
         .expect("real run");
     assert_eq!(r.counts.get("created"), Some(&9));
+    drop(store);
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_ies_follow_the_configured_policy() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 6, seed: 12 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let path = state("deleted");
+    let store = StateStore::open(&path).expect("state");
+    let plain = config(&mocks);
+    let (h, a) = clients(&plain);
+    let first = import(&plain, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("first");
+    let mms_of = |pid: &str| {
+        first
+            .records
+            .iter()
+            .find(|r| r.ie_pid.as_deref() == Some(pid))
+            .and_then(|r| r.mms_id.clone())
+            .expect("mms")
+    };
+    let c = reqwest::Client::new();
+    for (pid, policy) in [
+        ("IE1001", "report"),
+        ("IE1002", "suppress"),
+        ("IE1003", "delete_representation"),
+    ] {
+        let r = c
+            .delete(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status(), 200);
+        let cfg = config_with(&mocks, &format!("on_deleted_ie = \"{policy}\""));
+        let (h, a) = clients(&cfg);
+        let rep = import(&cfg, &store, &h, &a, &ImportOptions::default())
+            .await
+            .expect("import");
+        assert_eq!(rep.counts.get("deleted"), Some(&1), "{policy}: {rep:?}");
+        let bib = mocks
+            .alma
+            .bib(&mms_of(pid))
+            .expect("the bib is never deleted");
+        match policy {
+            "report" => assert!(!bib.suppressed && bib.representations.len() == 1),
+            "suppress" => assert!(bib.suppressed, "suppressed"),
+            _ => assert!(bib.representations.is_empty(), "representation deleted"),
+        }
+    }
     drop(store);
     mocks.shutdown().await;
 }
