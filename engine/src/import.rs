@@ -11,6 +11,7 @@ use formats::dc::{Comparison, DcRecord};
 use formats::identifier::{IePid, MmsId, OaiIdentifier, PidPattern};
 use formats::marc::MarcNs;
 use formats::oai::{Datestamp, Item, ListArgs, Metadata};
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::alma::{AlmaClient, AlmaError};
@@ -245,23 +246,38 @@ pub async fn import(
     };
     let mut cursor = harvester.cursor(&cfg.rosetta.oai_base_url, &args, false, resume);
     let mut limited = false;
+    let concurrency = cfg.alma.concurrency.max(1);
     'pages: while let Some(page) = cursor.next_page().await? {
-        for item in page.items {
-            if opts.limit.is_some_and(|l| report.harvested as usize >= l) {
+        let mut items = page.items;
+        if let Some(l) = opts.limit {
+            let room = l.saturating_sub(report.harvested as usize);
+            if items.len() > room {
+                items.truncate(room);
                 limited = true;
-                break 'pages;
             }
-            report.harvested += 1;
-            let outcome = match process(&ctx, &item).await {
-                Ok(o) => o,
+        }
+        report.harvested += items.len() as u64;
+        // Up to `concurrency` records in flight (Alma calls overlap, still paced by the client);
+        // outcomes are recorded in list order, one at a time.
+        let ctx_ref = &ctx;
+        let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
+            let r = process(ctx_ref, &item).await;
+            (item, r)
+        }))
+        .buffered(concurrency);
+        while let Some((item, result)) = results.next().await {
+            match result {
+                Ok(o) => record(&ctx, &mut report, o, &item)?,
                 Err(stop) => {
                     let Stop(message, o) = *stop;
                     report.stopped = Some(message);
                     record(&ctx, &mut report, o, &item)?;
                     break 'pages;
                 }
-            };
-            record(&ctx, &mut report, outcome, &item)?;
+            }
+        }
+        if limited {
+            break;
         }
         if !opts.dry_run {
             state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
