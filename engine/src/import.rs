@@ -259,6 +259,9 @@ pub async fn import(
         report.harvested += items.len() as u64;
         // Up to `concurrency` records in flight (Alma calls overlap, still paced by the client);
         // outcomes are recorded in list order, one at a time.
+        if !opts.dry_run {
+            state.begin()?;
+        }
         let ctx_ref = &ctx;
         let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
             let r = process(ctx_ref, &item).await;
@@ -272,15 +275,18 @@ pub async fn import(
                     let Stop(message, o) = *stop;
                     report.stopped = Some(message);
                     record(&ctx, &mut report, o, &item)?;
+                    state.commit()?;
                     break 'pages;
                 }
             }
         }
         if limited {
+            state.commit()?;
             break;
         }
         if !opts.dry_run {
             state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
+            state.commit()?;
         }
     }
     let (calls, writes) = alma.calls();
@@ -314,6 +320,32 @@ fn record(
 ) -> Result<(), ImportError> {
     let (o, fingerprint, previous) = o;
     *report.counts.entry(o.outcome.as_str()).or_default() += 1;
+    // An unchanged record is counted, not logged: the run log lists what a run did.
+    if o.outcome == Outcome::Unchanged {
+        if !ctx.dry_run {
+            let datestamp = item.header().datestamp.to_string();
+            let known = ctx.state.record(SOURCE, &o.identifier)?;
+            let same = known.as_ref().is_some_and(|k| {
+                k.datestamp.as_deref() == Some(datestamp.as_str())
+                    && k.fingerprint == fingerprint
+                    && k.mms_id == o.mms_id
+            });
+            if !same {
+                ctx.state.put_record(
+                    SOURCE,
+                    &RecordState {
+                        identifier: o.identifier.clone(),
+                        ie_pid: o.ie_pid.clone(),
+                        mms_id: o.mms_id.clone(),
+                        fingerprint,
+                        datestamp: Some(datestamp),
+                        outcome: Some(o.outcome.as_str().to_owned()),
+                    },
+                )?;
+            }
+        }
+        return Ok(());
+    }
     if !ctx.dry_run {
         if let Some(run) = report.run {
             ctx.state.log_record(

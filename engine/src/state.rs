@@ -172,6 +172,18 @@ impl StateStore {
         }
     }
 
+    /// Groups the writes that follow into one transaction (a page's worth): far fewer commits.
+    pub fn begin(&self) -> Result<(), StateError> {
+        self.conn.execute_batch("BEGIN").map_err(|e| self.sql(e))
+    }
+
+    pub fn commit(&self) -> Result<(), StateError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))
+    }
+
     pub fn window(&self, source: &str) -> Result<Window, StateError> {
         self.conn
             .query_row(
