@@ -320,63 +320,51 @@ fn record(
 ) -> Result<(), ImportError> {
     let (o, fingerprint, previous) = o;
     *report.counts.entry(o.outcome.as_str()).or_default() += 1;
-    // An unchanged record is counted, not logged: the run log lists what a run did.
-    if o.outcome == Outcome::Unchanged {
-        if !ctx.dry_run {
-            let datestamp = item.header().datestamp.to_string();
-            let known = ctx.state.record(SOURCE, &o.identifier)?;
-            let same = known.as_ref().is_some_and(|k| {
-                k.datestamp.as_deref() == Some(datestamp.as_str())
-                    && k.fingerprint == fingerprint
-                    && k.mms_id == o.mms_id
-            });
-            if !same {
-                ctx.state.put_record(
-                    SOURCE,
-                    &RecordState {
-                        identifier: o.identifier.clone(),
-                        ie_pid: o.ie_pid.clone(),
-                        mms_id: o.mms_id.clone(),
-                        fingerprint,
-                        datestamp: Some(datestamp),
-                        outcome: Some(o.outcome.as_str().to_owned()),
-                    },
-                )?;
-            }
+    let row = RecordState {
+        identifier: o.identifier.clone(),
+        ie_pid: o.ie_pid.clone(),
+        mms_id: o.mms_id.clone(),
+        fingerprint,
+        datestamp: Some(item.header().datestamp.to_string()),
+        outcome: Some(o.outcome.as_str().to_owned()),
+    };
+    if ctx.dry_run {
+        if o.outcome != Outcome::Unchanged {
+            report.records.push(o);
         }
         return Ok(());
     }
-    if !ctx.dry_run {
-        if let Some(run) = report.run {
-            ctx.state.log_record(
-                run,
-                &RunRecord {
-                    identifier: &o.identifier,
-                    outcome: o.outcome.as_str(),
-                    reason: o.reason.as_deref(),
-                    ie_pid: o.ie_pid.as_deref(),
-                    mms_id: o.mms_id.as_deref(),
-                    previous: previous.as_deref(),
-                },
-            )?;
+    if o.outcome == Outcome::Unchanged {
+        // Counted, not logged (the run log lists what a run did), and rewritten only when the
+        // store does not already say exactly this.
+        let known = ctx.state.record(SOURCE, &o.identifier)?;
+        let same = known.as_ref().is_some_and(|k| {
+            k.datestamp == row.datestamp
+                && k.fingerprint == row.fingerprint
+                && k.mms_id == row.mms_id
+        });
+        if !same {
+            ctx.state.put_record(SOURCE, &row)?;
         }
-        if o.outcome != Outcome::Error {
-            ctx.state.put_record(
-                SOURCE,
-                &RecordState {
-                    identifier: o.identifier.clone(),
-                    ie_pid: o.ie_pid.clone(),
-                    mms_id: o.mms_id.clone(),
-                    fingerprint,
-                    datestamp: Some(item.header().datestamp.to_string()),
-                    outcome: Some(o.outcome.as_str().to_owned()),
-                },
-            )?;
-        }
+        return Ok(());
     }
-    if o.outcome != Outcome::Unchanged {
-        report.records.push(o);
+    if let Some(run) = report.run {
+        ctx.state.log_record(
+            run,
+            &RunRecord {
+                identifier: &o.identifier,
+                outcome: o.outcome.as_str(),
+                reason: o.reason.as_deref(),
+                ie_pid: o.ie_pid.as_deref(),
+                mms_id: o.mms_id.as_deref(),
+                previous: previous.as_deref(),
+            },
+        )?;
     }
+    if o.outcome != Outcome::Error {
+        ctx.state.put_record(SOURCE, &row)?;
+    }
+    report.records.push(o);
     Ok(())
 }
 
