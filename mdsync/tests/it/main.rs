@@ -15,6 +15,45 @@ fn dir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// Both mocks with `n` generated IEs and a config file pointing at them (state in its own dir).
+async fn setup(name: &str, n: usize, seed: u64) -> (Mocks, std::path::PathBuf) {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n, seed },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let d = dir(name);
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
+            mocks.rosetta.oai_url(),
+            mocks.alma.api_url(),
+            d.join("state.sqlite").display()
+        ),
+    )
+    .expect("write");
+    (mocks, cfg)
+}
+
+/// Runs mdsync with the config and the sandbox key, off the async runtime.
+async fn mdsync_with(cfg: &std::path::Path, args: &'static [&'static str]) -> std::process::Output {
+    let cfg = cfg.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        mdsync()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("ALMA_API_KEY", "sandbox-key")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join")
+}
+
 #[test]
 fn config_check_names_every_bad_key() {
     let d = dir("check");
@@ -52,37 +91,8 @@ fn config_check_names_every_bad_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_runs_against_the_mocks_and_reports_json() {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 12, seed: 2 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let d = dir("import");
-    let cfg = d.join("mdsync.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
-            mocks.rosetta.oai_url(),
-            mocks.alma.api_url(),
-            d.join("state.sqlite").display()
-        ),
-    )
-    .expect("write");
-    let run = |args: &'static [&'static str]| {
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            mdsync()
-                .arg("--config")
-                .arg(&cfg)
-                .args(args)
-                .env("ALMA_API_KEY", "sandbox-key")
-                .output()
-                .expect("runs")
-        })
-    };
-    let out = run(&["import", "--report", "json"]).await.expect("join");
+    let (mocks, cfg) = setup("import", 12, 2).await;
+    let out = mdsync_with(&cfg, &["import", "--report", "json"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -92,7 +102,7 @@ async fn import_runs_against_the_mocks_and_reports_json() {
     assert_eq!(report["stage"], "import");
     assert_eq!(report["counts"]["created"], 12);
     assert_eq!(report["records"].as_array().map(Vec::len), Some(12));
-    let out = run(&["import", "--full"]).await.expect("join");
+    let out = mdsync_with(&cfg, &["import", "--full"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("unchanged 12") && text.contains("0 Alma calls"),
@@ -119,46 +129,17 @@ async fn import_runs_against_the_mocks_and_reports_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_junit_tell_what_runs_did() {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 5, seed: 6 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let d = dir("history");
-    let cfg = d.join("mdsync.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
-            mocks.rosetta.oai_url(),
-            mocks.alma.api_url(),
-            d.join("state.sqlite").display()
-        ),
-    )
-    .expect("write");
-    let run = |args: &'static [&'static str]| {
-        let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            mdsync()
-                .arg("--config")
-                .arg(&cfg)
-                .args(args)
-                .env("ALMA_API_KEY", "sandbox-key")
-                .output()
-                .expect("runs")
-        })
-    };
-    let out = run(&["import", "--report", "junit"]).await.expect("join");
+    let (mocks, cfg) = setup("history", 5, 6).await;
+    let out = mdsync_with(&cfg, &["import", "--report", "junit"]).await;
     let junit = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{junit}");
     assert!(
         junit.contains(r#"<testsuite name="mdsync import" tests="5" failures="0""#),
         "{junit}"
     );
-    run(&["import", "--full"]).await.expect("join");
+    mdsync_with(&cfg, &["import", "--full"]).await;
     let history =
-        String::from_utf8_lossy(&run(&["history"]).await.expect("join").stdout).into_owned();
+        String::from_utf8_lossy(&mdsync_with(&cfg, &["history"]).await.stdout).into_owned();
     assert_eq!(
         history.lines().count(),
         2,
@@ -172,14 +153,14 @@ async fn history_and_junit_tell_what_runs_did() {
         "{history}"
     );
     let records =
-        String::from_utf8_lossy(&run(&["history", "--run", "1"]).await.expect("join").stdout)
+        String::from_utf8_lossy(&mdsync_with(&cfg, &["history", "--run", "1"]).await.stdout)
             .into_owned();
     assert_eq!(
         records.lines().filter(|l| l.starts_with("created")).count(),
         5,
         "{records}"
     );
-    let out = run(&["history", "--run", "99"]).await.expect("join");
+    let out = mdsync_with(&cfg, &["history", "--run", "99"]).await;
     assert_eq!(out.status.code(), Some(2), "an unknown run is an error");
     mocks.shutdown().await;
 }
