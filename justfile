@@ -7,6 +7,15 @@ default:
 test:
     cargo test --workspace
 
+# The end-to-end tests against both mocks (the scenario runner comes with its issue).
+test-scenarios:
+    cargo test -p scenarios
+
+# Both mocks on fixed ports with generated data, for trying an integration by hand.
+mocks n="1000":
+    cargo build --release -p mock-rosetta -p mock-alma
+    ./target/release/mock-rosetta --listen 127.0.0.1:8080 --generate {{n}} & ./target/release/mock-alma --listen 127.0.0.1:8081 --generate {{n}}
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
