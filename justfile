@@ -21,8 +21,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: the streaming OAI-PMH reader against a plain quick-xml event loop; mock-rosetta's
-# harvest throughput against pyoai (set MDSYNC_PYTHON for the Python parts).
+# Benchmarks: OAI reader, both mocks, the import end to end (MDSYNC_PYTHON for the pyoai parts).
 bench:
     cargo bench -p formats
     cargo bench -p mock-rosetta
