@@ -10,7 +10,7 @@ use formats::crosswalk;
 use formats::dc::{Comparison, DcRecord};
 use formats::identifier::{IePid, MmsId, OaiIdentifier, PidPattern};
 use formats::marc::MarcNs;
-use formats::oai::{Datestamp, Item, ListArgs, Metadata};
+use formats::oai::{Datestamp, Granularity, Item, ListArgs, Metadata};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -146,6 +146,27 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Stop after this many records (the window does not move).
     pub limit: Option<usize>,
+    /// Override the window's start (`--from`); the window then does not move.
+    pub from: Option<Datestamp>,
+    /// Harvest only up to here (`--until`); the window then does not move.
+    pub until: Option<Datestamp>,
+}
+
+/// The `from` to send: the override, else the stored window's (unless `full`), written at the
+/// repository's granularity (a day-granular repository refuses seconds).
+pub fn window_from(
+    stored: Option<&str>,
+    opts: &ImportOptions,
+    granularity: Granularity,
+) -> Result<Option<Datestamp>, String> {
+    let from = match (opts.from, stored, opts.full) {
+        (Some(f), _, _) => Some(f),
+        (None, Some(f), false) => {
+            Some(Datestamp::parse(f).map_err(|e| format!("stored window: {e}"))?)
+        }
+        _ => None,
+    };
+    Ok(from.map(|f| f.with_granularity(granularity)))
 }
 
 struct Ctx<'a> {
@@ -205,13 +226,16 @@ pub async fn import(
     let pattern =
         PidPattern::new(&cfg.update.pid_pattern).map_err(|e| ImportError::Config(e.to_string()))?;
     let window = state.window(SOURCE)?;
-    let from = match (&window.next_from, opts.full) {
-        (Some(f), false) => Some(
-            Datestamp::parse(f).map_err(|e| ImportError::Config(format!("stored window: {e}")))?,
-        ),
-        _ => None,
-    };
-    let resume = if opts.full || opts.dry_run {
+    // Identify once per run: the granularity the window must be written in.
+    let granularity = harvester
+        .identify(&cfg.rosetta.oai_base_url)
+        .await?
+        .granularity;
+    let from =
+        window_from(window.next_from.as_deref(), opts, granularity).map_err(ImportError::Config)?;
+    let until = opts.until.map(|u| u.with_granularity(granularity));
+    let moves_window = opts.from.is_none() && opts.until.is_none();
+    let resume = if opts.full || opts.dry_run || !moves_window {
         None
     } else {
         window.checkpoint_token.clone()
@@ -219,7 +243,7 @@ pub async fn import(
     let args = ListArgs {
         metadata_prefix: cfg.rosetta.metadata_prefix.clone(),
         from,
-        until: None,
+        until,
         set: cfg.rosetta.set.clone(),
     };
     let run = if opts.dry_run {
@@ -227,7 +251,13 @@ pub async fn import(
     } else {
         Some(state.start_run(
             "import",
-            &format!("full={} limit={:?}", opts.full, opts.limit),
+            &format!(
+                "full={} limit={:?} from={:?} until={:?}",
+                opts.full,
+                opts.limit,
+                opts.from.map(|d| d.to_string()),
+                opts.until.map(|d| d.to_string())
+            ),
         )?)
     };
     let ctx = Ctx {
@@ -285,7 +315,10 @@ pub async fn import(
             break;
         }
         if !opts.dry_run {
-            state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
+            // A run over an overridden window is not the stored list: it leaves no checkpoint.
+            if moves_window {
+                state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
+            }
             state.commit()?;
         }
     }
@@ -296,6 +329,7 @@ pub async fn import(
         let summary = cursor.finish()?;
         report.warnings.extend(summary.warnings);
         if !opts.dry_run
+            && moves_window
             && let Some(first) = summary.first_response_date
         {
             // Only a complete run moves the window; the overlap (inclusive `from`) is harmless:
@@ -688,6 +722,38 @@ remote_repository = "ROSETTA-OAIDC01"
             "seed.toml",
         )
         .expect("valid")
+    }
+
+    #[test]
+    fn the_window_start_follows_overrides_full_and_the_repositorys_granularity() {
+        let stored = Some("2026-11-20T10:11:12Z");
+        let d = |s: &str| Datestamp::parse(s).expect("valid");
+        let plain = ImportOptions::default();
+        assert_eq!(
+            window_from(stored, &plain, Granularity::Second),
+            Ok(Some(d("2026-11-20T10:11:12Z")))
+        );
+        assert_eq!(
+            window_from(stored, &plain, Granularity::Day),
+            Ok(Some(d("2026-11-20"))),
+            "a day repository gets days"
+        );
+        let full = ImportOptions {
+            full: true,
+            ..ImportOptions::default()
+        };
+        assert_eq!(window_from(stored, &full, Granularity::Second), Ok(None));
+        let from = ImportOptions {
+            from: Some(d("2020-01-01T00:00:00Z")),
+            full: true,
+            ..ImportOptions::default()
+        };
+        assert_eq!(
+            window_from(stored, &from, Granularity::Second),
+            Ok(Some(d("2020-01-01T00:00:00Z"))),
+            "--from wins"
+        );
+        assert!(window_from(Some("yesterday"), &plain, Granularity::Second).is_err());
     }
 
     #[test]

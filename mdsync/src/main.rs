@@ -42,6 +42,13 @@ enum Command {
         /// Stop after N records (the harvest window does not move).
         #[arg(long)]
         limit: Option<usize>,
+        /// Harvest from this datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) instead of the stored
+        /// window; the window does not move.
+        #[arg(long, value_parser = parse_datestamp)]
+        from: Option<formats::oai::Datestamp>,
+        /// Harvest up to this datestamp; the window does not move.
+        #[arg(long, value_parser = parse_datestamp)]
+        until: Option<formats::oai::Datestamp>,
         /// A count short of completeListSize fails the run.
         #[arg(long)]
         strict_counts: bool,
@@ -67,6 +74,10 @@ enum ReportFormat {
     Text,
     Json,
     Junit,
+}
+
+fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
+    formats::oai::Datestamp::parse(s).map_err(|e| e.to_string())
 }
 
 fn print_text(r: &ImportReport) {
@@ -127,6 +138,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             full,
             dry_run,
             limit,
+            from,
+            until,
             strict_counts,
             report,
         } => {
@@ -158,6 +171,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     full,
                     dry_run,
                     limit,
+                    from,
+                    until,
                 },
             )
             .await

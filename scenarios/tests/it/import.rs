@@ -328,3 +328,44 @@ async fn deleted_ies_follow_the_configured_policy() {
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overridden_window_leaves_the_stored_one_alone() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 4, seed: 13 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let path = state("window");
+    let store = StateStore::open(&path).expect("state");
+    let (h, a) = clients(&cfg);
+    import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("first");
+    let before = store.window("rosetta").expect("window");
+    assert!(before.next_from.is_some());
+    let far = formats::oai::Datestamp::parse("2100-01-01T00:00:00Z").expect("valid");
+    let (h, a) = clients(&cfg);
+    let r = import(
+        &cfg,
+        &store,
+        &h,
+        &a,
+        &ImportOptions {
+            from: Some(far),
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect("override");
+    assert_eq!(r.harvested, 0);
+    assert_eq!(
+        store.window("rosetta").expect("window"),
+        before,
+        "--from never moves the window"
+    );
+    drop(store);
+    mocks.shutdown().await;
+}
