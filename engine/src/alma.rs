@@ -81,6 +81,8 @@ pub struct AlmaClient {
     retry: RetryPolicy,
     calls: AtomicU64,
     writes: AtomicU64,
+    /// The last `X-Exl-Api-Remaining` seen (`u64::MAX`: none yet).
+    remaining: AtomicU64,
 }
 
 impl std::fmt::Debug for AlmaClient {
@@ -111,7 +113,13 @@ impl AlmaClient {
             retry,
             calls: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            remaining: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Calls left today, as Alma last said (`X-Exl-Api-Remaining`).
+    pub fn remaining_today(&self) -> Option<u64> {
+        Some(self.remaining.load(Ordering::SeqCst)).filter(|r| *r != u64::MAX)
     }
 
     /// Calls made so far (retries included), and of those the writes.
@@ -152,6 +160,14 @@ impl AlmaClient {
                 Err(e) => (0, None, String::new(), Some(crate::retry::error_chain(&e))),
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    if let Some(rem) = r
+                        .headers()
+                        .get("x-exl-api-remaining")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        self.remaining.store(rem, Ordering::SeqCst);
+                    }
                     let ra = r
                         .headers()
                         .get("retry-after")

@@ -52,6 +52,9 @@ pub struct RecordOutcome {
     pub mms_id: Option<String>,
     pub outcome: Outcome,
     pub reason: Option<String>,
+    /// With `--dry-run`: the field-level diff Alma would receive (`- old`, `+ new` MARC fields).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 /// The run's report (`--report json` prints it; schema version 1).
@@ -66,6 +69,10 @@ pub struct ImportReport {
     pub records: Vec<RecordOutcome>,
     pub alma_calls: u64,
     pub alma_writes: u64,
+    /// With `--dry-run`: the writes a real run would make (reads were made).
+    pub planned_writes: u64,
+    /// Alma's `X-Exl-Api-Remaining` after the last call: calls left today.
+    pub alma_remaining_today: Option<u64>,
     pub harvested: u64,
     pub warnings: Vec<String>,
     /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
@@ -206,6 +213,39 @@ pub fn import_dc(
     )
 }
 
+fn field_line(f: &formats::marc::DataField) -> String {
+    let subfields: Vec<String> = f
+        .subfields
+        .iter()
+        .map(|s| format!("${} {}", s.code, s.value))
+        .collect();
+    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subfields.join(" "))
+}
+
+/// The field-level difference between two sets of MARC fields, as a multiset: `- ` lines for
+/// fields only in `old`, `+ ` lines for fields only in `new`.
+pub fn field_diff(
+    old: &[formats::marc::DataField],
+    new: &[formats::marc::DataField],
+) -> Vec<String> {
+    let mut remaining: Vec<&formats::marc::DataField> = new.iter().collect();
+    let mut out = Vec::new();
+    for f in old {
+        match remaining.iter().position(|n| *n == f) {
+            Some(i) => {
+                remaining.remove(i);
+            }
+            None => out.push(format!("- {}", field_line(f))),
+        }
+    }
+    out.extend(
+        remaining
+            .into_iter()
+            .map(|f| format!("+ {}", field_line(f))),
+    );
+    out
+}
+
 /// The bib the import creates for a record's (import) DC.
 pub fn new_bib(dc: &DcRecord, oai_id: &str) -> Bib {
     Bib {
@@ -325,6 +365,7 @@ pub async fn import(
     let (calls, writes) = alma.calls();
     report.alma_calls = calls;
     report.alma_writes = writes;
+    report.alma_remaining_today = alma.remaining_today();
     if report.stopped.is_none() && !limited {
         let summary = cursor.finish()?;
         report.warnings.extend(summary.warnings);
@@ -354,6 +395,14 @@ fn record(
 ) -> Result<(), ImportError> {
     let (o, fingerprint, previous) = o;
     *report.counts.entry(o.outcome.as_str()).or_default() += 1;
+    if ctx.dry_run {
+        report.planned_writes += match o.outcome {
+            Outcome::Created => 2,
+            Outcome::Updated => 1,
+            Outcome::Deleted if o.reason.as_deref().is_some_and(|r| r.starts_with("would")) => 1,
+            _ => 0,
+        };
+    }
     let row = RecordState {
         identifier: o.identifier.clone(),
         ie_pid: o.ie_pid.clone(),
@@ -416,6 +465,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
         mms_id: None,
         outcome: Outcome::Error,
         reason: None,
+        changes: Vec::new(),
     };
     let fail = |mut out: RecordOutcome, reason: String| -> Processed {
         out.outcome = Outcome::Error;
@@ -478,10 +528,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
         [] => {
             out.outcome = Outcome::Created;
             if ctx.dry_run {
-                out.reason = Some(format!(
-                    "would create a bib with {} crosswalked fields and a remote representation",
-                    fields.len()
-                ));
+                out.reason = Some("would create a bib and a remote representation".to_owned());
+                out.changes = field_diff(&[], &fields);
                 return Ok((out, Some(fingerprint), None));
             }
             let bib = Bib {
@@ -520,6 +568,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
             out.outcome = Outcome::Updated;
             if ctx.dry_run {
                 out.reason = Some("would replace the crosswalked fields (a merge)".to_owned());
+                out.changes = field_diff(&crosswalk::owned_fields(&existing.record, &id), &wanted);
                 return Ok((out, Some(fingerprint), None));
             }
             let previous = existing.record.write(MarcNs::None).ok();

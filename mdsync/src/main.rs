@@ -95,6 +95,23 @@ fn print_text(r: &ImportReport) {
         r.alma_calls,
         r.alma_writes
     );
+    if r.dry_run {
+        let total = r.alma_calls + r.planned_writes;
+        let share = r
+            .alma_remaining_today
+            .filter(|n| *n > 0)
+            .map(|n| {
+                format!(
+                    ", {:.1}% of the {n} calls left today",
+                    total as f64 * 100.0 / n as f64
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  a real run would cost about {total} calls ({} reads made, {} writes){share}",
+            r.alma_calls, r.planned_writes
+        );
+    }
     for rec in &r.records {
         println!(
             "  {:<9} {} {} {}{}",
@@ -107,6 +124,9 @@ fn print_text(r: &ImportReport) {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         );
+        for c in &rec.changes {
+            println!("      {c}");
+        }
     }
     for w in &r.warnings {
         println!("  warning: {w}");

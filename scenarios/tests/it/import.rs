@@ -369,3 +369,79 @@ async fn an_overridden_window_leaves_the_stored_one_alone() {
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 3, seed: 14 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let path = state("diff");
+    let store = StateStore::open(&path).expect("state");
+    let (h, a) = clients(&cfg);
+    let r = import(
+        &cfg,
+        &store,
+        &h,
+        &a,
+        &ImportOptions {
+            dry_run: true,
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect("dry");
+    assert_eq!((r.planned_writes, r.alma_writes), (6, 0));
+    assert!(
+        r.records[0].changes.iter().all(|c| c.starts_with("+ "))
+            && r.records[0].changes.iter().any(|c| c.starts_with("+ 035")),
+        "{:?}",
+        r.records[0].changes
+    );
+    assert_eq!(
+        r.alma_remaining_today,
+        Some(2_147_483_647),
+        "Alma's X-Exl-Api-Remaining is read"
+    );
+    let (h, a) = clients(&cfg);
+    import(&cfg, &store, &h, &a, &ImportOptions::default())
+        .await
+        .expect("real");
+    let edit = reqwest::Client::new()
+        .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
+        .json(&serde_json::json!({"dc": "<dc:title>A new title</dc:title>"}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(edit.status(), 200);
+    let (h, a) = clients(&cfg);
+    let r = import(
+        &cfg,
+        &store,
+        &h,
+        &a,
+        &ImportOptions {
+            dry_run: true,
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect("dry");
+    let changes = &r.records[0].changes;
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.starts_with("- 245") && !c.contains("A new title")),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|c| c == "+ 245 00 $a A new title"),
+        "{changes:?}"
+    );
+    assert_eq!(r.planned_writes, 1);
+    drop(store);
+    mocks.shutdown().await;
+}
