@@ -532,11 +532,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
                 out.changes = field_diff(&[], &fields);
                 return Ok((out, Some(fingerprint), None));
             }
-            let bib = Bib {
-                record_format: "marc21".to_owned(),
-                record: crosswalk::new_marc_record(&dc, &id),
-                ..Bib::default()
-            };
+            let bib = new_bib(&dc, &id);
             let created = match ctx.alma.create_bib(&bib).await {
                 Ok(b) => b,
                 Err(e) => return stop(e, out),
