@@ -218,11 +218,7 @@ impl AlmaClient {
                     attempts: attempt,
                 });
             }
-            let seed = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| u64::from(d.subsec_nanos()))
-                .unwrap_or(0);
-            let wait = self.retry.delay(attempt - 1, retry_after, seed);
+            let wait = self.retry.next_delay(attempt - 1, retry_after);
             tracing::warn!(method = %m, path, status, code = %code, wait_ms = wait.as_millis() as u64, "Alma asked to retry");
             tokio::time::sleep(wait).await;
         }

@@ -192,11 +192,7 @@ impl Harvester {
                             },
                         });
                     }
-                    let seed = SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map(|d| u64::from(d.subsec_nanos()))
-                        .unwrap_or(0);
-                    let wait = policy.delay(attempt - 1, retry_after, seed);
+                    let wait = policy.next_delay(attempt - 1, retry_after);
                     tracing::warn!(
                         url,
                         attempt,

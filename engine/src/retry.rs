@@ -78,6 +78,15 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
 }
 
 impl RetryPolicy {
+    /// [`RetryPolicy::delay`] with a jitter seed from the clock.
+    pub fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+        self.delay(attempt, retry_after, seed)
+    }
+
     /// The wait before attempt `attempt + 1` (0-based `attempt` just failed): `Retry-After` when
     /// the server gave a usable one, else `base · 2^attempt` with ±25% jitter; capped.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter_seed: u64) -> Duration {

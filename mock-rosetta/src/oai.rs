@@ -4,7 +4,7 @@
 use formats::dc::Container;
 use formats::identifier::{IePid, OaiIdentifier, PidPattern};
 use formats::oai::provider::{
-    ListQuery, ListSink, Position, ProviderConfig, Quirks, RecordSink, Repository, serve,
+    ListQuery, ListSink, Position, ProviderConfig, RecordSink, Repository, serve,
 };
 use formats::oai::{
     Datestamp, DeletedRecord, ErrorCode, Granularity, Header, Identify, MetadataFormat, OaiError,
@@ -201,20 +201,7 @@ pub fn handle(
                 .with_header("allow", "GET, POST");
         }
     };
-    let faults = &inner.faults;
-    let quirks = Quirks {
-        repeat_token: faults.take_domain("repeat_token", PATH, &args).is_some(),
-        expire_token: faults.take_domain("expire_token", PATH, &args).is_some(),
-        empty_page: faults.take_domain("empty_page", PATH, &args).is_some(),
-        list_size_delta: faults
-            .take_domain("list_size_mismatch", PATH, &args)
-            .map(|p| {
-                p.get("delta")
-                    .and_then(serde_json::Value::as_i64)
-                    .unwrap_or(5)
-            }),
-        control_chars: faults.take_domain("control_chars", PATH, &args).is_some(),
-    };
+    let quirks = mockkit::oai_quirks(&inner.faults, PATH, &args);
     let cfg = ProviderConfig {
         base_url: inner.oai_base_url(),
         page_size: inner.config.page_size,

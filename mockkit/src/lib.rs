@@ -4,8 +4,9 @@
 //!
 //! # What it must not do
 //!
-//! Know any domain: OAI-PMH, SOAP and Alma live in the mocks. Faults that need the domain
-//! (a repeated resumptionToken, a SOAP fault) are the mocks' own; this crate only carries them.
+//! Know a mock's domain: SOAP, Rosetta and Alma live in the mocks. The one exception is the
+//! OAI-PMH quirks both mocks inject through `formats`' shared provider ([`oai_quirks`]), which
+//! belong in one place; every other domain fault is the mock's own, this crate only carries it.
 //!
 //! # Example
 //!
@@ -27,6 +28,7 @@
 mod clock;
 mod fault;
 mod journal;
+mod oai;
 pub mod proc;
 mod server;
 mod ticker;
@@ -34,6 +36,7 @@ mod ticker;
 pub use clock::Clock;
 pub use fault::{Fault, FaultRule, Faults, RetryAfter};
 pub use journal::{Journal, JournalEntry};
+pub use oai::oai_quirks;
 pub use server::{BoxFuture, Handler, Request, Response, Server};
 pub use ticker::Ticker;
 

@@ -1,0 +1,23 @@
+//! The OAI-PMH faults both mocks inject, read from the fault rules into the shared provider's
+//! `Quirks`: one place that knows their names and parameters.
+
+use formats::oai::provider::Quirks;
+
+use crate::Faults;
+
+/// Consumes the domain faults that match this OAI-PMH request (path and arguments).
+pub fn oai_quirks(faults: &Faults, path: &str, args: &str) -> Quirks {
+    Quirks {
+        repeat_token: faults.take_domain("repeat_token", path, args).is_some(),
+        expire_token: faults.take_domain("expire_token", path, args).is_some(),
+        empty_page: faults.take_domain("empty_page", path, args).is_some(),
+        list_size_delta: faults
+            .take_domain("list_size_mismatch", path, args)
+            .map(|p| {
+                p.get("delta")
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(5)
+            }),
+        control_chars: faults.take_domain("control_chars", path, args).is_some(),
+    }
+}
