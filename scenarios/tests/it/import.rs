@@ -44,6 +44,32 @@ fn state(name: &str) -> std::path::PathBuf {
     p
 }
 
+/// Both mocks with `n` generated IEs, a config pointing at them, and a fresh state store.
+async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, StateStore) {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n, seed },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let store = StateStore::open(&state(name)).expect("state");
+    (mocks, cfg, store)
+}
+
+/// One import with fresh clients, as a separate `mdsync import` would run it.
+async fn run(
+    cfg: &Config,
+    store: &StateStore,
+    opts: ImportOptions,
+    what: &str,
+) -> engine::import::ImportReport {
+    let (h, a) = clients(cfg);
+    import(cfg, store, &h, &a, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 fn clients(cfg: &Config) -> (Harvester, AlmaClient) {
     let retry = RetryPolicy {
         max_attempts: 5,
@@ -79,10 +105,7 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     let path = state("import");
 
     let store = StateStore::open(&path).expect("state");
-    let (h, a) = clients(&cfg);
-    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("first import");
+    let r = run(&cfg, &store, ImportOptions::default(), "first import").await;
     assert_eq!(
         r.counts.get("created"),
         Some(&40),
@@ -101,27 +124,21 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     );
 
     // Incremental: nothing changed since, nothing harvested, no call.
-    let (h, a) = clients(&cfg);
-    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("second import");
+    let r = run(&cfg, &store, ImportOptions::default(), "second import").await;
     assert_eq!((r.harvested, r.alma_calls), (0, 0), "{r:?}");
 
     // Full: everything harvested again, still no call at all.
     let journal_before = mocks.alma.journal().entries().len();
-    let (h, a) = clients(&cfg);
-    let r = import(
+    let r = run(
         &cfg,
         &store,
-        &h,
-        &a,
-        &ImportOptions {
+        ImportOptions {
             full: true,
             ..ImportOptions::default()
         },
+        "full import",
     )
-    .await
-    .expect("full import");
+    .await;
     assert_eq!(
         (r.harvested, r.counts.get("unchanged"), r.alma_calls),
         (40, Some(&40), 0)
@@ -140,10 +157,13 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
         .await
         .expect("edit");
     assert_eq!(edit.status(), 200);
-    let (h, a) = clients(&cfg);
-    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("import of the change");
+    let r = run(
+        &cfg,
+        &store,
+        ImportOptions::default(),
+        "import of the change",
+    )
+    .await;
     assert_eq!(r.counts.get("updated"), Some(&1), "{r:?}");
     assert_eq!(r.records[0].ie_pid.as_deref(), Some("IE1007"));
     assert!(r.alma_calls <= 3, "{} calls", r.alma_calls);
@@ -175,26 +195,20 @@ async fn an_interrupted_import_resumes_without_duplicates() {
     let path = state("resume");
     {
         let store = StateStore::open(&path).expect("state");
-        let (h, a) = clients(&cfg);
-        let r = import(
+        let r = run(
             &cfg,
             &store,
-            &h,
-            &a,
-            &ImportOptions {
+            ImportOptions {
                 limit: Some(15),
                 ..ImportOptions::default()
             },
+            "partial",
         )
-        .await
-        .expect("partial");
+        .await;
         assert_eq!(r.counts.get("created"), Some(&15));
     }
     let store = StateStore::open(&path).expect("state");
-    let (h, a) = clients(&cfg);
-    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("rest");
+    let r = run(&cfg, &store, ImportOptions::default(), "rest").await;
     let created = r.counts.get("created").copied().unwrap_or(0);
     let unchanged = r.counts.get("unchanged").copied().unwrap_or(0);
     assert_eq!(created + unchanged, r.harvested);
@@ -227,28 +241,17 @@ async fn an_interrupted_import_resumes_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_anywhere() {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 9, seed: 10 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let cfg = config(&mocks);
-    let path = state("dry");
-    let store = StateStore::open(&path).expect("state");
-    let (h, a) = clients(&cfg);
-    let r = import(
+    let (mocks, cfg, store) = fixture("dry", 9, 10).await;
+    let r = run(
         &cfg,
         &store,
-        &h,
-        &a,
-        &ImportOptions {
+        ImportOptions {
             dry_run: true,
             ..ImportOptions::default()
         },
+        "dry run",
     )
-    .await
-    .expect("dry run");
+    .await;
     assert_eq!((r.counts.get("created"), r.alma_writes), (Some(&9), 0));
     assert!(r.records.iter().all(|x| {
         x.reason
@@ -265,10 +268,7 @@ async fn a_dry_run_writes_nothing_anywhere() {
         Default::default(),
         "the window did not move"
     );
-    let (h, a) = clients(&cfg);
-    let r = import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("real run");
+    let r = run(&cfg, &store, ImportOptions::default(), "real run").await;
     assert_eq!(r.counts.get("created"), Some(&9));
     drop(store);
     mocks.shutdown().await;
@@ -285,10 +285,7 @@ async fn deleted_ies_follow_the_configured_policy() {
     let path = state("deleted");
     let store = StateStore::open(&path).expect("state");
     let plain = config(&mocks);
-    let (h, a) = clients(&plain);
-    let first = import(&plain, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("first");
+    let first = run(&plain, &store, ImportOptions::default(), "first").await;
     let mms_of = |pid: &str| {
         first
             .records
@@ -310,10 +307,7 @@ async fn deleted_ies_follow_the_configured_policy() {
             .expect("delete");
         assert_eq!(r.status(), 200);
         let cfg = config_with(&mocks, &format!("on_deleted_ie = \"{policy}\""));
-        let (h, a) = clients(&cfg);
-        let rep = import(&cfg, &store, &h, &a, &ImportOptions::default())
-            .await
-            .expect("import");
+        let rep = run(&cfg, &store, ImportOptions::default(), "import").await;
         assert_eq!(rep.counts.get("deleted"), Some(&1), "{policy}: {rep:?}");
         let bib = mocks
             .alma
@@ -331,35 +325,21 @@ async fn deleted_ies_follow_the_configured_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overridden_window_leaves_the_stored_one_alone() {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 4, seed: 13 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let cfg = config(&mocks);
-    let path = state("window");
-    let store = StateStore::open(&path).expect("state");
-    let (h, a) = clients(&cfg);
-    import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("first");
+    let (mocks, cfg, store) = fixture("window", 4, 13).await;
+    run(&cfg, &store, ImportOptions::default(), "first").await;
     let before = store.window("rosetta").expect("window");
     assert!(before.next_from.is_some());
     let far = formats::oai::Datestamp::parse("2100-01-01T00:00:00Z").expect("valid");
-    let (h, a) = clients(&cfg);
-    let r = import(
+    let r = run(
         &cfg,
         &store,
-        &h,
-        &a,
-        &ImportOptions {
+        ImportOptions {
             from: Some(far),
             ..ImportOptions::default()
         },
+        "override",
     )
-    .await
-    .expect("override");
+    .await;
     assert_eq!(r.harvested, 0);
     assert_eq!(
         store.window("rosetta").expect("window"),
@@ -372,28 +352,17 @@ async fn an_overridden_window_leaves_the_stored_one_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 3, seed: 14 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let cfg = config(&mocks);
-    let path = state("diff");
-    let store = StateStore::open(&path).expect("state");
-    let (h, a) = clients(&cfg);
-    let r = import(
+    let (mocks, cfg, store) = fixture("diff", 3, 14).await;
+    let r = run(
         &cfg,
         &store,
-        &h,
-        &a,
-        &ImportOptions {
+        ImportOptions {
             dry_run: true,
             ..ImportOptions::default()
         },
+        "dry",
     )
-    .await
-    .expect("dry");
+    .await;
     assert_eq!((r.planned_writes, r.alma_writes), (6, 0));
     assert!(
         r.records[0].changes.iter().all(|c| c.starts_with("+ "))
@@ -406,10 +375,7 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
         Some(2_147_483_647),
         "Alma's X-Exl-Api-Remaining is read"
     );
-    let (h, a) = clients(&cfg);
-    import(&cfg, &store, &h, &a, &ImportOptions::default())
-        .await
-        .expect("real");
+    run(&cfg, &store, ImportOptions::default(), "real").await;
     let edit = reqwest::Client::new()
         .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
         .json(&serde_json::json!({"dc": "<dc:title>A new title</dc:title>"}))
@@ -417,19 +383,16 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
         .await
         .expect("edit");
     assert_eq!(edit.status(), 200);
-    let (h, a) = clients(&cfg);
-    let r = import(
+    let r = run(
         &cfg,
         &store,
-        &h,
-        &a,
-        &ImportOptions {
+        ImportOptions {
             dry_run: true,
             ..ImportOptions::default()
         },
+        "dry",
     )
-    .await
-    .expect("dry");
+    .await;
     let changes = &r.records[0].changes;
     assert!(
         changes
