@@ -213,6 +213,12 @@ pub fn import_dc(
     )
 }
 
+/// The import's fingerprint of an IE's (import) DC: dumbed down, as a multiset. The harvest
+/// compares Rosetta's side with the same projection (like with like).
+pub fn import_fingerprint(dc: &DcRecord) -> String {
+    dc.dumb_down().fingerprint(Comparison::Multiset).to_string()
+}
+
 fn field_line(f: &formats::marc::DataField) -> String {
     let subfields: Vec<String> = f
         .subfields
@@ -410,6 +416,16 @@ fn record(
         fingerprint,
         datestamp: Some(item.header().datestamp.to_string()),
         outcome: Some(o.outcome.as_str().to_owned()),
+        dc: None,
+    };
+    // The IE's DC as Rosetta holds it: what the harvest compares with where there is no SOAP.
+    let with_dc = |mut row: RecordState| {
+        if let Item::Record(r) = item
+            && let Some(Metadata::Dc(dc)) = &r.metadata
+        {
+            row.dc = dc.write(formats::dc::Container::DcRecord).ok();
+        }
+        row
     };
     if ctx.dry_run {
         if o.outcome != Outcome::Unchanged {
@@ -427,7 +443,7 @@ fn record(
                 && k.mms_id == row.mms_id
         });
         if !same {
-            ctx.state.put_record(SOURCE, &row)?;
+            ctx.state.put_record(SOURCE, &with_dc(row))?;
         }
         return Ok(());
     }
@@ -445,7 +461,13 @@ fn record(
         )?;
     }
     if o.outcome != Outcome::Error {
-        ctx.state.put_record(SOURCE, &row)?;
+        ctx.state.put_record(SOURCE, &with_dc(row))?;
+    }
+    // What Alma publishes next for a bib mdsync wrote is an echo of this write.
+    if matches!(o.outcome, Outcome::Created | Outcome::Updated)
+        && let Some(mms) = &o.mms_id
+    {
+        ctx.state.expect_echo(mms)?;
     }
     report.records.push(o);
     Ok(())
@@ -502,7 +524,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
     };
     let delivery = delivery_url(ctx.cfg, pid.as_str());
     let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
-    let fingerprint = dc.dumb_down().fingerprint(Comparison::Multiset).to_string();
+    let fingerprint = import_fingerprint(&dc);
     if known.as_ref().is_some_and(|k| {
         k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
     }) {

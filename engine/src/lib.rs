@@ -19,5 +19,8 @@ pub mod alma;
 pub mod config;
 pub mod harvest;
 pub mod import;
+pub mod policy;
 pub mod retry;
+pub mod rosetta;
 pub mod state;
+pub mod update_dir;

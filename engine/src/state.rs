@@ -40,6 +40,9 @@ pub struct RecordState {
     pub fingerprint: Option<String>,
     pub datestamp: Option<String>,
     pub outcome: Option<String>,
+    /// Rosetta's side: the IE's DC as last known to be in Rosetta (harvested, or applied by
+    /// mdsync), as a `dc:record`. The harvest compares with it where there is no SOAP access.
+    pub dc: Option<String>,
 }
 
 /// One record's line in a run's log.
@@ -69,7 +72,7 @@ pub struct StateStore {
     lock: PathBuf,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -84,9 +87,46 @@ const MIGRATIONS: &[&str] = &[
         finished TEXT, counts TEXT, flags TEXT);
      CREATE TABLE run_records (run_id INTEGER NOT NULL, identifier TEXT NOT NULL, outcome TEXT NOT NULL,
         reason TEXT, ie_pid TEXT, mms_id TEXT, previous TEXT);",
+    // 2: the Alma → Rosetta direction: the IE's last known DC, echoes of the import's own
+    // writes, and the updateMD packages written and where they ended.
+    "ALTER TABLE records ADD COLUMN dc TEXT;
+     CREATE TABLE echoes (mms_id TEXT PRIMARY KEY, since TEXT NOT NULL);
+     CREATE TABLE packages (name TEXT PRIMARY KEY, ie_pid TEXT NOT NULL, source_identifier TEXT,
+        mms_id TEXT, fingerprint TEXT, status TEXT NOT NULL, reason TEXT, written TEXT NOT NULL,
+        settled TEXT);
+     CREATE INDEX packages_pid ON packages(ie_pid, status);",
 ];
 
-fn now_text() -> String {
+const RECORD_COLUMNS: &str = "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc";
+
+fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
+    Ok(RecordState {
+        identifier: r.get(0)?,
+        ie_pid: r.get(1)?,
+        mms_id: r.get(2)?,
+        fingerprint: r.get(3)?,
+        datestamp: r.get(4)?,
+        outcome: r.get(5)?,
+        dc: r.get(6)?,
+    })
+}
+
+/// An updateMD package mdsync wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageRow {
+    pub name: String,
+    pub ie_pid: String,
+    /// The Alma record it came from (its OAI identifier).
+    pub source_identifier: Option<String>,
+    pub mms_id: Option<String>,
+    /// The Alma record's fingerprint: stored on the record once the package is applied.
+    pub fingerprint: Option<String>,
+    /// `pending`, `done`, `error`, `superseded`, `parked`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+pub(crate) fn now_text() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -232,9 +272,9 @@ impl StateStore {
     ) -> Result<Option<RecordState>, StateError> {
         self.conn
             .query_row(
-                "SELECT identifier, ie_pid, mms_id, fingerprint, datestamp, outcome FROM records WHERE source = ?1 AND identifier = ?2",
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND identifier = ?2"),
                 params![source, identifier],
-                |r| Ok(RecordState { identifier: r.get(0)?, ie_pid: r.get(1)?, mms_id: r.get(2)?, fingerprint: r.get(3)?, datestamp: r.get(4)?, outcome: r.get(5)? }),
+                record_row,
             )
             .optional()
             .map_err(|e| self.sql(e))
@@ -243,12 +283,12 @@ impl StateStore {
     pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
         self.conn
             .execute(
-                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(source, identifier) DO UPDATE SET ie_pid = excluded.ie_pid, mms_id = excluded.mms_id,
                    fingerprint = excluded.fingerprint, datestamp = excluded.datestamp, outcome = excluded.outcome,
-                   updated_at = excluded.updated_at",
-                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text()],
+                   updated_at = excluded.updated_at, dc = COALESCE(excluded.dc, records.dc)",
+                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc],
             )
             .map(|_| ())
             .map_err(|e| self.sql(e))
@@ -294,6 +334,127 @@ impl StateStore {
             )
             .map(|_| ())
             .map_err(|e| self.sql(e))
+    }
+}
+
+impl StateStore {
+    /// A source's record for an IE (the import's record of it, say).
+    pub fn record_by_pid(&self, source: &str, pid: &str) -> Result<Option<RecordState>, StateError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND ie_pid = ?2 ORDER BY updated_at DESC LIMIT 1"),
+                params![source, pid],
+                record_row,
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Forgets a record's fingerprint, so that the next harvest that sees it processes it.
+    pub fn forget_fingerprint(&self, source: &str, identifier: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE records SET fingerprint = NULL, outcome = 'error' WHERE source = ?1 AND identifier = ?2",
+                params![source, identifier],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The import wrote this bib: the next version Alma publishes of it is an echo.
+    pub fn expect_echo(&self, mms_id: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO echoes (mms_id, since) VALUES (?1, ?2)",
+                params![mms_id, now_text()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// When mdsync last wrote this bib, if its echo has not been seen yet.
+    pub fn echo_since(&self, mms_id: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT since FROM echoes WHERE mms_id = ?1",
+                [mms_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn echo_seen(&self, mms_id: &str) -> Result<(), StateError> {
+        self.conn
+            .execute("DELETE FROM echoes WHERE mms_id = ?1", [mms_id])
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn put_package(&self, p: &PackageRow) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO packages (name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, written)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(name) DO UPDATE SET ie_pid = excluded.ie_pid, source_identifier = excluded.source_identifier,
+                   mms_id = excluded.mms_id, fingerprint = excluded.fingerprint, status = excluded.status,
+                   reason = excluded.reason, written = excluded.written, settled = NULL",
+                params![p.name, p.ie_pid, p.source_identifier, p.mms_id, p.fingerprint, p.status, p.reason, now_text()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records where a package ended (`done`, `error`, `superseded`).
+    pub fn settle_package(
+        &self,
+        name: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "UPDATE packages SET status = ?2, reason = ?3, settled = ?4 WHERE name = ?1",
+                params![name, status, reason, now_text()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn package(&self, name: &str) -> Result<Option<PackageRow>, StateError> {
+        self.packages_where("name = ?1", name).map(|mut v| v.pop())
+    }
+
+    /// The packages with this status (`pending`), oldest first.
+    pub fn packages(&self, status: &str) -> Result<Vec<PackageRow>, StateError> {
+        self.packages_where("status = ?1", status)
+    }
+
+    /// The package still waiting for an IE, if any.
+    pub fn pending_package_for(&self, pid: &str) -> Result<Option<PackageRow>, StateError> {
+        self.packages_where("status = 'pending' AND ie_pid = ?1", pid)
+            .map(|mut v| v.pop())
+    }
+
+    fn packages_where(&self, condition: &str, arg: &str) -> Result<Vec<PackageRow>, StateError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason FROM packages WHERE {condition} ORDER BY written, name"))
+            .map_err(|e| self.sql(e))?;
+        let rows = st
+            .query_map([arg], |r| {
+                Ok(PackageRow {
+                    name: r.get(0)?,
+                    ie_pid: r.get(1)?,
+                    source_identifier: r.get(2)?,
+                    mms_id: r.get(3)?,
+                    fingerprint: r.get(4)?,
+                    status: r.get(5)?,
+                    reason: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 }
 

@@ -1,0 +1,228 @@
+//! The Rosetta IEWebServices (SOAP 1.1) client: `getMD` and `updateMD`, Basic auth as
+//! `<user>-institutionCode-<INST>`, retries of 503/429/5xx and transport errors, and Rosetta's
+//! faults told apart: transient (locked, not in permanent), permanent (this IE or this package),
+//! or an authorisation failure (every call will fail: stop).
+
+use std::time::{Duration, SystemTime};
+
+use formats::dc::DcRecord;
+use formats::rosetta::{FaultKind, MetadataItem, SoapFault, SoapRequest, SoapResponse, UpdateMd};
+
+use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosettaError {
+    /// A SOAP fault: Rosetta refused this call.
+    #[error("{op} {pid}: {} ({})", .fault.message, .fault.kind.map_or("SOAP fault", FaultKind::name))]
+    Fault {
+        op: &'static str,
+        pid: String,
+        fault: SoapFault,
+    },
+    /// Rosetta did not answer usefully, retries included.
+    #[error("{op} {pid}: {message} (after {attempts} attempt(s))")]
+    Unavailable {
+        op: &'static str,
+        pid: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{op} {pid}: unexpected response: {message}")]
+    Protocol {
+        op: &'static str,
+        pid: String,
+        message: String,
+    },
+}
+
+impl RosettaError {
+    /// Try again later: a locked IE, an IE not yet in the permanent repository, Rosetta away.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RosettaError::Fault { fault, .. } => fault.kind.is_some_and(FaultKind::is_transient),
+            RosettaError::Unavailable { .. } => true,
+            RosettaError::Protocol { .. } => false,
+        }
+    }
+
+    /// Every call will fail the same way: stop the run with this message.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, RosettaError::Fault { fault, .. } if fault.kind == Some(FaultKind::UserAuthorize))
+    }
+}
+
+/// How to reach IEWebServices.
+#[derive(Debug, Clone)]
+pub struct RosettaConfig {
+    pub soap_url: String,
+    pub user: String,
+    pub institution: String,
+    pub password: String,
+    pub retry: RetryPolicy,
+}
+
+pub struct RosettaClient {
+    http: reqwest::Client,
+    cfg: RosettaConfig,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for RosettaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never reaches a log.
+        f.debug_struct("RosettaClient")
+            .field("soap_url", &self.cfg.soap_url)
+            .field("user", &self.cfg.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RosettaClient {
+    pub fn new(http: reqwest::Client, cfg: RosettaConfig) -> Self {
+        RosettaClient {
+            http,
+            cfg,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// SOAP calls made (retries included).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Rosetta's Basic-auth user name for web services.
+    pub fn soap_user(&self) -> String {
+        format!("{}-institutionCode-{}", self.cfg.user, self.cfg.institution)
+    }
+
+    async fn call(
+        &self,
+        op: &'static str,
+        pid: &str,
+        request: &SoapRequest,
+    ) -> Result<SoapResponse, RosettaError> {
+        let protocol = |message: String| RosettaError::Protocol {
+            op,
+            pid: pid.to_owned(),
+            message,
+        };
+        let body = request.write().map_err(|e| protocol(e.to_string()))?;
+        let policy = &self.cfg.retry;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let sent = self
+                .http
+                .post(&self.cfg.soap_url)
+                .basic_auth(self.soap_user(), Some(&self.cfg.password))
+                .header("content-type", "text/xml; charset=utf-8")
+                .header("soapaction", "\"\"")
+                .body(body.clone())
+                .send()
+                .await;
+            let (message, retry_after): (String, Option<Duration>) = match sent {
+                Err(e) => (crate::retry::error_chain(&e), None),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let retry_after = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    match r.text().await {
+                        Err(e) => (format!("HTTP {status}, reading the body: {e}"), retry_after),
+                        Ok(text) => {
+                            // A SOAP envelope (200, or 500 with a fault) is Rosetta's answer.
+                            match SoapResponse::read(&text) {
+                                Ok(SoapResponse::Fault(fault)) => {
+                                    return Err(RosettaError::Fault {
+                                        op,
+                                        pid: pid.to_owned(),
+                                        fault,
+                                    });
+                                }
+                                Ok(resp) if (200..300).contains(&status) => return Ok(resp),
+                                parsed => {
+                                    let snippet = formats::xml::truncate(text.trim(), 200);
+                                    if !retryable_status(status) {
+                                        return Err(protocol(match parsed {
+                                            Err(e) => format!("HTTP {status}: {e}: {snippet}"),
+                                            Ok(_) => format!("HTTP {status}: {snippet}"),
+                                        }));
+                                    }
+                                    (format!("HTTP {status}: {snippet}"), retry_after)
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            if attempt >= policy.max_attempts {
+                return Err(RosettaError::Unavailable {
+                    op,
+                    pid: pid.to_owned(),
+                    message,
+                    attempts: attempt,
+                });
+            }
+            let wait = policy.next_delay(attempt - 1, retry_after);
+            tracing::warn!(op, pid, attempt, wait_ms = wait.as_millis() as u64, "retrying IEWebServices: {message}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The IE's descriptive DC (`getMD`, type `descriptive`, subType `dc`).
+    pub async fn get_dc(&self, pid: &str) -> Result<DcRecord, RosettaError> {
+        let request = SoapRequest::GetMd {
+            pds_handle: String::new(),
+            pid: pid.to_owned(),
+            mid: None,
+            kind: Some("descriptive".to_owned()),
+            sub_type: Some("dc".to_owned()),
+        };
+        let protocol = |message: String| RosettaError::Protocol {
+            op: "getMD",
+            pid: pid.to_owned(),
+            message,
+        };
+        match self.call("getMD", pid, &request).await? {
+            SoapResponse::GetMd(items) => {
+                let item = items
+                    .iter()
+                    .find(|i| i.is_descriptive_dc())
+                    .ok_or_else(|| protocol("no descriptive DC section".to_owned()))?;
+                item.dc().map_err(|e| protocol(format!("its DC: {e}")))
+            }
+            other => Err(protocol(format!("answered {other:?}"))),
+        }
+    }
+
+    /// Applies a package (`updateMD`). Rosetta ignores an identical record silently.
+    pub async fn update_md(&self, package: &UpdateMd) -> Result<(), RosettaError> {
+        let pid = package.pid.as_str();
+        let request = SoapRequest::UpdateMd {
+            pds_handle: String::new(),
+            pid: pid.to_owned(),
+            metadata: package.metadata.clone(),
+        };
+        match self.call("updateMD", pid, &request).await? {
+            SoapResponse::UpdateMd => Ok(()),
+            other => Err(RosettaError::Protocol {
+                op: "updateMD",
+                pid: pid.to_owned(),
+                message: format!("answered {other:?}"),
+            }),
+        }
+    }
+}
+
+/// The descriptive DC of a package, for the state store.
+pub fn package_dc(package: &UpdateMd) -> Option<DcRecord> {
+    package
+        .metadata
+        .iter()
+        .find(|m| m.is_descriptive_dc())
+        .and_then(|m: &MetadataItem| m.dc().ok())
+}

@@ -1,0 +1,269 @@
+//! The update directory Rosetta's Metadata Update Job reads: updateMD packages named
+//! `<job>_<yyyyMMddHHmmss>_<IE PID>.xml`, written to a hidden temporary name and renamed (the job
+//! never sees half a file), then moved to `done/` or `error/` (a `<file>.error.txt` reason
+//! beside it). Every name is built from a sanitised job name and a pattern-checked IE PID, so no
+//! file lands outside the directory.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use formats::identifier::IePid;
+
+#[derive(Debug, thiserror::Error)]
+#[error("update directory {path}: {message}")]
+pub struct UpdateDirError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Where a package ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    Done,
+    /// With the reason written beside the file.
+    Error(String),
+}
+
+/// A package waiting in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFile {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateDir {
+    root: PathBuf,
+}
+
+/// A job name made safe for a file name: ASCII letters, digits, `-` and `.` kept, anything
+/// else (spaces, `/`, `..` runs) becomes `_`, at most 64 characters, never empty or hidden.
+pub fn sanitise_job_name(job: &str) -> String {
+    let mut out = String::with_capacity(job.len());
+    for c in job.chars() {
+        let keep = c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        let c = if keep { c } else { '_' };
+        // No `..` and no runs of `_`: both only make names harder to read.
+        if (c == '_' || c == '.') && out.ends_with(['_', '.']) {
+            continue;
+        }
+        out.push(c);
+        if out.len() >= 64 {
+            break;
+        }
+    }
+    let trimmed = out.trim_matches(['_', '.']);
+    if trimmed.is_empty() {
+        "mdsync".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// `<job>_<yyyyMMddHHmmss>_<IE PID>.xml`, the time in UTC.
+pub fn package_name(job: &str, at: SystemTime, pid: &IePid) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let stamp: String = formats::oai::Datestamp::from_unix(secs)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("{}_{stamp}_{}.xml", sanitise_job_name(job), pid.as_str())
+}
+
+/// The IE PID a package name carries (`…_<PID>.xml`), if it looks like one of ours.
+pub fn pid_of(name: &str) -> Option<&str> {
+    name.strip_suffix(".xml")?.rsplit('_').next()
+}
+
+impl UpdateDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        UpdateDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn err(&self, message: impl Into<String>) -> UpdateDirError {
+        UpdateDirError {
+            path: self.root.display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn ensure(&self, dir: &Path) -> Result<(), UpdateDirError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| self.err(format!("cannot create {}: {e}", dir.display())))
+    }
+
+    /// Writes a package atomically (temporary hidden name, fsync, rename) into the directory, or
+    /// into `sub` (`conflicts`) of it.
+    pub fn write(
+        &self,
+        sub: Option<&str>,
+        name: &str,
+        contents: &str,
+    ) -> Result<PathBuf, UpdateDirError> {
+        use std::io::Write;
+        let dir = match sub {
+            Some(s) => self.root.join(s),
+            None => self.root.clone(),
+        };
+        self.ensure(&dir)?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(name);
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(contents.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            self.err(format!("cannot write {name}: {e}"))
+        })?;
+        Ok(path)
+    }
+
+    /// Removes a package still waiting (a newer change to its IE replaces it). `false`: it was
+    /// no longer there (the job took it).
+    pub fn remove_pending(&self, name: &str) -> Result<bool, UpdateDirError> {
+        match std::fs::remove_file(self.root.join(name)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.err(format!("cannot remove {name}: {e}"))),
+        }
+    }
+
+    /// The packages waiting, in creation order (modification time, then name). Hidden and
+    /// `*.tmp` files and directories are not packages.
+    pub fn pending(&self) -> Result<Vec<PendingFile>, UpdateDirError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(format!("cannot list: {e}"))),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.err(format!("cannot list: {e}")))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') || name.ends_with(".tmp") {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            files.push((mtime, name, entry.path()));
+        }
+        files.sort();
+        Ok(files
+            .into_iter()
+            .map(|(_, name, path)| PendingFile { name, path })
+            .collect())
+    }
+
+    /// Moves a package to `done/` or `error/` (the reason written first, so a kill in between
+    /// leaves the package pending, never reasonless in `error/`). A name already there gets a
+    /// numbered suffix. Returns the new path.
+    pub fn settle(&self, name: &str, how: &Settled) -> Result<PathBuf, UpdateDirError> {
+        let sub = match how {
+            Settled::Done => "done",
+            Settled::Error(_) => "error",
+        };
+        let dir = self.root.join(sub);
+        self.ensure(&dir)?;
+        let mut target = dir.join(name);
+        let mut n = 1;
+        while target.exists() {
+            target = dir.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        if let Settled::Error(reason) = how {
+            let reason_name = format!(
+                "{}.error.txt",
+                target.file_name().and_then(|n| n.to_str()).unwrap_or(name)
+            );
+            self.write(Some(sub), &reason_name, &format!("{reason}\n"))?;
+        }
+        std::fs::rename(self.root.join(name), &target)
+            .map_err(|e| self.err(format!("cannot move {name} to {sub}/: {e}")))?;
+        Ok(target)
+    }
+
+    /// Where Rosetta's own job (or an earlier run) put a package: `done/`, or `error/` with its
+    /// reason (`<file>.error.txt`, or the `<file>.reason` Rosetta's job writes). `None`: still
+    /// pending or gone.
+    pub fn find_settled(&self, name: &str) -> Option<Settled> {
+        if self.root.join("done").join(name).is_file() {
+            return Some(Settled::Done);
+        }
+        let error = self.root.join("error");
+        if error.join(name).is_file() {
+            let reason = [format!("{name}.error.txt"), format!("{name}.reason")]
+                .iter()
+                .find_map(|r| std::fs::read_to_string(error.join(r)).ok())
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "rejected by Rosetta's Metadata Update Job".to_owned());
+            return Some(Settled::Error(reason));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_become_safe_file_name_parts() {
+        for (job, expected) in [
+            ("Updates from Alma", "Updates_from_Alma"),
+            ("../../etc/passwd", "etc_passwd"),
+            ("..", "mdsync"),
+            ("", "mdsync"),
+            ("a/b\\c\0d", "a_b_c_d"),
+            ("Mise à jour", "Mise_jour"),
+        ] {
+            assert_eq!(sanitise_job_name(job), expected, "{job:?}");
+        }
+    }
+
+    #[test]
+    fn package_names_follow_rosettas_convention() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        let pid = IePid::new("IE1000").expect("pid");
+        let name = package_name("Updates from Alma", at, &pid);
+        assert_eq!(name, "Updates_from_Alma_20261118110640_IE1000.xml");
+        assert_eq!(pid_of(&name), Some("IE1000"));
+    }
+
+    #[test]
+    fn write_pending_and_settle_keep_every_file_in_one_place() {
+        let dir = std::env::temp_dir().join(format!("mdsync-ud-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ud = UpdateDir::new(&dir);
+        ud.write(None, "a.xml", "<a/>").expect("write");
+        std::fs::write(dir.join(".b.xml.tmp"), "half").expect("tmp");
+        assert_eq!(
+            ud.pending().expect("list").iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["a.xml"]
+        );
+        ud.settle("a.xml", &Settled::Error("bad PID".into())).expect("settle");
+        assert_eq!(ud.find_settled("a.xml"), Some(Settled::Error("bad PID".into())));
+        ud.write(None, "a.xml", "<a/>").expect("again");
+        let second = ud.settle("a.xml", &Settled::Error("again".into())).expect("settle");
+        assert!(second.ends_with("error/a.xml.1"), "{second:?}");
+        assert!(dir.join("error/a.xml.1.error.txt").is_file());
+        assert!(ud.pending().expect("list").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
