@@ -3,178 +3,23 @@
 //! skip when identical; unchanged records cost no Alma call at all. Every record ends in exactly
 //! one outcome.
 
-use std::collections::BTreeMap;
-
 use formats::alma::{Bib, Representation};
 use formats::crosswalk;
 use formats::dc::{Comparison, DcRecord};
 use formats::identifier::{IePid, MmsId, OaiIdentifier, PidPattern};
 use formats::marc::MarcNs;
-use formats::oai::{Datestamp, Granularity, Item, ListArgs, Metadata};
-use futures_util::StreamExt;
-use serde::Serialize;
+use formats::oai::{Item, Metadata};
 
 use crate::alma::{AlmaClient, AlmaError};
 use crate::config::Config;
-use crate::harvest::{HarvestError, Harvester};
-use crate::state::{RecordState, RunRecord, StateError, StateStore};
+use crate::harvest::Harvester;
+pub use crate::report::{Outcome, RecordOutcome, Report};
+use crate::stage::{ListSource, Processed, Stage, StageError, Stop, drive};
+pub use crate::stage::{RunOptions, window_from};
+use crate::state::{RecordState, RunRecord, StateStore};
 
 /// The state store's name for Rosetta's set.
 pub const SOURCE: &str = "rosetta";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-    Error,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Updated => "updated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Deleted => "deleted",
-            Outcome::Error => "error",
-        }
-    }
-}
-
-/// One record's outcome, as the JSON report lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordOutcome {
-    pub identifier: String,
-    pub ie_pid: Option<String>,
-    pub mms_id: Option<String>,
-    pub outcome: Outcome,
-    pub reason: Option<String>,
-    /// With `--dry-run`: the field-level diff Alma would receive (`- old`, `+ new` MARC fields).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<String>,
-}
-
-/// The run's report (`--report json` prints it; schema version 1).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ImportReport {
-    pub schema: u32,
-    pub stage: &'static str,
-    pub run: Option<i64>,
-    pub dry_run: bool,
-    pub counts: BTreeMap<&'static str, u64>,
-    /// Records whose outcome is not `unchanged`.
-    pub records: Vec<RecordOutcome>,
-    pub alma_calls: u64,
-    pub alma_writes: u64,
-    /// With `--dry-run`: the writes a real run would make (reads were made).
-    pub planned_writes: u64,
-    /// Alma's `X-Exl-Api-Remaining` after the last call: calls left today.
-    pub alma_remaining_today: Option<u64>,
-    pub harvested: u64,
-    pub warnings: Vec<String>,
-    /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
-    pub stopped: Option<String>,
-}
-
-impl ImportReport {
-    pub fn errors(&self) -> u64 {
-        self.counts.get("error").copied().unwrap_or(0)
-    }
-
-    /// JUnit XML for CI: one test case per record that did something, each error a failure,
-    /// a stopped run a failed case of its own.
-    pub fn junit(&self) -> Result<String, formats::xml::WriteError> {
-        let mut w = formats::xml::XmlWriter::new();
-        w.declaration();
-        let failures = self.errors() + u64::from(self.stopped.is_some());
-        let (tests, fails) = (
-            (self.records.len() + usize::from(self.stopped.is_some())).to_string(),
-            failures.to_string(),
-        );
-        let name = format!("mdsync {}", self.stage);
-        w.open("testsuites", &[])?;
-        w.open(
-            "testsuite",
-            &[
-                ("name", &name),
-                ("tests", &tests),
-                ("failures", &fails),
-                ("errors", "0"),
-            ],
-        )?;
-        for r in &self.records {
-            let case = format!("{} {}", r.outcome.as_str(), r.identifier);
-            let class = format!("mdsync.{}", self.stage);
-            if r.outcome == Outcome::Error {
-                w.open("testcase", &[("name", &case), ("classname", &class)])?;
-                w.leaf(
-                    "failure",
-                    &[("message", r.reason.as_deref().unwrap_or("error"))],
-                    r.reason.as_deref().unwrap_or(""),
-                )?;
-                w.close("testcase");
-            } else {
-                w.leaf("testcase", &[("name", &case), ("classname", &class)], "")?;
-            }
-        }
-        if let Some(s) = &self.stopped {
-            w.open(
-                "testcase",
-                &[("name", "run completed"), ("classname", "mdsync.run")],
-            )?;
-            w.leaf("failure", &[("message", s)], s)?;
-            w.close("testcase");
-        }
-        w.close("testsuite");
-        w.close("testsuites");
-        Ok(w.finish())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error(transparent)]
-    Harvest(#[from] HarvestError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("configuration: {0}")]
-    Config(String),
-}
-
-/// How this run differs from a plain incremental one.
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// Ignore the last run time: harvest everything (unchanged records still cost no call).
-    pub full: bool,
-    /// Change nothing: report what would happen.
-    pub dry_run: bool,
-    /// Stop after this many records (the window does not move).
-    pub limit: Option<usize>,
-    /// Override the window's start (`--from`); the window then does not move.
-    pub from: Option<Datestamp>,
-    /// Harvest only up to here (`--until`); the window then does not move.
-    pub until: Option<Datestamp>,
-}
-
-/// The `from` to send: the override, else the stored window's (unless `full`), written at the
-/// repository's granularity (a day-granular repository refuses seconds).
-pub fn window_from(
-    stored: Option<&str>,
-    opts: &ImportOptions,
-    granularity: Granularity,
-) -> Result<Option<Datestamp>, String> {
-    let from = match (opts.from, stored, opts.full) {
-        (Some(f), _, _) => Some(f),
-        (None, Some(f), false) => {
-            Some(Datestamp::parse(f).map_err(|e| format!("stored window: {e}"))?)
-        }
-        _ => None,
-    };
-    Ok(from.map(|f| f.with_granularity(granularity)))
-}
 
 struct Ctx<'a> {
     cfg: &'a Config,
@@ -267,31 +112,10 @@ pub async fn import(
     state: &StateStore,
     harvester: &Harvester,
     alma: &AlmaClient,
-    opts: &ImportOptions,
-) -> Result<ImportReport, ImportError> {
+    opts: &RunOptions,
+) -> Result<Report, StageError> {
     let pattern =
-        PidPattern::new(&cfg.update.pid_pattern).map_err(|e| ImportError::Config(e.to_string()))?;
-    let window = state.window(SOURCE)?;
-    // Identify once per run: the granularity the window must be written in.
-    let granularity = harvester
-        .identify(&cfg.rosetta.oai_base_url)
-        .await?
-        .granularity;
-    let from =
-        window_from(window.next_from.as_deref(), opts, granularity).map_err(ImportError::Config)?;
-    let until = opts.until.map(|u| u.with_granularity(granularity));
-    let moves_window = opts.from.is_none() && opts.until.is_none();
-    let resume = if opts.full || opts.dry_run || !moves_window {
-        None
-    } else {
-        window.checkpoint_token.clone()
-    };
-    let args = ListArgs {
-        metadata_prefix: cfg.rosetta.metadata_prefix.clone(),
-        from,
-        until,
-        set: cfg.rosetta.set.clone(),
-    };
+        PidPattern::new(&cfg.update.pid_pattern).map_err(|e| StageError::Config(e.to_string()))?;
     let run = if opts.dry_run {
         None
     } else {
@@ -313,77 +137,28 @@ pub async fn import(
         pattern,
         dry_run: opts.dry_run,
     };
-    let mut report = ImportReport {
-        schema: 1,
-        stage: "import",
-        run,
-        dry_run: opts.dry_run,
-        ..ImportReport::default()
+    let mut report = Report::new("import", run, opts.dry_run);
+    let list = ListSource {
+        source: SOURCE,
+        base_url: &cfg.rosetta.oai_base_url,
+        metadata_prefix: &cfg.rosetta.metadata_prefix,
+        set: cfg.rosetta.set.as_deref(),
     };
-    let mut cursor = harvester.cursor(&cfg.rosetta.oai_base_url, &args, false, resume);
-    let mut limited = false;
-    let concurrency = cfg.alma.concurrency.max(1);
-    'pages: while let Some(page) = cursor.next_page().await? {
-        let mut items = page.items;
-        if let Some(l) = opts.limit {
-            let room = l.saturating_sub(report.harvested as usize);
-            if items.len() > room {
-                items.truncate(room);
-                limited = true;
-            }
-        }
-        report.harvested += items.len() as u64;
-        // Up to `concurrency` records in flight (Alma calls overlap, still paced by the client);
-        // outcomes are recorded in list order, one at a time.
-        if !opts.dry_run {
-            state.begin()?;
-        }
-        let ctx_ref = &ctx;
-        let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
-            let r = process(ctx_ref, &item).await;
-            (item, r)
-        }))
-        .buffered(concurrency);
-        while let Some((item, result)) = results.next().await {
-            match result {
-                Ok(o) => record(&ctx, &mut report, o, &item)?,
-                Err(stop) => {
-                    let Stop(message, o) = *stop;
-                    report.stopped = Some(message);
-                    record(&ctx, &mut report, o, &item)?;
-                    state.commit()?;
-                    break 'pages;
-                }
-            }
-        }
-        if limited {
-            state.commit()?;
-            break;
-        }
-        if !opts.dry_run {
-            // A run over an overridden window is not the stored list: it leaves no checkpoint.
-            if moves_window {
-                state.checkpoint(SOURCE, page.info.resume_with.as_deref())?;
-            }
-            state.commit()?;
-        }
-    }
+    let driven = drive(
+        &ctx,
+        state,
+        harvester,
+        &list,
+        opts,
+        cfg.alma.concurrency,
+        &mut report,
+    )
+    .await;
     let (calls, writes) = alma.calls();
     report.alma_calls = calls;
     report.alma_writes = writes;
     report.alma_remaining_today = alma.remaining_today();
-    if report.stopped.is_none() && !limited {
-        let summary = cursor.finish()?;
-        report.warnings.extend(summary.warnings);
-        if !opts.dry_run
-            && moves_window
-            && let Some(first) = summary.first_response_date
-        {
-            // Only a complete run moves the window; the overlap (inclusive `from`) is harmless:
-            // unchanged records cost nothing.
-            state.complete_window(SOURCE, &first.to_string())?;
-        }
-    }
+    driven?;
     if let Some(run) = run {
         state.finish_run(
             run,
@@ -393,14 +168,23 @@ pub async fn import(
     Ok(report)
 }
 
-fn record(
-    ctx: &Ctx<'_>,
-    report: &mut ImportReport,
-    o: (RecordOutcome, Option<String>, Option<String>),
-    item: &Item,
-) -> Result<(), ImportError> {
+type Decision = (RecordOutcome, Option<String>, Option<String>);
+
+impl Stage for Ctx<'_> {
+    type Decision = Decision;
+
+    async fn process(&self, item: &Item) -> Processed<Decision> {
+        process(self, item).await
+    }
+
+    fn record(&self, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
+        record(self, report, d, item)
+    }
+}
+
+fn record(ctx: &Ctx<'_>, report: &mut Report, o: Decision, item: &Item) -> Result<(), StageError> {
     let (o, fingerprint, previous) = o;
-    *report.counts.entry(o.outcome.as_str()).or_default() += 1;
+    report.count(o.outcome);
     if ctx.dry_run {
         report.planned_writes += match o.outcome {
             Outcome::Created => 2,
@@ -473,12 +257,7 @@ fn record(
     Ok(())
 }
 
-/// A failure that ends the run (with the outcome of the record it hit).
-struct Stop(String, (RecordOutcome, Option<String>, Option<String>));
-
-type Processed = Result<(RecordOutcome, Option<String>, Option<String>), Box<Stop>>;
-
-async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
+async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     let header = item.header();
     let id = header.identifier.clone();
     let mut out = RecordOutcome {
@@ -488,8 +267,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
         outcome: Outcome::Error,
         reason: None,
         changes: Vec::new(),
+        file: None,
     };
-    let fail = |mut out: RecordOutcome, reason: String| -> Processed {
+    let fail = |mut out: RecordOutcome, reason: String| -> Processed<Decision> {
         out.outcome = Outcome::Error;
         out.reason = Some(reason);
         Ok((out, None, None))
@@ -532,11 +312,14 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed {
         return Ok((out, Some(fingerprint), None));
     }
     let fields = crosswalk::dc_to_marc(&dc, &id);
-    let stop = |e: AlmaError, mut out: RecordOutcome| -> Processed {
+    let stop = |e: AlmaError, mut out: RecordOutcome| -> Processed<Decision> {
         let msg = e.to_string();
         if e.stops_the_run() {
             out.reason = Some(msg.clone());
-            Err(Box::new(Stop(msg, (out, None, None))))
+            Err(Box::new(Stop {
+                message: msg,
+                decision: (out, None, None),
+            }))
         } else {
             out.reason = Some(msg);
             Ok((out, None, None))
@@ -624,7 +407,7 @@ async fn deleted(
     mut out: RecordOutcome,
     oai_id: &str,
     fingerprint: Option<String>,
-) -> Processed {
+) -> Processed<Decision> {
     use crate::config::OnDeleted;
     out.outcome = Outcome::Deleted;
     let policy = ctx.cfg.alma.on_deleted_ie;
@@ -633,11 +416,14 @@ async fn deleted(
             Some("deleted in Rosetta; reported only (on_deleted_ie = \"report\")".to_owned());
         return Ok((out, fingerprint, None));
     }
-    let fail = |e: AlmaError, mut out: RecordOutcome| -> Processed {
+    let fail = |e: AlmaError, mut out: RecordOutcome| -> Processed<Decision> {
         out.outcome = Outcome::Error;
         out.reason = Some(e.to_string());
         if e.stops_the_run() {
-            Err(Box::new(Stop(e.to_string(), (out, None, None))))
+            Err(Box::new(Stop {
+                message: e.to_string(),
+                decision: (out, None, None),
+            }))
         } else {
             Ok((out, None, None))
         }
@@ -728,7 +514,7 @@ async fn ensure_representation(
     oai_id: &str,
     pid: &IePid,
     fingerprint: String,
-) -> Processed {
+) -> Processed<Decision> {
     if ctx.dry_run {
         return Ok((out, Some(fingerprint), None));
     }
@@ -738,7 +524,10 @@ async fn ensure_representation(
             out.reason = Some(e.to_string());
             out.outcome = Outcome::Error;
             return if e.stops_the_run() {
-                Err(Box::new(Stop(e.to_string(), (out, None, None))))
+                Err(Box::new(Stop {
+                    message: e.to_string(),
+                    decision: (out, None, None),
+                }))
             } else {
                 Ok((out, None, None))
             };
@@ -758,7 +547,10 @@ async fn ensure_representation(
         out.reason = Some(e.to_string());
         out.outcome = Outcome::Error;
         return if e.stops_the_run() {
-            Err(Box::new(Stop(e.to_string(), (out, None, None))))
+            Err(Box::new(Stop {
+                message: e.to_string(),
+                decision: (out, None, None),
+            }))
         } else {
             Ok((out, None, None))
         };
@@ -789,38 +581,6 @@ remote_repository = "ROSETTA-OAIDC01"
             "seed.toml",
         )
         .expect("valid")
-    }
-
-    #[test]
-    fn the_window_start_follows_overrides_full_and_the_repositorys_granularity() {
-        let stored = Some("2026-11-20T10:11:12Z");
-        let d = |s: &str| Datestamp::parse(s).expect("valid");
-        let plain = ImportOptions::default();
-        assert_eq!(
-            window_from(stored, &plain, Granularity::Second),
-            Ok(Some(d("2026-11-20T10:11:12Z")))
-        );
-        assert_eq!(
-            window_from(stored, &plain, Granularity::Day),
-            Ok(Some(d("2026-11-20"))),
-            "a day repository gets days"
-        );
-        let full = ImportOptions {
-            full: true,
-            ..ImportOptions::default()
-        };
-        assert_eq!(window_from(stored, &full, Granularity::Second), Ok(None));
-        let from = ImportOptions {
-            from: Some(d("2020-01-01T00:00:00Z")),
-            full: true,
-            ..ImportOptions::default()
-        };
-        assert_eq!(
-            window_from(stored, &from, Granularity::Second),
-            Ok(Some(d("2020-01-01T00:00:00Z"))),
-            "--from wins"
-        );
-        assert!(window_from(Some("yesterday"), &plain, Granularity::Second).is_err());
     }
 
     #[test]

@@ -158,7 +158,11 @@ pub fn dc_diff(old: &DcRecord, new: &DcRecord) -> Vec<String> {
             None => out.push(format!("- {}", element_line(e))),
         }
     }
-    out.extend(remaining.into_iter().map(|e| format!("+ {}", element_line(e))));
+    out.extend(
+        remaining
+            .into_iter()
+            .map(|e| format!("+ {}", element_line(e))),
+    );
     out
 }
 
@@ -214,7 +218,11 @@ mod tests {
     fn a_cataloguers_addition_is_appended_and_qualifiers_survive() {
         let mut alma = alma_echo();
         alma.push(DcElement::dc("description", "A landscape in oils."));
-        check(&merge(), alma, &[r#"+ dc:description "A landscape in oils.""#]);
+        check(
+            &merge(),
+            alma,
+            &[r#"+ dc:description "A landscape in oils.""#],
+        );
     }
 
     #[test]

@@ -168,7 +168,13 @@ impl RosettaClient {
                 });
             }
             let wait = policy.next_delay(attempt - 1, retry_after);
-            tracing::warn!(op, pid, attempt, wait_ms = wait.as_millis() as u64, "retrying IEWebServices: {message}");
+            tracing::warn!(
+                op,
+                pid,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying IEWebServices: {message}"
+            );
             tokio::time::sleep(wait).await;
         }
     }

@@ -272,7 +272,9 @@ impl StateStore {
     ) -> Result<Option<RecordState>, StateError> {
         self.conn
             .query_row(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND identifier = ?2"),
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND identifier = ?2"
+                ),
                 params![source, identifier],
                 record_row,
             )
@@ -339,7 +341,11 @@ impl StateStore {
 
 impl StateStore {
     /// A source's record for an IE (the import's record of it, say).
-    pub fn record_by_pid(&self, source: &str, pid: &str) -> Result<Option<RecordState>, StateError> {
+    pub fn record_by_pid(
+        &self,
+        source: &str,
+        pid: &str,
+    ) -> Result<Option<RecordState>, StateError> {
         self.conn
             .query_row(
                 &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND ie_pid = ?2 ORDER BY updated_at DESC LIMIT 1"),

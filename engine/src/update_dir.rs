@@ -254,13 +254,23 @@ mod tests {
         ud.write(None, "a.xml", "<a/>").expect("write");
         std::fs::write(dir.join(".b.xml.tmp"), "half").expect("tmp");
         assert_eq!(
-            ud.pending().expect("list").iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ud.pending()
+                .expect("list")
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
             ["a.xml"]
         );
-        ud.settle("a.xml", &Settled::Error("bad PID".into())).expect("settle");
-        assert_eq!(ud.find_settled("a.xml"), Some(Settled::Error("bad PID".into())));
+        ud.settle("a.xml", &Settled::Error("bad PID".into()))
+            .expect("settle");
+        assert_eq!(
+            ud.find_settled("a.xml"),
+            Some(Settled::Error("bad PID".into()))
+        );
         ud.write(None, "a.xml", "<a/>").expect("again");
-        let second = ud.settle("a.xml", &Settled::Error("again".into())).expect("settle");
+        let second = ud
+            .settle("a.xml", &Settled::Error("again".into()))
+            .expect("settle");
         assert!(second.ends_with("error/a.xml.1"), "{second:?}");
         assert!(dir.join("error/a.xml.1.error.txt").is_file());
         assert!(ud.pending().expect("list").is_empty());

@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use engine::alma::AlmaClient;
 use engine::config::{Config, ConfigError, secret};
 use engine::harvest::{HarvestOptions, Harvester, http_client};
-use engine::import::{ImportOptions, ImportReport, import};
+use engine::import::import;
+use engine::report::Report;
 use engine::retry::RetryPolicy;
+use engine::stage::RunOptions;
 use engine::state::StateStore;
 
 /// Synchronise descriptive metadata between Ex Libris Rosetta and Alma.
@@ -80,7 +82,7 @@ fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
     formats::oai::Datestamp::parse(s).map_err(|e| e.to_string())
 }
 
-fn print_text(r: &ImportReport) {
+fn print_text(r: &Report) {
     let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
         "{}{}: {} harvested; {}; {} Alma calls ({} writes)",
@@ -187,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &store,
                 &harvester,
                 &alma,
-                &ImportOptions {
+                &RunOptions {
                     full,
                     dry_run,
                     limit,

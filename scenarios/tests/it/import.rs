@@ -3,8 +3,9 @@ use std::time::Duration;
 use engine::alma::AlmaClient;
 use engine::config::Config;
 use engine::harvest::{HarvestOptions, Harvester, http_client};
-use engine::import::{ImportOptions, import};
+use engine::import::import;
 use engine::retry::RetryPolicy;
+use engine::stage::RunOptions;
 use engine::state::StateStore;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
@@ -61,9 +62,9 @@ async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, StateStore)
 async fn run(
     cfg: &Config,
     store: &StateStore,
-    opts: ImportOptions,
+    opts: RunOptions,
     what: &str,
-) -> engine::import::ImportReport {
+) -> engine::report::Report {
     let (h, a) = clients(cfg);
     import(cfg, store, &h, &a, &opts)
         .await
@@ -105,7 +106,7 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     let path = state("import");
 
     let store = StateStore::open(&path).expect("state");
-    let r = run(&cfg, &store, ImportOptions::default(), "first import").await;
+    let r = run(&cfg, &store, RunOptions::default(), "first import").await;
     assert_eq!(
         r.counts.get("created"),
         Some(&40),
@@ -124,7 +125,7 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     );
 
     // Incremental: nothing changed since, nothing harvested, no call.
-    let r = run(&cfg, &store, ImportOptions::default(), "second import").await;
+    let r = run(&cfg, &store, RunOptions::default(), "second import").await;
     assert_eq!((r.harvested, r.alma_calls), (0, 0), "{r:?}");
 
     // Full: everything harvested again, still no call at all.
@@ -132,9 +133,9 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     let r = run(
         &cfg,
         &store,
-        ImportOptions {
+        RunOptions {
             full: true,
-            ..ImportOptions::default()
+            ..RunOptions::default()
         },
         "full import",
     )
@@ -157,13 +158,7 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
         .await
         .expect("edit");
     assert_eq!(edit.status(), 200);
-    let r = run(
-        &cfg,
-        &store,
-        ImportOptions::default(),
-        "import of the change",
-    )
-    .await;
+    let r = run(&cfg, &store, RunOptions::default(), "import of the change").await;
     assert_eq!(r.counts.get("updated"), Some(&1), "{r:?}");
     assert_eq!(r.records[0].ie_pid.as_deref(), Some("IE1007"));
     assert!(r.alma_calls <= 3, "{} calls", r.alma_calls);
@@ -198,9 +193,9 @@ async fn an_interrupted_import_resumes_without_duplicates() {
         let r = run(
             &cfg,
             &store,
-            ImportOptions {
+            RunOptions {
                 limit: Some(15),
-                ..ImportOptions::default()
+                ..RunOptions::default()
             },
             "partial",
         )
@@ -208,7 +203,7 @@ async fn an_interrupted_import_resumes_without_duplicates() {
         assert_eq!(r.counts.get("created"), Some(&15));
     }
     let store = StateStore::open(&path).expect("state");
-    let r = run(&cfg, &store, ImportOptions::default(), "rest").await;
+    let r = run(&cfg, &store, RunOptions::default(), "rest").await;
     let created = r.counts.get("created").copied().unwrap_or(0);
     let unchanged = r.counts.get("unchanged").copied().unwrap_or(0);
     assert_eq!(created + unchanged, r.harvested);
@@ -245,9 +240,9 @@ async fn a_dry_run_writes_nothing_anywhere() {
     let r = run(
         &cfg,
         &store,
-        ImportOptions {
+        RunOptions {
             dry_run: true,
-            ..ImportOptions::default()
+            ..RunOptions::default()
         },
         "dry run",
     )
@@ -268,7 +263,7 @@ async fn a_dry_run_writes_nothing_anywhere() {
         Default::default(),
         "the window did not move"
     );
-    let r = run(&cfg, &store, ImportOptions::default(), "real run").await;
+    let r = run(&cfg, &store, RunOptions::default(), "real run").await;
     assert_eq!(r.counts.get("created"), Some(&9));
     drop(store);
     mocks.shutdown().await;
@@ -285,7 +280,7 @@ async fn deleted_ies_follow_the_configured_policy() {
     let path = state("deleted");
     let store = StateStore::open(&path).expect("state");
     let plain = config(&mocks);
-    let first = run(&plain, &store, ImportOptions::default(), "first").await;
+    let first = run(&plain, &store, RunOptions::default(), "first").await;
     let mms_of = |pid: &str| {
         first
             .records
@@ -307,7 +302,7 @@ async fn deleted_ies_follow_the_configured_policy() {
             .expect("delete");
         assert_eq!(r.status(), 200);
         let cfg = config_with(&mocks, &format!("on_deleted_ie = \"{policy}\""));
-        let rep = run(&cfg, &store, ImportOptions::default(), "import").await;
+        let rep = run(&cfg, &store, RunOptions::default(), "import").await;
         assert_eq!(rep.counts.get("deleted"), Some(&1), "{policy}: {rep:?}");
         let bib = mocks
             .alma
@@ -326,16 +321,16 @@ async fn deleted_ies_follow_the_configured_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overridden_window_leaves_the_stored_one_alone() {
     let (mocks, cfg, store) = fixture("window", 4, 13).await;
-    run(&cfg, &store, ImportOptions::default(), "first").await;
+    run(&cfg, &store, RunOptions::default(), "first").await;
     let before = store.window("rosetta").expect("window");
     assert!(before.next_from.is_some());
     let far = formats::oai::Datestamp::parse("2100-01-01T00:00:00Z").expect("valid");
     let r = run(
         &cfg,
         &store,
-        ImportOptions {
+        RunOptions {
             from: Some(far),
-            ..ImportOptions::default()
+            ..RunOptions::default()
         },
         "override",
     )
@@ -356,9 +351,9 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
     let r = run(
         &cfg,
         &store,
-        ImportOptions {
+        RunOptions {
             dry_run: true,
-            ..ImportOptions::default()
+            ..RunOptions::default()
         },
         "dry",
     )
@@ -375,7 +370,7 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
         Some(2_147_483_647),
         "Alma's X-Exl-Api-Remaining is read"
     );
-    run(&cfg, &store, ImportOptions::default(), "real").await;
+    run(&cfg, &store, RunOptions::default(), "real").await;
     let edit = reqwest::Client::new()
         .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
         .json(&serde_json::json!({"dc": "<dc:title>A new title</dc:title>"}))
@@ -386,9 +381,9 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
     let r = run(
         &cfg,
         &store,
-        ImportOptions {
+        RunOptions {
             dry_run: true,
-            ..ImportOptions::default()
+            ..RunOptions::default()
         },
         "dry",
     )

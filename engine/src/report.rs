@@ -1,0 +1,159 @@
+//! What a run reports: one outcome per record, counts, calls, and why a run stopped; as text
+//! (the binary), JSON (`--report json`, schema 1) or JUnit XML (`--report junit`, for CI).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    /// Harvest: no `dc:identifier` names an IE.
+    Unmatched,
+    /// Harvest: Rosetta's record changed since mdsync last saw it, and Alma's would overwrite it.
+    Conflict,
+    /// Harvest: Alma published a deleted header; reported, never a metadata wipe.
+    #[serde(rename = "deleted-in-alma")]
+    DeletedInAlma,
+    /// Apply: the package was applied (or was identical) and moved to `done/`.
+    Applied,
+    /// Apply: a transient fault; the package waits for the next run.
+    Pending,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Conflict => "conflict",
+            Outcome::DeletedInAlma => "deleted-in-alma",
+            Outcome::Applied => "applied",
+            Outcome::Pending => "pending",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One record's outcome, as the JSON report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordOutcome {
+    pub identifier: String,
+    pub ie_pid: Option<String>,
+    pub mms_id: Option<String>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// The field-level diff: with an import `--dry-run`, what Alma would receive (`- old`,
+    /// `+ new` MARC fields); with a harvest, what Rosetta receives (DC elements); with a
+    /// conflict, Rosetta's own change since mdsync last saw the IE too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// The updateMD package written for the record (harvest), or the file applied (apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// A run's report (`--report json` prints it; schema version 1, DESIGN §4). Every stage fills
+/// the same shape; the fields a stage does not use stay zero.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    pub stage: &'static str,
+    pub run: Option<i64>,
+    pub dry_run: bool,
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Records whose outcome is not `unchanged`.
+    pub records: Vec<RecordOutcome>,
+    pub alma_calls: u64,
+    pub alma_writes: u64,
+    /// With `--dry-run`: the writes a real run would make (reads were made).
+    pub planned_writes: u64,
+    /// Alma's `X-Exl-Api-Remaining` after the last call: calls left today.
+    pub alma_remaining_today: Option<u64>,
+    /// IEWebServices calls (getMD, updateMD), retries included.
+    pub rosetta_calls: u64,
+    /// updateMD packages written (harvest).
+    pub files_written: u64,
+    pub harvested: u64,
+    pub warnings: Vec<String>,
+    /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
+    pub stopped: Option<String>,
+}
+
+impl Report {
+    pub fn new(stage: &'static str, run: Option<i64>, dry_run: bool) -> Self {
+        Report {
+            schema: 1,
+            stage,
+            run,
+            dry_run,
+            ..Report::default()
+        }
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.counts.get("error").copied().unwrap_or(0)
+    }
+
+    /// Counts one outcome.
+    pub fn count(&mut self, outcome: Outcome) {
+        *self.counts.entry(outcome.as_str()).or_default() += 1;
+    }
+
+    /// JUnit XML for CI: one test case per record that did something, each error a failure,
+    /// a stopped run a failed case of its own.
+    pub fn junit(&self) -> Result<String, formats::xml::WriteError> {
+        let mut w = formats::xml::XmlWriter::new();
+        w.declaration();
+        let failures = self.errors() + u64::from(self.stopped.is_some());
+        let (tests, fails) = (
+            (self.records.len() + usize::from(self.stopped.is_some())).to_string(),
+            failures.to_string(),
+        );
+        let name = format!("mdsync {}", self.stage);
+        w.open("testsuites", &[])?;
+        w.open(
+            "testsuite",
+            &[
+                ("name", &name),
+                ("tests", &tests),
+                ("failures", &fails),
+                ("errors", "0"),
+            ],
+        )?;
+        for r in &self.records {
+            let case = format!("{} {}", r.outcome.as_str(), r.identifier);
+            let class = format!("mdsync.{}", self.stage);
+            if r.outcome == Outcome::Error {
+                w.open("testcase", &[("name", &case), ("classname", &class)])?;
+                w.leaf(
+                    "failure",
+                    &[("message", r.reason.as_deref().unwrap_or("error"))],
+                    r.reason.as_deref().unwrap_or(""),
+                )?;
+                w.close("testcase");
+            } else {
+                w.leaf("testcase", &[("name", &case), ("classname", &class)], "")?;
+            }
+        }
+        if let Some(s) = &self.stopped {
+            w.open(
+                "testcase",
+                &[("name", "run completed"), ("classname", "mdsync.run")],
+            )?;
+            w.leaf("failure", &[("message", s)], s)?;
+            w.close("testcase");
+        }
+        w.close("testsuite");
+        w.close("testsuites");
+        Ok(w.finish())
+    }
+}
