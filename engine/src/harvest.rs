@@ -218,6 +218,34 @@ impl Harvester {
         })
     }
 
+    /// One record (`GetRecord`); `None` when the repository says `idDoesNotExist`.
+    pub async fn get_record(
+        &self,
+        base_url: &str,
+        identifier: &str,
+        metadata_prefix: &str,
+    ) -> Result<Option<Item>, HarvestError> {
+        let request = Request::GetRecord {
+            identifier: identifier.to_owned(),
+            metadata_prefix: metadata_prefix.to_owned(),
+        };
+        let url = format!("{base_url}?{}", request.to_query());
+        let body = self.get(&url, &mut Vec::new()).await?;
+        let parse = |source: PageError| HarvestError::Parse {
+            url: url.clone(),
+            page: 1,
+            source,
+        };
+        let mut page = PageReader::new(&body, self.options.payload).map_err(parse)?;
+        if let Some(e) = page.errors().first().cloned() {
+            if e.code == ErrorCode::IdDoesNotExist {
+                return Ok(None);
+            }
+            return Err(HarvestError::Oai { url, source: e });
+        }
+        page.next().transpose().map_err(parse)
+    }
+
     /// A cursor over a list, page by page (for callers that do async work per page).
     pub fn cursor<'h>(
         &'h self,

@@ -16,6 +16,7 @@
 //! only from the `scenarios` crate (ARCHITECTURE.md). Write or parse XML by hand: `formats` does.
 
 pub mod alma;
+pub mod apply;
 pub mod config;
 pub mod harvest;
 pub mod import;
@@ -26,3 +27,4 @@ pub mod rosetta;
 pub mod stage;
 pub mod state;
 pub mod update_dir;
+pub mod updates;

@@ -108,18 +108,33 @@ impl Report {
         *self.counts.entry(outcome.as_str()).or_default() += 1;
     }
 
-    /// JUnit XML for CI: one test case per record that did something, each error a failure,
-    /// a stopped run a failed case of its own.
+    /// JUnit XML for CI (one test suite).
     pub fn junit(&self) -> Result<String, formats::xml::WriteError> {
-        let mut w = formats::xml::XmlWriter::new();
-        w.declaration();
+        junit(&[self])
+    }
+}
+
+/// JUnit XML for CI: a test suite per report, a test case per record that did something, each
+/// error a failure, a stopped run a failed case of its own.
+pub fn junit(reports: &[&Report]) -> Result<String, formats::xml::WriteError> {
+    let mut w = formats::xml::XmlWriter::new();
+    w.declaration();
+    w.open("testsuites", &[])?;
+    for r in reports {
+        r.junit_suite(&mut w)?;
+    }
+    w.close("testsuites");
+    Ok(w.finish())
+}
+
+impl Report {
+    fn junit_suite(&self, w: &mut formats::xml::XmlWriter) -> Result<(), formats::xml::WriteError> {
         let failures = self.errors() + u64::from(self.stopped.is_some());
         let (tests, fails) = (
             (self.records.len() + usize::from(self.stopped.is_some())).to_string(),
             failures.to_string(),
         );
         let name = format!("mdsync {}", self.stage);
-        w.open("testsuites", &[])?;
         w.open(
             "testsuite",
             &[
@@ -153,7 +168,6 @@ impl Report {
             w.close("testcase");
         }
         w.close("testsuite");
-        w.close("testsuites");
-        Ok(w.finish())
+        Ok(())
     }
 }

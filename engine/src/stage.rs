@@ -36,6 +36,32 @@ pub struct RunOptions {
     pub from: Option<Datestamp>,
     /// Harvest only up to here (`--until`); the window then does not move.
     pub until: Option<Datestamp>,
+    /// Told after each page (or package) how far the run is.
+    pub progress: Option<ProgressHook>,
+}
+
+/// How far a run is: records (or packages) done, and the total when the source says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: &'static str,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+/// A callback for [`Progress`] (the binary draws a bar or logs a line; the engine draws nothing).
+#[derive(Clone)]
+pub struct ProgressHook(pub std::sync::Arc<dyn Fn(Progress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
+impl ProgressHook {
+    pub fn tell(&self, p: Progress) {
+        (self.0)(p);
+    }
 }
 
 /// The `from` to send: the override, else the stored window's (unless `full`), written at the
@@ -144,6 +170,13 @@ pub(crate) async fn drive<S: Stage>(
                     break 'pages;
                 }
             }
+        }
+        if let Some(hook) = &opts.progress {
+            hook.tell(Progress {
+                stage: report.stage,
+                done: report.harvested,
+                total: page.info.complete_list_size,
+            });
         }
         if limited {
             state.commit()?;

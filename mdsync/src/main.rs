@@ -7,13 +7,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use engine::alma::AlmaClient;
+use engine::apply::{ApplyOptions, apply};
 use engine::config::{Config, ConfigError, secret};
 use engine::harvest::{HarvestOptions, Harvester, http_client};
 use engine::import::import;
 use engine::report::Report;
 use engine::retry::RetryPolicy;
-use engine::stage::RunOptions;
+use engine::rosetta::{RosettaClient, RosettaConfig};
+use engine::stage::{Progress, ProgressHook, RunOptions};
 use engine::state::StateStore;
+use engine::updates::harvest;
 
 /// Synchronise descriptive metadata between Ex Libris Rosetta and Alma.
 #[derive(Debug, Parser)]
@@ -26,6 +29,33 @@ struct Cli {
     command: Command,
 }
 
+/// The flags of a stage that harvests (import, harvest).
+#[derive(Debug, clap::Args)]
+struct ListFlags {
+    /// Ignore the last run time: harvest everything (unchanged records still cost no call).
+    #[arg(long)]
+    full: bool,
+    /// Change nothing; say what would change.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop after N records (the harvest window does not move).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Harvest from this datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) instead of the stored
+    /// window; the window does not move.
+    #[arg(long, value_parser = parse_datestamp)]
+    from: Option<formats::oai::Datestamp>,
+    /// Harvest up to this datestamp; the window does not move.
+    #[arg(long, value_parser = parse_datestamp)]
+    until: Option<formats::oai::Datestamp>,
+    /// A count short of completeListSize fails the run.
+    #[arg(long)]
+    strict_counts: bool,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    report: ReportFormat,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the configuration file: every problem, with its key.
@@ -34,27 +64,29 @@ enum Command {
         action: ConfigAction,
     },
     /// Rosetta → Alma: harvest Rosetta's set, create or update bibs and remote representations.
-    Import {
-        /// Ignore the last run time: harvest everything (unchanged records still cost no call).
-        #[arg(long)]
-        full: bool,
-        /// Change nothing; say what would change.
+    Import(ListFlags),
+    /// Alma → Rosetta: harvest Alma's publishing set, write one updateMD package per IE that
+    /// differs into [update] update_dir.
+    Harvest(ListFlags),
+    /// Apply the packages waiting in [update] update_dir through IEWebServices (updateMD), moving
+    /// each to done/ or error/.
+    Apply {
+        /// Change nothing; list what would be applied.
         #[arg(long)]
         dry_run: bool,
-        /// Stop after N records (the harvest window does not move).
+        /// Apply at most N packages.
         #[arg(long)]
         limit: Option<usize>,
-        /// Harvest from this datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ) instead of the stored
-        /// window; the window does not move.
-        #[arg(long, value_parser = parse_datestamp)]
-        from: Option<formats::oai::Datestamp>,
-        /// Harvest up to this datestamp; the window does not move.
-        #[arg(long, value_parser = parse_datestamp)]
-        until: Option<formats::oai::Datestamp>,
-        /// A count short of completeListSize fails the run.
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
+    /// The round trip: import, harvest, apply (apply only with rosetta.soap_url), one report.
+    Sync {
+        /// Ignore the last run times.
+        #[arg(long)]
+        full: bool,
         #[arg(long)]
         strict_counts: bool,
-        /// Report format on stdout.
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -82,22 +114,65 @@ fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
     formats::oai::Datestamp::parse(s).map_err(|e| e.to_string())
 }
 
+/// A bar on a terminal; a plain line at most every few seconds otherwise (logs, CI).
+fn progress_hook() -> ProgressHook {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>8} [{bar:40}] {pos}/{len} records ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        return ProgressHook(std::sync::Arc::new(move |p: Progress| {
+            bar.set_prefix(p.stage);
+            bar.set_length(p.total.unwrap_or(p.done).max(p.done));
+            bar.set_position(p.done);
+        }));
+    }
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    ProgressHook(std::sync::Arc::new(move |p: Progress| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(5));
+        if due || p.total == Some(p.done) {
+            *last = Some(std::time::Instant::now());
+            match p.total {
+                Some(t) => eprintln!("mdsync {}: {} of {t} records", p.stage, p.done),
+                None => eprintln!("mdsync {}: {} records", p.stage, p.done),
+            }
+        }
+    }))
+}
+
 fn print_text(r: &Report) {
     let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let calls = match r.stage {
+        "import" => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
+        "harvest" => format!(
+            "{} packages written, {} IEWebServices calls",
+            r.files_written, r.rosetta_calls
+        ),
+        _ => format!("{} IEWebServices calls", r.rosetta_calls),
+    };
     println!(
-        "{}{}: {} harvested; {}; {} Alma calls ({} writes)",
+        "{}{}: {} {}; {}; {calls}",
         r.stage,
         if r.dry_run { " (dry run)" } else { "" },
         r.harvested,
+        if r.stage == "apply" {
+            "packages"
+        } else {
+            "harvested"
+        },
         if counts.is_empty() {
             "nothing to do".to_owned()
         } else {
             counts.join(", ")
         },
-        r.alma_calls,
-        r.alma_writes
     );
-    if r.dry_run {
+    if r.dry_run && r.stage == "import" {
         let total = r.alma_calls + r.planned_writes;
         let share = r
             .alma_remaining_today
@@ -116,11 +191,16 @@ fn print_text(r: &Report) {
     }
     for rec in &r.records {
         println!(
-            "  {:<9} {} {} {}{}",
+            "  {:<15} {} {} {}{}{}",
             rec.outcome.as_str(),
             rec.identifier,
             rec.ie_pid.as_deref().unwrap_or("-"),
             rec.mms_id.as_deref().unwrap_or("-"),
+            rec.file
+                .as_deref()
+                .filter(|_| r.stage == "harvest")
+                .map(|f| format!(" → {f}"))
+                .unwrap_or_default(),
             rec.reason
                 .as_deref()
                 .map(|r| format!(": {r}"))
@@ -136,6 +216,110 @@ fn print_text(r: &Report) {
     if let Some(s) = &r.stopped {
         println!("  stopped: {s}");
     }
+}
+
+impl ListFlags {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            full: self.full,
+            dry_run: self.dry_run,
+            limit: self.limit,
+            from: self.from,
+            until: self.until,
+            progress: Some(progress_hook()),
+        }
+    }
+}
+
+/// The HTTP clients a stage needs, built from the configuration and the environment.
+struct Clients<'c> {
+    cfg: &'c Config,
+    http: reqwest::Client,
+    harvester: Harvester,
+}
+
+impl<'c> Clients<'c> {
+    fn new(cfg: &'c Config, strict_counts: bool) -> anyhow::Result<Self> {
+        let http = http_client().map_err(anyhow::Error::msg)?;
+        let harvester = Harvester::new(
+            http.clone(),
+            HarvestOptions {
+                strict_counts,
+                ..HarvestOptions::default()
+            },
+        );
+        Ok(Clients {
+            cfg,
+            http,
+            harvester,
+        })
+    }
+
+    fn alma(&self) -> anyhow::Result<AlmaClient> {
+        let key = secret(&self.cfg.alma.api_key_env)
+            .map_err(|p| anyhow::anyhow!("{p}: the Alma API key"))?;
+        Ok(AlmaClient::new(
+            self.http.clone(),
+            &self.cfg.alma.api_base_url,
+            &key,
+            self.cfg.alma.max_requests_per_second,
+            RetryPolicy::default(),
+        ))
+    }
+
+    /// IEWebServices, when `rosetta.soap_url` is set.
+    fn rosetta(&self) -> anyhow::Result<Option<RosettaClient>> {
+        let r = &self.cfg.rosetta;
+        let Some(url) = &r.soap_url else {
+            return Ok(None);
+        };
+        let password = secret(&r.password_env)
+            .map_err(|p| anyhow::anyhow!("{p}: the Rosetta web services password"))?;
+        Ok(Some(RosettaClient::new(
+            self.http.clone(),
+            RosettaConfig {
+                soap_url: url.clone(),
+                user: r.user.clone().unwrap_or_default(),
+                institution: r.institution.clone().unwrap_or_default(),
+                password,
+                retry: RetryPolicy::default(),
+            },
+        )))
+    }
+}
+
+/// Prints the reports and picks the exit code: 1 when a record ended in error or a run stopped.
+fn finish(reports: &[Report], format: ReportFormat) -> anyhow::Result<ExitCode> {
+    match format {
+        ReportFormat::Text => reports.iter().for_each(print_text),
+        ReportFormat::Json if reports.len() == 1 => {
+            println!("{}", serde_json::to_string_pretty(&reports[0])?);
+        }
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema": 1,
+                "stage": "sync",
+                "stages": reports,
+            }))?
+        ),
+        ReportFormat::Junit => {
+            print!(
+                "{}",
+                engine::report::junit(&reports.iter().collect::<Vec<_>>())?
+            );
+        }
+    }
+    Ok(
+        if reports
+            .iter()
+            .any(|r| r.errors() > 0 || r.stopped.is_some())
+        {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -156,59 +340,101 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Import {
-            full,
+        Command::Import(flags) => {
+            let cfg = Config::load(&cli.config)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let clients = Clients::new(&cfg, flags.strict_counts)?;
+            let r = import(
+                &cfg,
+                &store,
+                &clients.harvester,
+                &clients.alma()?,
+                &flags.options(),
+            )
+            .await
+            .context("import")?;
+            finish(&[r], flags.report)
+        }
+        Command::Harvest(flags) => {
+            let cfg = Config::load(&cli.config)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let clients = Clients::new(&cfg, flags.strict_counts)?;
+            let rosetta = clients.rosetta()?;
+            let r = harvest(
+                &cfg,
+                &store,
+                &clients.harvester,
+                rosetta.as_ref(),
+                &flags.options(),
+            )
+            .await
+            .context("harvest")?;
+            finish(&[r], flags.report)
+        }
+        Command::Apply {
             dry_run,
             limit,
-            from,
-            until,
+            report,
+        } => {
+            let cfg = Config::load(&cli.config)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let clients = Clients::new(&cfg, false)?;
+            let Some(rosetta) = clients.rosetta()? else {
+                anyhow::bail!(
+                    "apply needs rosetta.soap_url (IEWebServices); without it, Rosetta's own Metadata Update Job applies {}",
+                    cfg.update
+                        .update_dir
+                        .as_deref()
+                        .unwrap_or("the update directory")
+                );
+            };
+            let opts = ApplyOptions {
+                dry_run,
+                limit,
+                progress: Some(progress_hook()),
+            };
+            let r = apply(&cfg, &store, &rosetta, &opts)
+                .await
+                .context("apply")?;
+            finish(&[r], report)
+        }
+        Command::Sync {
+            full,
             strict_counts,
             report,
         } => {
             let cfg = Config::load(&cli.config)?;
-            let key = secret(&cfg.alma.api_key_env)
-                .map_err(|p| anyhow::anyhow!("{p}: the Alma API key"))?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
-            let http = http_client().map_err(anyhow::Error::msg)?;
-            let harvester = Harvester::new(
-                http.clone(),
-                HarvestOptions {
-                    strict_counts,
-                    ..HarvestOptions::default()
-                },
-            );
-            let alma = AlmaClient::new(
-                http,
-                &cfg.alma.api_base_url,
-                &key,
-                cfg.alma.max_requests_per_second,
-                RetryPolicy::default(),
-            );
-            let r = import(
-                &cfg,
-                &store,
-                &harvester,
-                &alma,
-                &RunOptions {
-                    full,
-                    dry_run,
-                    limit,
-                    from,
-                    until,
-                },
-            )
-            .await
-            .context("import")?;
-            match report {
-                ReportFormat::Text => print_text(&r),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-                ReportFormat::Junit => print!("{}", r.junit()?),
+            let clients = Clients::new(&cfg, strict_counts)?;
+            let opts = RunOptions {
+                full,
+                progress: Some(progress_hook()),
+                ..RunOptions::default()
+            };
+            let mut reports = vec![
+                import(&cfg, &store, &clients.harvester, &clients.alma()?, &opts)
+                    .await
+                    .context("import")?,
+            ];
+            let rosetta = clients.rosetta()?;
+            // A stage that stopped (quota, an unreachable system) ends the round trip there.
+            if reports[0].stopped.is_none() {
+                reports.push(
+                    harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+                        .await
+                        .context("harvest")?,
+                );
             }
-            Ok(if r.errors() > 0 || r.stopped.is_some() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            if let Some(rosetta) = &rosetta
+                && reports.iter().all(|r| r.stopped.is_none())
+            {
+                let opts = ApplyOptions {
+                    progress: Some(progress_hook()),
+                    ..ApplyOptions::default()
+                };
+                reports.push(apply(&cfg, &store, rosetta, &opts).await.context("apply")?);
+            }
+            finish(&reports, report)
         }
         Command::History { run } => {
             let cfg = Config::load(&cli.config)?;

@@ -1,0 +1,195 @@
+//! The apply stage (`mdsync apply`): what Rosetta's Metadata Update Job does, for sites that let
+//! mdsync apply updates itself. The update directory in creation order; `updateMD` over SOAP;
+//! each package moved to `done/` or `error/` (its reason beside it). A transient fault (locked
+//! IE, not in permanent, Rosetta away) leaves the package pending with the reason; a permanent
+//! one sends it to `error/` without stopping the batch; an authorisation failure stops the run
+//! at once (every call would fail). A kill between the call and the move leaves the package
+//! pending, and applying it again is harmless: Rosetta ignores an identical record.
+
+use formats::identifier::PidPattern;
+use formats::rosetta::UpdateMd;
+
+use crate::config::Config;
+use crate::report::{Outcome, RecordOutcome, Report};
+use crate::rosetta::{RosettaClient, package_dc};
+use crate::stage::StageError;
+use crate::state::{PackageRow, RunRecord, StateStore};
+use crate::update_dir::{PendingFile, Settled, UpdateDir, pid_of};
+
+/// How this apply run differs from a plain one.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Change nothing: list what would be applied.
+    pub dry_run: bool,
+    /// Apply at most this many packages.
+    pub limit: Option<usize>,
+    pub progress: Option<crate::stage::ProgressHook>,
+}
+
+/// Runs the apply stage over `[update] update_dir`.
+pub async fn apply(
+    cfg: &Config,
+    state: &StateStore,
+    rosetta: &RosettaClient,
+    opts: &ApplyOptions,
+) -> Result<Report, StageError> {
+    let dir = cfg.update.update_dir.as_deref().ok_or_else(|| {
+        StageError::Config("update.update_dir is not set: nothing to apply".to_owned())
+    })?;
+    let pattern = PidPattern::new(&cfg.update.pid_pattern)
+        .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
+    let dir = UpdateDir::new(dir);
+    let run = if opts.dry_run {
+        None
+    } else {
+        Some(state.start_run("apply", &format!("limit={:?}", opts.limit))?)
+    };
+    let mut report = Report::new("apply", run, opts.dry_run);
+    let mut files = dir.pending()?;
+    if let Some(l) = opts.limit {
+        files.truncate(l);
+    }
+    let total = files.len() as u64;
+    for file in files {
+        report.harvested += 1;
+        if let Some(hook) = &opts.progress {
+            hook.tell(crate::stage::Progress {
+                stage: "apply",
+                done: report.harvested,
+                total: Some(total),
+            });
+        }
+        let (out, stop) =
+            apply_one(cfg, state, rosetta, &dir, &pattern, &file, opts.dry_run).await?;
+        report.count(out.outcome);
+        if let Some(run) = run {
+            state.log_record(
+                run,
+                &RunRecord {
+                    identifier: &out.identifier,
+                    outcome: out.outcome.as_str(),
+                    reason: out.reason.as_deref(),
+                    ie_pid: out.ie_pid.as_deref(),
+                    mms_id: None,
+                    previous: None,
+                },
+            )?;
+        }
+        report.records.push(out);
+        if let Some(message) = stop {
+            report.stopped = Some(message);
+            break;
+        }
+    }
+    report.rosetta_calls = rosetta.calls();
+    if let Some(run) = run {
+        state.finish_run(
+            run,
+            &serde_json::to_string(&report.counts).unwrap_or_default(),
+        )?;
+    }
+    Ok(report)
+}
+
+/// One package: its outcome, and a message when the run must stop.
+async fn apply_one(
+    cfg: &Config,
+    state: &StateStore,
+    rosetta: &RosettaClient,
+    dir: &UpdateDir,
+    pattern: &PidPattern,
+    file: &PendingFile,
+    dry_run: bool,
+) -> Result<(RecordOutcome, Option<String>), StageError> {
+    let mut out = RecordOutcome {
+        identifier: file.name.clone(),
+        ie_pid: pid_of(&file.name).map(str::to_owned),
+        mms_id: None,
+        outcome: Outcome::Error,
+        reason: None,
+        changes: Vec::new(),
+        file: Some(file.name.clone()),
+    };
+    let package = std::fs::read_to_string(&file.path)
+        .map_err(|e| format!("cannot read it: {e}"))
+        .and_then(|xml| {
+            UpdateMd::read(&xml, pattern).map_err(|e| format!("not a valid updateMD package: {e}"))
+        });
+    let package = match package {
+        Ok(p) => p,
+        Err(reason) => {
+            out.reason = Some(reason.clone());
+            if !dry_run {
+                refused(state, dir, &file.name, &reason)?;
+            }
+            return Ok((out, None));
+        }
+    };
+    out.ie_pid = Some(package.pid.to_string());
+    if dry_run {
+        out.outcome = Outcome::Applied;
+        out.reason = Some(format!("would apply to IE {}", package.pid));
+        return Ok((out, None));
+    }
+    match rosetta.update_md(&package).await {
+        Ok(()) => {
+            dir.settle(&file.name, &Settled::Done)?;
+            let row = match state.package(&file.name)? {
+                Some(row) => row,
+                None => {
+                    // A package mdsync did not write (another tool's, or written by hand).
+                    let row = PackageRow {
+                        name: file.name.clone(),
+                        ie_pid: package.pid.to_string(),
+                        status: "pending".to_owned(),
+                        ..PackageRow::default()
+                    };
+                    state.put_package(&row)?;
+                    row
+                }
+            };
+            crate::updates::applied(cfg, state, &row, package_dc(&package).as_ref())?;
+            out.outcome = Outcome::Applied;
+            out.reason = Some("applied (or identical, which Rosetta ignores)".to_owned());
+            Ok((out, None))
+        }
+        Err(e) if e.is_auth() => {
+            out.outcome = Outcome::Pending;
+            let message = format!(
+                "{e}: Rosetta refuses {}; stopped (every call would fail)",
+                rosetta.soap_user()
+            );
+            out.reason = Some(message.clone());
+            Ok((out, Some(message)))
+        }
+        Err(e) if e.is_transient() => {
+            out.outcome = Outcome::Pending;
+            out.reason = Some(format!("{e}; left for the next run"));
+            Ok((out, None))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            refused(state, dir, &file.name, &reason)?;
+            out.reason = Some(reason);
+            Ok((out, None))
+        }
+    }
+}
+
+/// A package Rosetta (or the reader) refused: to `error/`, and its Alma record is tried again by
+/// the next harvest.
+fn refused(
+    state: &StateStore,
+    dir: &UpdateDir,
+    name: &str,
+    reason: &str,
+) -> Result<(), StageError> {
+    dir.settle(name, &Settled::Error(reason.to_owned()))?;
+    if let Some(row) = state.package(name)? {
+        state.settle_package(name, "error", Some(reason))?;
+        if let Some(id) = &row.source_identifier {
+            state.forget_fingerprint(crate::updates::SOURCE, id)?;
+        }
+    }
+    Ok(())
+}

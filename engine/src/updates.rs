@@ -1,0 +1,641 @@
+//! The harvest stage (Alma → Rosetta, DESIGN §4; `mdsync harvest`): harvest Alma's publishing
+//! set; per record match the IE by its `dc:identifier`, build the record Rosetta should hold (the
+//! field policy), compare it with the IE's current DC, and write one updateMD package per IE
+//! that differs. Every record ends in exactly one outcome: updated (a package written),
+//! unchanged, unmatched, conflict, deleted-in-alma, or error with the reason.
+
+use std::time::SystemTime;
+
+use formats::dc::{Comparison, Container, DcRecord};
+use formats::identifier::{IePid, MatchRule, PidPattern};
+use formats::oai::{Datestamp, Item, Metadata};
+use formats::rosetta::UpdateMd;
+
+use crate::config::{Config, Conflicts};
+use crate::harvest::Harvester;
+use crate::import::{import_dc, import_fingerprint};
+use crate::policy::{Policy, dc_diff};
+use crate::report::{Outcome, RecordOutcome, Report};
+use crate::rosetta::{RosettaClient, RosettaError};
+use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop, drive};
+use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
+use crate::update_dir::{Settled, UpdateDir, package_name};
+
+/// The state store's name for Alma's publishing set.
+pub const SOURCE: &str = "alma";
+
+/// How far Alma's clock may lag behind mdsync's before an echo is missed (seconds).
+const ECHO_CLOCK_SLACK: i64 = 120;
+
+/// What one record comes to.
+pub(crate) struct Decision {
+    out: RecordOutcome,
+    /// The Alma record's fingerprint, stored unless the record ended in error.
+    fingerprint: Option<String>,
+    /// The package to write (`parked`: into `conflicts/`).
+    package: Option<(UpdateMd, bool)>,
+    /// A package still waiting for this IE that the decision makes stale.
+    withdraw: bool,
+    echo_seen: bool,
+    /// The IE's DC before this change (a `dc:record`), for revert.
+    previous: Option<String>,
+}
+
+impl Decision {
+    fn new(out: RecordOutcome) -> Self {
+        Decision {
+            out,
+            fingerprint: None,
+            package: None,
+            withdraw: false,
+            echo_seen: false,
+            previous: None,
+        }
+    }
+
+    fn ends(mut self, outcome: Outcome, reason: impl Into<String>) -> Self {
+        self.out.outcome = outcome;
+        self.out.reason = Some(reason.into());
+        self
+    }
+}
+
+struct Ctx<'a> {
+    cfg: &'a Config,
+    state: &'a StateStore,
+    rosetta: Option<&'a RosettaClient>,
+    rule: MatchRule,
+    policy: Policy,
+    dir: UpdateDir,
+    compare: Comparison,
+    dry_run: bool,
+}
+
+/// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
+fn rosetta_identifier(cfg: &Config, pid: &str) -> String {
+    format!("oai:{}:{pid}", cfg.rosetta.repository_identifier)
+}
+
+/// The MMS ID of an Alma record: its `alma_<MMS ID>` identifier, else the header's local part.
+fn mms_of(header_identifier: &str, dc: &DcRecord) -> Option<String> {
+    dc.values("identifier")
+        .filter_map(|v| v.trim().strip_prefix("alma_"))
+        .find(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        .or_else(|| {
+            header_identifier
+                .rsplit(':')
+                .next()
+                .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_owned)
+}
+
+/// The identifiers the round trip itself produces for this IE, as Alma publishes them: the OAI
+/// identifiers naming it, `alma_<MMS ID>`, its delivery link.
+fn round_trip_identifiers(
+    cfg: &Config,
+    dc: &DcRecord,
+    pid: &IePid,
+    mms: Option<&str>,
+) -> Vec<String> {
+    let delivery = cfg
+        .rosetta
+        .delivery_template
+        .as_ref()
+        .map(|t| t.replace("$$LinkingParameter1", pid.as_str()));
+    let dps = format!("dps_pid={}", pid.as_str());
+    let mut ids: Vec<String> = dc
+        .values("identifier")
+        .map(str::trim)
+        .filter(|v| {
+            (v.starts_with("oai:")
+                && v.contains(cfg.match_contains())
+                && v.rsplit(':').next().map(str::trim) == Some(pid.as_str()))
+                || Some(*v) == delivery.as_deref()
+                || v.ends_with(&dps)
+                || mms.is_some_and(|m| v.strip_prefix("alma_") == Some(m))
+        })
+        .map(str::to_owned)
+        .collect();
+    ids.push(rosetta_identifier(cfg, pid.as_str()));
+    ids.dedup();
+    ids
+}
+
+/// Alma's record minus the round trip's identifiers, by value.
+fn without(dc: &DcRecord, ids: &[String]) -> DcRecord {
+    DcRecord::new(
+        dc.elements
+            .iter()
+            .filter(|e| !(e.name == "identifier" && ids.iter().any(|i| i == e.value.trim())))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Runs the harvest stage.
+pub async fn harvest(
+    cfg: &Config,
+    state: &StateStore,
+    harvester: &Harvester,
+    rosetta: Option<&RosettaClient>,
+    opts: &RunOptions,
+) -> Result<Report, StageError> {
+    let config = |m: &str| StageError::Config(m.to_owned());
+    let base_url = cfg
+        .alma
+        .oai_base_url
+        .as_deref()
+        .ok_or_else(|| config("alma.oai_base_url is not set: nothing to harvest"))?;
+    let dir = cfg.update.update_dir.as_deref().ok_or_else(|| {
+        config("update.update_dir is not set: nowhere to write updateMD packages")
+    })?;
+    let pattern = PidPattern::new(&cfg.update.pid_pattern)
+        .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
+    let ctx = Ctx {
+        cfg,
+        state,
+        rosetta,
+        rule: MatchRule {
+            contains: cfg.match_contains().to_owned(),
+            strict: cfg.update.match_strict,
+            pid_pattern: pattern,
+        },
+        policy: Policy {
+            field_policy: cfg.update.field_policy,
+            only_elements: cfg.update.only_elements.clone(),
+            rosetta_owned: cfg.update.rosetta_owned.clone(),
+        },
+        dir: UpdateDir::new(dir),
+        compare: if cfg.update.ignore_field_sequence {
+            Comparison::Multiset
+        } else {
+            Comparison::Exact
+        },
+        dry_run: opts.dry_run,
+    };
+    let run = if opts.dry_run {
+        None
+    } else {
+        Some(state.start_run(
+            "harvest",
+            &format!("full={} limit={:?}", opts.full, opts.limit),
+        )?)
+    };
+    let mut report = Report::new("harvest", run, opts.dry_run);
+    if rosetta.is_none() {
+        report.warnings.push(
+            "no SOAP access (rosetta.soap_url unset): each record is compared with the DC mdsync \
+             last saw in Rosetta (harvested by the import or applied), not with getMD"
+                .to_owned(),
+        );
+    }
+    let retry = if opts.dry_run {
+        Vec::new()
+    } else {
+        read_back(&ctx, &mut report)?
+    };
+    let list = ListSource {
+        source: SOURCE,
+        base_url,
+        metadata_prefix: &cfg.alma.oai_metadata_prefix,
+        set: Some(cfg.alma.publishing_set.as_str()),
+    };
+    let driven = drive(
+        &ctx,
+        state,
+        harvester,
+        &list,
+        opts,
+        cfg.alma.concurrency,
+        &mut report,
+    )
+    .await;
+    if driven.is_ok() && report.stopped.is_none() {
+        // Records whose package Rosetta's job rejected are tried again now, not when Alma next
+        // publishes them.
+        for identifier in retry {
+            match harvester
+                .get_record(base_url, &identifier, &cfg.alma.oai_metadata_prefix)
+                .await
+            {
+                Ok(Some(item)) => {
+                    state.begin()?;
+                    let d = ctx.process(&item).await.unwrap_or_else(|s| s.decision);
+                    ctx.record(&mut report, d, &item)?;
+                    state.commit()?;
+                }
+                Ok(None) => report.warnings.push(format!(
+                    "{identifier}: no longer published by Alma; its rejected package is not retried"
+                )),
+                Err(e) => report
+                    .warnings
+                    .push(format!("{identifier}: retrying its rejected package: {e}")),
+            }
+        }
+    }
+    report.rosetta_calls = rosetta.map_or(0, RosettaClient::calls);
+    driven?;
+    if let Some(run) = run {
+        state.finish_run(
+            run,
+            &serde_json::to_string(&report.counts).unwrap_or_default(),
+        )?;
+    }
+    Ok(report)
+}
+
+/// Where Rosetta's own job applies the packages: learn where each pending one ended. A package
+/// in `done/` is what Rosetta now holds (the import's echo); one in `error/` is reported and its
+/// Alma record tried again. Returns those records' identifiers.
+fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<Vec<String>, StageError> {
+    let mut retry = Vec::new();
+    for p in ctx.state.packages("pending")? {
+        match ctx.dir.find_settled(&p.name) {
+            None => {}
+            Some(Settled::Done) => {
+                let path = ctx.dir.root().join("done").join(&p.name);
+                let dc = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|x| UpdateMd::read(&x, &ctx.rule.pid_pattern).ok())
+                    .as_ref()
+                    .and_then(crate::rosetta::package_dc);
+                applied(ctx.cfg, ctx.state, &p, dc.as_ref())?;
+            }
+            Some(Settled::Error(reason)) => {
+                ctx.state.settle_package(&p.name, "error", Some(&reason))?;
+                if let Some(id) = &p.source_identifier {
+                    ctx.state.forget_fingerprint(SOURCE, id)?;
+                    retry.push(id.clone());
+                }
+                report.warnings.push(format!(
+                    "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",
+                    p.name, p.ie_pid
+                ));
+            }
+        }
+    }
+    Ok(retry)
+}
+
+/// A package is in Rosetta: remember its DC as the IE's, in the import's own projection, so the
+/// import takes the IE's next harvest for the echo it is (DESIGN §4, echo suppression).
+pub(crate) fn applied(
+    cfg: &Config,
+    state: &StateStore,
+    p: &PackageRow,
+    dc: Option<&DcRecord>,
+) -> Result<(), StageError> {
+    state.settle_package(&p.name, "done", None)?;
+    let Some(dc) = dc else { return Ok(()) };
+    let known = state.record_by_pid(crate::import::SOURCE, &p.ie_pid)?;
+    let identifier = known.as_ref().map_or_else(
+        || rosetta_identifier(cfg, &p.ie_pid),
+        |k| k.identifier.clone(),
+    );
+    let mms = known
+        .as_ref()
+        .and_then(|k| k.mms_id.clone())
+        .or_else(|| p.mms_id.clone());
+    let delivery = cfg
+        .rosetta
+        .delivery_template
+        .as_ref()
+        .map(|t| t.replace("$$LinkingParameter1", &p.ie_pid));
+    let projected = import_dc(dc, &identifier, mms.as_deref(), delivery.as_deref());
+    state.put_record(
+        crate::import::SOURCE,
+        &RecordState {
+            identifier,
+            ie_pid: Some(p.ie_pid.clone()),
+            mms_id: mms,
+            fingerprint: Some(import_fingerprint(&projected)),
+            datestamp: known.as_ref().and_then(|k| k.datestamp.clone()),
+            outcome: known.and_then(|k| k.outcome),
+            dc: dc.write(Container::DcRecord).ok(),
+        },
+    )?;
+    Ok(())
+}
+
+impl Stage for Ctx<'_> {
+    type Decision = Decision;
+
+    async fn process(&self, item: &Item) -> Processed<Decision> {
+        process(self, item).await
+    }
+
+    fn record(&self, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
+        record(self, report, d, item)
+    }
+}
+
+async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
+    let header = item.header();
+    let d = Decision::new(RecordOutcome {
+        identifier: header.identifier.clone(),
+        ie_pid: None,
+        mms_id: None,
+        outcome: Outcome::Error,
+        reason: None,
+        changes: Vec::new(),
+        file: None,
+    });
+    let known = ctx.state.record(SOURCE, &header.identifier).ok().flatten();
+    let datestamp = header.datestamp.to_string();
+    // The same version as last time (the window's inclusive `from`): already done.
+    if let Some(k) = &known
+        && k.datestamp.as_deref() == Some(datestamp.as_str())
+        && k.outcome.as_deref().is_some_and(|o| o != "error")
+    {
+        let mut d = d.ends(Outcome::Unchanged, "this version was harvested before");
+        d.out.ie_pid = k.ie_pid.clone();
+        d.out.mms_id = k.mms_id.clone();
+        d.fingerprint = k.fingerprint.clone();
+        return Ok(d);
+    }
+    if header.deleted {
+        let mut d = d.ends(
+            Outcome::DeletedInAlma,
+            "deleted in Alma: reported; the IE's metadata is left as it is",
+        );
+        d.out.ie_pid = known.as_ref().and_then(|k| k.ie_pid.clone());
+        d.out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
+        return Ok(d);
+    }
+    let Item::Record(rec) = item else {
+        return Ok(d.ends(Outcome::Error, "a header without a record"));
+    };
+    let Some(Metadata::Dc(dc)) = &rec.metadata else {
+        return Ok(d.ends(Outcome::Error, "no Dublin Core metadata"));
+    };
+    let mms = mms_of(&header.identifier, dc);
+    let mut d = d;
+    d.out.mms_id = mms.clone();
+    let pid = match ctx.rule.find_ie_pid(dc.values("identifier")) {
+        Ok(Some(pid)) => pid,
+        Ok(None) => {
+            let reason = format!(
+                "no dc:identifier is an OAI identifier containing {:?}",
+                ctx.rule.contains
+            );
+            return Ok(d.ends(Outcome::Unmatched, reason));
+        }
+        Err(e) => return Ok(d.ends(Outcome::Error, format!("{e}: no package written"))),
+    };
+    d.out.ie_pid = Some(pid.to_string());
+    let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
+    let published = without(dc, &round_trip);
+    let fingerprint = import_fingerprint(&published);
+    if known.as_ref().is_some_and(|k| {
+        k.fingerprint.as_deref() == Some(fingerprint.as_str())
+            && k.outcome.as_deref().is_some_and(|o| o != "error")
+    }) {
+        d.fingerprint = Some(fingerprint);
+        return Ok(d.ends(
+            Outcome::Unchanged,
+            "Alma's record is as when last harvested",
+        ));
+    }
+    // Echo suppression: the first version Alma publishes after the import wrote the bib is
+    // the import's own write coming back.
+    if let Some(m) = &mms
+        && let Ok(Some(since)) = ctx.state.echo_since(m)
+    {
+        let since = Datestamp::parse(&since).map(Datestamp::unix).unwrap_or(0);
+        if header.datestamp.unix() >= since - ECHO_CLOCK_SLACK {
+            d.fingerprint = Some(fingerprint);
+            d.echo_seen = true;
+            return Ok(d.ends(Outcome::Unchanged, "the echo of mdsync's own write to Alma"));
+        }
+        return Ok(d.ends(
+            Outcome::Unchanged,
+            "published before mdsync's last write to this bib: waiting for that write's echo",
+        ));
+    }
+    let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
+    let seen = ctx
+        .state
+        .record_by_pid(crate::import::SOURCE, pid.as_str())
+        .ok()
+        .flatten();
+    let seen_dc = seen
+        .as_ref()
+        .and_then(|s| s.dc.as_deref())
+        .and_then(|x| DcRecord::read(x).ok());
+    let current = match ctx.rosetta {
+        Some(client) => match client.get_dc(pid.as_str()).await {
+            Ok(dc) => dc,
+            Err(e) => return rosetta_failed(d, e),
+        },
+        None => match &seen_dc {
+            Some(dc) => dc.clone(),
+            None => {
+                return Ok(d.ends(
+                    Outcome::Error,
+                    format!(
+                        "no SOAP access and mdsync has not seen IE {pid} in Rosetta: nothing to \
+                         compare with (run the import first)"
+                    ),
+                ));
+            }
+        },
+    };
+    let refs: Vec<&str> = round_trip.iter().map(String::as_str).collect();
+    let wanted = ctx.policy.apply(&published, &current, &refs);
+    if wanted.same_as(&current, ctx.compare) {
+        d.fingerprint = Some(fingerprint);
+        d.withdraw = true;
+        return Ok(d.ends(Outcome::Unchanged, "the IE already holds this record"));
+    }
+    d.out.changes = dc_diff(&current, &wanted);
+    d.fingerprint = Some(fingerprint);
+    d.previous = current.write(Container::DcRecord).ok();
+    let package = match UpdateMd::descriptive_dc(pid.clone(), &wanted) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(d.ends(
+                Outcome::Error,
+                format!("the package cannot be written: {e}"),
+            ));
+        }
+    };
+    // A conflict: Rosetta's record changed since mdsync last saw it (the import's projection
+    // on both sides), and Alma's would overwrite that change.
+    let mms_ref = seen
+        .as_ref()
+        .and_then(|s| s.mms_id.as_deref())
+        .or(mms.as_deref());
+    let delivery = ctx
+        .cfg
+        .rosetta
+        .delivery_template
+        .as_ref()
+        .map(|t| t.replace("$$LinkingParameter1", pid.as_str()));
+    let now_fp = import_fingerprint(&import_dc(
+        &current,
+        &ie_identifier,
+        mms_ref,
+        delivery.as_deref(),
+    ));
+    let changed_in_rosetta = seen
+        .as_ref()
+        .and_then(|s| s.fingerprint.as_deref())
+        .is_some_and(|f| f != now_fp);
+    if changed_in_rosetta {
+        let rosetta_side = seen_dc
+            .as_ref()
+            .map(|s| dc_diff(s, &current))
+            .unwrap_or_default();
+        let mut changes: Vec<String> = rosetta_side
+            .into_iter()
+            .map(|l| format!("rosetta {l}"))
+            .collect();
+        changes.extend(d.out.changes.iter().map(|l| format!("alma {l}")));
+        d.out.changes = changes;
+        let (reason, package) = match ctx.cfg.update.conflicts {
+            Conflicts::Overwrite => (
+                "the IE changed in Rosetta since mdsync last saw it; Alma's record overwrites it (conflicts = \"overwrite\")",
+                Some((package, false)),
+            ),
+            Conflicts::Skip => (
+                "the IE changed in Rosetta since mdsync last saw it; skipped (conflicts = \"skip\")",
+                None,
+            ),
+            Conflicts::Park => (
+                "the IE changed in Rosetta since mdsync last saw it; the package is parked in conflicts/ for review",
+                Some((package, true)),
+            ),
+        };
+        d.package = package;
+        return Ok(d.ends(Outcome::Conflict, reason));
+    }
+    d.package = Some((package, false));
+    let how = if ctx.rosetta.is_some() {
+        "differs from the IE's DC (getMD)"
+    } else {
+        "differs from the DC mdsync last saw in Rosetta (no SOAP access)"
+    };
+    Ok(d.ends(Outcome::Updated, how))
+}
+
+/// getMD failed: an authorisation failure or Rosetta away stops the run; anything else is this
+/// record's error (tried again next run: no fingerprint is stored).
+fn rosetta_failed(d: Decision, e: RosettaError) -> Processed<Decision> {
+    let message = e.to_string();
+    let d = d.ends(Outcome::Error, message.clone());
+    if e.is_auth() || matches!(e, RosettaError::Unavailable { .. }) {
+        return Err(Box::new(Stop {
+            message,
+            decision: d,
+        }));
+    }
+    Ok(d)
+}
+
+fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
+    let Decision {
+        mut out,
+        fingerprint,
+        package,
+        withdraw,
+        echo_seen,
+        previous,
+    } = d;
+    report.count(out.outcome);
+    let pid = out.ie_pid.clone();
+    if ctx.dry_run {
+        if let Some((p, parked)) = &package {
+            out.file = Some(format!(
+                "{}{}",
+                if *parked { "conflicts/" } else { "" },
+                package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid)
+            ));
+        }
+        if out.outcome != Outcome::Unchanged {
+            report.records.push(out);
+        }
+        return Ok(());
+    }
+    // A package still waiting for this IE is stale once a newer decision exists.
+    if (withdraw || package.is_some())
+        && let Some(pid) = &pid
+        && let Some(old) = ctx.state.pending_package_for(pid)?
+    {
+        if ctx.dir.remove_pending(&old.name)? {
+            ctx.state.settle_package(&old.name, "superseded", None)?;
+            if out.outcome == Outcome::Unchanged {
+                out.reason = Some(format!(
+                    "the IE already holds this record; the waiting package {} was withdrawn",
+                    old.name
+                ));
+            }
+        }
+    }
+    if let Some((p, parked)) = package {
+        let name = package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid);
+        let xml = p.write().map_err(|e| {
+            StageError::Config(format!(
+                "{}: the package cannot be written: {e}",
+                out.identifier
+            ))
+        })?;
+        ctx.dir.write(parked.then_some("conflicts"), &name, &xml)?;
+        report.files_written += 1;
+        ctx.state.put_package(&PackageRow {
+            name: name.clone(),
+            ie_pid: p.pid.to_string(),
+            source_identifier: Some(out.identifier.clone()),
+            mms_id: out.mms_id.clone(),
+            fingerprint: fingerprint.clone(),
+            status: if parked { "parked" } else { "pending" }.to_owned(),
+            reason: None,
+        })?;
+        out.file = Some(if parked {
+            format!("conflicts/{name}")
+        } else {
+            name
+        });
+    }
+    if echo_seen && let Some(m) = &out.mms_id {
+        ctx.state.echo_seen(m)?;
+    }
+    if out.outcome != Outcome::Error {
+        let row = RecordState {
+            identifier: out.identifier.clone(),
+            ie_pid: out.ie_pid.clone(),
+            mms_id: out.mms_id.clone(),
+            fingerprint,
+            datestamp: Some(item.header().datestamp.to_string()),
+            outcome: Some(out.outcome.as_str().to_owned()),
+            dc: None,
+        };
+        let known = ctx.state.record(SOURCE, &out.identifier)?;
+        let same = known.as_ref().is_some_and(|k| {
+            k.datestamp == row.datestamp
+                && k.fingerprint == row.fingerprint
+                && k.outcome == row.outcome
+        });
+        if !same {
+            ctx.state.put_record(SOURCE, &row)?;
+        }
+    }
+    if out.outcome == Outcome::Unchanged {
+        return Ok(());
+    }
+    if let Some(run) = report.run {
+        ctx.state.log_record(
+            run,
+            &RunRecord {
+                identifier: &out.identifier,
+                outcome: out.outcome.as_str(),
+                reason: out.reason.as_deref(),
+                ie_pid: out.ie_pid.as_deref(),
+                mms_id: out.mms_id.as_deref(),
+                previous: previous.as_deref(),
+            },
+        )?;
+    }
+    report.records.push(out);
+    Ok(())
+}
