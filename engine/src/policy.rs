@@ -126,7 +126,7 @@ impl Policy {
             }
         }
         for (i, a) in alma.iter().enumerate() {
-            if !used[i] && !owned_plain.iter().any(|n| *n == a.name) {
+            if !used[i] && !owned_plain.contains(&a.name) {
                 out.push((*a).clone());
             }
         }

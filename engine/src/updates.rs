@@ -561,15 +561,14 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
     if (withdraw || package.is_some())
         && let Some(pid) = &pid
         && let Some(old) = ctx.state.pending_package_for(pid)?
+        && ctx.dir.remove_pending(&old.name)?
     {
-        if ctx.dir.remove_pending(&old.name)? {
-            ctx.state.settle_package(&old.name, "superseded", None)?;
-            if out.outcome == Outcome::Unchanged {
-                out.reason = Some(format!(
-                    "the IE already holds this record; the waiting package {} was withdrawn",
-                    old.name
-                ));
-            }
+        ctx.state.settle_package(&old.name, "superseded", None)?;
+        if out.outcome == Outcome::Unchanged {
+            out.reason = Some(format!(
+                "the IE already holds this record; the waiting package {} was withdrawn",
+                old.name
+            ));
         }
     }
     if let Some((p, parked)) = package {
