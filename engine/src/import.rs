@@ -251,7 +251,9 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, o: Decision, item: &Item) -> Resul
     if matches!(o.outcome, Outcome::Created | Outcome::Updated)
         && let Some(mms) = &o.mms_id
     {
-        ctx.state.expect_echo(mms)?;
+        let last = ctx.state.record_by_mms(crate::updates::SOURCE, mms)?;
+        ctx.state
+            .expect_echo(mms, last.and_then(|l| l.datestamp).as_deref())?;
     }
     report.records.push(o);
     Ok(())
@@ -285,8 +287,11 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     let known = ctx.state.record(SOURCE, &id).ok().flatten();
     out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
     // The window's `from` is inclusive: the overlap with the last run is the same version of the
-    // same record (identifier + datestamp), already done.
-    if let Some(k) = &known
+    // same record (identifier + datestamp), already done. Only a deletion is taken on the
+    // datestamp alone: two changes in one second share a datestamp, and a live record's
+    // fingerprint (below) tells them apart.
+    if header.deleted
+        && let Some(k) = &known
         && k.datestamp.as_deref() == Some(header.datestamp.to_string().as_str())
         && k.outcome.as_deref() != Some(Outcome::Error.as_str())
     {

@@ -90,7 +90,7 @@ const MIGRATIONS: &[&str] = &[
     // 2: the Alma → Rosetta direction: the IE's last known DC, echoes of the import's own
     // writes, and the updateMD packages written and where they ended.
     "ALTER TABLE records ADD COLUMN dc TEXT;
-     CREATE TABLE echoes (mms_id TEXT PRIMARY KEY, since TEXT NOT NULL);
+     CREATE TABLE echoes (mms_id TEXT PRIMARY KEY, since TEXT NOT NULL, after TEXT);
      CREATE TABLE packages (name TEXT PRIMARY KEY, ie_pid TEXT NOT NULL, source_identifier TEXT,
         mms_id TEXT, fingerprint TEXT, status TEXT NOT NULL, reason TEXT, written TEXT NOT NULL,
         settled TEXT);
@@ -367,24 +367,42 @@ impl StateStore {
             .map_err(|e| self.sql(e))
     }
 
-    /// The import wrote this bib: the next version Alma publishes of it is an echo.
-    pub fn expect_echo(&self, mms_id: &str) -> Result<(), StateError> {
+    /// The import wrote this bib: the next version Alma publishes of it (newer than `after`,
+    /// the datestamp of the last version harvested, on Alma's own clock) is an echo.
+    pub fn expect_echo(&self, mms_id: &str, after: Option<&str>) -> Result<(), StateError> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO echoes (mms_id, since) VALUES (?1, ?2)",
-                params![mms_id, now_text()],
+                "INSERT OR REPLACE INTO echoes (mms_id, since, after) VALUES (?1, ?2, ?3)",
+                params![mms_id, now_text(), after],
             )
             .map(|_| ())
             .map_err(|e| self.sql(e))
     }
 
-    /// When mdsync last wrote this bib, if its echo has not been seen yet.
-    pub fn echo_since(&self, mms_id: &str) -> Result<Option<String>, StateError> {
+    /// The echo expected of this bib: when mdsync wrote it (mdsync's clock) and the datestamp
+    /// its echo must be newer than (Alma's clock).
+    pub fn echo(&self, mms_id: &str) -> Result<Option<(String, Option<String>)>, StateError> {
         self.conn
             .query_row(
-                "SELECT since FROM echoes WHERE mms_id = ?1",
+                "SELECT since, after FROM echoes WHERE mms_id = ?1",
                 [mms_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// A source's record for a bib (the harvest's record of it, say).
+    pub fn record_by_mms(
+        &self,
+        source: &str,
+        mms_id: &str,
+    ) -> Result<Option<RecordState>, StateError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND mms_id = ?2 ORDER BY updated_at DESC LIMIT 1"),
+                params![source, mms_id],
+                record_row,
             )
             .optional()
             .map_err(|e| self.sql(e))

@@ -24,8 +24,9 @@ use crate::update_dir::{Settled, UpdateDir, package_name};
 /// The state store's name for Alma's publishing set.
 pub const SOURCE: &str = "alma";
 
-/// How far Alma's clock may lag behind mdsync's before an echo is missed (seconds).
-const ECHO_CLOCK_SLACK: i64 = 120;
+/// How long an expected echo is waited for (mdsync's clock, seconds): a write whose echo never
+/// comes (Alma published nothing new) must not swallow a cataloguer's later change.
+const ECHO_WAIT: i64 = 7 * 24 * 3600;
 
 /// What one record comes to.
 pub(crate) struct Decision {
@@ -343,8 +344,10 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     });
     let known = ctx.state.record(SOURCE, &header.identifier).ok().flatten();
     let datestamp = header.datestamp.to_string();
-    // The same version as last time (the window's inclusive `from`): already done.
-    if let Some(k) = &known
+    // A deletion seen before (the window's inclusive `from`): already reported. A live record
+    // is judged by its fingerprint below: two changes in one second share a datestamp.
+    if header.deleted
+        && let Some(k) = &known
         && k.datestamp.as_deref() == Some(datestamp.as_str())
         && k.outcome.as_deref().is_some_and(|o| o != "error")
     {
@@ -399,19 +402,23 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     }
     // Echo suppression: the first version Alma publishes after the import wrote the bib is
     // the import's own write coming back.
+    // Newer than the last version harvested before the write (Alma's clock on both sides);
+    // waited for a week at most (mdsync's clock on both sides).
     if let Some(m) = &mms
-        && let Ok(Some(since)) = ctx.state.echo_since(m)
+        && let Ok(Some((since, after))) = ctx.state.echo(m)
     {
-        let since = Datestamp::parse(&since).map(Datestamp::unix).unwrap_or(0);
-        if header.datestamp.unix() >= since - ECHO_CLOCK_SLACK {
+        let unix = |s: &str| Datestamp::parse(s).map(Datestamp::unix).ok();
+        let now = Datestamp::parse(&crate::state::now_text()).map_or(0, Datestamp::unix);
+        d.echo_seen = true;
+        let waited_too_long = unix(&since).is_none_or(|s| now - s > ECHO_WAIT);
+        let newer = after
+            .as_deref()
+            .and_then(unix)
+            .is_none_or(|a| header.datestamp.unix() > a);
+        if newer && !waited_too_long {
             d.fingerprint = Some(fingerprint);
-            d.echo_seen = true;
             return Ok(d.ends(Outcome::Unchanged, "the echo of mdsync's own write to Alma"));
         }
-        return Ok(d.ends(
-            Outcome::Unchanged,
-            "published before mdsync's last write to this bib: waiting for that write's echo",
-        ));
     }
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
     let seen = ctx

@@ -1,62 +1,10 @@
-use std::time::Duration;
-
-use engine::alma::AlmaClient;
 use engine::config::Config;
-use engine::harvest::{HarvestOptions, Harvester, http_client};
 use engine::import::import;
-use engine::retry::RetryPolicy;
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
-fn config(m: &Mocks) -> Config {
-    config_with(m, "")
-}
-
-fn config_with(m: &Mocks, alma_extra: &str) -> Config {
-    let toml = format!(
-        r#"
-[rosetta]
-oai_base_url = "{}"
-set = "alma_sync"
-repository_identifier = "d4I1-pubam"
-delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
-[alma]
-api_base_url = "{}"
-remote_repository = "ROSETTA-OAIDC01"
-max_requests_per_second = 1000
-{}
-"#,
-        m.rosetta.oai_url(),
-        m.alma.api_url(),
-        alma_extra
-    );
-    Config::from_toml(&toml, "scenario.toml").expect("valid config")
-}
-
-fn state(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "mdsync-scenario-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
-    }
-    p
-}
-
-/// Both mocks with `n` generated IEs, a config pointing at them, and a fresh state store.
-async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, StateStore) {
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n, seed },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let cfg = config(&mocks);
-    let store = StateStore::open(&state(name)).expect("state");
-    (mocks, cfg, store)
-}
+use crate::support::{clients, config, config_with, fixture, state};
 
 /// One import with fresh clients, as a separate `mdsync import` would run it.
 async fn run(
@@ -69,29 +17,6 @@ async fn run(
     import(cfg, store, &h, &a, &opts)
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"))
-}
-
-fn clients(cfg: &Config) -> (Harvester, AlmaClient) {
-    let retry = RetryPolicy {
-        max_attempts: 5,
-        base: Duration::from_millis(10),
-        cap: Duration::from_millis(200),
-    };
-    let h = Harvester::new(
-        http_client().expect("client"),
-        HarvestOptions {
-            retry: retry.clone(),
-            ..HarvestOptions::default()
-        },
-    );
-    let a = AlmaClient::new(
-        http_client().expect("client"),
-        &cfg.alma.api_base_url,
-        "sandbox-key",
-        cfg.alma.max_requests_per_second,
-        retry,
-    );
-    (h, a)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

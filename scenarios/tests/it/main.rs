@@ -3,3 +3,5 @@
 
 mod harvest;
 mod import;
+mod support;
+mod updates;

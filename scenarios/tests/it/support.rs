@@ -1,0 +1,83 @@
+//! What every scenario test shares: a config pointing at the mocks, a fresh state store, the
+//! clients a separate `mdsync` run would build.
+
+use std::time::Duration;
+
+use engine::alma::AlmaClient;
+use engine::config::Config;
+use engine::harvest::{HarvestOptions, Harvester, http_client};
+use engine::retry::RetryPolicy;
+use engine::state::StateStore;
+use scenarios::{Mocks, MocksConfig, RosettaState};
+
+pub(crate) fn config(m: &Mocks) -> Config {
+    config_with(m, "")
+}
+
+pub(crate) fn config_with(m: &Mocks, alma_extra: &str) -> Config {
+    let toml = format!(
+        r#"
+[rosetta]
+oai_base_url = "{}"
+set = "alma_sync"
+repository_identifier = "d4I1-pubam"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+[alma]
+api_base_url = "{}"
+remote_repository = "ROSETTA-OAIDC01"
+max_requests_per_second = 1000
+{}
+"#,
+        m.rosetta.oai_url(),
+        m.alma.api_url(),
+        alma_extra
+    );
+    Config::from_toml(&toml, "scenario.toml").expect("valid config")
+}
+
+pub(crate) fn state(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "mdsync-scenario-{name}-{}.sqlite",
+        std::process::id()
+    ));
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    p
+}
+
+/// Both mocks with `n` generated IEs, a config pointing at them, and a fresh state store.
+pub(crate) async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, StateStore) {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n, seed },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let store = StateStore::open(&state(name)).expect("state");
+    (mocks, cfg, store)
+}
+
+pub(crate) fn clients(cfg: &Config) -> (Harvester, AlmaClient) {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(200),
+    };
+    let h = Harvester::new(
+        http_client().expect("client"),
+        HarvestOptions {
+            retry: retry.clone(),
+            ..HarvestOptions::default()
+        },
+    );
+    let a = AlmaClient::new(
+        http_client().expect("client"),
+        &cfg.alma.api_base_url,
+        "sandbox-key",
+        cfg.alma.max_requests_per_second,
+        retry,
+    );
+    (h, a)
+}
