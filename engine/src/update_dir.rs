@@ -74,9 +74,16 @@ pub fn package_name(job: &str, at: SystemTime, pid: &IePid) -> String {
     format!("{}_{stamp}_{}.xml", sanitise_job_name(job), pid.as_str())
 }
 
-/// The IE PID a package name carries (`…_<PID>.xml`), if it looks like one of ours.
+/// The IE PID a package name carries (`<job>_<yyyyMMddHHmmss>_<PID>.xml`), if it is one of ours.
 pub fn pid_of(name: &str) -> Option<&str> {
-    name.strip_suffix(".xml")?.rsplit('_').next()
+    let stem = name.strip_suffix(".xml")?;
+    let b = stem.as_bytes();
+    (0..b.len().saturating_sub(15)).find_map(|i| {
+        let stamp = b.get(i + 1..i + 15)?;
+        (b[i] == b'_' && stamp.iter().all(u8::is_ascii_digit) && b.get(i + 15) == Some(&b'_'))
+            .then(|| &stem[i + 16..])
+            .filter(|p| !p.is_empty())
+    })
 }
 
 impl UpdateDir {
@@ -244,6 +251,30 @@ mod tests {
         let name = package_name("Updates from Alma", at, &pid);
         assert_eq!(name, "Updates_from_Alma_20261118110640_IE1000.xml");
         assert_eq!(pid_of(&name), Some("IE1000"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn package_names_never_leave_the_update_directory(
+            job in ".{0,80}",
+            pid in "[A-Za-z0-9_.-]{1,20}|[^/\\\\]{1,20}",
+            secs in 0u64..4_000_000_000,
+        ) {
+            let pattern = formats::identifier::PidPattern::new(".*").expect("regex");
+            if let Ok(pid) = IePid::with_pattern(&pid, &pattern) {
+                let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+                let name = package_name(&job, at, &pid);
+                let root = Path::new("/operational_shared/md_update");
+                let joined = root.join(&name);
+                proptest::prop_assert_eq!(joined.parent(), Some(root), "{}", name);
+                proptest::prop_assert!(
+                    joined.components().all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_))),
+                    "{}", name
+                );
+                proptest::prop_assert!(!name.starts_with('.') && name.ends_with(".xml"), "{}", name);
+                proptest::prop_assert_eq!(pid_of(&name), Some(pid.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -2,3 +2,4 @@
 
 mod alma;
 mod harvest;
+mod rosetta;

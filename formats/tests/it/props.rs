@@ -110,6 +110,37 @@ proptest! {
     }
 
     #[test]
+    fn a_matched_pid_is_the_trimmed_tail_of_a_candidate_identifier(
+        ids in prop::collection::vec(
+            prop_oneof![
+                "oai:d4I1-pubam:[ -~]{0,10}",
+                "oai:[a-z0-9.-]{0,12}d4I1-pubam[a-z.]{0,4}:[ -~]{0,10}",
+                "[ -~]{0,20}",
+                "oai:alma\\.INST:[0-9]{1,8}",
+            ],
+            0..5,
+        ),
+        strict in any::<bool>(),
+    ) {
+        let mut rule = MatchRule::new("d4I1-pubam");
+        rule.strict = strict;
+        rule.pid_pattern = formats::identifier::PidPattern::new("^[A-Za-z0-9_.-]+$").expect("regex");
+        if let Ok(Some(p)) = rule.find_ie_pid(ids.iter().map(String::as_str)) {
+            let derived = ids.iter().any(|v| {
+                let v = v.trim();
+                let candidate = match OaiIdentifier::parse(v) {
+                    Ok(o) if strict => o.namespace() == "d4I1-pubam",
+                    Ok(_) => v.contains("d4I1-pubam"),
+                    Err(_) => false,
+                };
+                candidate && v.rsplit(':').next().map(str::trim) == Some(p.as_str())
+            });
+            prop_assert!(derived, "{p} from {ids:?}");
+            prop_assert!(IePid::with_pattern(p.as_str(), &rule.pid_pattern).is_ok());
+        }
+    }
+
+    #[test]
     fn datestamps_round_trip(unix in -62_135_596_800i64..253_402_300_799, day in any::<bool>()) {
         let d = Datestamp::from_unix(unix);
         let d = if day { d.with_granularity(Granularity::Day) } else { d };
