@@ -126,6 +126,20 @@ pub struct PackageRow {
     pub reason: Option<String>,
 }
 
+/// True when the lock names a process (`pid N since …`) that no longer exists on this machine.
+/// Only where `/proc` tells (Linux); elsewhere a lock is never taken over.
+fn holder_is_gone(holder: &str) -> bool {
+    let Some(pid) = holder
+        .strip_prefix("pid ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let proc = Path::new("/proc");
+    proc.join("self").exists() && pid != std::process::id() && !proc.join(pid.to_string()).exists()
+}
+
 pub(crate) fn now_text() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -153,6 +167,13 @@ impl StateStore {
                     .unwrap_or_default()
                     .trim()
                     .to_owned();
+                // A run that was killed leaves its lock behind: where the process table can be
+                // read, a holder that is gone does not block the next run.
+                if holder_is_gone(&holder) {
+                    tracing::warn!(lock = %lock.display(), holder, "taking over the lock of a run that is gone");
+                    let _ = std::fs::remove_file(&lock);
+                    return StateStore::open(path);
+                }
                 return Err(StateError::Locked {
                     path: p,
                     lock: lock.display().to_string(),
@@ -608,5 +629,23 @@ mod tests {
             (Some("2026-11-28T12:00:00Z"), None)
         );
         assert_eq!(s.known("rosetta").expect("n"), 1);
+    }
+
+    #[test]
+    fn the_lock_of_a_killed_run_is_taken_over_and_a_live_ones_is_not() {
+        let p = temp("stale");
+        let lock = format!("{}.lock", p.display());
+        // Beyond any pid_max: a process that cannot exist.
+        std::fs::write(&lock, "pid 4194304000 since 2026-11-28T10:00:00Z\n").expect("lock");
+        if Path::new("/proc/self").exists() {
+            let s = StateStore::open(&p).expect("a dead holder's lock is taken over");
+            drop(s);
+        }
+        std::fs::write(&lock, "pid 1 since 2026-11-28T10:00:00Z\n").expect("lock");
+        assert!(matches!(
+            StateStore::open(&p),
+            Err(StateError::Locked { .. })
+        ));
+        let _ = std::fs::remove_file(&lock);
     }
 }

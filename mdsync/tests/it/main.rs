@@ -15,9 +15,20 @@ fn dir(name: &str) -> std::path::PathBuf {
     d
 }
 
-/// Both mocks with `n` generated IEs and a config file pointing at them (state in its own dir).
+/// Both mocks with `n` generated IEs and a config file pointing at them (state and update
+/// directory in its own dir).
 async fn setup(name: &str, n: usize, seed: u64) -> (Mocks, std::path::PathBuf) {
+    setup_with(name, n, seed, mock_rosetta::Config::default()).await
+}
+
+async fn setup_with(
+    name: &str,
+    n: usize,
+    seed: u64,
+    rosetta: mock_rosetta::Config,
+) -> (Mocks, std::path::PathBuf) {
     let mocks = Mocks::start(MocksConfig {
+        rosetta,
         rosetta_store: RosettaState::Generate { n, seed },
         ..MocksConfig::default()
     })
@@ -28,9 +39,28 @@ async fn setup(name: &str, n: usize, seed: u64) -> (Mocks, std::path::PathBuf) {
     std::fs::write(
         &cfg,
         format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 500\n[state]\npath = \"{}\"\n",
+            r#"[rosetta]
+oai_base_url = "{}"
+set = "alma_sync"
+repository_identifier = "d4I1-pubam"
+soap_url = "{}"
+user = "mdsync"
+institution = "INS01"
+[alma]
+api_base_url = "{}"
+remote_repository = "ROSETTA-OAIDC01"
+max_requests_per_second = 500
+oai_base_url = "{}"
+[update]
+update_dir = "{}"
+[state]
+path = "{}"
+"#,
             mocks.rosetta.oai_url(),
+            mocks.rosetta.soap_url(),
             mocks.alma.api_url(),
+            mocks.alma.oai_url(),
+            d.join("updates").display(),
             d.join("state.sqlite").display()
         ),
     )
@@ -47,6 +77,7 @@ async fn mdsync_with(cfg: &std::path::Path, args: &'static [&'static str]) -> st
             .arg(&cfg)
             .args(args)
             .env("ALMA_API_KEY", "sandbox-key")
+            .env("ROSETTA_PASSWORD", "mdsync")
             .output()
             .expect("runs")
     })
@@ -162,5 +193,206 @@ async fn history_and_junit_tell_what_runs_did() {
     );
     let out = mdsync_with(&cfg, &["history", "--run", "99"]).await;
     assert_eq!(out.status.code(), Some(2), "an unknown run is an error");
+    mocks.shutdown().await;
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_runs_the_round_trip_and_a_second_cycle_writes_nothing() {
+    let (mocks, cfg) = setup("sync", 8, 31).await;
+    let r = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
+    assert_eq!(r["stage"], "sync");
+    let stages = r["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 3, "{r:#}");
+    assert_eq!(stages[0]["counts"]["created"], 8);
+    assert_eq!(
+        stages[1]["counts"]["unchanged"], 8,
+        "the import's echoes: {r:#}"
+    );
+    assert_eq!(stages[2]["harvested"], 0);
+
+    let bibs = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+        .await
+        .expect("bibs")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let mms = bibs[0]["mms_id"].as_str().expect("mms").to_owned();
+    let r = reqwest::Client::new()
+        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
+        .json(&serde_json::json!([{"op": "add_dc", "element": "description", "value": "Added in Alma."}]))
+        .send()
+        .await
+        .expect("edit");
+    assert!(r.status().is_success());
+    let r = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
+    let stages = r["stages"].as_array().expect("stages");
+    assert_eq!(stages[1]["files_written"], 1, "{r:#}");
+    assert_eq!(stages[2]["counts"]["applied"], 1, "{r:#}");
+
+    let r = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
+    let stages = r["stages"].as_array().expect("stages");
+    assert_eq!(stages[0]["alma_writes"], 0, "{r:#}");
+    assert_eq!(stages[1]["files_written"], 0, "{r:#}");
+    assert_eq!(stages[2]["harvested"], 0, "{r:#}");
+    mocks.shutdown().await;
+}
+
+/// Starts mdsync, waits until `ready` holds, kills it (SIGKILL: no cleanup at all).
+async fn kill_when(
+    cfg: &std::path::Path,
+    args: &'static [&'static str],
+    ready: impl AsyncFn() -> bool,
+) {
+    let mut child = mdsync()
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env("ALMA_API_KEY", "sandbox-key")
+        .env("ROSETTA_PASSWORD", "mdsync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while !ready().await {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "mdsync ended before it could be killed"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+}
+
+async fn bib_count(mocks: &Mocks) -> usize {
+    reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+        .await
+        .expect("bibs")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+fn slow(path_prefix: &str, millis: u64) -> mockkit::FaultRule {
+    serde_json::from_value(serde_json::json!({
+        "path_prefix": path_prefix, "kind": "delay", "millis": millis, "probability": 1.0
+    }))
+    .expect("rule")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
+    let (mocks, cfg) = setup_with(
+        "kill-import",
+        60,
+        32,
+        mock_rosetta::Config {
+            page_size: 10,
+            ..mock_rosetta::Config::default()
+        },
+    )
+    .await;
+    mocks.rosetta.faults().add(slow("/oaiprovider", 150));
+    kill_when(&cfg, &["import"], async || bib_count(&mocks).await >= 15).await;
+    mocks.rosetta.faults().clear();
+    let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    let created = r["counts"]["created"].as_u64().unwrap_or(0);
+    assert!(
+        created < 60 && created > 0,
+        "the rerun finished the list: {r:#}"
+    );
+    assert_eq!(bib_count(&mocks).await, 60, "every IE once, none twice");
+    let r = json(&mdsync_with(&cfg, &["import", "--full", "--report", "json"]).await);
+    assert_eq!(
+        (r["counts"]["unchanged"].as_u64(), r["alma_writes"].as_u64()),
+        (Some(60), Some(0)),
+        "{r:#}"
+    );
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_place() {
+    let (mocks, cfg) = setup("kill-apply", 24, 33).await;
+    json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    let updates = cfg.parent().expect("dir").join("updates");
+    std::fs::create_dir_all(&updates).expect("dir");
+    // 24 packages, as Rosetta's harvester or an earlier harvest would leave them.
+    for i in 0..24 {
+        let pid = format!("IE{}", 1000 + i);
+        let mut dc = mocks.rosetta.ie(&pid).expect("ie").dc;
+        dc.push(formats::dc::DcElement::dc(
+            "description",
+            &format!("Summary {i}."),
+        ));
+        let pkg = formats::rosetta::UpdateMd::descriptive_dc(
+            formats::identifier::IePid::new(&pid).expect("pid"),
+            &dc,
+        )
+        .expect("package");
+        std::fs::write(
+            updates.join(format!("Updates_20261128120000_{pid}.xml")),
+            pkg.write().expect("xml"),
+        )
+        .expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    mocks.rosetta.faults().add(slow("/dpsws", 100));
+    let done = updates.join("done");
+    kill_when(&cfg, &["apply"], async || {
+        std::fs::read_dir(&done)
+            .map(|d| d.count() >= 6)
+            .unwrap_or(false)
+    })
+    .await;
+    mocks.rosetta.faults().clear();
+    let r = json(&mdsync_with(&cfg, &["apply", "--report", "json"]).await);
+    let applied = r["counts"]["applied"].as_u64().unwrap_or(0);
+    assert!(applied < 24, "the rerun applied the rest: {r:#}");
+    let count = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .map(|x| {
+                x.filter_map(Result::ok)
+                    .filter(|e| e.path().is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (
+            count(&updates),
+            count(&updates.join("done")),
+            count(&updates.join("error"))
+        ),
+        (0, 24, 0)
+    );
+    for i in 0..24 {
+        let pid = format!("IE{}", 1000 + i);
+        let dc = mocks.rosetta.ie(&pid).expect("ie").dc;
+        assert_eq!(
+            dc.values("description")
+                .filter(|d| *d == format!("Summary {i}."))
+                .count(),
+            1,
+            "{pid}"
+        );
+    }
     mocks.shutdown().await;
 }

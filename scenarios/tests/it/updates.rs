@@ -398,3 +398,93 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parked() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 4, seed: 24 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let dir = update_dir("conflict");
+    let mut cfg = round_trip_config(&mocks, &dir);
+    cfg.update.conflicts = engine::config::Conflicts::Park;
+    let store = StateStore::open(&state("conflict")).expect("state");
+    let soap = soap(&mocks);
+    import_run(&cfg, &store).await;
+    harvest_run(&cfg, &store, Some(&soap)).await;
+
+    // Rosetta's title changes (not imported yet) while a cataloguer adds a summary in Alma.
+    let mut dc = mocks.rosetta.ie("IE1002").expect("ie").dc;
+    let title = dc
+        .elements
+        .iter_mut()
+        .find(|e| e.name == "title")
+        .expect("title");
+    let old_title = std::mem::replace(&mut title.value, "A title changed in Rosetta".into());
+    let r = reqwest::Client::new()
+        .put(format!("{}/__admin/ies/IE1002", mocks.rosetta.base_url()))
+        .json(&json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
+        .send()
+        .await
+        .expect("put");
+    assert!(r.status().is_success());
+    let mms = mms_of(&store, "IE1002");
+    admin(
+        format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
+        json!([{"op": "add_dc", "element": "description", "value": "Summary from Alma."}]),
+    )
+    .await;
+
+    // A dry run says so and writes nothing.
+    let (h, _) = clients(&cfg);
+    let dry = harvest(
+        &cfg,
+        &store,
+        &h,
+        Some(&soap),
+        &RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(dry.counts.get("conflict"), Some(&1), "{dry:#?}");
+    assert!(!dir.join("conflicts").exists());
+
+    let r = harvest_run(&cfg, &store, Some(&soap)).await;
+    assert_eq!(r.counts.get("conflict"), Some(&1), "{r:#?}");
+    let c = &r.records[0];
+    assert!(
+        c.changes
+            .contains(&r#"rosetta + dc:title "A title changed in Rosetta""#.to_owned()),
+        "{c:#?}"
+    );
+    assert!(
+        c.changes
+            .contains(&r#"alma + dc:description "Summary from Alma.""#.to_owned()),
+        "{c:#?}"
+    );
+    assert!(
+        c.changes
+            .contains(&format!("alma + dc:title {old_title:?}")),
+        "{c:#?}"
+    );
+    assert!(files(&dir).is_empty(), "nothing for Rosetta's job");
+    assert_eq!(files(&dir.join("conflicts")).len(), 1, "parked for review");
+    assert_eq!(
+        mocks
+            .rosetta
+            .ie("IE1002")
+            .expect("ie")
+            .dc
+            .values("title")
+            .next(),
+        Some("A title changed in Rosetta"),
+        "Rosetta's change stands"
+    );
+    drop(store);
+    mocks.shutdown().await;
+}
