@@ -100,6 +100,11 @@ pub(crate) trait Stage {
         decision: Self::Decision,
         item: &Item,
     ) -> Result<(), StageError>;
+    /// The page's records are recorded: make what they wrote outside the state store durable
+    /// before the state commits to it.
+    fn end_page(&self) -> Result<(), StageError> {
+        Ok(())
+    }
 }
 
 /// Which list a stage walks.
@@ -166,6 +171,7 @@ pub(crate) async fn drive<S: Stage>(
                     let Stop { message, decision } = *stop;
                     report.stopped = Some(message);
                     stage.record(report, decision, &item)?;
+                    stage.end_page()?;
                     state.commit()?;
                     break 'pages;
                 }
@@ -178,6 +184,7 @@ pub(crate) async fn drive<S: Stage>(
                 total: page.info.complete_list_size,
             });
         }
+        stage.end_page()?;
         if limited {
             state.commit()?;
             break;

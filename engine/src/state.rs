@@ -233,6 +233,28 @@ impl StateStore {
         }
     }
 
+    /// Runs a statement (prepared once per connection, then from the cache).
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), StateError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(params))
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Reads at most one row (the statement cached as in [`StateStore::exec`]).
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StateError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.query_row(params, row).optional())
+            .map_err(|e| self.sql(e))
+    }
+
     /// Groups the writes that follow into one transaction (a page's worth): far fewer commits.
     pub fn begin(&self) -> Result<(), StateError> {
         self.conn.execute_batch("BEGIN").map_err(|e| self.sql(e))
@@ -264,26 +286,20 @@ impl StateStore {
 
     /// Records a checkpoint after a page (`None`: the list is complete).
     pub fn checkpoint(&self, source: &str, token: Option<&str>) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "INSERT INTO windows (source, checkpoint_token) VALUES (?1, ?2)
+        self.exec(
+            "INSERT INTO windows (source, checkpoint_token) VALUES (?1, ?2)
                  ON CONFLICT(source) DO UPDATE SET checkpoint_token = excluded.checkpoint_token",
-                params![source, token],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+            params![source, token],
+        )
     }
 
     /// A complete run moves the window: the next run starts `from` here.
     pub fn complete_window(&self, source: &str, next_from: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.exec(
                 "INSERT INTO windows (source, next_from, checkpoint_token) VALUES (?1, ?2, NULL)
                  ON CONFLICT(source) DO UPDATE SET next_from = excluded.next_from, checkpoint_token = NULL",
                 params![source, next_from],
             )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
     }
 
     pub fn record(
@@ -291,21 +307,15 @@ impl StateStore {
         source: &str,
         identifier: &str,
     ) -> Result<Option<RecordState>, StateError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND identifier = ?2"
-                ),
-                params![source, identifier],
-                record_row,
-            )
-            .optional()
-            .map_err(|e| self.sql(e))
+        self.one(
+            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND identifier = ?2"),
+            params![source, identifier],
+            record_row,
+        )
     }
 
     pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.exec(
                 "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(source, identifier) DO UPDATE SET ie_pid = excluded.ie_pid, mms_id = excluded.mms_id,
@@ -313,8 +323,6 @@ impl StateStore {
                    updated_at = excluded.updated_at, dc = COALESCE(excluded.dc, records.dc)",
                 params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc],
             )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
     }
 
     /// How many records the store knows for a source (the circuit breaker's base).
@@ -340,23 +348,17 @@ impl StateStore {
     }
 
     pub fn log_record(&self, run: i64, r: &RunRecord<'_>) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.exec(
                 "INSERT INTO run_records (run_id, identifier, outcome, reason, ie_pid, mms_id, previous) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![run, r.identifier, r.outcome, r.reason, r.ie_pid, r.mms_id, r.previous],
             )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
     }
 
     pub fn finish_run(&self, run: i64, counts_json: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished = ?2, counts = ?3 WHERE id = ?1",
-                params![run, now_text(), counts_json],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+        self.exec(
+            "UPDATE runs SET finished = ?2, counts = ?3 WHERE id = ?1",
+            params![run, now_text(), counts_json],
+        )
     }
 }
 
@@ -367,50 +369,38 @@ impl StateStore {
         source: &str,
         pid: &str,
     ) -> Result<Option<RecordState>, StateError> {
-        self.conn
-            .query_row(
+        self.one(
                 &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND ie_pid = ?2 ORDER BY updated_at DESC LIMIT 1"),
                 params![source, pid],
                 record_row,
             )
-            .optional()
-            .map_err(|e| self.sql(e))
     }
 
     /// Forgets a record's fingerprint, so that the next harvest that sees it processes it.
     pub fn forget_fingerprint(&self, source: &str, identifier: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.exec(
                 "UPDATE records SET fingerprint = NULL, outcome = 'error' WHERE source = ?1 AND identifier = ?2",
                 params![source, identifier],
             )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
     }
 
     /// The import wrote this bib: the next version Alma publishes of it (newer than `after`,
     /// the datestamp of the last version harvested, on Alma's own clock) is an echo.
     pub fn expect_echo(&self, mms_id: &str, after: Option<&str>) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO echoes (mms_id, since, after) VALUES (?1, ?2, ?3)",
-                params![mms_id, now_text(), after],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+        self.exec(
+            "INSERT OR REPLACE INTO echoes (mms_id, since, after) VALUES (?1, ?2, ?3)",
+            params![mms_id, now_text(), after],
+        )
     }
 
     /// The echo expected of this bib: when mdsync wrote it (mdsync's clock) and the datestamp
     /// its echo must be newer than (Alma's clock).
     pub fn echo(&self, mms_id: &str) -> Result<Option<(String, Option<String>)>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT since, after FROM echoes WHERE mms_id = ?1",
-                [mms_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))
+        self.one(
+            "SELECT since, after FROM echoes WHERE mms_id = ?1",
+            [mms_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// A source's record for a bib (the harvest's record of it, say).
@@ -419,26 +409,19 @@ impl StateStore {
         source: &str,
         mms_id: &str,
     ) -> Result<Option<RecordState>, StateError> {
-        self.conn
-            .query_row(
+        self.one(
                 &format!("SELECT {RECORD_COLUMNS} FROM records WHERE source = ?1 AND mms_id = ?2 ORDER BY updated_at DESC LIMIT 1"),
                 params![source, mms_id],
                 record_row,
             )
-            .optional()
-            .map_err(|e| self.sql(e))
     }
 
     pub fn echo_seen(&self, mms_id: &str) -> Result<(), StateError> {
-        self.conn
-            .execute("DELETE FROM echoes WHERE mms_id = ?1", [mms_id])
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+        self.exec("DELETE FROM echoes WHERE mms_id = ?1", [mms_id])
     }
 
     pub fn put_package(&self, p: &PackageRow) -> Result<(), StateError> {
-        self.conn
-            .execute(
+        self.exec(
                 "INSERT INTO packages (name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, written)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(name) DO UPDATE SET ie_pid = excluded.ie_pid, source_identifier = excluded.source_identifier,
@@ -446,8 +429,6 @@ impl StateStore {
                    reason = excluded.reason, written = excluded.written, settled = NULL",
                 params![p.name, p.ie_pid, p.source_identifier, p.mms_id, p.fingerprint, p.status, p.reason, now_text()],
             )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
     }
 
     /// Records where a package ended (`done`, `error`, `superseded`).
@@ -457,13 +438,10 @@ impl StateStore {
         status: &str,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "UPDATE packages SET status = ?2, reason = ?3, settled = ?4 WHERE name = ?1",
-                params![name, status, reason, now_text()],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+        self.exec(
+            "UPDATE packages SET status = ?2, reason = ?3, settled = ?4 WHERE name = ?1",
+            params![name, status, reason, now_text()],
+        )
     }
 
     pub fn package(&self, name: &str) -> Result<Option<PackageRow>, StateError> {

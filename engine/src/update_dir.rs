@@ -24,6 +24,14 @@ pub enum Settled {
     Error(String),
 }
 
+/// A package written under its temporary name, waiting for [`UpdateDir::publish`].
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
 /// A package waiting in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingFile {
@@ -115,25 +123,91 @@ impl UpdateDir {
         name: &str,
         contents: &str,
     ) -> Result<PathBuf, UpdateDirError> {
-        use std::io::Write;
+        let staged = self.stage(sub, name, contents)?;
+        let path = staged.path.clone();
+        self.publish(vec![staged])?;
+        Ok(path)
+    }
+
+    /// Writes a package under a hidden temporary name, not yet visible to Rosetta's job; a
+    /// batch of them is made durable and visible by [`UpdateDir::publish`] (one journal commit
+    /// for the batch instead of one per file).
+    pub fn stage(
+        &self,
+        sub: Option<&str>,
+        name: &str,
+        contents: &str,
+    ) -> Result<Staged, UpdateDirError> {
         let dir = match sub {
             Some(s) => self.root.join(s),
             None => self.root.clone(),
         };
-        self.ensure(&dir)?;
         let tmp = dir.join(format!(".{name}.tmp"));
-        let path = dir.join(name);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(contents.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.err(format!("cannot write {name}: {e}"))
-        })?;
-        Ok(path)
+        let write = |tmp: &Path| std::fs::write(tmp, contents.as_bytes());
+        if let Err(e) = write(&tmp) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(self.err(format!("cannot write {name}: {e}")));
+            }
+            self.ensure(&dir)?;
+            write(&tmp).map_err(|e| self.err(format!("cannot write {name}: {e}")))?;
+        }
+        Ok(Staged {
+            path: dir.join(name),
+            tmp,
+            dir,
+        })
+    }
+
+    /// Makes staged packages durable (fsync each, then rename each into place, then fsync
+    /// their directories). A crash before this leaves only hidden temporary files, which
+    /// [`UpdateDir::clear_staged`] removes.
+    pub fn publish(&self, staged: Vec<Staged>) -> Result<(), UpdateDirError> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        for s in &staged {
+            std::fs::File::open(&s.tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| self.err(format!("cannot sync {}: {e}", s.tmp.display())))?;
+        }
+        let mut dirs: Vec<&Path> = Vec::new();
+        for s in &staged {
+            std::fs::rename(&s.tmp, &s.path).map_err(|e| {
+                let _ = std::fs::remove_file(&s.tmp);
+                self.err(format!("cannot rename {}: {e}", s.tmp.display()))
+            })?;
+            if !dirs.contains(&s.dir.as_path()) {
+                dirs.push(&s.dir);
+            }
+        }
+        for d in dirs {
+            // The renames themselves are durable once the directory is.
+            if let Ok(f) = std::fs::File::open(d) {
+                let _ = f.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the temporary files a crashed run left (never seen by Rosetta's job).
+    pub fn clear_staged(&self) -> Result<usize, UpdateDirError> {
+        let mut n = 0;
+        for dir in [self.root.clone(), self.root.join("conflicts")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.')
+                    && name.ends_with(".tmp")
+                    && std::fs::remove_file(e.path()).is_ok()
+                {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Removes a package still waiting (a newer change to its IE replaces it). `false`: it was

@@ -70,6 +70,8 @@ struct Ctx<'a> {
     dir: UpdateDir,
     compare: Comparison,
     dry_run: bool,
+    /// The page's packages, made durable and visible together at the page's end.
+    staged: std::cell::RefCell<Vec<crate::update_dir::Staged>>,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -174,6 +176,7 @@ pub async fn harvest(
             Comparison::Exact
         },
         dry_run: opts.dry_run,
+        staged: std::cell::RefCell::new(Vec::new()),
     };
     let run = if opts.dry_run {
         None
@@ -184,6 +187,14 @@ pub async fn harvest(
         )?)
     };
     let mut report = Report::new("harvest", run, opts.dry_run);
+    if !opts.dry_run {
+        let left = ctx.dir.clear_staged()?;
+        if left > 0 {
+            report.warnings.push(format!(
+                "removed {left} temporary package file(s) an interrupted run left behind"
+            ));
+        }
+    }
     if rosetta.is_none() {
         report.warnings.push(
             "no SOAP access (rosetta.soap_url unset): each record is compared with the DC mdsync \
@@ -224,6 +235,7 @@ pub async fn harvest(
                     state.begin()?;
                     let d = ctx.process(&item).await.unwrap_or_else(|s| s.decision);
                     ctx.record(&mut report, d, &item)?;
+                    ctx.end_page()?;
                     state.commit()?;
                 }
                 Ok(None) => report.warnings.push(format!(
@@ -328,6 +340,11 @@ impl Stage for Ctx<'_> {
 
     fn record(&self, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
         record(self, report, d, item)
+    }
+
+    fn end_page(&self) -> Result<(), StageError> {
+        let staged = std::mem::take(&mut *self.staged.borrow_mut());
+        Ok(self.dir.publish(staged)?)
     }
 }
 
@@ -586,7 +603,8 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
                 out.identifier
             ))
         })?;
-        ctx.dir.write(parked.then_some("conflicts"), &name, &xml)?;
+        let staged = ctx.dir.stage(parked.then_some("conflicts"), &name, &xml)?;
+        ctx.staged.borrow_mut().push(staged);
         report.files_written += 1;
         ctx.state.put_package(&PackageRow {
             name: name.clone(),

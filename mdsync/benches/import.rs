@@ -5,47 +5,10 @@
 //! `cargo bench -p mdsync` (or `just bench`); `BENCH_SIZES=10000,100000` to choose. Reports
 //! records/s, cost per record, and mdsync's peak RSS (`VmHWM`, sampled from `/proc`).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
-use mockkit::proc::peak_rss_mb;
-
-/// Runs `mdsync import` and returns (seconds, peak RSS MB, JSON report).
-fn run(config: &std::path::Path, args: &[&str]) -> (f64, f64, serde_json::Value) {
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mdsync"))
-        .arg("--config")
-        .arg(config)
-        .arg("import")
-        .args(args)
-        .args(["--report", "json"])
-        .env("ALMA_API_KEY", "sandbox-key")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("mdsync runs");
-    let pid = child.id();
-    // Drain stdout while the child runs: a report larger than the pipe would otherwise block it.
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
-        buf
-    });
-    let mut peak: f64 = 0.0;
-    loop {
-        peak = peak.max(peak_rss_mb(pid));
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let out = reader.join().unwrap_or_default();
-    let report = serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null);
-    (t.elapsed().as_secs_f64(), peak, report)
-}
+mod common;
+use common::run;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -87,9 +50,9 @@ fn main() {
             ),
         )
         .expect("config");
-        let (first, rss1, r1) = run(&config, &[]);
+        let (first, rss1, r1) = run(&config, &["import"]);
         assert_eq!(r1["counts"]["created"], n, "{r1}");
-        let (again, rss2, r2) = run(&config, &["--full"]);
+        let (again, rss2, r2) = run(&config, &["import", "--full"]);
         assert_eq!(
             (
                 r2["counts"]["unchanged"].as_u64(),
@@ -114,4 +77,53 @@ fn main() {
     {
         println!("cost per record, largest / smallest run: {:.2}", b / a);
     }
+    let paced: usize = std::env::var("BENCH_PACED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    if paced > 0 {
+        paced_import(&rt, paced);
+    }
+}
+
+/// Alma's governance on (25 requests/s) and mdsync configured to it: the token bucket, not
+/// retries, keeps the import under the limit.
+fn paced_import(rt: &tokio::runtime::Runtime, n: usize) {
+    let mocks = rt
+        .block_on(Mocks::start(MocksConfig {
+            rosetta_store: RosettaState::Generate { n, seed: 12 },
+            alma: mock_alma::Config {
+                rate_limit: 25,
+                ..mock_alma::Config::default()
+            },
+            ..MocksConfig::default()
+        }))
+        .expect("mocks");
+    let dir = std::env::temp_dir().join(format!("mdsync-bench-paced-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("mdsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 25\n[state]\npath = \"{}\"\n",
+            mocks.rosetta.oai_url(),
+            mocks.alma.api_url(),
+            dir.join("state.sqlite").display()
+        ),
+    )
+    .expect("config");
+    let (secs, _, r) = run(&config, &["import"]);
+    let journal = mocks.alma.journal().entries();
+    let calls = journal.len();
+    let refused = journal.iter().filter(|e| e.status == 429).count();
+    let ideal = calls as f64 / 25.0;
+    println!(
+        "{n:>7} IEs at 25 requests/s: {secs:.2} s for {calls} Alma calls (calls ÷ 25 = {ideal:.2} s, {:+.1}%), {refused} answered 429 ({:.2}%), {} created",
+        (secs / ideal - 1.0) * 100.0,
+        refused as f64 * 100.0 / calls.max(1) as f64,
+        r["counts"]["created"]
+    );
+    rt.block_on(mocks.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
 }
