@@ -5,10 +5,15 @@
 //! | module | |
 //! |---|---|
 //! | [`config`] | the configuration file: every key of DESIGN §4, unknown keys are errors, secrets from the environment |
-//! | [`harvest`] | the OAI-PMH harvester both directions use: streaming, retries, tokens, checkpoints through a sink |
+//! | [`harvest`] | the OAI-PMH harvester both directions use: streaming, retries, tokens, checkpoints |
 //! | [`retry`] | which HTTP answers are retried and how long to wait (`Retry-After` in both forms, backoff with jitter) |
-//!
-//! Still to come (issues 5 and 6): the state store, the Alma and Rosetta clients, the stages.
+//! | [`alma`] | the Alma REST client: pacing, retries, the daily quota, error bodies with trackingIds |
+//! | [`rosetta`] | the IEWebServices (SOAP) client: `getMD`, `updateMD`, faults told apart |
+//! | [`state`] | the SQLite state store: windows, records, mappings, echoes, packages, runs, the lock |
+//! | [`stage`], [`report`] | what every stage shares: options, the page loop, the report |
+//! | [`import`] | Rosetta → Alma (`mdsync import`) |
+//! | [`policy`], [`updates`], [`update_dir`] | Alma → Rosetta (`mdsync harvest`): the field policy, the stage, the package directory |
+//! | [`apply`] | the Metadata Update Job's work over SOAP (`mdsync apply`) |
 //!
 //! # What it must not do
 //!
