@@ -24,6 +24,7 @@ pub struct ApplyOptions {
     /// Apply at most this many packages.
     pub limit: Option<usize>,
     pub progress: Option<crate::stage::ProgressHook>,
+    pub on_record: Option<crate::report::RecordHook>,
 }
 
 /// Runs the apply stage over `[update] update_dir`.
@@ -75,7 +76,7 @@ pub async fn apply(
                 },
             )?;
         }
-        report.records.push(out);
+        report.push(out, opts.on_record.as_ref());
         if let Some(message) = stop {
             report.stopped = Some(message);
             break;

@@ -27,6 +27,7 @@ struct Ctx<'a> {
     state: &'a StateStore,
     pattern: PidPattern,
     dry_run: bool,
+    on_record: Option<crate::report::RecordHook>,
 }
 
 fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
@@ -136,6 +137,7 @@ pub async fn import(
         state,
         pattern,
         dry_run: opts.dry_run,
+        on_record: opts.on_record.clone(),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -168,21 +170,45 @@ pub async fn import(
     Ok(report)
 }
 
+/// The outcome, the fingerprint to store and the record's previous MARC (for revert).
 type Decision = (RecordOutcome, Option<String>, Option<String>);
 
 impl Stage for Ctx<'_> {
-    type Decision = Decision;
+    /// With what the store knew of the record (read once, in `process`).
+    type Decision = (Decision, Option<RecordState>);
 
-    async fn process(&self, item: &Item) -> Processed<Decision> {
-        process(self, item).await
+    async fn process(&self, item: &Item) -> Processed<Self::Decision> {
+        let known = self
+            .state
+            .record(SOURCE, &item.header().identifier)
+            .ok()
+            .flatten();
+        match process(self, item, known.as_ref()).await {
+            Ok(d) => Ok((d, known)),
+            Err(stop) => Err(Box::new(Stop {
+                message: stop.message,
+                decision: (stop.decision, known),
+            })),
+        }
     }
 
-    fn record(&self, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
-        record(self, report, d, item)
+    fn record(
+        &self,
+        report: &mut Report,
+        (d, known): Self::Decision,
+        item: &Item,
+    ) -> Result<(), StageError> {
+        record(self, report, d, known, item)
     }
 }
 
-fn record(ctx: &Ctx<'_>, report: &mut Report, o: Decision, item: &Item) -> Result<(), StageError> {
+fn record(
+    ctx: &Ctx<'_>,
+    report: &mut Report,
+    o: Decision,
+    known: Option<RecordState>,
+    item: &Item,
+) -> Result<(), StageError> {
     let (o, fingerprint, previous) = o;
     report.count(o.outcome);
     if ctx.dry_run {
@@ -213,14 +239,13 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, o: Decision, item: &Item) -> Resul
     };
     if ctx.dry_run {
         if o.outcome != Outcome::Unchanged {
-            report.records.push(o);
+            report.push(o, ctx.on_record.as_ref());
         }
         return Ok(());
     }
     if o.outcome == Outcome::Unchanged {
         // Counted, not logged (the run log lists what a run did), and rewritten only when the
         // store does not already say exactly this.
-        let known = ctx.state.record(SOURCE, &o.identifier)?;
         let same = known.as_ref().is_some_and(|k| {
             k.datestamp == row.datestamp
                 && k.fingerprint == row.fingerprint
@@ -255,11 +280,11 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, o: Decision, item: &Item) -> Resul
         ctx.state
             .expect_echo(mms, last.and_then(|l| l.datestamp).as_deref())?;
     }
-    report.records.push(o);
+    report.push(o, ctx.on_record.as_ref());
     Ok(())
 }
 
-async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
+async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Processed<Decision> {
     let header = item.header();
     let id = header.identifier.clone();
     let mut out = RecordOutcome {
@@ -284,7 +309,6 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
         Err(e) => return fail(out, e),
     };
     out.ie_pid = Some(pid.to_string());
-    let known = ctx.state.record(SOURCE, &id).ok().flatten();
     out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
     // The window's `from` is inclusive: the overlap with the last run is the same version of the
     // same record (identifier + datestamp), already done. Only a deletion is taken on the
@@ -299,7 +323,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
         return Ok((out, k.fingerprint.clone(), None));
     }
     if header.deleted {
-        return deleted(ctx, out, &id, known.and_then(|k| k.fingerprint)).await;
+        return deleted(ctx, out, &id, known.and_then(|k| k.fingerprint.clone())).await;
     }
     let Item::Record(rec) = item else {
         return fail(out, "a header without a record".to_owned());

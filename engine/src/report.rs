@@ -61,6 +61,18 @@ pub struct RecordOutcome {
     pub file: Option<String>,
 }
 
+/// Told each record that did something, as soon as its outcome is recorded. With a hook, a
+/// stage hands its records to it instead of keeping them in [`Report::records`], so a run of
+/// millions holds none of them in memory (the binary streams them to stdout).
+#[derive(Clone)]
+pub struct RecordHook(pub std::sync::Arc<dyn Fn(&RecordOutcome) + Send + Sync>);
+
+impl std::fmt::Debug for RecordHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordHook")
+    }
+}
+
 /// A run's report (`--report json` prints it; schema version 1, DESIGN §4). Every stage fills
 /// the same shape; the fields a stage does not use stay zero.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,7 +82,7 @@ pub struct Report {
     pub run: Option<i64>,
     pub dry_run: bool,
     pub counts: BTreeMap<&'static str, u64>,
-    /// Records whose outcome is not `unchanged`.
+    /// Records whose outcome is not `unchanged` (empty when a [`RecordHook`] took them).
     pub records: Vec<RecordOutcome>,
     pub alma_calls: u64,
     pub alma_writes: u64,
@@ -101,6 +113,14 @@ impl Report {
 
     pub fn errors(&self) -> u64 {
         self.counts.get("error").copied().unwrap_or(0)
+    }
+
+    /// Keeps a record that did something, or hands it to the hook.
+    pub fn push(&mut self, record: RecordOutcome, hook: Option<&RecordHook>) {
+        match hook {
+            Some(h) => (h.0)(&record),
+            None => self.records.push(record),
+        }
     }
 
     /// Counts one outcome.

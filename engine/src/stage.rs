@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub until: Option<Datestamp>,
     /// Told after each page (or package) how far the run is.
     pub progress: Option<ProgressHook>,
+    /// Takes each record that did something instead of the report (see [`RecordHook`]).
+    pub on_record: Option<crate::report::RecordHook>,
 }
 
 /// How far a run is: records (or packages) done, and the total when the source says it.

@@ -40,6 +40,8 @@ pub(crate) struct Decision {
     echo_seen: bool,
     /// The IE's DC before this change (a `dc:record`), for revert.
     previous: Option<String>,
+    /// What the store knew of the record (read once, in `process`).
+    known: Option<RecordState>,
 }
 
 impl Decision {
@@ -51,6 +53,7 @@ impl Decision {
             withdraw: false,
             echo_seen: false,
             previous: None,
+            known: None,
         }
     }
 
@@ -72,6 +75,7 @@ struct Ctx<'a> {
     dry_run: bool,
     /// The page's packages, made durable and visible together at the page's end.
     staged: std::cell::RefCell<Vec<crate::update_dir::Staged>>,
+    on_record: Option<crate::report::RecordHook>,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -177,6 +181,7 @@ pub async fn harvest(
         },
         dry_run: opts.dry_run,
         staged: std::cell::RefCell::new(Vec::new()),
+        on_record: opts.on_record.clone(),
     };
     let run = if opts.dry_run {
         None
@@ -349,6 +354,26 @@ impl Stage for Ctx<'_> {
 }
 
 async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
+    let known = ctx
+        .state
+        .record(SOURCE, &item.header().identifier)
+        .ok()
+        .flatten();
+    let known_copy = known.clone();
+    let with_known = |mut d: Decision| {
+        d.known = known_copy;
+        d
+    };
+    match decide(ctx, item, known.as_ref()).await {
+        Ok(d) => Ok(with_known(d)),
+        Err(stop) => Err(Box::new(Stop {
+            message: stop.message,
+            decision: with_known(stop.decision),
+        })),
+    }
+}
+
+async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Processed<Decision> {
     let header = item.header();
     let d = Decision::new(RecordOutcome {
         identifier: header.identifier.clone(),
@@ -359,12 +384,11 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
         changes: Vec::new(),
         file: None,
     });
-    let known = ctx.state.record(SOURCE, &header.identifier).ok().flatten();
     let datestamp = header.datestamp.to_string();
     // A deletion seen before (the window's inclusive `from`): already reported. A live record
     // is judged by its fingerprint below: two changes in one second share a datestamp.
     if header.deleted
-        && let Some(k) = &known
+        && let Some(k) = known
         && k.datestamp.as_deref() == Some(datestamp.as_str())
         && k.outcome.as_deref().is_some_and(|o| o != "error")
     {
@@ -379,8 +403,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
             Outcome::DeletedInAlma,
             "deleted in Alma: reported; the IE's metadata is left as it is",
         );
-        d.out.ie_pid = known.as_ref().and_then(|k| k.ie_pid.clone());
-        d.out.mms_id = known.as_ref().and_then(|k| k.mms_id.clone());
+        d.out.ie_pid = known.and_then(|k| k.ie_pid.clone());
+        d.out.mms_id = known.and_then(|k| k.mms_id.clone());
         return Ok(d);
     }
     let Item::Record(rec) = item else {
@@ -389,8 +413,23 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     let Some(Metadata::Dc(dc)) = &rec.metadata else {
         return Ok(d.ends(Outcome::Error, "no Dublin Core metadata"));
     };
-    let mms = mms_of(&header.identifier, dc);
     let mut d = d;
+    // The published record as it is, identifiers included: unchanged since the last harvest
+    // costs no matching and no getMD.
+    let fingerprint = dc.fingerprint(Comparison::Multiset).to_string();
+    if let Some(k) = known
+        && k.fingerprint.as_deref() == Some(fingerprint.as_str())
+        && k.outcome.as_deref().is_some_and(|o| o != "error")
+    {
+        d.out.ie_pid = k.ie_pid.clone();
+        d.out.mms_id = k.mms_id.clone();
+        d.fingerprint = Some(fingerprint);
+        return Ok(d.ends(
+            Outcome::Unchanged,
+            "Alma's record is as when last harvested",
+        ));
+    }
+    let mms = mms_of(&header.identifier, dc);
     d.out.mms_id = mms.clone();
     let pid = match ctx.rule.find_ie_pid(dc.values("identifier")) {
         Ok(Some(pid)) => pid,
@@ -406,17 +445,6 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     d.out.ie_pid = Some(pid.to_string());
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
-    let fingerprint = import_fingerprint(&published);
-    if known.as_ref().is_some_and(|k| {
-        k.fingerprint.as_deref() == Some(fingerprint.as_str())
-            && k.outcome.as_deref().is_some_and(|o| o != "error")
-    }) {
-        d.fingerprint = Some(fingerprint);
-        return Ok(d.ends(
-            Outcome::Unchanged,
-            "Alma's record is as when last harvested",
-        ));
-    }
     // Echo suppression: the first version Alma publishes after the import wrote the bib is
     // the import's own write coming back.
     // Newer than the last version harvested before the write (Alma's clock on both sides);
@@ -565,6 +593,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         withdraw,
         echo_seen,
         previous,
+        known,
     } = d;
     report.count(out.outcome);
     let pid = out.ie_pid.clone();
@@ -577,7 +606,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             ));
         }
         if out.outcome != Outcome::Unchanged {
-            report.records.push(out);
+            report.push(out, ctx.on_record.as_ref());
         }
         return Ok(());
     }
@@ -634,7 +663,6 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             outcome: Some(out.outcome.as_str().to_owned()),
             dc: None,
         };
-        let known = ctx.state.record(SOURCE, &out.identifier)?;
         let same = known.as_ref().is_some_and(|k| {
             k.datestamp == row.datestamp
                 && k.fingerprint == row.fingerprint
@@ -660,7 +688,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             },
         )?;
     }
-    report.records.push(out);
+    report.push(out, ctx.on_record.as_ref());
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use engine::alma::AlmaClient;
 use engine::apply::{ApplyOptions, apply};
 use engine::config::{Config, ConfigError, secret};
@@ -17,6 +17,9 @@ use engine::rosetta::{RosettaClient, RosettaConfig};
 use engine::stage::{Progress, ProgressHook, RunOptions};
 use engine::state::StateStore;
 use engine::updates::harvest;
+
+mod output;
+use output::{Printer, ReportFormat};
 
 /// Synchronise descriptive metadata between Ex Libris Rosetta and Alma.
 #[derive(Debug, Parser)]
@@ -103,13 +106,6 @@ enum ConfigAction {
     Check,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ReportFormat {
-    Text,
-    Json,
-    Junit,
-}
-
 fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
     formats::oai::Datestamp::parse(s).map_err(|e| e.to_string())
 }
@@ -146,78 +142,6 @@ fn progress_hook() -> ProgressHook {
     }))
 }
 
-fn print_text(r: &Report) {
-    let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let calls = match r.stage {
-        "import" => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
-        "harvest" => format!(
-            "{} packages written, {} IEWebServices calls",
-            r.files_written, r.rosetta_calls
-        ),
-        _ => format!("{} IEWebServices calls", r.rosetta_calls),
-    };
-    println!(
-        "{}{}: {} {}; {}; {calls}",
-        r.stage,
-        if r.dry_run { " (dry run)" } else { "" },
-        r.harvested,
-        if r.stage == "apply" {
-            "packages"
-        } else {
-            "harvested"
-        },
-        if counts.is_empty() {
-            "nothing to do".to_owned()
-        } else {
-            counts.join(", ")
-        },
-    );
-    if r.dry_run && r.stage == "import" {
-        let total = r.alma_calls + r.planned_writes;
-        let share = r
-            .alma_remaining_today
-            .filter(|n| *n > 0)
-            .map(|n| {
-                format!(
-                    ", {:.1}% of the {n} calls left today",
-                    total as f64 * 100.0 / n as f64
-                )
-            })
-            .unwrap_or_default();
-        println!(
-            "  a real run would cost about {total} calls ({} reads made, {} writes){share}",
-            r.alma_calls, r.planned_writes
-        );
-    }
-    for rec in &r.records {
-        println!(
-            "  {:<15} {} {} {}{}{}",
-            rec.outcome.as_str(),
-            rec.identifier,
-            rec.ie_pid.as_deref().unwrap_or("-"),
-            rec.mms_id.as_deref().unwrap_or("-"),
-            rec.file
-                .as_deref()
-                .filter(|_| r.stage == "harvest")
-                .map(|f| format!(" → {f}"))
-                .unwrap_or_default(),
-            rec.reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        );
-        for c in &rec.changes {
-            println!("      {c}");
-        }
-    }
-    for w in &r.warnings {
-        println!("  warning: {w}");
-    }
-    if let Some(s) = &r.stopped {
-        println!("  stopped: {s}");
-    }
-}
-
 impl ListFlags {
     fn options(&self) -> RunOptions {
         RunOptions {
@@ -227,6 +151,7 @@ impl ListFlags {
             from: self.from,
             until: self.until,
             progress: Some(progress_hook()),
+            on_record: None,
         }
     }
 }
@@ -288,38 +213,17 @@ impl<'c> Clients<'c> {
     }
 }
 
-/// Prints the reports and picks the exit code: 1 when a record ended in error or a run stopped.
-fn finish(reports: &[Report], format: ReportFormat) -> anyhow::Result<ExitCode> {
-    match format {
-        ReportFormat::Text => reports.iter().for_each(print_text),
-        ReportFormat::Json if reports.len() == 1 => {
-            println!("{}", serde_json::to_string_pretty(&reports[0])?);
-        }
-        ReportFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": 1,
-                "stage": "sync",
-                "stages": reports,
-            }))?
-        ),
-        ReportFormat::Junit => {
-            print!(
-                "{}",
-                engine::report::junit(&reports.iter().collect::<Vec<_>>())?
-            );
-        }
+/// Exit 1 when a record ended in error or a run stopped.
+fn exit_code(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
-    Ok(
-        if reports
-            .iter()
-            .any(|r| r.errors() > 0 || r.stopped.is_some())
-        {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        },
-    )
+}
+
+fn failed(r: &Report) -> bool {
+    r.errors() > 0 || r.stopped.is_some()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -344,32 +248,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&cli.config)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, flags.strict_counts)?;
-            let r = import(
-                &cfg,
-                &store,
-                &clients.harvester,
-                &clients.alma()?,
-                &flags.options(),
-            )
-            .await
-            .context("import")?;
-            finish(&[r], flags.report)
+            let alma = clients.alma()?;
+            let mut out = Printer::new(flags.report, false);
+            let opts = RunOptions {
+                on_record: out.begin("import")?,
+                ..flags.options()
+            };
+            let r = import(&cfg, &store, &clients.harvester, &alma, &opts)
+                .await
+                .context("import")?;
+            let failed = failed(&r);
+            out.end(r)?;
+            out.finish()?;
+            Ok(exit_code(failed))
         }
         Command::Harvest(flags) => {
             let cfg = Config::load(&cli.config)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, flags.strict_counts)?;
             let rosetta = clients.rosetta()?;
-            let r = harvest(
-                &cfg,
-                &store,
-                &clients.harvester,
-                rosetta.as_ref(),
-                &flags.options(),
-            )
-            .await
-            .context("harvest")?;
-            finish(&[r], flags.report)
+            let mut out = Printer::new(flags.report, false);
+            let opts = RunOptions {
+                on_record: out.begin("harvest")?,
+                ..flags.options()
+            };
+            let r = harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+                .await
+                .context("harvest")?;
+            let failed = failed(&r);
+            out.end(r)?;
+            out.finish()?;
+            Ok(exit_code(failed))
         }
         Command::Apply {
             dry_run,
@@ -388,15 +297,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or("the update directory")
                 );
             };
+            let mut out = Printer::new(report, false);
             let opts = ApplyOptions {
                 dry_run,
                 limit,
                 progress: Some(progress_hook()),
+                on_record: out.begin("apply")?,
             };
             let r = apply(&cfg, &store, &rosetta, &opts)
                 .await
                 .context("apply")?;
-            finish(&[r], report)
+            let failed = failed(&r);
+            out.end(r)?;
+            out.finish()?;
+            Ok(exit_code(failed))
         }
         Command::Sync {
             full,
@@ -406,35 +320,49 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&cli.config)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, strict_counts)?;
+            let alma = clients.alma()?;
+            let rosetta = clients.rosetta()?;
+            let mut out = Printer::new(report, true);
+            let mut any_failed = false;
             let opts = RunOptions {
                 full,
                 progress: Some(progress_hook()),
+                on_record: out.begin("import")?,
                 ..RunOptions::default()
             };
-            let mut reports = vec![
-                import(&cfg, &store, &clients.harvester, &clients.alma()?, &opts)
-                    .await
-                    .context("import")?,
-            ];
-            let rosetta = clients.rosetta()?;
+            let r = import(&cfg, &store, &clients.harvester, &alma, &opts)
+                .await
+                .context("import")?;
             // A stage that stopped (quota, an unreachable system) ends the round trip there.
-            if reports[0].stopped.is_none() {
-                reports.push(
-                    harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
-                        .await
-                        .context("harvest")?,
-                );
+            let mut stopped = r.stopped.is_some();
+            any_failed |= failed(&r);
+            out.end(r)?;
+            if !stopped {
+                let opts = RunOptions {
+                    on_record: out.begin("harvest")?,
+                    ..opts
+                };
+                let r = harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+                    .await
+                    .context("harvest")?;
+                stopped = r.stopped.is_some();
+                any_failed |= failed(&r);
+                out.end(r)?;
             }
             if let Some(rosetta) = &rosetta
-                && reports.iter().all(|r| r.stopped.is_none())
+                && !stopped
             {
                 let opts = ApplyOptions {
                     progress: Some(progress_hook()),
+                    on_record: out.begin("apply")?,
                     ..ApplyOptions::default()
                 };
-                reports.push(apply(&cfg, &store, rosetta, &opts).await.context("apply")?);
+                let r = apply(&cfg, &store, rosetta, &opts).await.context("apply")?;
+                any_failed |= failed(&r);
+                out.end(r)?;
             }
-            finish(&reports, report)
+            out.finish()?;
+            Ok(exit_code(any_failed))
         }
         Command::History { run } => {
             let cfg = Config::load(&cli.config)?;

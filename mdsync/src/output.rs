@@ -1,0 +1,200 @@
+//! What a stage prints on stdout. Records are written as they are decided (a run of millions
+//! holds none of them), then the stage's summary: text lines, or one JSON object per stage
+//! (`{"records": [...], "stage": …, "counts": …}`, schema 1; `sync` wraps its stages in
+//! `{"schema": 1, "stage": "sync", "stages": [...]}`). JUnit needs its counts before its cases,
+//! so it keeps the records and prints at the end.
+
+use std::io::{BufWriter, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use engine::report::{RecordHook, RecordOutcome, Report};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+type Out = Arc<Mutex<BufWriter<Stdout>>>;
+
+pub struct Printer {
+    format: ReportFormat,
+    out: Out,
+    /// `sync`: several stages in one report.
+    combined: bool,
+    stages: usize,
+    /// JUnit's reports, printed by `finish`.
+    kept: Vec<Report>,
+}
+
+fn text_record(stage: &str, rec: &RecordOutcome) -> String {
+    let mut line = format!(
+        "  {:<15} {} {} {}",
+        rec.outcome.as_str(),
+        rec.identifier,
+        rec.ie_pid.as_deref().unwrap_or("-"),
+        rec.mms_id.as_deref().unwrap_or("-"),
+    );
+    if stage == "harvest"
+        && let Some(f) = &rec.file
+    {
+        line.push_str(&format!(" → {f}"));
+    }
+    if let Some(r) = &rec.reason {
+        line.push_str(&format!(": {r}"));
+    }
+    for c in &rec.changes {
+        line.push_str(&format!("\n      {c}"));
+    }
+    line
+}
+
+fn text_summary(r: &Report) -> String {
+    let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let calls = match r.stage {
+        "import" => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
+        "harvest" => format!(
+            "{} packages written, {} IEWebServices calls",
+            r.files_written, r.rosetta_calls
+        ),
+        _ => format!("{} IEWebServices calls", r.rosetta_calls),
+    };
+    let mut s = format!(
+        "{}{}: {} {}; {}; {calls}",
+        r.stage,
+        if r.dry_run { " (dry run)" } else { "" },
+        r.harvested,
+        if r.stage == "apply" {
+            "packages"
+        } else {
+            "harvested"
+        },
+        if counts.is_empty() {
+            "nothing to do".to_owned()
+        } else {
+            counts.join(", ")
+        },
+    );
+    if r.dry_run && r.stage == "import" {
+        let total = r.alma_calls + r.planned_writes;
+        let share = r
+            .alma_remaining_today
+            .filter(|n| *n > 0)
+            .map(|n| {
+                format!(
+                    ", {:.1}% of the {n} calls left today",
+                    total as f64 * 100.0 / n as f64
+                )
+            })
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "\n  a real run would cost about {total} calls ({} reads made, {} writes){share}",
+            r.alma_calls, r.planned_writes
+        ));
+    }
+    for rec in &r.records {
+        s.push('\n');
+        s.push_str(&text_record(r.stage, rec));
+    }
+    for w in &r.warnings {
+        s.push_str(&format!("\n  warning: {w}"));
+    }
+    if let Some(st) = &r.stopped {
+        s.push_str(&format!("\n  stopped: {st}"));
+    }
+    s
+}
+
+impl Printer {
+    pub fn new(format: ReportFormat, combined: bool) -> Self {
+        Printer {
+            format,
+            out: Arc::new(Mutex::new(BufWriter::new(std::io::stdout()))),
+            combined,
+            stages: 0,
+            kept: Vec::new(),
+        }
+    }
+
+    fn write(&self, s: &str) -> std::io::Result<()> {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.write_all(s.as_bytes())
+    }
+
+    /// Opens a stage's output; the hook its records go to (none for JUnit).
+    pub fn begin(&mut self, stage: &'static str) -> std::io::Result<Option<RecordHook>> {
+        self.stages += 1;
+        match self.format {
+            ReportFormat::Junit => Ok(None),
+            ReportFormat::Text => {
+                let out = self.out.clone();
+                Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = writeln!(o, "{}", text_record(stage, rec));
+                }))))
+            }
+            ReportFormat::Json => {
+                let open = match (self.combined, self.stages) {
+                    (true, 1) => "{\"schema\":1,\"stage\":\"sync\",\"stages\":[\n{\"records\":[",
+                    (true, _) => ",\n{\"records\":[",
+                    (false, _) => "{\"records\":[",
+                };
+                self.write(open)?;
+                let out = self.out.clone();
+                let first = AtomicBool::new(true);
+                Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
+                    let Ok(json) = serde_json::to_string(rec) else {
+                        return;
+                    };
+                    let sep = if first.swap(false, Ordering::SeqCst) {
+                        "\n"
+                    } else {
+                        ",\n"
+                    };
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = write!(o, "{sep}{json}");
+                }))))
+            }
+        }
+    }
+
+    /// Closes a stage's output with its summary.
+    pub fn end(&mut self, report: Report) -> anyhow::Result<()> {
+        match self.format {
+            ReportFormat::Junit => self.kept.push(report),
+            ReportFormat::Text => self.write(&format!("{}\n", text_summary(&report)))?,
+            ReportFormat::Json => {
+                let mut value = serde_json::to_value(&report)?;
+                let mut rest = String::new();
+                if let Some(map) = value.as_object_mut() {
+                    map.remove("records");
+                    for (k, v) in map.iter() {
+                        rest.push_str(&format!(",{}:{}", serde_json::to_string(k)?, v));
+                    }
+                }
+                self.write(&format!("\n]{rest}}}"))?;
+                if !self.combined {
+                    self.write("\n")?;
+                }
+            }
+        }
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
+        Ok(())
+    }
+
+    /// Ends the output (a combined JSON report's closing, JUnit's whole document).
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self.format {
+            ReportFormat::Json if self.combined => self.write("\n]}\n")?,
+            ReportFormat::Junit => {
+                let reports: Vec<&Report> = self.kept.iter().collect();
+                self.write(&engine::report::junit(&reports)?)?;
+            }
+            _ => {}
+        }
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
+        Ok(())
+    }
+}
