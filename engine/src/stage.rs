@@ -148,7 +148,8 @@ pub(crate) async fn drive<S: Stage>(
     };
     let mut cursor = harvester.cursor(list.base_url, &args, false, resume);
     let mut limited = false;
-    'pages: while let Some(page) = cursor.next_page().await? {
+    let mut next = cursor.next_page().await?;
+    while let Some(page) = next.take() {
         let mut items = page.items;
         if let Some(l) = opts.limit {
             let room = l.saturating_sub(report.harvested as usize);
@@ -161,24 +162,26 @@ pub(crate) async fn drive<S: Stage>(
         if !opts.dry_run {
             state.begin()?;
         }
-        let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
-            let r = stage.process(&item).await;
-            (item, r)
-        }))
-        .buffered(concurrency.max(1));
-        while let Some((item, result)) = results.next().await {
-            match result {
-                Ok(d) => stage.record(report, d, &item)?,
-                Err(stop) => {
-                    let Stop { message, decision } = *stop;
-                    report.stopped = Some(message);
-                    stage.record(report, decision, &item)?;
-                    stage.end_page()?;
-                    state.commit()?;
-                    break 'pages;
-                }
+        // The next page is fetched while this one is processed (one request ahead): the wait
+        // for the repository and the work on the records overlap.
+        let fetch_next = async {
+            if limited {
+                Ok(None)
+            } else {
+                cursor.next_page().await
             }
-        }
+        };
+        let (stopped, fetched) =
+            tokio::join!(process_page(stage, report, items, concurrency), fetch_next);
+        let stopped = match stopped {
+            Ok(s) => s,
+            Err(e) => {
+                // What was recorded of this page is kept; its checkpoint is not.
+                stage.end_page()?;
+                state.commit()?;
+                return Err(e);
+            }
+        };
         if let Some(hook) = &opts.progress {
             hook.tell(Progress {
                 stage: report.stage,
@@ -187,7 +190,7 @@ pub(crate) async fn drive<S: Stage>(
             });
         }
         stage.end_page()?;
-        if limited {
+        if stopped || limited {
             state.commit()?;
             break;
         }
@@ -198,6 +201,8 @@ pub(crate) async fn drive<S: Stage>(
             }
             state.commit()?;
         }
+        // This page is committed: now a failed fetch of the next may end the run.
+        next = fetched?;
     }
     if report.stopped.is_none() && !limited {
         let summary = cursor.finish()?;
@@ -212,6 +217,33 @@ pub(crate) async fn drive<S: Stage>(
         }
     }
     Ok(())
+}
+
+/// Processes one page's records (`concurrency` in flight, recorded in list order). `Ok(true)`:
+/// a record stopped the run (its reason is in the report).
+async fn process_page<S: Stage>(
+    stage: &S,
+    report: &mut Report,
+    items: Vec<Item>,
+    concurrency: usize,
+) -> Result<bool, StageError> {
+    let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
+        let r = stage.process(&item).await;
+        (item, r)
+    }))
+    .buffered(concurrency.max(1));
+    while let Some((item, result)) = results.next().await {
+        match result {
+            Ok(d) => stage.record(report, d, &item)?,
+            Err(stop) => {
+                let Stop { message, decision } = *stop;
+                report.stopped = Some(message);
+                stage.record(report, decision, &item)?;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -111,6 +111,18 @@ fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
     })
 }
 
+fn package_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PackageRow> {
+    Ok(PackageRow {
+        name: r.get(0)?,
+        ie_pid: r.get(1)?,
+        source_identifier: r.get(2)?,
+        mms_id: r.get(3)?,
+        fingerprint: r.get(4)?,
+        status: r.get(5)?,
+        reason: r.get(6)?,
+    })
+}
+
 /// An updateMD package mdsync wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PackageRow {
@@ -448,9 +460,22 @@ impl StateStore {
         self.packages_where("name = ?1", name).map(|mut v| v.pop())
     }
 
-    /// The packages with this status (`pending`), oldest first.
-    pub fn packages(&self, status: &str) -> Result<Vec<PackageRow>, StateError> {
-        self.packages_where("status = ?1", status)
+    /// Up to `limit` packages with this status whose names sort after `after`, by name: a
+    /// caller pages through any number of them in bounded memory.
+    pub fn packages_after(
+        &self,
+        status: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<PackageRow>, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason FROM packages WHERE status = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
+            .map_err(|e| self.sql(e))?;
+        let rows = st
+            .query_map(params![status, after, limit as i64], package_row)
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
     /// The package still waiting for an IE, if any.
@@ -464,19 +489,7 @@ impl StateStore {
             .conn
             .prepare(&format!("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason FROM packages WHERE {condition} ORDER BY written, name"))
             .map_err(|e| self.sql(e))?;
-        let rows = st
-            .query_map([arg], |r| {
-                Ok(PackageRow {
-                    name: r.get(0)?,
-                    ie_pid: r.get(1)?,
-                    source_identifier: r.get(2)?,
-                    mms_id: r.get(3)?,
-                    fingerprint: r.get(4)?,
-                    status: r.get(5)?,
-                    reason: r.get(6)?,
-                })
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = st.query_map([arg], package_row).map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 }

@@ -39,6 +39,9 @@ pub struct PendingFile {
     pub path: PathBuf,
 }
 
+/// The hidden folder of staged (not yet published) packages.
+const STAGING: &str = ".mdsync-staging";
+
 #[derive(Debug, Clone)]
 pub struct UpdateDir {
     root: PathBuf,
@@ -142,12 +145,23 @@ impl UpdateDir {
             Some(s) => self.root.join(s),
             None => self.root.clone(),
         };
-        let tmp = dir.join(format!(".{name}.tmp"));
+        // Temporary files live in their own hidden folder (same file system, so the rename is
+        // atomic): Rosetta's job never lists them, and a crashed run's leftovers are found
+        // without listing the whole update directory.
+        let staging = self.root.join(STAGING);
+        if sub.is_some() {
+            self.ensure(&dir)?;
+        }
+        let tmp = staging.join(format!(
+            "{}.tmp",
+            sub.map_or_else(|| name.to_owned(), |s| format!("{s}_{name}"))
+        ));
         let write = |tmp: &Path| std::fs::write(tmp, contents.as_bytes());
         if let Err(e) = write(&tmp) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 return Err(self.err(format!("cannot write {name}: {e}")));
             }
+            self.ensure(&staging)?;
             self.ensure(&dir)?;
             write(&tmp).map_err(|e| self.err(format!("cannot write {name}: {e}")))?;
         }
@@ -159,7 +173,7 @@ impl UpdateDir {
     }
 
     /// Makes staged packages durable (fsync each, then rename each into place, then fsync
-    /// their directories). A crash before this leaves only hidden temporary files, which
+    /// their directories). The staging folder needs the directory created first. A crash before this leaves only hidden temporary files, which
     /// [`UpdateDir::clear_staged`] removes.
     pub fn publish(&self, staged: Vec<Staged>) -> Result<(), UpdateDirError> {
         if staged.is_empty() {
@@ -191,23 +205,18 @@ impl UpdateDir {
 
     /// Removes the temporary files a crashed run left (never seen by Rosetta's job).
     pub fn clear_staged(&self) -> Result<usize, UpdateDirError> {
-        let mut n = 0;
-        for dir in [self.root.clone(), self.root.join("conflicts")] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.')
-                    && name.ends_with(".tmp")
-                    && std::fs::remove_file(e.path()).is_ok()
-                {
-                    n += 1;
-                }
-            }
-        }
-        Ok(n)
+        let Ok(entries) = std::fs::read_dir(self.root.join(STAGING)) else {
+            return Ok(0);
+        };
+        Ok(entries
+            .flatten()
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count())
+    }
+
+    /// True while a package waits in the directory.
+    pub fn is_pending(&self, name: &str) -> bool {
+        self.root.join(name).is_file()
     }
 
     /// Removes a package still waiting (a newer change to its IE replaces it). `false`: it was

@@ -268,32 +268,53 @@ pub async fn harvest(
 /// Alma record tried again. Returns those records' identifiers.
 fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<Vec<String>, StageError> {
     let mut retry = Vec::new();
-    for p in ctx.state.packages("pending")? {
-        match ctx.dir.find_settled(&p.name) {
-            None => {}
-            Some(Settled::Done) => {
-                let path = ctx.dir.root().join("done").join(&p.name);
-                let dc = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|x| UpdateMd::read(&x, &ctx.rule.pid_pattern).ok())
-                    .as_ref()
-                    .and_then(crate::rosetta::package_dc);
-                applied(ctx.cfg, ctx.state, &p, dc.as_ref())?;
-            }
-            Some(Settled::Error(reason)) => {
-                ctx.state.settle_package(&p.name, "error", Some(&reason))?;
-                if let Some(id) = &p.source_identifier {
-                    ctx.state.forget_fingerprint(SOURCE, id)?;
-                    retry.push(id.clone());
-                }
-                report.warnings.push(format!(
-                    "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",
-                    p.name, p.ie_pid
-                ));
-            }
+    let mut after = String::new();
+    // A page of pending packages at a time: memory stays bounded however many wait.
+    loop {
+        let page = ctx.state.packages_after("pending", &after, 500)?;
+        let Some(last) = page.last() else { break };
+        after = last.name.clone();
+        for p in page {
+            read_back_one(ctx, report, p, &mut retry)?;
         }
     }
     Ok(retry)
+}
+
+fn read_back_one(
+    ctx: &Ctx<'_>,
+    report: &mut Report,
+    p: PackageRow,
+    retry: &mut Vec<String>,
+) -> Result<(), StageError> {
+    // Still waiting (one stat), the common case while Rosetta's job has not run.
+    if ctx.dir.is_pending(&p.name) {
+        return Ok(());
+    }
+    match ctx.dir.find_settled(&p.name) {
+        None => {}
+        Some(Settled::Done) => {
+            let path = ctx.dir.root().join("done").join(&p.name);
+            let dc = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|x| UpdateMd::read(&x, &ctx.rule.pid_pattern).ok())
+                .as_ref()
+                .and_then(crate::rosetta::package_dc);
+            applied(ctx.cfg, ctx.state, &p, dc.as_ref())?;
+        }
+        Some(Settled::Error(reason)) => {
+            ctx.state.settle_package(&p.name, "error", Some(&reason))?;
+            if let Some(id) = &p.source_identifier {
+                ctx.state.forget_fingerprint(SOURCE, id)?;
+                retry.push(id.clone());
+            }
+            report.warnings.push(format!(
+                "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",
+                p.name, p.ie_pid
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A package is in Rosetta: remember its DC as the IE's, in the import's own projection, so the

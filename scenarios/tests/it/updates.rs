@@ -488,3 +488,99 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_change_replaces_the_waiting_package_deletions_are_reported_and_a_refused_user_stops_apply()
+ {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 4, seed: 25 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let dir = update_dir("replace");
+    let cfg = round_trip_config(&mocks, &dir);
+    let store = StateStore::open(&state("replace")).expect("state");
+    let soap = soap(&mocks);
+    import_run(&cfg, &store).await;
+    harvest_run(&cfg, &store, Some(&soap)).await;
+
+    let edit = |mms: String, edits: serde_json::Value| {
+        admin(
+            format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
+            edits,
+        )
+    };
+    edit(
+        mms_of(&store, "IE1001"),
+        json!([{"op": "add_dc", "element": "description", "value": "First summary."}]),
+    )
+    .await;
+    let r = harvest_run(&cfg, &store, Some(&soap)).await;
+    assert_eq!(r.files_written, 1, "{r:#?}");
+    let first = files(&dir);
+    // Another change before Rosetta took the package: the new package replaces it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    edit(
+        mms_of(&store, "IE1001"),
+        json!([
+            {"op": "delete_dc", "element": "description", "value": "First summary."},
+            {"op": "add_dc", "element": "description", "value": "Second summary."}
+        ]),
+    )
+    .await;
+    let mms2 = mms_of(&store, "IE1002");
+    let r = reqwest::Client::new()
+        .delete(format!("{}/__admin/bibs/{mms2}", mocks.alma.base_url()))
+        .send()
+        .await
+        .expect("delete");
+    assert!(r.status().is_success());
+    let before = mocks.rosetta.ie("IE1002").expect("ie").dc;
+    let r = harvest_run(&cfg, &store, Some(&soap)).await;
+    assert_eq!(
+        (r.files_written, r.counts.get("deleted-in-alma")),
+        (1, Some(&1)),
+        "{r:#?}"
+    );
+    let now = files(&dir);
+    assert_eq!(now.len(), 1, "one package per IE: {now:?}");
+    assert_ne!(now, first, "the newer package, not the stale one");
+    let text = std::fs::read_to_string(dir.join(&now[0])).expect("read");
+    assert!(text.contains("Second summary.") && !text.contains("First summary."));
+    assert_eq!(
+        store.package(&first[0]).expect("state").map(|p| p.status),
+        Some("superseded".to_owned())
+    );
+    assert_eq!(
+        mocks.rosetta.ie("IE1002").expect("ie").dc,
+        before,
+        "never a wipe"
+    );
+
+    // A user Rosetta refuses: the batch stops at once, the package waits.
+    let refused = RosettaClient::new(
+        engine::harvest::http_client().expect("client"),
+        RosettaConfig {
+            soap_url: mocks.rosetta.soap_url(),
+            user: "mdsync".into(),
+            institution: "INS01".into(),
+            password: "wrong".into(),
+            retry: RetryPolicy::default(),
+        },
+    );
+    let r = apply(&cfg, &store, &refused, &ApplyOptions::default())
+        .await
+        .expect("apply");
+    assert!(
+        r.stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("UserAuthorizeException")
+                && s.contains("mdsync-institutionCode-INS01")),
+        "{r:#?}"
+    );
+    assert_eq!(r.counts.get("pending"), Some(&1));
+    assert_eq!(files(&dir), now, "the package waits");
+    drop(store);
+    mocks.shutdown().await;
+}
