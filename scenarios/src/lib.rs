@@ -1,11 +1,19 @@
 //! Scenarios: both mocks booted in-process on ephemeral ports, the engine driven against them,
-//! outcomes checked (DESIGN §6). The TOML scenario runner, snapshots and `demo` come with the
-//! scenarios issue; today this crate holds [`Mocks`] and the end-to-end tests of the engine's
-//! pieces that exist (`tests/it/`).
+//! outcomes checked (DESIGN §6).
+//!
+//! # What it owns
+//!
+//! - [`Mocks`]: both mocks running, one `shutdown()`.
+//! - [`scenario`]: the scenario file format (`library/*.toml`, documented in `README.md`).
+//! - [`runner`]: runs a scenario on the mocks (or, for vendors, against a real configuration),
+//!   checks every expectation and the convergence invariant, gathers snapshots.
 //!
 //! # What it must not do
 //!
 //! Be depended on by the engine or the mocks: it sits above them (ARCHITECTURE.md).
+
+pub mod runner;
+pub mod scenario;
 
 use mock_alma::MockAlma;
 use mock_rosetta::MockRosetta;
@@ -17,6 +25,8 @@ pub struct MocksConfig {
     pub rosetta_store: RosettaState,
     pub alma: mock_alma::Config,
     pub alma_generate: usize,
+    /// Bibs seeded from a state file's `[alma]` section (with `alma_generate`: after them).
+    pub alma_section: Option<mock_alma::AlmaSection>,
     /// Unix seconds the generated state is stamped with.
     pub now: i64,
 }
@@ -24,8 +34,17 @@ pub struct MocksConfig {
 /// How mock-rosetta's IEs come about.
 #[derive(Debug, Clone)]
 pub enum RosettaState {
-    Generate { n: usize, seed: u64 },
+    Generate {
+        n: usize,
+        seed: u64,
+    },
     Section(mock_rosetta::RosettaSection),
+    /// `n` generated IEs, then the section's (a listed IE replaces a generated one).
+    Both {
+        n: usize,
+        seed: u64,
+        section: mock_rosetta::RosettaSection,
+    },
 }
 
 impl Default for MocksConfig {
@@ -39,6 +58,7 @@ impl Default for MocksConfig {
                 ..mock_alma::Config::default()
             },
             alma_generate: 0,
+            alma_section: None,
             now: 1_795_000_000,
         }
     }
@@ -58,17 +78,32 @@ impl Mocks {
             }
             RosettaState::Section(s) => mock_rosetta::Store::from_section(s, &c.rosetta.set, c.now)
                 .map_err(|e| e.to_string())?,
+            RosettaState::Both { n, seed, section } => {
+                let mut store = mock_rosetta::Store::generate(*n, *seed, &c.rosetta.set, c.now);
+                let listed = mock_rosetta::Store::from_section(section, &c.rosetta.set, c.now)
+                    .map_err(|e| e.to_string())?;
+                for ie in listed.all() {
+                    store.put(ie.clone());
+                }
+                store
+            }
         };
         let rosetta = MockRosetta::start(c.rosetta, store)
             .await
             .map_err(|e| format!("mock-rosetta: {e}"))?;
-        let alma_store = mock_alma::Store::generate(
-            c.alma_generate,
-            1,
-            &c.alma.institution,
-            &c.alma.rosetta_delivery_base,
-            c.now,
-        );
+        let alma_store = match &c.alma_section {
+            Some(section) if !section.bib.is_empty() => {
+                mock_alma::Store::from_section(section, &c.alma.institution, c.now)
+                    .map_err(|e| e.to_string())?
+            }
+            _ => mock_alma::Store::generate(
+                c.alma_generate,
+                1,
+                &c.alma.institution,
+                &c.alma.rosetta_delivery_base,
+                c.now,
+            ),
+        };
         let alma = MockAlma::start(c.alma, alma_store)
             .await
             .map_err(|e| format!("mock-alma: {e}"))?;

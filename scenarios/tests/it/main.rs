@@ -3,5 +3,6 @@
 
 mod harvest;
 mod import;
+mod library;
 mod support;
 mod updates;

@@ -1,0 +1,995 @@
+//! The scenario runner: boots both mocks in-process (or, for vendors, takes a real
+//! configuration), runs the steps through the engine's library, compares each step's outcome and
+//! the final state with the expectations, checks the convergence invariant (a second full cycle
+//! writes nothing), and gathers what the engine generated for snapshots. A mismatch says which
+//! step and which record.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::alma::AlmaClient;
+use engine::apply::{ApplyOptions, apply};
+use engine::config::Config;
+use engine::harvest::{HarvestOptions, Harvester, http_client};
+use engine::import::import;
+use engine::report::{RecordHook, RecordOutcome, Report};
+use engine::retry::RetryPolicy;
+use engine::rosetta::{RosettaClient, RosettaConfig};
+use engine::stage::RunOptions;
+use engine::state::StateStore;
+use engine::updates::harvest;
+use formats::dc::{Container, DcElement};
+use serde_json::{Value, json};
+
+use crate::scenario::{Final, Scenario, Step};
+use crate::{Mocks, MocksConfig, RosettaState};
+
+/// What a scenario came to.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    pub name: String,
+    /// One line per step: what ran and what it reported.
+    pub log: Vec<String>,
+    /// Every expectation that did not hold: the step (or "final", "convergence") and the record.
+    pub mismatches: Vec<String>,
+    /// Steps that need a mock's admin API, skipped against real systems.
+    pub skipped: Vec<String>,
+    /// Name and text of every generated record worth reviewing (redacted: no timestamps, no
+    /// generated ids).
+    pub snapshots: Vec<(String, String)>,
+    /// Where the update directory and the state store are.
+    pub work_dir: PathBuf,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// Against what a scenario runs.
+pub enum Target {
+    /// Both mocks in this process, seeded from the scenario.
+    Mocks,
+    /// The endpoints of a real configuration: steps that need a mock's admin API are skipped.
+    Real(Box<Config>),
+}
+
+/// The running systems and the engine's clients.
+struct World {
+    mocks: Option<Mocks>,
+    cfg: Config,
+    http: reqwest::Client,
+    alma_key: String,
+    rosetta_password: Option<String>,
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(1500),
+    }
+}
+
+/// Deep-merges `over` into `base` (tables merge, everything else replaces).
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+async fn start_mocks(s: &Scenario, work: &Path) -> Result<(Mocks, Config), String> {
+    let m = &s.mocks;
+    let mut rosetta = mock_rosetta::Config::default();
+    if let Some(r) = &s.rosetta.repository_identifier {
+        rosetta.repository_identifier = r.clone();
+    }
+    if let Some(i) = &s.rosetta.institution {
+        rosetta.institution = i.clone();
+    }
+    if let Some(set) = &s.rosetta.set {
+        rosetta.set = set.clone();
+    }
+    if let Some(p) = m.rosetta_page_size {
+        rosetta.page_size = p;
+    }
+    if let Some(o) = m.rosetta_ignore_field_sequence {
+        rosetta.ignore_field_sequence = o;
+    }
+    let updates = work.join("updates");
+    std::fs::create_dir_all(&updates).map_err(|e| format!("{}: {e}", updates.display()))?;
+    if !m.soap {
+        rosetta.update_dir = Some(updates.clone());
+    }
+    let mut alma = mock_alma::Config {
+        rate_limit: m.alma_rate_limit,
+        ..mock_alma::Config::default()
+    };
+    if let Some(i) = &s.alma.institution {
+        alma.institution = i.clone();
+    }
+    if let Some(p) = &s.alma.publishing_set {
+        alma.publishing_set = p.clone();
+    }
+    if let Some(p) = m.alma_page_size {
+        alma.page_size = p;
+    }
+    let mocks = Mocks::start(MocksConfig {
+        rosetta,
+        rosetta_store: RosettaState::Both {
+            n: m.generate,
+            seed: m.seed,
+            section: s.rosetta.clone(),
+        },
+        alma,
+        alma_section: Some(s.alma.clone()),
+        ..MocksConfig::default()
+    })
+    .await?;
+    let rc = mocks.rosetta.config();
+    let base = format!(
+        r#"[rosetta]
+oai_base_url = "{oai}"
+set = "{set}"
+repository_identifier = "{repo}"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+{soap}user = "{user}"
+institution = "{inst}"
+[alma]
+api_base_url = "{api}"
+remote_repository = "ROSETTA-OAIDC01"
+max_requests_per_second = {rps}
+oai_base_url = "{alma_oai}"
+publishing_set = "{pset}"
+[update]
+update_dir = "{updates}"
+[state]
+path = "{state}"
+"#,
+        oai = mocks.rosetta.oai_url(),
+        set = rc.set,
+        repo = rc.repository_identifier,
+        soap = if m.soap {
+            format!("soap_url = \"{}\"\n", mocks.rosetta.soap_url())
+        } else {
+            String::new()
+        },
+        user = rc.user,
+        inst = rc.institution,
+        api = mocks.alma.api_url(),
+        rps = if m.alma_rate_limit > 0 {
+            m.alma_rate_limit
+        } else {
+            1000
+        },
+        alma_oai = mocks.alma.oai_url(),
+        pset = mocks.alma.config().publishing_set,
+        updates = updates.display(),
+        state = work.join("state.sqlite").display(),
+    );
+    let mut table: toml::Table = toml::from_str(&base).map_err(|e| e.to_string())?;
+    merge(&mut table, &s.config);
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    let cfg = Config::from_toml(&text, "[config] of the scenario").map_err(|e| e.to_string())?;
+    Ok((mocks, cfg))
+}
+
+/// Runs a scenario; `work` holds its update directory and state store.
+pub async fn run(s: &Scenario, target: Target, work: &Path) -> Result<RunOutcome, String> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let (mocks, cfg, alma_key, rosetta_password) = match target {
+        Target::Mocks => {
+            let (mocks, cfg) = start_mocks(s, work).await?;
+            let password = s
+                .mocks
+                .soap
+                .then(|| mocks.rosetta.config().password.clone());
+            (Some(mocks), cfg, "sandbox-key".to_owned(), password)
+        }
+        Target::Real(cfg) => {
+            let key = engine::config::secret(&cfg.alma.api_key_env).map_err(|p| p.to_string())?;
+            let password = match &cfg.rosetta.soap_url {
+                Some(_) => Some(
+                    engine::config::secret(&cfg.rosetta.password_env).map_err(|p| p.to_string())?,
+                ),
+                None => None,
+            };
+            (None, *cfg, key, password)
+        }
+    };
+    let mut w = World {
+        mocks,
+        cfg,
+        http: http_client()?,
+        alma_key,
+        rosetta_password,
+    };
+    let mut out = RunOutcome {
+        name: s.scenario.name.clone(),
+        work_dir: work.to_path_buf(),
+        ..RunOutcome::default()
+    };
+    for (i, spanned) in s.steps.iter().enumerate() {
+        let step = spanned.get_ref();
+        let label = format!("step {} ({})", i + 1, describe(step));
+        if let Err(e) = w.step(step, &label, &mut out).await {
+            out.mismatches.push(format!("{label}: {e}"));
+        }
+    }
+    if let Err(e) = w.check_final(&s.expect, &mut out).await {
+        out.mismatches.push(format!("final: {e}"));
+    }
+    if w.mocks.is_some() {
+        out.snapshots = w.snapshots(&s.snapshot_ies()).await;
+    }
+    if s.scenario.converge
+        && out.mismatches.is_empty()
+        && let Err(e) = w.converge(&mut out).await
+    {
+        out.mismatches.push(format!("convergence: {e}"));
+    }
+    if let Some(m) = w.mocks.take() {
+        m.shutdown().await;
+    }
+    Ok(out)
+}
+
+fn describe(step: &Step) -> String {
+    if let Some(r) = &step.run {
+        let mut d = r.clone();
+        for (on, flag) in [(step.full, " --full"), (step.dry_run, " --dry-run")] {
+            if on {
+                d.push_str(flag);
+            }
+        }
+        if let Some(l) = step.limit {
+            d.push_str(&format!(" --limit {l}"));
+        }
+        if let Some(k) = step.kill_after {
+            d.push_str(&format!(", killed after {k} records"));
+        }
+        return d;
+    }
+    if let Some(a) = &step.alma {
+        return format!("edit in Alma: {}", a.ie);
+    }
+    if let Some(r) = &step.rosetta {
+        return format!("change in Rosetta: {}", r.ie);
+    }
+    if let Some(f) = &step.fault {
+        return format!(
+            "fault in {}{}",
+            f.mock,
+            if f.clear { ": cleared" } else { "" }
+        );
+    }
+    if let Some(a) = step.advance {
+        return format!("{a} s pass");
+    }
+    "nothing".to_owned()
+}
+
+/// A stage's report, with the records its hook collected.
+struct Ran {
+    report: Report,
+    records: Vec<RecordOutcome>,
+}
+
+fn counts(r: &Report) -> BTreeMap<String, u64> {
+    let mut c: BTreeMap<String, u64> = r
+        .counts
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    for (k, v) in [
+        ("files_written", r.files_written),
+        ("alma_writes", r.alma_writes),
+        ("alma_calls", r.alma_calls),
+        ("rosetta_calls", r.rosetta_calls),
+        ("harvested", r.harvested),
+    ] {
+        c.insert(k.to_owned(), v);
+    }
+    c
+}
+
+fn record_line(r: &RecordOutcome) -> String {
+    format!(
+        "{} {} ({}){}",
+        r.outcome.as_str(),
+        r.identifier,
+        r.ie_pid.as_deref().unwrap_or("-"),
+        r.reason
+            .as_deref()
+            .map(|x| format!(": {x}"))
+            .unwrap_or_default()
+    )
+}
+
+impl World {
+    fn rosetta_client(&self) -> Option<RosettaClient> {
+        let url = self.cfg.rosetta.soap_url.clone()?;
+        Some(RosettaClient::new(
+            self.http.clone(),
+            RosettaConfig {
+                soap_url: url,
+                user: self.cfg.rosetta.user.clone().unwrap_or_default(),
+                institution: self.cfg.rosetta.institution.clone().unwrap_or_default(),
+                password: self.rosetta_password.clone().unwrap_or_default(),
+                retry: retry(),
+            },
+        ))
+    }
+
+    /// Runs one engine stage as a separate `mdsync` run would: its own state store handle.
+    async fn stage(
+        &self,
+        stage: &str,
+        step: &Step,
+        kill_after: Option<usize>,
+    ) -> Result<Option<Ran>, String> {
+        let state =
+            StateStore::open(&PathBuf::from(&self.cfg.state.path)).map_err(|e| e.to_string())?;
+        let harvester = Harvester::new(
+            self.http.clone(),
+            HarvestOptions {
+                retry: retry(),
+                ..HarvestOptions::default()
+            },
+        );
+        let records: Arc<Mutex<Vec<RecordOutcome>>> = Arc::default();
+        let seen = Arc::new(tokio::sync::Notify::new());
+        let hook = {
+            let records = records.clone();
+            let seen = seen.clone();
+            RecordHook(Arc::new(move |r: &RecordOutcome| {
+                records
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(r.clone());
+                seen.notify_one();
+            }))
+        };
+        let opts = RunOptions {
+            full: step.full,
+            dry_run: step.dry_run,
+            limit: step.limit,
+            on_record: Some(hook.clone()),
+            ..RunOptions::default()
+        };
+        let rosetta = self.rosetta_client();
+        let work = async {
+            match stage {
+                "import" => {
+                    let alma = AlmaClient::new(
+                        self.http.clone(),
+                        &self.cfg.alma.api_base_url,
+                        &self.alma_key,
+                        self.cfg.alma.max_requests_per_second,
+                        retry(),
+                    );
+                    import(&self.cfg, &state, &harvester, &alma, &opts).await
+                }
+                "harvest" => harvest(&self.cfg, &state, &harvester, rosetta.as_ref(), &opts).await,
+                _ => match &rosetta {
+                    Some(r) => {
+                        let a = ApplyOptions {
+                            dry_run: step.dry_run,
+                            limit: step.limit,
+                            progress: None,
+                            on_record: Some(hook.clone()),
+                        };
+                        apply(&self.cfg, &state, r, &a).await
+                    }
+                    None => Err(engine::stage::StageError::Config(
+                        "apply needs rosetta.soap_url".to_owned(),
+                    )),
+                },
+            }
+        };
+        let killer = async {
+            match kill_after {
+                Some(n) => loop {
+                    if records.lock().unwrap_or_else(|e| e.into_inner()).len() >= n {
+                        break;
+                    }
+                    seen.notified().await;
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let report = tokio::select! {
+            r = work => Some(r.map_err(|e| format!("{stage}: {e}"))?),
+            () = killer => None,
+        };
+        // Dropping the handle without committing is what a crash leaves: SQLite rolls the open
+        // transaction back, the lock goes with the process.
+        drop(state);
+        let records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(report.map(|report| Ran { report, records }))
+    }
+
+    async fn admin(
+        &self,
+        mock: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let Some(m) = &self.mocks else {
+            return Err("needs a mock".to_owned());
+        };
+        let base = if mock == "rosetta" {
+            m.rosetta.base_url()
+        } else {
+            m.alma.base_url()
+        };
+        let mut rb = self.http.request(method, format!("{base}/__admin/{path}"));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb
+            .send()
+            .await
+            .map_err(|e| format!("{mock} admin {path}: {e}"))?;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{mock} admin {path}: {status}: {text}"));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Alma's bibs as mock-alma's admin API lists them (a summary each).
+    async fn bibs(&self) -> Result<Vec<Value>, String> {
+        Ok(self
+            .admin("alma", reqwest::Method::GET, "bibs", None)
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// One bib in full: MARC, published DC, representations.
+    async fn bib(&self, mms: &str) -> Result<Value, String> {
+        self.admin("alma", reqwest::Method::GET, &format!("bibs/{mms}"), None)
+            .await
+    }
+
+    /// The live bib whose 035 names this IE (`oai:<repositoryIdentifier>:<IE PID>`).
+    async fn bib_of(&self, pid: &str) -> Result<Value, String> {
+        let suffix = format!(":{pid}");
+        let found = self.bibs().await?.into_iter().find(|b| {
+            b["deleted"] != true
+                && b["network_numbers"].as_array().is_some_and(|n| {
+                    n.iter()
+                        .any(|v| v.as_str().is_some_and(|s| s.trim().ends_with(&suffix)))
+                })
+        });
+        match found {
+            Some(b) => self.bib(b["mms_id"].as_str().unwrap_or_default()).await,
+            None => Err(format!("no bib in Alma for {pid}")),
+        }
+    }
+
+    async fn step(&mut self, step: &Step, label: &str, out: &mut RunOutcome) -> Result<(), String> {
+        if let Some(stage) = &step.run {
+            return self.run_step(stage, step, label, out).await;
+        }
+        if self.mocks.is_none() {
+            out.skipped
+                .push(format!("{label}: needs a mock's admin API"));
+            return Ok(());
+        }
+        use reqwest::Method;
+        if let Some(a) = &step.alma {
+            let bib = self.bib_of(&a.ie).await?;
+            let mms = bib["mms_id"].as_str().unwrap_or_default().to_owned();
+            if !a.edits.is_empty() {
+                let edits = serde_json::to_value(&a.edits).map_err(|e| e.to_string())?;
+                self.admin(
+                    "alma",
+                    Method::POST,
+                    &format!("bibs/{mms}/edit"),
+                    Some(edits),
+                )
+                .await?;
+            }
+            if a.suppress {
+                self.admin(
+                    "alma",
+                    Method::POST,
+                    &format!("bibs/{mms}/suppress"),
+                    Some(json!({"suppressed": true})),
+                )
+                .await?;
+            }
+            if a.delete {
+                self.admin("alma", Method::DELETE, &format!("bibs/{mms}"), None)
+                    .await?;
+            }
+        }
+        if let Some(r) = &step.rosetta {
+            let pid = &r.ie;
+            if let Some(dc) = &r.dc {
+                self.admin(
+                    "rosetta",
+                    Method::PUT,
+                    &format!("ies/{pid}"),
+                    Some(json!({"dc": dc})),
+                )
+                .await?;
+            }
+            if let Some(add) = &r.add {
+                let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid)) else {
+                    return Err(format!("no IE {pid} in Rosetta"));
+                };
+                let extra =
+                    mock_rosetta::parse_dc_children(add).map_err(|e| format!("add: {e}"))?;
+                let mut dc = ie.dc;
+                dc.elements.extend(extra.elements);
+                let xml = dc.write(Container::DcRecord).map_err(|e| e.to_string())?;
+                self.admin(
+                    "rosetta",
+                    Method::PUT,
+                    &format!("ies/{pid}"),
+                    Some(json!({"dc": xml})),
+                )
+                .await?;
+            }
+            if let Some(lock) = r.lock {
+                let what = if lock { "lock" } else { "unlock" };
+                self.admin(
+                    "rosetta",
+                    Method::POST,
+                    &format!("ies/{pid}/{what}"),
+                    Some(json!({})),
+                )
+                .await?;
+            }
+            if r.delete {
+                self.admin("rosetta", Method::DELETE, &format!("ies/{pid}"), None)
+                    .await?;
+            }
+        }
+        if let Some(f) = &step.fault {
+            if f.clear {
+                self.admin(&f.mock, Method::DELETE, "faults", None).await?;
+            } else if let Some(rule) = &f.rule {
+                let rule = serde_json::to_value(rule).map_err(|e| e.to_string())?;
+                self.admin(&f.mock, Method::POST, "faults", Some(rule))
+                    .await?;
+            }
+        }
+        if let Some(secs) = step.advance {
+            for mock in ["rosetta", "alma"] {
+                self.admin(
+                    mock,
+                    Method::POST,
+                    "clock",
+                    Some(json!({"advance_seconds": secs})),
+                )
+                .await?;
+            }
+        }
+        out.log.push(format!("{label}: done"));
+        Ok(())
+    }
+
+    async fn run_step(
+        &mut self,
+        stage: &str,
+        step: &Step,
+        label: &str,
+        out: &mut RunOutcome,
+    ) -> Result<(), String> {
+        if stage == "rosetta-job" {
+            let Some(m) = &self.mocks else {
+                out.skipped
+                    .push(format!("{label}: Rosetta's own job runs on its schedule"));
+                return Ok(());
+            };
+            let job = m.rosetta.run_update_job().await?;
+            let got: BTreeMap<String, u64> = [
+                ("processed", job.processed),
+                ("applied", job.applied),
+                ("ignored", job.ignored),
+                ("errors", job.errors),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v as u64))
+            .collect();
+            out.log.push(format!("{label}: {got:?}"));
+            return compare_counts(step, &got, &[], label);
+        }
+        let stages: &[&str] = match stage {
+            "sync" if self.cfg.rosetta.soap_url.is_some() => &["import", "harvest", "apply"],
+            "sync" => &["import", "harvest"],
+            s => &[s][..],
+        };
+        let mut total: BTreeMap<String, u64> = BTreeMap::new();
+        let mut records = Vec::new();
+        let mut stopped = None;
+        for (i, s) in stages.iter().enumerate() {
+            let kill = step.kill_after.filter(|_| i == stages.len() - 1);
+            let Some(ran) = self.stage(s, step, kill).await? else {
+                out.log.push(format!("{label}: {s} killed"));
+                return Ok(());
+            };
+            let c = counts(&ran.report);
+            out.log.push(format!(
+                "{label}: {s}: {}",
+                ran.report
+                    .counts
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for (k, v) in &c {
+                *total.entry(k.clone()).or_default() += v;
+                if stages.len() > 1 {
+                    total.insert(format!("{s}.{k}"), *v);
+                }
+            }
+            records.extend(ran.records);
+            if let Some(st) = ran.report.stopped {
+                stopped = Some(st);
+                break;
+            }
+        }
+        match (&step.expect_stopped, &stopped) {
+            (Some(want), Some(got)) if !got.contains(want.as_str()) => {
+                return Err(format!(
+                    "stopped with {got:?}, expected a reason containing {want:?}"
+                ));
+            }
+            (Some(want), None) => {
+                return Err(format!("did not stop; expected a stop containing {want:?}"));
+            }
+            (None, Some(got)) => return Err(format!("stopped: {got}")),
+            _ => {}
+        }
+        compare_counts(step, &total, &records, label)
+    }
+
+    async fn check_final(&self, f: &Final, out: &mut RunOutcome) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let file_count = |dir: PathBuf| -> usize {
+            std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().is_file())
+                        .filter(|e| {
+                            let n = e.file_name().to_string_lossy().into_owned();
+                            !n.starts_with('.')
+                                && !n.ends_with(".error.txt")
+                                && !n.ends_with(".reason")
+                        })
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        let updates = PathBuf::from(self.cfg.update.update_dir.clone().unwrap_or_default());
+        for (what, want, got) in [
+            ("done", f.done, file_count(updates.join("done"))),
+            ("error", f.error, file_count(updates.join("error"))),
+            ("pending", f.pending, file_count(updates.clone())),
+        ] {
+            if let Some(w) = want
+                && w != got
+            {
+                problems.push(format!("{got} package(s) in {what}, expected {w}"));
+            }
+        }
+        if let Some(want) = &f.run_log {
+            let state = StateStore::open(&PathBuf::from(&self.cfg.state.path))
+                .map_err(|e| e.to_string())?;
+            let mut got: BTreeMap<String, u64> = BTreeMap::new();
+            for run in state.runs().map_err(|e| e.to_string())? {
+                for r in state.run_records(run.id).map_err(|e| e.to_string())? {
+                    *got.entry(r.outcome).or_default() += 1;
+                }
+            }
+            for (k, w) in want {
+                let g = got.get(k).copied().unwrap_or(0);
+                if g != *w {
+                    problems.push(format!("run log: {k} {g}, expected {w}"));
+                }
+            }
+        }
+        if self.mocks.is_none() {
+            if f.alma_bibs.is_some()
+                || f.representations.is_some()
+                || !f.ie.is_empty()
+                || !f.bib.is_empty()
+            {
+                out.skipped.push(
+                    "final: Alma's bibs and Rosetta's IEs are read through the mocks' admin API"
+                        .to_owned(),
+                );
+            }
+        } else {
+            let bibs = self.bibs().await?;
+            let live: Vec<&Value> = bibs.iter().filter(|b| b["deleted"] != true).collect();
+            if let Some(w) = f.alma_bibs
+                && w != live.len()
+            {
+                problems.push(format!("{} bib(s) in Alma, expected {w}", live.len()));
+            }
+            let mut reps = 0;
+            if f.representations.is_some() {
+                for b in &live {
+                    let full = self.bib(b["mms_id"].as_str().unwrap_or_default()).await?;
+                    reps += full["representations"].as_array().map_or(0, Vec::len);
+                }
+            }
+            if let Some(w) = f.representations
+                && w != reps
+            {
+                problems.push(format!("{reps} representation(s) in Alma, expected {w}"));
+            }
+            for e in &f.ie {
+                let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(&e.pid)) else {
+                    problems.push(format!("IE {}: not in Rosetta", e.pid));
+                    continue;
+                };
+                let lines: Vec<String> = ie.dc.elements.iter().map(dc_line).collect();
+                check_lines(
+                    &format!("IE {}", e.pid),
+                    &lines,
+                    &e.has,
+                    &e.lacks,
+                    &mut problems,
+                );
+            }
+            for b in &f.bib {
+                let bib = match self.bib_of(&b.ie).await {
+                    Ok(bib) => bib,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                let lines = marc_lines(bib["marc"].as_str().unwrap_or_default());
+                check_lines(
+                    &format!("bib of {}", b.ie),
+                    &lines,
+                    &b.has,
+                    &b.lacks,
+                    &mut problems,
+                );
+                if let Some(s) = b.suppressed
+                    && bib["suppressed"] != s
+                {
+                    problems.push(format!(
+                        "bib of {}: suppressed is {}, expected {s}",
+                        b.ie, bib["suppressed"]
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// One full cycle, then a second that must write nothing in either direction.
+    async fn converge(&mut self, out: &mut RunOutcome) -> Result<(), String> {
+        let full = Step {
+            full: true,
+            ..Step::default()
+        };
+        let soap = self.cfg.rosetta.soap_url.is_some();
+        for round in 1..=2 {
+            let mut written = Vec::new();
+            for s in ["import", "harvest", "apply"] {
+                if s == "apply" && !soap {
+                    if let Some(m) = &self.mocks {
+                        m.rosetta.run_update_job().await?;
+                    }
+                    continue;
+                }
+                let Some(ran) = self.stage(s, &full, None).await? else {
+                    continue;
+                };
+                let r = &ran.report;
+                let wrote = match s {
+                    "import" => r.alma_writes,
+                    "harvest" => r.files_written,
+                    _ => 0,
+                };
+                if round == 2 && wrote > 0 {
+                    written.push(format!(
+                        "{s} wrote {wrote}: {}",
+                        ran.records
+                            .iter()
+                            .map(record_line)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+            }
+            out.log.push(format!("convergence cycle {round}: done"));
+            if !written.is_empty() {
+                return Err(format!(
+                    "the second full cycle wrote: {}",
+                    written.join(" | ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the engine generated for these IEs, redacted.
+    async fn snapshots(&self, ies: &[String]) -> Vec<(String, String)> {
+        let mut snaps = Vec::new();
+        let updates = PathBuf::from(self.cfg.update.update_dir.clone().unwrap_or_default());
+        for pid in ies {
+            if let Ok(bib) = self.bib_of(pid).await {
+                snaps.push((
+                    format!("{pid}.alma_bib"),
+                    redact(bib["marc"].as_str().unwrap_or_default()),
+                ));
+                snaps.push((
+                    format!("{pid}.alma_published_dc"),
+                    redact(bib["published_dc"].as_str().unwrap_or_default()),
+                ));
+                let reps =
+                    serde_json::to_string_pretty(&bib["representations"]).unwrap_or_default();
+                snaps.push((format!("{pid}.alma_representations"), redact(&reps)));
+            }
+            if let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid))
+                && let Ok(xml) = ie.dc.write(Container::DcRecord)
+            {
+                snaps.push((format!("{pid}.rosetta_dc"), xml));
+            }
+            let mut files: Vec<(String, PathBuf)> = Vec::new();
+            for sub in ["done", "error", "conflicts", ""] {
+                if let Ok(d) = std::fs::read_dir(updates.join(sub)) {
+                    for e in d.flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if name.ends_with(&format!("_{pid}.xml"))
+                            || name.contains(&format!("_{pid}.xml."))
+                        {
+                            if name.ends_with(".error.txt") || name.ends_with(".reason") {
+                                continue;
+                            }
+                            files.push((format!("{sub}/{name}"), e.path()));
+                        }
+                    }
+                }
+            }
+            files.sort();
+            for (i, (name, path)) in files.iter().enumerate() {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                snaps.push((
+                    format!("{pid}.update_md.{}", i + 1),
+                    redact(&format!("{name}\n{text}")),
+                ));
+            }
+        }
+        snaps
+    }
+}
+
+fn compare_counts(
+    step: &Step,
+    got: &BTreeMap<String, u64>,
+    records: &[RecordOutcome],
+    label: &str,
+) -> Result<(), String> {
+    let Some(want) = &step.expect else {
+        return Ok(());
+    };
+    let mut problems = Vec::new();
+    for (k, w) in want {
+        let g = got.get(k).copied().unwrap_or(0);
+        if g != *w {
+            problems.push(format!("{k} {g}, expected {w}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let detail: Vec<String> = records.iter().take(20).map(record_line).collect();
+    Err(format!(
+        "{}{}",
+        problems.join(", "),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!("\n    {label} records:\n      {}", detail.join("\n      "))
+        }
+    ))
+}
+
+/// `dc:title = "…"`, `dcterms:created [dcterms:W3CDTF] = "…"`, `dc:title @fr = "…"`.
+pub fn dc_line(e: &DcElement) -> String {
+    let mut s = e.qname();
+    if let Some(t) = &e.xsi_type {
+        s.push_str(&format!(" [{t}]"));
+    }
+    if let Some(l) = &e.lang {
+        s.push_str(&format!(" @{l}"));
+    }
+    format!("{s} = {:?}", e.value)
+}
+
+/// `520    $a A summary.` per data field.
+fn marc_lines(xml: &str) -> Vec<String> {
+    formats::marc::MarcRecord::read(xml)
+        .map(|r| {
+            r.data_fields()
+                .map(|f| {
+                    let subs: Vec<String> = f
+                        .subfields
+                        .iter()
+                        .map(|s| format!("${} {}", s.code, s.value))
+                        .collect();
+                    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subs.join(" "))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn check_lines(
+    what: &str,
+    lines: &[String],
+    has: &[String],
+    lacks: &[String],
+    problems: &mut Vec<String>,
+) {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let present = |want: &str| lines.iter().any(|l| norm(l).contains(&norm(want)));
+    for h in has {
+        if !present(h) {
+            problems.push(format!(
+                "{what} lacks {h} (it holds: {})",
+                lines.join(" | ")
+            ));
+        }
+    }
+    for l in lacks {
+        if present(l) {
+            problems.push(format!("{what} holds {l}"));
+        }
+    }
+}
+
+/// Generated ids and times out of a snapshot: MMS IDs, representation ids, 005, datestamps,
+/// package-name timestamps.
+pub fn redact(text: &str) -> String {
+    let rules: &[(&str, &str)] = &[
+        (r"\b99\d{8,}\b", "[mms_id]"),
+        (r#""id": "\d+""#, r#""id": "[id]""#),
+        (
+            r#"<controlfield tag="005">[^<]*</controlfield>"#,
+            r#"<controlfield tag="005">[005]</controlfield>"#,
+        ),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",
+            "[datestamp]",
+        ),
+        (r"_\d{14}_", "_[yyyyMMddHHmmss]_"),
+    ];
+    let mut out = text.to_owned();
+    for (pattern, with) in rules {
+        if let Ok(re) = regex::Regex::new(pattern) {
+            out = re.replace_all(&out, *with).into_owned();
+        }
+    }
+    out
+}

@@ -1,0 +1,330 @@
+//! The scenario file (`scenarios/library/*.toml`; format in `scenarios/README.md`): the mocks'
+//! state-file sections of DESIGN §6, engine configuration overrides, ordered steps with their
+//! expected outcomes, and final expectations. An unknown key or a malformed step is an error
+//! naming the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub scenario: Meta,
+    /// mock-rosetta's state (`mock-rosetta --state` reads the same section).
+    #[serde(default)]
+    pub rosetta: mock_rosetta::RosettaSection,
+    /// mock-alma's state (`mock-alma --state` reads the same section).
+    #[serde(default)]
+    pub alma: mock_alma::AlmaSection,
+    #[serde(default)]
+    pub mocks: MockSettings,
+    /// Engine configuration overrides, merged over the configuration the runner writes for the
+    /// mocks (`[config.update] field_policy = "replace"`).
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<toml::Spanned<Step>>,
+    #[serde(default)]
+    pub expect: Final,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: String,
+    pub description: String,
+    /// Snapshot what the engine generated for these IEs (default: every `[[rosetta.ie]]`).
+    pub snapshot: Option<Vec<String>>,
+    /// Check the convergence invariant after the last step (default true).
+    #[serde(default = "yes")]
+    pub converge: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How the mocks run (their rate limits are lifted unless a scenario is about pacing).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockSettings {
+    /// IEs generated in Rosetta besides `[[rosetta.ie]]` (IE1000, IE1001, …; a listed IE wins).
+    #[serde(default)]
+    pub generate: usize,
+    #[serde(default = "one")]
+    pub seed: u64,
+    pub rosetta_page_size: Option<usize>,
+    pub alma_page_size: Option<usize>,
+    /// Alma's REST requests per second (0: no limit).
+    #[serde(default)]
+    pub alma_rate_limit: u32,
+    /// mock-rosetta's own "ignore differences in field sequence".
+    pub rosetta_ignore_field_sequence: Option<bool>,
+    /// mdsync has SOAP access (getMD, apply); without it Rosetta's own job (`run = "rosetta-job"`)
+    /// applies the packages.
+    #[serde(default = "yes")]
+    pub soap: bool,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        MockSettings {
+            generate: 0,
+            seed: 1,
+            rosetta_page_size: None,
+            alma_page_size: None,
+            alma_rate_limit: 0,
+            rosetta_ignore_field_sequence: None,
+            soap: true,
+        }
+    }
+}
+
+/// One step: exactly one action, and what it must come to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// An engine stage (`import`, `harvest`, `apply`, `sync`) or Rosetta's own Metadata Update
+    /// Job (`rosetta-job`).
+    pub run: Option<String>,
+    #[serde(default)]
+    pub full: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    pub limit: Option<usize>,
+    /// Kill the stage once this many records have an outcome (a crash: nothing after that point
+    /// is committed; the state store is closed uncleanly and reopened by the next step).
+    pub kill_after: Option<usize>,
+    /// A cataloguer's work in Alma on the bib of an IE.
+    pub alma: Option<AlmaAction>,
+    /// A change in Rosetta to an IE.
+    pub rosetta: Option<RosettaAction>,
+    /// A fault injected into a mock (`clear = true` clears that mock's faults).
+    pub fault: Option<FaultAction>,
+    /// Time passing on both mocks' clocks (seconds): tokens expire, datestamps move on.
+    pub advance: Option<i64>,
+    /// Outcome counts the step must report (`created = 3`), and report fields:
+    /// `files_written`, `alma_writes`, `alma_calls`, `rosetta_calls`, `harvested`.
+    pub expect: Option<BTreeMap<String, u64>>,
+    /// The run must stop early, with a reason containing this.
+    pub expect_stopped: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlmaAction {
+    /// The IE whose bib this is.
+    pub ie: String,
+    /// mock-alma's edits (`{op = "add_dc", element = "description", value = "…"}`).
+    #[serde(default)]
+    pub edits: Vec<toml::Value>,
+    #[serde(default)]
+    pub suppress: bool,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosettaAction {
+    pub ie: String,
+    /// The IE's new DC (children of `dc:record`).
+    pub dc: Option<String>,
+    /// Elements appended to the IE's DC (children of `dc:record`).
+    pub add: Option<String>,
+    pub lock: Option<bool>,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultAction {
+    /// `rosetta` or `alma`.
+    pub mock: String,
+    /// A fault rule as the mocks' admin API takes it.
+    pub rule: Option<toml::Value>,
+    #[serde(default)]
+    pub clear: bool,
+}
+
+/// What must hold after the last step.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Final {
+    /// Live (not deleted) bibs in Alma.
+    pub alma_bibs: Option<usize>,
+    /// Remote representations in Alma.
+    pub representations: Option<usize>,
+    /// Packages in the update directory's `done/` and `error/`, and still waiting.
+    pub done: Option<usize>,
+    pub error: Option<usize>,
+    pub pending: Option<usize>,
+    /// Outcomes over every run in the state store's run log (`updated = 1`).
+    pub run_log: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub ie: Vec<IeExpect>,
+    #[serde(default)]
+    pub bib: Vec<BibExpect>,
+}
+
+/// An IE's DC in Rosetta: elements it holds and lacks, as `dc:description = "…"` lines
+/// (`dcterms:created [dcterms:W3CDTF] = "1888"` for a typed element).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IeExpect {
+    pub pid: String,
+    #[serde(default)]
+    pub has: Vec<String>,
+    #[serde(default)]
+    pub lacks: Vec<String>,
+}
+
+/// The bib of an IE in Alma: MARC fields it holds and lacks (`520 $a A summary.`, matched as a
+/// substring of the field's line `520    $a A summary.`), and whether it is suppressed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BibExpect {
+    pub ie: String,
+    #[serde(default)]
+    pub has: Vec<String>,
+    #[serde(default)]
+    pub lacks: Vec<String>,
+    pub suppressed: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+const STAGES: &[&str] = &["import", "harvest", "apply", "sync", "rosetta-job"];
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |t| t.matches('\n').count() + 1)
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a scenario: every step has exactly one action, a known stage, and
+    /// expectations only where they can be checked.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
+            file: file.to_owned(),
+            line: e.span().map_or(0, |s| line_of(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        for (i, spanned) in s.steps.iter().enumerate() {
+            let bad = |message: String| ScenarioError::Invalid {
+                file: file.to_owned(),
+                line: line_of(text, spanned.span().start),
+                message: format!("step {}: {message}", i + 1),
+            };
+            let step = spanned.get_ref();
+            let actions = [
+                step.run.is_some(),
+                step.alma.is_some(),
+                step.rosetta.is_some(),
+                step.fault.is_some(),
+                step.advance.is_some(),
+            ]
+            .iter()
+            .filter(|a| **a)
+            .count();
+            if actions != 1 {
+                return Err(bad(format!(
+                    "has {actions} actions; a step is exactly one of run, alma, rosetta, fault, advance"
+                )));
+            }
+            match &step.run {
+                Some(stage) if !STAGES.contains(&stage.as_str()) => {
+                    return Err(bad(format!(
+                        "run = {stage:?}: not one of {}",
+                        STAGES.join(", ")
+                    )));
+                }
+                None if step.expect.is_some()
+                    || step.full
+                    || step.dry_run
+                    || step.limit.is_some()
+                    || step.kill_after.is_some() =>
+                {
+                    return Err(bad(
+                        "expect, full, dry_run, limit and kill_after go with run".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(f) = &step.fault {
+                if f.mock != "rosetta" && f.mock != "alma" {
+                    return Err(bad(format!("fault.mock = {:?}: rosetta or alma", f.mock)));
+                }
+                if f.rule.is_some() == f.clear {
+                    return Err(bad("fault: either rule or clear = true".to_owned()));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The IEs whose generated records are snapshotted.
+    pub fn snapshot_ies(&self) -> Vec<String> {
+        self.scenario
+            .snapshot
+            .clone()
+            .unwrap_or_else(|| self.rosetta.ie.iter().map(|i| i.pid.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_malformed_steps_name_the_file_line_and_key() {
+        let e = Scenario::parse(
+            "[scenario]\nname = \"x\"\ndescription = \"y\"\nsnapshots = true\n",
+            "x.toml",
+        )
+        .expect_err("unknown key");
+        let m = e.to_string();
+        assert!(m.starts_with("x.toml:4:") && m.contains("snapshots"), "{m}");
+
+        let e = Scenario::parse(
+            "[scenario]\nname = \"x\"\ndescription = \"y\"\n\n[[step]]\nrun = \"import\"\n\n[[step]]\nrun = \"harvest\"\nadvance = 5\n",
+            "x.toml",
+        )
+        .expect_err("two actions");
+        let m = e.to_string();
+        assert!(m.starts_with("x.toml:8:") && m.contains("step 2"), "{m}");
+
+        let e = Scenario::parse(
+            "[scenario]\nname = \"x\"\ndescription = \"y\"\n[[step]]\nrun = \"imprt\"\n",
+            "x.toml",
+        )
+        .expect_err("unknown stage");
+        assert!(e.to_string().contains("imprt"), "{e}");
+    }
+}
