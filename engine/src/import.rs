@@ -272,14 +272,6 @@ fn record(
     if o.outcome != Outcome::Error {
         ctx.state.put_record(SOURCE, &with_dc(row))?;
     }
-    // What Alma publishes next for a bib mdsync wrote is an echo of this write.
-    if matches!(o.outcome, Outcome::Created | Outcome::Updated)
-        && let Some(mms) = &o.mms_id
-    {
-        let last = ctx.state.record_by_mms(crate::updates::SOURCE, mms)?;
-        ctx.state
-            .expect_echo(mms, last.and_then(|l| l.datestamp).as_deref())?;
-    }
     report.push(o, ctx.on_record.as_ref());
     Ok(())
 }
@@ -317,7 +309,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     if header.deleted
         && let Some(k) = &known
         && k.datestamp.as_deref() == Some(header.datestamp.to_string().as_str())
-        && k.outcome.as_deref() != Some(Outcome::Error.as_str())
+        && k.outcome.as_deref() == Some(Outcome::Deleted.as_str())
     {
         out.outcome = Outcome::Unchanged;
         return Ok((out, k.fingerprint.clone(), None));

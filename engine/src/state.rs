@@ -87,10 +87,9 @@ const MIGRATIONS: &[&str] = &[
         finished TEXT, counts TEXT, flags TEXT);
      CREATE TABLE run_records (run_id INTEGER NOT NULL, identifier TEXT NOT NULL, outcome TEXT NOT NULL,
         reason TEXT, ie_pid TEXT, mms_id TEXT, previous TEXT);",
-    // 2: the Alma → Rosetta direction: the IE's last known DC, echoes of the import's own
-    // writes, and the updateMD packages written and where they ended.
+    // 2: the Alma → Rosetta direction: the IE's last known DC, and the updateMD packages
+    // written and where they ended.
     "ALTER TABLE records ADD COLUMN dc TEXT;
-     CREATE TABLE echoes (mms_id TEXT PRIMARY KEY, since TEXT NOT NULL, after TEXT);
      CREATE TABLE packages (name TEXT PRIMARY KEY, ie_pid TEXT NOT NULL, source_identifier TEXT,
         mms_id TEXT, fingerprint TEXT, status TEXT NOT NULL, reason TEXT, written TEXT NOT NULL,
         settled TEXT);
@@ -396,25 +395,6 @@ impl StateStore {
             )
     }
 
-    /// The import wrote this bib: the next version Alma publishes of it (newer than `after`,
-    /// the datestamp of the last version harvested, on Alma's own clock) is an echo.
-    pub fn expect_echo(&self, mms_id: &str, after: Option<&str>) -> Result<(), StateError> {
-        self.exec(
-            "INSERT OR REPLACE INTO echoes (mms_id, since, after) VALUES (?1, ?2, ?3)",
-            params![mms_id, now_text(), after],
-        )
-    }
-
-    /// The echo expected of this bib: when mdsync wrote it (mdsync's clock) and the datestamp
-    /// its echo must be newer than (Alma's clock).
-    pub fn echo(&self, mms_id: &str) -> Result<Option<(String, Option<String>)>, StateError> {
-        self.one(
-            "SELECT since, after FROM echoes WHERE mms_id = ?1",
-            [mms_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-    }
-
     /// A source's record for a bib (the harvest's record of it, say).
     pub fn record_by_mms(
         &self,
@@ -426,10 +406,6 @@ impl StateStore {
                 params![source, mms_id],
                 record_row,
             )
-    }
-
-    pub fn echo_seen(&self, mms_id: &str) -> Result<(), StateError> {
-        self.exec("DELETE FROM echoes WHERE mms_id = ?1", [mms_id])
     }
 
     pub fn put_package(&self, p: &PackageRow) -> Result<(), StateError> {

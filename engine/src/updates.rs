@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use formats::dc::{Comparison, Container, DcRecord};
 use formats::identifier::{IePid, MatchRule, PidPattern};
-use formats::oai::{Datestamp, Item, Metadata};
+use formats::oai::{Item, Metadata};
 use formats::rosetta::UpdateMd;
 
 use crate::config::{Config, Conflicts};
@@ -24,10 +24,6 @@ use crate::update_dir::{Settled, UpdateDir, package_name};
 /// The state store's name for Alma's publishing set.
 pub const SOURCE: &str = "alma";
 
-/// How long an expected echo is waited for (mdsync's clock, seconds): a write whose echo never
-/// comes (Alma published nothing new) must not swallow a cataloguer's later change.
-const ECHO_WAIT: i64 = 7 * 24 * 3600;
-
 /// What one record comes to.
 pub(crate) struct Decision {
     out: RecordOutcome,
@@ -37,7 +33,6 @@ pub(crate) struct Decision {
     package: Option<(UpdateMd, bool)>,
     /// A package still waiting for this IE that the decision makes stale.
     withdraw: bool,
-    echo_seen: bool,
     /// The IE's DC before this change (a `dc:record`), for revert.
     previous: Option<String>,
     /// What the store knew of the record (read once, in `process`).
@@ -51,7 +46,6 @@ impl Decision {
             fingerprint: None,
             package: None,
             withdraw: false,
-            echo_seen: false,
             previous: None,
             known: None,
         }
@@ -127,6 +121,23 @@ fn round_trip_identifiers(
     ids.push(rosetta_identifier(cfg, pid.as_str()));
     ids.dedup();
     ids
+}
+
+/// What both sides are compared on for an echo: the simple-DC values as a multiset, without
+/// `xml:lang` (Alma carries none) and surrounding spaces.
+fn echo_projection(dc: &DcRecord) -> formats::dc::Fingerprint {
+    DcRecord::new(
+        dc.dumb_down()
+            .elements
+            .into_iter()
+            .map(|mut e| {
+                e.lang = None;
+                e.value = e.value.trim().to_owned();
+                e
+            })
+            .collect(),
+    )
+    .fingerprint(Comparison::Multiset)
 }
 
 /// Alma's record minus the round trip's identifiers, by value.
@@ -411,7 +422,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     if header.deleted
         && let Some(k) = known
         && k.datestamp.as_deref() == Some(datestamp.as_str())
-        && k.outcome.as_deref().is_some_and(|o| o != "error")
+        && k.outcome.as_deref() == Some(Outcome::DeletedInAlma.as_str())
     {
         let mut d = d.ends(Outcome::Unchanged, "this version was harvested before");
         d.out.ie_pid = k.ie_pid.clone();
@@ -466,26 +477,6 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     d.out.ie_pid = Some(pid.to_string());
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
-    // Echo suppression: the first version Alma publishes after the import wrote the bib is
-    // the import's own write coming back.
-    // Newer than the last version harvested before the write (Alma's clock on both sides);
-    // waited for a week at most (mdsync's clock on both sides).
-    if let Some(m) = &mms
-        && let Ok(Some((since, after))) = ctx.state.echo(m)
-    {
-        let unix = |s: &str| Datestamp::parse(s).map(Datestamp::unix).ok();
-        let now = Datestamp::parse(&crate::state::now_text()).map_or(0, Datestamp::unix);
-        d.echo_seen = true;
-        let waited_too_long = unix(&since).is_none_or(|s| now - s > ECHO_WAIT);
-        let newer = after
-            .as_deref()
-            .and_then(unix)
-            .is_none_or(|a| header.datestamp.unix() > a);
-        if newer && !waited_too_long {
-            d.fingerprint = Some(fingerprint);
-            return Ok(d.ends(Outcome::Unchanged, "the echo of mdsync's own write to Alma"));
-        }
-    }
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
     let seen = ctx
         .state
@@ -496,6 +487,36 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         .as_ref()
         .and_then(|s| s.dc.as_deref())
         .and_then(|x| DcRecord::read(x).ok());
+    let delivery = ctx
+        .cfg
+        .rosetta
+        .delivery_template
+        .as_ref()
+        .map(|t| t.replace("$$LinkingParameter1", pid.as_str()));
+    let mms_ref = seen
+        .as_ref()
+        .and_then(|s| s.mms_id.as_deref())
+        .or(mms.as_deref());
+    // Echo suppression: Alma publishes exactly what mdsync last knew the IE to hold (imported
+    // from it or applied to it), compared on the same projection: nothing to bring back, no
+    // getMD. A cataloguer's edit made before this harvest is not an echo, however soon it came.
+    // (With the field sequence significant, order counts and only getMD can tell.)
+    if ctx.compare == Comparison::Multiset
+        && let Some(seen_dc) = &seen_dc
+        && echo_projection(&published)
+            == echo_projection(&import_dc(
+                seen_dc,
+                &ie_identifier,
+                mms_ref,
+                delivery.as_deref(),
+            ))
+    {
+        d.fingerprint = Some(fingerprint);
+        return Ok(d.ends(
+            Outcome::Unchanged,
+            "Alma publishes what the IE holds: the echo of mdsync's own write",
+        ));
+    }
     let current = match ctx.rosetta {
         Some(client) => match client.get_dc(pid.as_str()).await {
             Ok(dc) => dc,
@@ -535,16 +556,6 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     };
     // A conflict: Rosetta's record changed since mdsync last saw it (the import's projection
     // on both sides), and Alma's would overwrite that change.
-    let mms_ref = seen
-        .as_ref()
-        .and_then(|s| s.mms_id.as_deref())
-        .or(mms.as_deref());
-    let delivery = ctx
-        .cfg
-        .rosetta
-        .delivery_template
-        .as_ref()
-        .map(|t| t.replace("$$LinkingParameter1", pid.as_str()));
     let now_fp = import_fingerprint(&import_dc(
         &current,
         &ie_identifier,
@@ -612,7 +623,6 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         fingerprint,
         package,
         withdraw,
-        echo_seen,
         previous,
         known,
     } = d;
@@ -671,9 +681,6 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             name
         });
     }
-    if echo_seen && let Some(m) = &out.mms_id {
-        ctx.state.echo_seen(m)?;
-    }
     if out.outcome != Outcome::Error {
         let row = RecordState {
             identifier: out.identifier.clone(),
@@ -684,11 +691,10 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             outcome: Some(out.outcome.as_str().to_owned()),
             dc: None,
         };
-        let same = known.as_ref().is_some_and(|k| {
-            k.datestamp == row.datestamp
-                && k.fingerprint == row.fingerprint
-                && k.outcome == row.outcome
-        });
+        // An unchanged record keeps the outcome it was last given (a deletion stays one).
+        let same = known
+            .as_ref()
+            .is_some_and(|k| k.datestamp == row.datestamp && k.fingerprint == row.fingerprint);
         if !same {
             ctx.state.put_record(SOURCE, &row)?;
         }

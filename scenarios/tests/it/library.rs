@@ -12,34 +12,44 @@ fn the_scenario_library() {
         .enable_all()
         .build()
         .expect("runtime");
+    let mut failed = Vec::new();
     insta::glob!("../../library", "*.toml", |path| {
-        let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-        let work = std::env::temp_dir().join(format!(
-            "mdsync-scenario-{}-{}",
-            scenario.scenario.name,
-            std::process::id()
-        ));
-        let outcome = rt
-            .block_on(run(&scenario, Target::Mocks, &work))
-            .unwrap_or_else(|e| panic!("{}: {e}", scenario.scenario.name));
-        assert!(
-            outcome.passed(),
-            "scenario {} ({}):\n  {}\nlog:\n  {}",
-            scenario.scenario.name,
-            path.display(),
-            outcome.mismatches.join("\n  "),
-            outcome.log.join("\n  ")
-        );
+        let scenario = match Scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                failed.push(e.to_string());
+                return;
+            }
+        };
+        let name = scenario.scenario.name.clone();
+        let work =
+            std::env::temp_dir().join(format!("mdsync-scenario-{name}-{}", std::process::id()));
+        let outcome = match rt.block_on(run(&scenario, Target::Mocks, &work)) {
+            Ok(o) => o,
+            Err(e) => {
+                failed.push(format!("{name}: {e}"));
+                return;
+            }
+        };
+        if !outcome.passed() {
+            failed.push(format!(
+                "scenario {name} ({}):\n  {}\nlog:\n  {}",
+                path.display(),
+                outcome.mismatches.join("\n  "),
+                outcome.log.join("\n  ")
+            ));
+        }
         let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(format!("../../../snapshots/{}", scenario.scenario.name));
+        settings.set_snapshot_path(format!("../../../snapshots/{name}"));
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
         settings.set_input_file(path);
         settings.bind(|| {
-            for (name, text) in &outcome.snapshots {
-                insta::assert_snapshot!(name.as_str(), text);
+            for (snapshot, text) in &outcome.snapshots {
+                insta::assert_snapshot!(snapshot.as_str(), text);
             }
         });
         let _ = std::fs::remove_dir_all(&work);
     });
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
