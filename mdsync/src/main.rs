@@ -18,16 +18,20 @@ use engine::stage::{Progress, ProgressHook, RunOptions};
 use engine::state::StateStore;
 use engine::updates::harvest;
 
+mod check;
+mod demo;
 mod output;
+mod scenario_cmd;
 use output::{Printer, ReportFormat};
 
 /// Synchronise descriptive metadata between Ex Libris Rosetta and Alma.
 #[derive(Debug, Parser)]
 #[command(name = "mdsync", version)]
 struct Cli {
-    /// The configuration file (DESIGN §4).
-    #[arg(long, global = true, default_value = "mdsync.toml")]
-    config: PathBuf,
+    /// The configuration file (DESIGN §4; default ./mdsync.toml). With `scenario run`: the real
+    /// systems to run the scenario against instead of the embedded mocks.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,6 +97,22 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// The round trip on embedded mocks: the seed's example and 300 IEs, explained as it runs.
+    Demo {
+        /// Leave both mocks running and print their URLs and a ready mdsync.toml.
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Scenarios (scenarios/README.md).
+    Scenario {
+        #[command(subcommand)]
+        action: ScenarioAction,
+    },
+    /// Checks of an outside system.
+    Check {
+        #[command(subcommand)]
+        what: CheckWhat,
+    },
     /// What runs did (Alma's "History → Imported Records"): every run, or one run's records.
     History {
         /// One run's records.
@@ -104,6 +124,35 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ConfigAction {
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioAction {
+    /// Run a scenario file: on the embedded mocks, or with --config against real endpoints.
+    Run {
+        file: PathBuf,
+        /// Run against a configuration whose environment is "production".
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckWhat {
+    /// An OAI-PMH repository: Identify, formats, sets, a page, a resumption, GetRecord, errors.
+    Oai {
+        /// The base URL (`…/oaiprovider/request`, `…/view/oai/<INST>/request`).
+        base_url: String,
+        /// The set whose records are read.
+        #[arg(long)]
+        set: Option<String>,
+        #[arg(long, default_value = "oai_dc")]
+        metadata_prefix: String,
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
 }
 
 fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
@@ -227,12 +276,67 @@ fn failed(r: &Report) -> bool {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("mdsync.toml"));
+    let cli = Cli {
+        config: Some(config_path.clone()),
+        ..cli
+    };
     match cli.command {
+        Command::Demo { keep_running } => Ok(exit_code(!demo::demo(keep_running).await?)),
+        Command::Scenario {
+            action:
+                ScenarioAction::Run {
+                    file,
+                    force,
+                    report,
+                },
+        } => {
+            let real = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
+            let passed = scenario_cmd::scenario_run(
+                &file,
+                real.then_some(config_path.as_path()),
+                force,
+                report,
+            )
+            .await?;
+            Ok(exit_code(!passed))
+        }
+        Command::Check {
+            what:
+                CheckWhat::Oai {
+                    base_url,
+                    set,
+                    metadata_prefix,
+                    report,
+                },
+        } => {
+            let checks = check::check_oai(&base_url, set.as_deref(), &metadata_prefix)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            match report {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
+                _ => {
+                    println!("OAI-PMH checks of {base_url}:");
+                    for c in &checks {
+                        println!(
+                            "  {} {:<24} {}",
+                            if c.passed { "pass" } else { "FAIL" },
+                            c.name,
+                            c.detail
+                        );
+                    }
+                }
+            }
+            Ok(exit_code(checks.iter().any(|c| !c.passed)))
+        }
         Command::Config {
             action: ConfigAction::Check,
-        } => match Config::load(&cli.config) {
+        } => match Config::load(&config_path) {
             Ok(_) => {
-                println!("{}: valid", cli.config.display());
+                println!("{}: valid", config_path.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(
@@ -245,7 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Import(flags) => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, flags.strict_counts)?;
             let alma = clients.alma()?;
@@ -263,7 +367,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(failed))
         }
         Command::Harvest(flags) => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, flags.strict_counts)?;
             let rosetta = clients.rosetta()?;
@@ -285,7 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             report,
         } => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, false)?;
             let Some(rosetta) = clients.rosetta()? else {
@@ -317,7 +421,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strict_counts,
             report,
         } => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             let clients = Clients::new(&cfg, strict_counts)?;
             let alma = clients.alma()?;
@@ -365,7 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(any_failed))
         }
         Command::History { run } => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             match run {
                 None => {

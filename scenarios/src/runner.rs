@@ -27,7 +27,7 @@ use crate::scenario::{Final, Scenario, Step};
 use crate::{Mocks, MocksConfig, RosettaState};
 
 /// What a scenario came to.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RunOutcome {
     pub name: String,
     /// One line per step: what ran and what it reported.
@@ -41,6 +41,22 @@ pub struct RunOutcome {
     pub snapshots: Vec<(String, String)>,
     /// Where the update directory and the state store are.
     pub work_dir: PathBuf,
+    /// Every record a stage reported (not the unchanged), with the step it came from.
+    pub records: Vec<(String, RecordOutcome)>,
+    /// The engine configuration the scenario ran with (TOML; secrets stay in the environment).
+    pub config_toml: String,
+    /// The mocks, still running, when the caller asked to keep them.
+    pub kept: Option<Mocks>,
+}
+
+impl std::fmt::Debug for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOutcome")
+            .field("name", &self.name)
+            .field("mismatches", &self.mismatches)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunOutcome {
@@ -61,6 +77,7 @@ pub enum Target {
 struct World {
     mocks: Option<Mocks>,
     cfg: Config,
+    config_toml: String,
     http: reqwest::Client,
     alma_key: String,
     rosetta_password: Option<String>,
@@ -86,7 +103,7 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
     }
 }
 
-async fn start_mocks(s: &Scenario, work: &Path) -> Result<(Mocks, Config), String> {
+async fn start_mocks(s: &Scenario, work: &Path) -> Result<(Mocks, (Config, String)), String> {
     let m = &s.mocks;
     let mut rosetta = mock_rosetta::Config::default();
     if let Some(r) = &s.rosetta.repository_identifier {
@@ -179,14 +196,25 @@ path = "{state}"
     merge(&mut table, &s.config);
     let text = toml::to_string(&table).map_err(|e| e.to_string())?;
     let cfg = Config::from_toml(&text, "[config] of the scenario").map_err(|e| e.to_string())?;
-    Ok((mocks, cfg))
+    Ok((mocks, (cfg, text)))
 }
 
 /// Runs a scenario; `work` holds its update directory and state store.
 pub async fn run(s: &Scenario, target: Target, work: &Path) -> Result<RunOutcome, String> {
+    run_keeping(s, target, work, false).await
+}
+
+/// As [`run`]; with `keep`, the mocks stay up in [`RunOutcome::kept`] (`mdsync demo
+/// --keep-running`).
+pub async fn run_keeping(
+    s: &Scenario,
+    target: Target,
+    work: &Path,
+    keep: bool,
+) -> Result<RunOutcome, String> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let (mocks, cfg, alma_key, rosetta_password) = match target {
+    let (mocks, (cfg, config_toml), alma_key, rosetta_password) = match target {
         Target::Mocks => {
             let (mocks, cfg) = start_mocks(s, work).await?;
             let password = s
@@ -203,12 +231,13 @@ pub async fn run(s: &Scenario, target: Target, work: &Path) -> Result<RunOutcome
                 ),
                 None => None,
             };
-            (None, *cfg, key, password)
+            (None, (*cfg, String::new()), key, password)
         }
     };
     let mut w = World {
         mocks,
         cfg,
+        config_toml,
         http: http_client()?,
         alma_key,
         rosetta_password,
@@ -216,6 +245,7 @@ pub async fn run(s: &Scenario, target: Target, work: &Path) -> Result<RunOutcome
     let mut out = RunOutcome {
         name: s.scenario.name.clone(),
         work_dir: work.to_path_buf(),
+        config_toml: w.config_toml.clone(),
         ..RunOutcome::default()
     };
     for (i, spanned) in s.steps.iter().enumerate() {
@@ -238,7 +268,11 @@ pub async fn run(s: &Scenario, target: Target, work: &Path) -> Result<RunOutcome
         out.mismatches.push(format!("convergence: {e}"));
     }
     if let Some(m) = w.mocks.take() {
-        m.shutdown().await;
+        if keep {
+            out.kept = Some(m);
+        } else {
+            m.shutdown().await;
+        }
     }
     Ok(out)
 }
@@ -641,6 +675,11 @@ impl World {
                     total.insert(format!("{s}.{k}"), *v);
                 }
             }
+            out.records.extend(
+                ran.records
+                    .iter()
+                    .map(|r| (format!("{label}: {s}"), r.clone())),
+            );
             records.extend(ran.records);
             if let Some(st) = ran.report.stopped {
                 stopped = Some(st);

@@ -7,7 +7,10 @@ pub mod request;
 pub mod response;
 
 pub use datestamp::{Datestamp, Granularity};
-pub use reader::{Item, Metadata, PageError, PageReader, PayloadKind, Record, read_identify};
+pub use reader::{
+    Item, Metadata, PageError, PageReader, PayloadKind, Record, read_identify,
+    read_metadata_formats, read_sets,
+};
 pub use request::{ErrorCode, ListArgs, ListRequest, OaiError, Request, Verb};
 pub use response::{
     DeletedRecord, Header, Identify, ListWriter, MetadataFormat, Payload, ResponseWriter,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::datestamp::{Datestamp, Granularity};
 use super::request::{ErrorCode, OaiError, Verb};
-use super::response::{DeletedRecord, Header, Identify, OAI_NS, ResumptionToken};
+use super::response::{
+    DeletedRecord, Header, Identify, MetadataFormat, OAI_NS, ResumptionToken, SetInfo,
+};
 use crate::dc::DcRecord;
 use crate::marc::MarcRecord;
 use crate::xml::{Binding, Pull, Start, XmlError};
@@ -546,7 +548,98 @@ pub fn read_identify(bytes: &[u8]) -> Result<Identify, PageError> {
     r.identify_body().map_err(|e| r.wrap(e))
 }
 
+/// Checks that a response answers `verb` and carries no OAI-PMH error (errors come back as
+/// `Err` with their codes in the message).
+fn answer_to(bytes: &[u8], verb: Verb) -> Result<PageReader<'_>, PageError> {
+    let r = PageReader::new(bytes, PayloadKind::Raw)?;
+    let whole = |message: String| PageError {
+        offset: 0,
+        record: None,
+        identifier: None,
+        message,
+    };
+    if !r.errors.is_empty() {
+        let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        return Err(whole(format!("error response: {}", errors.join("; "))));
+    }
+    if r.verb != Some(verb) {
+        return Err(whole(format!("not a {verb} response")));
+    }
+    Ok(r)
+}
+
+/// Reads a ListMetadataFormats response.
+pub fn read_metadata_formats(bytes: &[u8]) -> Result<Vec<MetadataFormat>, PageError> {
+    let mut r = answer_to(bytes, Verb::ListMetadataFormats)?;
+    r.formats_body().map_err(|e| r.wrap(e))
+}
+
+/// Reads a ListSets response: the sets and the resumptionToken's value, if the list goes on.
+pub fn read_sets(bytes: &[u8]) -> Result<(Vec<SetInfo>, Option<String>), PageError> {
+    let mut r = answer_to(bytes, Verb::ListSets)?;
+    r.sets_body().map_err(|e| r.wrap(e))
+}
+
 impl PageReader<'_> {
+    fn formats_body(&mut self) -> Result<Vec<MetadataFormat>, XmlError> {
+        let mut formats = Vec::new();
+        while let Some(c) = self.p.next_child("ListMetadataFormats")? {
+            self.expect(&c, "metadataFormat")?;
+            let mut f = MetadataFormat {
+                prefix: String::new(),
+                schema: String::new(),
+                namespace: String::new(),
+            };
+            while let Some(e) = self.p.next_child("metadataFormat")? {
+                let slot = match e.local {
+                    "metadataPrefix" => &mut f.prefix,
+                    "schema" => &mut f.schema,
+                    "metadataNamespace" => &mut f.namespace,
+                    _ => {
+                        self.p.skip_element()?;
+                        continue;
+                    }
+                };
+                *slot = self.p.leaf_text(e.local)?.trim().to_owned();
+            }
+            if f.prefix.is_empty() {
+                return Err(XmlError {
+                    offset: c.offset(),
+                    message: "metadataFormat without a metadataPrefix".to_owned(),
+                });
+            }
+            formats.push(f);
+        }
+        Ok(formats)
+    }
+
+    fn sets_body(&mut self) -> Result<(Vec<SetInfo>, Option<String>), XmlError> {
+        let mut sets = Vec::new();
+        let mut token = None;
+        while let Some(c) = self.p.next_child("ListSets")? {
+            if c.ns.as_ref() == OAI_NS && c.local == "resumptionToken" {
+                let v = self.p.leaf_text("resumptionToken")?.trim().to_owned();
+                token = (!v.is_empty()).then_some(v);
+                continue;
+            }
+            self.expect(&c, "set")?;
+            let mut set = SetInfo {
+                spec: String::new(),
+                name: String::new(),
+                description: None,
+            };
+            while let Some(e) = self.p.next_child("set")? {
+                match e.local {
+                    "setSpec" => set.spec = self.p.leaf_text("setSpec")?.trim().to_owned(),
+                    "setName" => set.name = self.p.leaf_text("setName")?.trim().to_owned(),
+                    _ => self.p.skip_element()?,
+                }
+            }
+            sets.push(set);
+        }
+        Ok((sets, token))
+    }
+
     fn identify_body(&mut self) -> Result<Identify, XmlError> {
         let mut id = Identify {
             repository_name: String::new(),
@@ -647,6 +740,34 @@ impl PageReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_formats_and_sets_read_back_what_the_writer_wrote() {
+        let now = Datestamp::from_unix(1_795_000_000);
+        let new = || super::super::ResponseWriter::new(now, "http://x/oai", None).expect("w");
+        let formats = vec![MetadataFormat::oai_dc(), MetadataFormat::marc21()];
+        let xml = new().list_metadata_formats(&formats).expect("xml");
+        assert_eq!(read_metadata_formats(xml.as_bytes()), Ok(formats));
+        let sets = vec![SetInfo {
+            spec: "alma_sync".into(),
+            name: "Alma sync".into(),
+            description: Some("described".into()),
+        }];
+        let xml = new().list_sets(&sets, None).expect("xml");
+        let (back, token) = read_sets(xml.as_bytes()).expect("sets");
+        assert_eq!(
+            (back[0].spec.as_str(), back[0].name.as_str(), token),
+            ("alma_sync", "Alma sync", None)
+        );
+        let err = new()
+            .errors(&[OaiError {
+                code: ErrorCode::NoSetHierarchy,
+                message: "no sets".into(),
+            }])
+            .expect("xml");
+        let e = read_sets(err.as_bytes()).expect_err("an error response");
+        assert!(e.message.contains("noSetHierarchy"), "{e}");
+    }
     use crate::dc::{Container, DcElement};
     use crate::oai::request::{ListArgs, ListRequest, Request};
     use crate::oai::response::{Payload, ResponseWriter};

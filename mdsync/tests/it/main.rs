@@ -396,3 +396,76 @@ async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_p
     }
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_oai_passes_both_mocks_and_names_what_fails() {
+    let (mocks, cfg) = setup("check-oai", 12, 41).await;
+    json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    for (url, set) in [
+        (mocks.rosetta.oai_url(), "alma_sync"),
+        (mocks.alma.oai_url(), "rosetta_sync"),
+    ] {
+        let out = tokio::task::spawn_blocking(move || {
+            mdsync()
+                .args(["check", "oai", &url, "--set", set])
+                .output()
+                .expect("runs")
+        })
+        .await
+        .expect("join");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert_eq!(text.matches("pass ").count(), 11, "{text}");
+    }
+    // A repository that refuses the protocol's error cases is told so, check by check.
+    let url = format!("{}/nothing-here", mocks.rosetta.base_url());
+    let out = tokio::task::spawn_blocking(move || {
+        mdsync()
+            .args(["check", "oai", &url, "--report", "json"])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(checks[0]["name"], "Identify");
+    assert_eq!(checks[0]["passed"], false);
+    mocks.shutdown().await;
+}
+
+#[test]
+fn scenario_run_passes_on_the_mocks_and_refuses_production_without_force() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/library/seed-round-trip.toml"
+    );
+    let out = mdsync()
+        .args(["scenario", "run", file, "--report", "junit"])
+        .output()
+        .expect("runs");
+    let junit = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{junit}");
+    assert!(junit.contains(r#"failures="0""#), "{junit}");
+    let d = dir("production");
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(&cfg, "[general]\nenvironment = \"production\"\n[rosetta]\noai_base_url = \"https://rosetta.example.edu/oaiprovider/request\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api-eu.hosted.exlibrisgroup.com/almaws/v1\"\nremote_repository = \"R\"\n").expect("write");
+    let out = mdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["scenario", "run", file])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
+}
+
+#[test]
+fn demo_runs_the_round_trip_and_says_where_things_are() {
+    let out = mdsync().arg("demo").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("+ dc:description"), "{text}");
+    assert!(text.contains("converged"), "{text}");
+    assert!(text.contains("state.sqlite"), "{text}");
+}

@@ -1,0 +1,255 @@
+//! `mdsync check oai <base-url>`: Rosetta's "Connect and Edit" test and more, against any
+//! OAI-PMH repository — Identify, ListMetadataFormats, ListSets, a page of ListRecords, a
+//! resumption, GetRecord, and the protocol's error cases — each reported pass or fail with why.
+
+use formats::oai::{
+    ErrorCode, PageReader, PayloadKind, read_identify, read_metadata_formats, read_sets,
+};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+struct Checker {
+    http: reqwest::Client,
+    base: String,
+    checks: Vec<Check>,
+}
+
+impl Checker {
+    async fn get(&self, query: &str) -> Result<(u16, Vec<u8>), String> {
+        let url = format!("{}?{query}", self.base);
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {}", engine::retry::error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: reading the body: {e}"))?;
+        Ok((status, body.to_vec()))
+    }
+
+    fn record(&mut self, name: &str, result: Result<String, String>) {
+        let (passed, detail) = match result {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        self.checks.push(Check {
+            name: name.to_owned(),
+            passed,
+            detail,
+        });
+    }
+
+    /// A request the protocol must answer with this error code (HTTP 200, an OAI-PMH error).
+    async fn expect_error(&mut self, name: &str, query: &str, code: ErrorCode) {
+        let result = async {
+            let (status, body) = self.get(query).await?;
+            let page = PageReader::new(&body, PayloadKind::Raw)
+                .map_err(|e| format!("?{query}: not an OAI-PMH response: {e}"))?;
+            let codes: Vec<String> = page.errors().iter().map(|e| e.code.to_string()).collect();
+            if !page.errors().iter().any(|e| e.code == code) {
+                return Err(format!(
+                    "?{query}: expected {code}, got {}",
+                    if codes.is_empty() {
+                        "no error".to_owned()
+                    } else {
+                        codes.join(", ")
+                    }
+                ));
+            }
+            if status != 200 {
+                return Err(format!(
+                    "?{query}: {code} came with HTTP {status}; OAI-PMH errors are HTTP 200"
+                ));
+            }
+            Ok(format!("?{query} → {code}"))
+        }
+        .await;
+        self.record(name, result);
+    }
+}
+
+/// Runs every check. `set` and `prefix` choose the list the record checks read.
+pub async fn check_oai(base: &str, set: Option<&str>, prefix: &str) -> Result<Vec<Check>, String> {
+    let mut c = Checker {
+        http: engine::harvest::http_client()?,
+        base: base.trim_end_matches('?').to_owned(),
+        checks: Vec::new(),
+    };
+    let identify = async {
+        let (status, body) = c.get("verb=Identify").await?;
+        if status != 200 {
+            return Err(format!("HTTP {status}"));
+        }
+        let id = read_identify(&body).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{:?}, granularity {}, deletedRecord {}, earliest {}{}",
+            id.repository_name,
+            id.granularity.as_str(),
+            id.deleted_record.as_str(),
+            id.earliest_datestamp,
+            id.repository_identifier
+                .map(|r| format!(", repositoryIdentifier {r}"))
+                .unwrap_or_default()
+        ))
+    }
+    .await;
+    c.record("Identify", identify);
+    let formats = async {
+        let (_, body) = c.get("verb=ListMetadataFormats").await?;
+        let f = read_metadata_formats(&body).map_err(|e| e.to_string())?;
+        let prefixes: Vec<&str> = f.iter().map(|f| f.prefix.as_str()).collect();
+        if !prefixes.contains(&prefix) {
+            return Err(format!("{prefix} is not offered ({})", prefixes.join(", ")));
+        }
+        Ok(prefixes.join(", "))
+    }
+    .await;
+    c.record("ListMetadataFormats", formats);
+    let sets = async {
+        let (_, body) = c.get("verb=ListSets").await?;
+        match read_sets(&body) {
+            Ok((sets, token)) => {
+                if let Some(s) = set
+                    && token.is_none()
+                    && !sets.iter().any(|x| x.spec == s)
+                {
+                    return Err(format!("set {s} is not listed"));
+                }
+                Ok(format!(
+                    "{} set(s){}",
+                    sets.len(),
+                    if token.is_some() {
+                        ", more to come"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            Err(e) if e.message.contains("noSetHierarchy") && set.is_none() => {
+                Ok("no set hierarchy".to_owned())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    .await;
+    c.record("ListSets", sets);
+    let list_query = format!(
+        "verb=ListRecords&metadataPrefix={prefix}{}",
+        set.map(|s| format!("&set={s}")).unwrap_or_default()
+    );
+    let mut first_id = None;
+    let mut token = None;
+    let first_page = async {
+        let (status, body) = c.get(&list_query).await?;
+        if status != 200 {
+            return Err(format!("HTTP {status}"));
+        }
+        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
+        if let Some(e) = page.errors().first() {
+            if e.code == ErrorCode::NoRecordsMatch {
+                return Ok("the list is empty (noRecordsMatch): no records to read".to_owned());
+            }
+            return Err(format!("{e}"));
+        }
+        let mut n = 0;
+        for item in page.by_ref() {
+            let item = item.map_err(|e| e.to_string())?;
+            first_id.get_or_insert_with(|| item.header().identifier.clone());
+            n += 1;
+        }
+        let t = page.finish().map_err(|e| e.to_string())?;
+        let detail = format!(
+            "{n} record(s){}",
+            t.as_ref()
+                .and_then(|t| t.complete_list_size)
+                .map(|s| format!(" of {s}"))
+                .unwrap_or_default()
+        );
+        token = t.filter(|t| t.continues()).map(|t| t.value);
+        Ok(detail)
+    }
+    .await;
+    c.record("ListRecords", first_page);
+    let resumption = async {
+        let Some(t) = &token else {
+            return Ok("the list fits one page: nothing to resume".to_owned());
+        };
+        let q = format!("verb=ListRecords&resumptionToken={}", urlencode(t));
+        let (_, body) = c.get(&q).await?;
+        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
+        if let Some(e) = page.errors().first() {
+            return Err(format!("resuming: {e}"));
+        }
+        let n = page.by_ref().filter(Result::is_ok).count();
+        Ok(format!("the second page holds {n} record(s)"))
+    }
+    .await;
+    c.record("resumptionToken", resumption);
+    let get_record = async {
+        let Some(id) = &first_id else {
+            return Ok("not checked: the list is empty, no identifier to ask for".to_owned());
+        };
+        let q = format!(
+            "verb=GetRecord&identifier={}&metadataPrefix={prefix}",
+            urlencode(id)
+        );
+        let (_, body) = c.get(&q).await?;
+        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
+        if let Some(e) = page.errors().first() {
+            return Err(format!("{e}"));
+        }
+        match page.next() {
+            Some(Ok(item)) if item.header().identifier == *id => Ok(id.clone()),
+            Some(Ok(item)) => Err(format!("asked for {id}, got {}", item.header().identifier)),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("no record".to_owned()),
+        }
+    }
+    .await;
+    c.record("GetRecord", get_record);
+    c.expect_error("badVerb", "verb=NoSuchVerb", ErrorCode::BadVerb)
+        .await;
+    c.expect_error("badArgument", "verb=ListRecords", ErrorCode::BadArgument)
+        .await;
+    c.expect_error(
+        "cannotDisseminateFormat",
+        "verb=ListRecords&metadataPrefix=mdsync_no_such_format",
+        ErrorCode::CannotDisseminateFormat,
+    )
+    .await;
+    c.expect_error(
+        "idDoesNotExist",
+        &format!("verb=GetRecord&identifier=oai:mdsync.invalid:none&metadataPrefix={prefix}"),
+        ErrorCode::IdDoesNotExist,
+    )
+    .await;
+    c.expect_error(
+        "badResumptionToken",
+        "verb=ListRecords&resumptionToken=mdsync-not-a-token",
+        ErrorCode::BadResumptionToken,
+    )
+    .await;
+    Ok(c.checks)
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
