@@ -7,9 +7,13 @@ default:
 test:
     cargo test --workspace
 
-# The end-to-end tests against both mocks (the scenario runner comes with its issue).
-test-scenarios:
-    cargo test -p scenarios
+# The scenarios against both mocks; `just test-scenarios NAME` runs library/NAME.toml alone.
+test-scenarios name="":
+    INSTA_GLOB_FILTER={{ if name == "" { "" } else { name + ".toml" } }} cargo test -p scenarios {{ if name == "" { "" } else { "library" } }}
+
+# The round trip on embedded mocks, explained.
+demo:
+    cargo run --release -- demo
 
 # Both mocks on fixed ports with generated data, for trying an integration by hand.
 mocks n="1000":

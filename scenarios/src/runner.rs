@@ -1012,7 +1012,7 @@ fn check_lines(
 /// package-name timestamps.
 pub fn redact(text: &str) -> String {
     let rules: &[(&str, &str)] = &[
-        (r"\b99\d{8,}\b", "[mms_id]"),
+        (r"99\d{10,}", "[mms_id]"),
         (r#""id": "\d+""#, r#""id": "[id]""#),
         (
             r#"<controlfield tag="005">[^<]*</controlfield>"#,
