@@ -48,6 +48,21 @@ pub struct General {
     /// Circuit breaker: the share of known records a run may change before it stops.
     #[serde(default = "default_ratio")]
     pub max_change_ratio: f64,
+    /// An extra CA certificate (PEM) to trust, for institutions that inspect TLS.
+    pub ca_file: Option<String>,
+    /// A whole request's time limit, and the connection's (seconds).
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+}
+
+fn default_timeout() -> u64 {
+    300
+}
+
+fn default_connect_timeout() -> u64 {
+    20
 }
 
 fn default_ratio() -> f64 {
@@ -59,6 +74,9 @@ impl Default for General {
         General {
             environment: Environment::Sandbox,
             max_change_ratio: default_ratio(),
+            ca_file: None,
+            timeout_seconds: default_timeout(),
+            connect_timeout_seconds: default_connect_timeout(),
         }
     }
 }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use engine::alma::AlmaClient;
 use engine::apply::{ApplyOptions, apply};
 use engine::config::{Config, ConfigError, secret};
-use engine::harvest::{HarvestOptions, Harvester, http_client};
+use engine::harvest::{HarvestOptions, Harvester, Network, http_client_with};
 use engine::import::import;
 use engine::report::Report;
 use engine::retry::RetryPolicy;
@@ -214,7 +214,8 @@ struct Clients<'c> {
 
 impl<'c> Clients<'c> {
     fn new(cfg: &'c Config, strict_counts: bool) -> anyhow::Result<Self> {
-        let http = http_client().map_err(anyhow::Error::msg)?;
+        let network = Network::from_config(&cfg.general).map_err(anyhow::Error::msg)?;
+        let http = http_client_with(&network).map_err(anyhow::Error::msg)?;
         let harvester = Harvester::new(
             http.clone(),
             HarvestOptions {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use engine::alma::AlmaClient;
 use engine::apply::{ApplyOptions, apply};
 use engine::config::Config;
-use engine::harvest::{HarvestOptions, Harvester, http_client};
+use engine::harvest::{HarvestOptions, Harvester};
 use engine::import::import;
 use engine::report::{RecordHook, RecordOutcome, Report};
 use engine::retry::RetryPolicy;
@@ -234,11 +234,17 @@ pub async fn run_keeping(
             (None, (*cfg, String::new()), key, password)
         }
     };
+    // The mocks are on loopback: only real systems go through the site's proxies and CA.
+    let network = if mocks.is_some() {
+        engine::harvest::Network::default()
+    } else {
+        engine::harvest::Network::from_config(&cfg.general)?
+    };
     let mut w = World {
         mocks,
         cfg,
         config_toml,
-        http: http_client()?,
+        http: engine::harvest::http_client_with(&network)?,
         alma_key,
         rosetta_password,
     };

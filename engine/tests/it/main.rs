@@ -2,4 +2,5 @@
 
 mod alma;
 mod harvest;
+mod network;
 mod rosetta;
