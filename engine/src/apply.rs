@@ -25,6 +25,8 @@ pub struct ApplyOptions {
     pub limit: Option<usize>,
     pub progress: Option<crate::stage::ProgressHook>,
     pub on_record: Option<crate::report::RecordHook>,
+    /// Only the packages of these IEs (IE PIDs) or with these file names.
+    pub only: Vec<String>,
 }
 
 /// Runs the apply stage over `[update] update_dir`.
@@ -47,6 +49,13 @@ pub async fn apply(
     };
     let mut report = Report::new("apply", run, opts.dry_run);
     let mut files = dir.pending()?;
+    if !opts.only.is_empty() {
+        files.retain(|f| {
+            opts.only
+                .iter()
+                .any(|o| f.name == *o || pid_of(&f.name) == Some(o.trim()))
+        });
+    }
     if let Some(l) = opts.limit {
         files.truncate(l);
     }

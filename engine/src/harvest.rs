@@ -153,9 +153,9 @@ impl Network {
         };
         let all = env(&["ALL_PROXY", "all_proxy"]);
         let extra_ca_pem = match &general.ca_file {
-            Some(path) => Some(
-                std::fs::read(path).map_err(|e| format!("general.ca_file {path}: {e}"))?,
-            ),
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| format!("general.ca_file {path}: {e}"))?)
+            }
             None => None,
         };
         Ok(Network {
@@ -191,7 +191,11 @@ pub fn http_client_with(net: &Network) -> Result<reqwest::Client, String> {
             b = b.add_root_certificate(c);
         }
     }
-    let no_proxy = || net.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string);
+    let no_proxy = || {
+        net.no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string)
+    };
     for (url, https) in [(&net.http_proxy, false), (&net.https_proxy, true)] {
         if let Some(u) = url {
             let p = if https {

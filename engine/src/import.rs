@@ -28,6 +28,7 @@ struct Ctx<'a> {
     pattern: PidPattern,
     dry_run: bool,
     on_record: Option<crate::report::RecordHook>,
+    breaker: crate::stage::Breaker,
 }
 
 fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
@@ -138,6 +139,7 @@ pub async fn import(
         pattern,
         dry_run: opts.dry_run,
         on_record: opts.on_record.clone(),
+        breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -359,6 +361,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 return Ok((out, Some(fingerprint), None));
             }
             let bib = new_bib(&dc, &id);
+            let mut out = slot(ctx, out)?;
             let created = match ctx.alma.create_bib(&bib).await {
                 Ok(b) => b,
                 Err(e) => return stop(e, out),
@@ -394,6 +397,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 return Ok((out, Some(fingerprint), None));
             }
             let previous = existing.record.write(MarcNs::None).ok();
+            let out = slot(ctx, out)?;
             let merged = Bib {
                 record: crosswalk::merge(&existing.record, &fields, &id),
                 ..existing.clone()
@@ -480,6 +484,7 @@ async fn deleted(
                 suppress_from_publishing: true,
                 ..bib.clone()
             };
+            out = slot(ctx, out)?;
             if let Err(e) = ctx.alma.update_bib(&mms, &suppressed).await {
                 return fail(e, out);
             }
@@ -495,6 +500,9 @@ async fn deleted(
                 .filter(|r| r.originating_record_id.as_deref().map(str::trim) == Some(oai_id))
                 .filter_map(|r| r.id.clone())
                 .collect();
+            if !mine.is_empty() {
+                out = slot(ctx, out)?;
+            }
             for id in &mine {
                 if let Err(e) = ctx.alma.delete_representation(&mms, id).await {
                     return fail(e, out);
@@ -508,6 +516,21 @@ async fn deleted(
         OnDeleted::Report => {}
     }
     Ok((out, fingerprint, None))
+}
+
+/// Takes a breaker slot before a record's first write; the run stops when none is left.
+fn slot(ctx: &Ctx<'_>, mut out: RecordOutcome) -> Result<RecordOutcome, Box<Stop<Decision>>> {
+    match ctx.breaker.take() {
+        Ok(()) => Ok(out),
+        Err(message) => {
+            out.outcome = Outcome::Error;
+            out.reason = Some(format!("not written: {message}"));
+            Err(Box::new(Stop {
+                message,
+                decision: (out, None, None),
+            }))
+        }
+    }
 }
 
 /// The remote representation the import creates for an IE.
@@ -559,6 +582,9 @@ async fn ensure_representation(
         .any(|r| r.originating_record_id.as_deref().map(str::trim) == Some(oai_id))
     {
         return Ok((out, Some(fingerprint), None));
+    }
+    if out.outcome == Outcome::Unchanged {
+        out = slot(ctx, out)?;
     }
     if let Err(e) = ctx
         .alma

@@ -40,6 +40,20 @@ pub struct RunOptions {
     pub progress: Option<ProgressHook>,
     /// Takes each record that did something instead of the report (see [`RecordHook`]).
     pub on_record: Option<crate::report::RecordHook>,
+    /// Only these records (an IE PID, an MMS ID or an OAI identifier each); the window then
+    /// does not move.
+    pub only: Vec<String>,
+    /// Past the circuit breaker (`max_change_ratio`).
+    pub force: bool,
+}
+
+/// True when an OAI identifier is, or ends in, one of `only` (`oai:…:IE1000` for `IE1000`).
+pub fn identifier_selected(identifier: &str, only: &[String]) -> bool {
+    let id = identifier.trim();
+    only.iter().any(|o| {
+        let o = o.trim();
+        id == o || id.rsplit(':').next() == Some(o)
+    })
 }
 
 /// How far a run is: records (or packages) done, and the total when the source says it.
@@ -83,6 +97,56 @@ pub fn window_from(
     Ok(from.map(|f| f.with_granularity(granularity)))
 }
 
+/// The circuit breaker: a run may change at most `max_change_ratio` of the records the state
+/// store knows for its source (when it knows at least [`Breaker::MIN_KNOWN`]; the first run of
+/// a state file is exempt). Each change takes a slot before its first write; the change that
+/// would go past the limit is not written and stops the run.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    limit: Option<u64>,
+    known: u64,
+    ratio: f64,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl Breaker {
+    pub const MIN_KNOWN: u64 = 100;
+
+    pub fn new(
+        state: &StateStore,
+        source: &str,
+        ratio: f64,
+        opts: &RunOptions,
+    ) -> Result<Breaker, StageError> {
+        let known = state.known(source)?;
+        let limit = (!opts.force && !opts.dry_run && known >= Self::MIN_KNOWN)
+            .then(|| (ratio.max(0.0) * known as f64).floor() as u64);
+        Ok(Breaker {
+            limit,
+            known,
+            ratio,
+            used: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Takes a slot for one record's change; `Err` with the reason when none is left.
+    pub fn take(&self) -> Result<(), String> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let n = self.used.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n <= limit {
+            return Ok(());
+        }
+        Err(format!(
+            "circuit breaker: this run would change more than {limit} of the {} records known \
+             (max_change_ratio = {}); it stopped before writing that change. Check the set and \
+             the crosswalk (--dry-run shows every change), then rerun with --force if this is meant",
+            self.known, self.ratio
+        ))
+    }
+}
+
 /// A failure that ends the run, with the decision for the record it hit.
 pub(crate) struct Stop<D> {
     pub message: String,
@@ -102,6 +166,11 @@ pub(crate) trait Stage {
         decision: Self::Decision,
         item: &Item,
     ) -> Result<(), StageError>;
+    /// With `--only`: whether this record is one of them (by its OAI identifier by default).
+    fn selected(&self, item: &Item, only: &[String]) -> bool {
+        identifier_selected(&item.header().identifier, only)
+    }
+
     /// The page's records are recorded: make what they wrote outside the state store durable
     /// before the state commits to it.
     fn end_page(&self) -> Result<(), StageError> {
@@ -134,7 +203,7 @@ pub(crate) async fn drive<S: Stage>(
     let from =
         window_from(window.next_from.as_deref(), opts, granularity).map_err(StageError::Config)?;
     let until = opts.until.map(|u| u.with_granularity(granularity));
-    let moves_window = opts.from.is_none() && opts.until.is_none();
+    let moves_window = opts.from.is_none() && opts.until.is_none() && opts.only.is_empty();
     let resume = if opts.full || opts.dry_run || !moves_window {
         None
     } else {
@@ -151,6 +220,9 @@ pub(crate) async fn drive<S: Stage>(
     let mut next = cursor.next_page().await?;
     while let Some(page) = next.take() {
         let mut items = page.items;
+        if !opts.only.is_empty() {
+            items.retain(|i| stage.selected(i, &opts.only));
+        }
         if let Some(l) = opts.limit {
             let room = l.saturating_sub(report.harvested as usize);
             if items.len() > room {

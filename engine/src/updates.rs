@@ -70,6 +70,7 @@ struct Ctx<'a> {
     /// The page's packages, made durable and visible together at the page's end.
     staged: std::cell::RefCell<Vec<crate::update_dir::Staged>>,
     on_record: Option<crate::report::RecordHook>,
+    breaker: crate::stage::Breaker,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -193,6 +194,7 @@ pub async fn harvest(
         dry_run: opts.dry_run,
         staged: std::cell::RefCell::new(Vec::new()),
         on_record: opts.on_record.clone(),
+        breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
     };
     let run = if opts.dry_run {
         None
@@ -371,6 +373,23 @@ pub(crate) fn applied(
 impl Stage for Ctx<'_> {
     type Decision = Decision;
 
+    /// An Alma record is selected by its own identifier or MMS ID, or by the IE it names.
+    fn selected(&self, item: &Item, only: &[String]) -> bool {
+        if crate::stage::identifier_selected(&item.header().identifier, only) {
+            return true;
+        }
+        let Item::Record(r) = item else { return false };
+        let Some(Metadata::Dc(dc)) = &r.metadata else {
+            return false;
+        };
+        dc.values("identifier").any(|v| {
+            let v = v.trim();
+            v.starts_with("oai:") && crate::stage::identifier_selected(v, only)
+                || v.strip_prefix("alma_")
+                    .is_some_and(|m| only.iter().any(|o| o.trim() == m))
+        })
+    }
+
     async fn process(&self, item: &Item) -> Processed<Decision> {
         process(self, item).await
     }
@@ -545,6 +564,16 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     d.out.changes = dc_diff(&current, &wanted);
     d.fingerprint = Some(fingerprint);
     d.previous = current.write(Container::DcRecord).ok();
+    if let Err(message) = ctx.breaker.take() {
+        let d = d.ends(Outcome::Error, format!("not written: {message}"));
+        return Err(Box::new(Stop {
+            message,
+            decision: Decision {
+                fingerprint: None,
+                ..d
+            },
+        }));
+    }
     let package = match UpdateMd::descriptive_dc(pid.clone(), &wanted) {
         Ok(p) => p,
         Err(e) => {

@@ -58,6 +58,13 @@ struct ListFlags {
     /// A count short of completeListSize fails the run.
     #[arg(long)]
     strict_counts: bool,
+    /// Only this record (an IE PID, an MMS ID or an OAI identifier); repeatable. The harvest
+    /// window does not move.
+    #[arg(long, value_name = "ID")]
+    only: Vec<String>,
+    /// Write past the circuit breaker ([general] max_change_ratio).
+    #[arg(long)]
+    force: bool,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     report: ReportFormat,
@@ -84,6 +91,9 @@ enum Command {
         /// Apply at most N packages.
         #[arg(long)]
         limit: Option<usize>,
+        /// Only the packages of this IE (or this file); repeatable.
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -94,6 +104,9 @@ enum Command {
         full: bool,
         #[arg(long)]
         strict_counts: bool,
+        /// Write past the circuit breaker.
+        #[arg(long)]
+        force: bool,
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -201,6 +214,8 @@ impl ListFlags {
             until: self.until,
             progress: Some(progress_hook()),
             on_record: None,
+            only: self.only.clone(),
+            force: self.force,
         }
     }
 }
@@ -388,6 +403,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply {
             dry_run,
             limit,
+            only,
             report,
         } => {
             let cfg = Config::load(&config_path)?;
@@ -408,6 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit,
                 progress: Some(progress_hook()),
                 on_record: out.begin("apply")?,
+                only,
             };
             let r = apply(&cfg, &store, &rosetta, &opts)
                 .await
@@ -420,6 +437,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync {
             full,
             strict_counts,
+            force,
             report,
         } => {
             let cfg = Config::load(&config_path)?;
@@ -431,6 +449,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut any_failed = false;
             let opts = RunOptions {
                 full,
+                force,
                 progress: Some(progress_hook()),
                 on_record: out.begin("import")?,
                 ..RunOptions::default()

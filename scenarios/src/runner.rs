@@ -404,6 +404,8 @@ impl World {
             dry_run: step.dry_run,
             limit: step.limit,
             on_record: Some(hook.clone()),
+            only: step.only.clone(),
+            force: step.force,
             ..RunOptions::default()
         };
         let rosetta = self.rosetta_client();
@@ -427,6 +429,7 @@ impl World {
                             limit: step.limit,
                             progress: None,
                             on_record: Some(hook.clone()),
+                            only: step.only.clone(),
                         };
                         apply(&self.cfg, &state, r, &a).await
                     }

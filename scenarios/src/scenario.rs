@@ -99,6 +99,12 @@ pub struct Step {
     #[serde(default)]
     pub dry_run: bool,
     pub limit: Option<usize>,
+    /// `--only`: these records (IE PIDs, MMS IDs, OAI identifiers).
+    #[serde(default)]
+    pub only: Vec<String>,
+    /// `--force`: past the circuit breaker.
+    #[serde(default)]
+    pub force: bool,
     /// Kill the stage once this many records have an outcome (a crash: nothing after that point
     /// is committed; the state store is closed uncleanly and reopened by the next step).
     pub kill_after: Option<usize>,
@@ -267,12 +273,15 @@ impl Scenario {
                 }
                 None if step.expect.is_some()
                     || step.full
+                    || step.force
+                    || !step.only.is_empty()
                     || step.dry_run
                     || step.limit.is_some()
                     || step.kill_after.is_some() =>
                 {
                     return Err(bad(
-                        "expect, full, dry_run, limit and kill_after go with run".to_owned(),
+                        "expect, full, dry_run, limit, only, force and kill_after go with run"
+                            .to_owned(),
                     ));
                 }
                 _ => {}

@@ -328,3 +328,55 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
     drop(store);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_stops_a_run_that_would_change_too_much_and_force_passes_it() {
+    let (mocks, cfg, store) = fixture("breaker", 120, 31).await;
+    let r = run(&cfg, &store, RunOptions::default(), "first import (exempt)").await;
+    assert_eq!(r.counts.get("created"), Some(&120));
+    // A "broken crosswalk" in miniature: 40 of 120 IEs (33%) change at once.
+    let http = reqwest::Client::new();
+    for i in 0..40 {
+        let pid = format!("IE{}", 1000 + i);
+        let mut dc = mocks.rosetta.ie(&pid).expect("ie").dc;
+        dc.push(formats::dc::DcElement::dc("rights", "Changed by a bad job"));
+        let xml = dc.write(formats::dc::Container::DcRecord).expect("xml");
+        http.put(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
+            .json(&serde_json::json!({ "dc": xml }))
+            .send()
+            .await
+            .expect("edit");
+    }
+    let r = run(&cfg, &store, RunOptions::default(), "breaker").await;
+    let stopped = r.stopped.clone().unwrap_or_default();
+    assert!(
+        stopped.contains("circuit breaker") && stopped.contains("--force"),
+        "{r:#?}"
+    );
+    assert_eq!(
+        r.counts.get("updated"),
+        Some(&24),
+        "20% of 120, then nothing: {:?}",
+        r.counts
+    );
+    assert_eq!(r.alma_writes, 24);
+    let r = run(
+        &cfg,
+        &store,
+        RunOptions {
+            force: true,
+            ..RunOptions::default()
+        },
+        "forced",
+    )
+    .await;
+    assert!(r.stopped.is_none(), "{r:#?}");
+    assert_eq!(
+        r.counts.get("updated"),
+        Some(&16),
+        "the rest: {:?}",
+        r.counts
+    );
+    drop(store);
+    mocks.shutdown().await;
+}
