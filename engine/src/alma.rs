@@ -247,6 +247,15 @@ impl AlmaClient {
             .map_err(|e| Self::protocol("GET", "/bibs", e))
     }
 
+    /// `GET /bibs/{mms}`.
+    pub async fn get_bib(&self, mms: &MmsId) -> Result<Bib, AlmaError> {
+        let path = format!("/bibs/{mms}");
+        let body = self
+            .call(reqwest::Method::GET, &path, &[("view", "full")], None)
+            .await?;
+        Bib::read_xml(&body).map_err(|e| Self::protocol("GET", &path, e))
+    }
+
     pub async fn create_bib(&self, bib: &Bib) -> Result<Bib, AlmaError> {
         let xml = bib
             .write_xml()

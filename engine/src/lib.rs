@@ -14,6 +14,7 @@
 //! | [`import`] | Rosetta → Alma (`mdsync import`) |
 //! | [`policy`], [`updates`], [`update_dir`] | Alma → Rosetta (`mdsync harvest`): the field policy, the stage, the package directory |
 //! | [`apply`] | the Metadata Update Job's work over SOAP (`mdsync apply`) |
+//! | [`revert`] | undo a run from the pre-change versions it logged (`mdsync revert --run N`) |
 //!
 //! # What it must not do
 //!
@@ -28,6 +29,7 @@ pub mod import;
 pub mod policy;
 pub mod report;
 pub mod retry;
+pub mod revert;
 pub mod rosetta;
 pub mod stage;
 pub mod state;

@@ -23,6 +23,8 @@ pub enum Outcome {
     Applied,
     /// Apply: a transient fault; the package waits for the next run.
     Pending,
+    /// Revert: the record is as before the reverted run.
+    Reverted,
     Error,
 }
 
@@ -38,6 +40,7 @@ impl Outcome {
             Outcome::DeletedInAlma => "deleted-in-alma",
             Outcome::Applied => "applied",
             Outcome::Pending => "pending",
+            Outcome::Reverted => "reverted",
             Outcome::Error => "error",
         }
     }

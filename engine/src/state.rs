@@ -490,9 +490,22 @@ pub struct RunRecordRow {
     pub reason: Option<String>,
     pub ie_pid: Option<String>,
     pub mms_id: Option<String>,
+    /// What the record was before the run changed it (MARC or DC).
+    pub previous: Option<String>,
 }
 
 impl StateStore {
+    /// The first run after `run` that changed this IE (by any stage), if one did.
+    pub fn changed_after(&self, ie_pid: &str, run: i64) -> Result<Option<i64>, StateError> {
+        self.one(
+            "SELECT run_id FROM run_records WHERE ie_pid = ?1 AND run_id > ?2
+               AND outcome IN ('created', 'updated', 'deleted', 'conflict', 'reverted')
+             ORDER BY run_id LIMIT 1",
+            params![ie_pid, run],
+            |r| r.get(0),
+        )
+    }
+
     /// Every run, newest first.
     pub fn runs(&self) -> Result<Vec<RunSummary>, StateError> {
         let mut st = self
@@ -520,7 +533,7 @@ impl StateStore {
     pub fn run_records(&self, run: i64) -> Result<Vec<RunRecordRow>, StateError> {
         let mut st = self
             .conn
-            .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id FROM run_records WHERE run_id = ?1 ORDER BY rowid")
+            .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id, previous FROM run_records WHERE run_id = ?1 ORDER BY rowid")
             .map_err(|e| self.sql(e))?;
         let rows = st
             .query_map([run], |r| {
@@ -530,6 +543,7 @@ impl StateStore {
                     reason: r.get(2)?,
                     ie_pid: r.get(3)?,
                     mms_id: r.get(4)?,
+                    previous: r.get(5)?,
                 })
             })
             .map_err(|e| self.sql(e))?;

@@ -110,6 +110,17 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// Undo run N: the MARC it replaced in Alma, the DC it replaced in Rosetta (a package not yet
+    /// taken is withdrawn); a record changed again since is reported as a conflict, not touched.
+    Revert {
+        #[arg(long)]
+        run: i64,
+        /// Change nothing; say what would be restored.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
     /// The round trip on embedded mocks: the seed's example and 300 IEs, explained as it runs.
     Demo {
         /// Leave both mocks running and print their URLs and a ready mdsync.toml.
@@ -301,6 +312,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..cli
     };
     match cli.command {
+        Command::Revert {
+            run,
+            dry_run,
+            report,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let clients = Clients::new(&cfg, false)?;
+            let alma = clients.alma().ok();
+            let rosetta = clients.rosetta()?;
+            let mut out = Printer::new(report, false);
+            // The revert keeps its records in its report (a run's changes, not a harvest).
+            let _ = out.begin("revert")?;
+            let r = engine::revert::revert(
+                &cfg,
+                &store,
+                &engine::revert::RevertClients {
+                    alma: alma.as_ref(),
+                    rosetta: rosetta.as_ref(),
+                },
+                run,
+                dry_run,
+            )
+            .await
+            .context("revert")?;
+            let failed = failed(&r);
+            out.end(r)?;
+            out.finish()?;
+            Ok(exit_code(failed))
+        }
         Command::Demo { keep_running } => Ok(exit_code(!demo::demo(keep_running).await?)),
         Command::Scenario {
             action:

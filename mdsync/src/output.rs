@@ -27,6 +27,8 @@ pub struct Printer {
     stages: usize,
     /// JUnit's reports, printed by `finish`.
     kept: Vec<Report>,
+    /// Whether the stage's JSON record array has an element yet.
+    wrote_any: Arc<AtomicBool>,
 }
 
 fn text_record(stage: &str, rec: &RecordOutcome) -> String {
@@ -115,6 +117,7 @@ impl Printer {
             combined,
             stages: 0,
             kept: Vec::new(),
+            wrote_any: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -143,15 +146,16 @@ impl Printer {
                 };
                 self.write(open)?;
                 let out = self.out.clone();
-                let first = AtomicBool::new(true);
+                self.wrote_any = Arc::new(AtomicBool::new(false));
+                let wrote_any = self.wrote_any.clone();
                 Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
                     let Ok(json) = serde_json::to_string(rec) else {
                         return;
                     };
-                    let sep = if first.swap(false, Ordering::SeqCst) {
-                        "\n"
-                    } else {
+                    let sep = if wrote_any.swap(true, Ordering::SeqCst) {
                         ",\n"
+                    } else {
+                        "\n"
                     };
                     let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = write!(o, "{sep}{json}");
@@ -166,6 +170,15 @@ impl Printer {
             ReportFormat::Junit => self.kept.push(report),
             ReportFormat::Text => self.write(&format!("{}\n", text_summary(&report)))?,
             ReportFormat::Json => {
+                // Records the stage kept in its report (a revert's) join the streamed ones.
+                for rec in &report.records {
+                    let sep = if self.wrote_any.swap(true, Ordering::SeqCst) {
+                        ",\n"
+                    } else {
+                        "\n"
+                    };
+                    self.write(&format!("{sep}{}", serde_json::to_string(rec)?))?;
+                }
                 let mut value = serde_json::to_value(&report)?;
                 let mut rest = String::new();
                 if let Some(map) = value.as_object_mut() {

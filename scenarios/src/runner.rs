@@ -409,8 +409,35 @@ impl World {
             ..RunOptions::default()
         };
         let rosetta = self.rosetta_client();
+        let alma_client = AlmaClient::new(
+            self.http.clone(),
+            &self.cfg.alma.api_base_url,
+            &self.alma_key,
+            self.cfg.alma.max_requests_per_second,
+            retry(),
+        );
         let work = async {
             match stage {
+                "revert" => {
+                    let clients = engine::revert::RevertClients {
+                        alma: Some(&alma_client),
+                        rosetta: rosetta.as_ref(),
+                    };
+                    let r = engine::revert::revert(
+                        &self.cfg,
+                        &state,
+                        &clients,
+                        step.revert.unwrap_or_default(),
+                        step.dry_run,
+                    )
+                    .await;
+                    if let Ok(r) = &r {
+                        for rec in &r.records {
+                            (hook.0)(rec);
+                        }
+                    }
+                    r
+                }
                 "import" => {
                     let alma = AlmaClient::new(
                         self.http.clone(),

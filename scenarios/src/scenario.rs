@@ -105,6 +105,9 @@ pub struct Step {
     /// `--force`: past the circuit breaker.
     #[serde(default)]
     pub force: bool,
+    /// With `run = "revert"`: the run to revert (runs are numbered from 1 in the order the
+    /// scenario's stages ran).
+    pub revert: Option<i64>,
     /// Kill the stage once this many records have an outcome (a crash: nothing after that point
     /// is committed; the state store is closed uncleanly and reopened by the next step).
     pub kill_after: Option<usize>,
@@ -218,7 +221,14 @@ pub enum ScenarioError {
     },
 }
 
-const STAGES: &[&str] = &["import", "harvest", "apply", "sync", "rosetta-job"];
+const STAGES: &[&str] = &[
+    "import",
+    "harvest",
+    "apply",
+    "sync",
+    "rosetta-job",
+    "revert",
+];
 
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
@@ -285,6 +295,9 @@ impl Scenario {
                     ));
                 }
                 _ => {}
+            }
+            if (step.run.as_deref() == Some("revert")) != step.revert.is_some() {
+                return Err(bad("run = \"revert\" and revert = N go together".to_owned()));
             }
             if let Some(f) = &step.fault {
                 if f.mock != "rosetta" && f.mock != "alma" {

@@ -469,3 +469,31 @@ fn demo_runs_the_round_trip_and_says_where_things_are() {
     assert!(text.contains("converged"), "{text}");
     assert!(text.contains("state.sqlite"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_restores_what_an_import_replaced() {
+    let (mocks, cfg) = setup("revert", 3, 51).await;
+    json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    let mut dc = mocks.rosetta.ie("IE1001").expect("ie").dc;
+    dc.push(formats::dc::DcElement::dc("subject", "Added in Rosetta"));
+    let r = reqwest::Client::new()
+        .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
+        .json(&serde_json::json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
+        .send()
+        .await
+        .expect("edit");
+    assert!(r.status().is_success());
+    let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    assert_eq!(r["counts"]["updated"], 1, "{r:#}");
+    let r = json(&mdsync_with(&cfg, &["revert", "--run", "2", "--report", "json"]).await);
+    assert_eq!(r["stage"], "revert");
+    assert_eq!(r["counts"]["reverted"], 1, "{r:#}");
+    assert_eq!(r["records"][0]["ie_pid"], "IE1001", "{r:#}");
+    let history =
+        String::from_utf8_lossy(&mdsync_with(&cfg, &["history"]).await.stdout).into_owned();
+    assert!(
+        history.lines().next().is_some_and(|l| l.contains("revert")),
+        "{history}"
+    );
+    mocks.shutdown().await;
+}
