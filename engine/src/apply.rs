@@ -42,6 +42,12 @@ pub async fn apply(
     let pattern = PidPattern::new(&cfg.update.pid_pattern)
         .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
     let dir = UpdateDir::new(dir);
+    // One processor of the directory at a time: not while Rosetta's job (or another apply) runs.
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(dir.lock("mdsync apply")?)
+    };
     let run = if opts.dry_run {
         None
     } else {

@@ -39,6 +39,30 @@ pub struct PendingFile {
     pub path: PathBuf,
 }
 
+/// The lock file a processor of the directory holds while it works (a convention mdsync's apply
+/// and mock-rosetta's Metadata Update Job share; a site's own job wrapper can honour it too):
+/// `pid <pid> host <host> since <datestamp> (<who>)`.
+pub const JOB_LOCK: &str = ".job.lock";
+
+/// Holds [`JOB_LOCK`]; released on drop.
+#[derive(Debug)]
+pub struct DirLock {
+    path: PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// The hidden folder of staged (not yet published) packages.
 const STAGING: &str = ".mdsync-staging";
 
@@ -219,6 +243,56 @@ impl UpdateDir {
         self.root.join(name).is_file()
     }
 
+    /// Takes the directory's job lock, or says who holds it. A lock left by a process of this
+    /// host that is gone is taken over.
+    pub fn lock(&self, who: &str) -> Result<DirLock, UpdateDirError> {
+        self.ensure(&self.root)?;
+        let path = self.root.join(JOB_LOCK);
+        let host = host_name();
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let since = crate::state::now_text();
+                    let _ = writeln!(
+                        f,
+                        "pid {} host {host} since {since} ({who})",
+                        std::process::id()
+                    );
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = holder.trim();
+                    let mut words = holder.split_whitespace();
+                    let pid = (words.next() == Some("pid"))
+                        .then(|| words.next().and_then(|p| p.parse::<u32>().ok()))
+                        .flatten();
+                    let same_host =
+                        words.next() == Some("host") && words.next() == Some(host.as_str());
+                    let gone = pid.is_some_and(|p| {
+                        same_host
+                            && Path::new("/proc/self").exists()
+                            && !Path::new("/proc").join(p.to_string()).exists()
+                    });
+                    if !gone {
+                        return Err(self.err(format!(
+                            "another job is processing it ({holder}); try again when it is done, or remove {} if that job is gone",
+                            path.display()
+                        )));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(self.err(format!("cannot create {}: {e}", path.display()))),
+            }
+        }
+        Err(self.err(format!("cannot take {}", path.display())))
+    }
+
     /// Removes a package still waiting (a newer change to its IE replaces it). `false`: it was
     /// no longer there (the job took it).
     pub fn remove_pending(&self, name: &str) -> Result<bool, UpdateDirError> {
@@ -358,6 +432,38 @@ mod tests {
                 proptest::prop_assert_eq!(pid_of(&name), Some(pid.as_str()));
             }
         }
+    }
+
+    #[test]
+    fn one_processor_at_a_time_and_a_dead_local_holder_is_taken_over() {
+        let dir = std::env::temp_dir().join(format!("mdsync-ud-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ud = UpdateDir::new(&dir);
+        let held = ud.lock("test").expect("free");
+        let e = ud.lock("second").expect_err("held");
+        assert!(e.to_string().contains("(test)"), "{e}");
+        drop(held);
+        // Rosetta's job on another host: never taken over.
+        std::fs::write(
+            dir.join(JOB_LOCK),
+            "pid 1 host rosetta-app-01 since 2026-11-28T10:00:00Z (job)\n",
+        )
+        .expect("write");
+        let e = ud.lock("apply").expect_err("foreign");
+        assert!(e.to_string().contains("rosetta-app-01"), "{e}");
+        // A process of this host that is gone: taken over.
+        std::fs::write(
+            dir.join(JOB_LOCK),
+            format!(
+                "pid 4194304000 host {} since 2026-11-28T10:00:00Z (apply)\n",
+                host_name()
+            ),
+        )
+        .expect("write");
+        if Path::new("/proc/self").exists() {
+            drop(ud.lock("apply").expect("taken over"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -80,7 +80,36 @@ fn write_reason(moved: &Path, reason: &str) -> std::io::Result<()> {
 }
 
 /// Runs the job once over `dir`.
+/// The lock a processor of the update directory holds (the convention mdsync's apply shares).
+pub const JOB_LOCK: &str = ".job.lock";
+
 pub fn run(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
+    let lock = dir.join(JOB_LOCK);
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .and_then(|mut f| {
+            use std::io::Write;
+            writeln!(
+                f,
+                "pid {} host mock-rosetta since job start (Metadata Update Job)",
+                std::process::id()
+            )
+        })
+    {
+        let holder = std::fs::read_to_string(&lock).unwrap_or_default();
+        return Err(format!(
+            "the update directory is locked ({}): {e}",
+            holder.trim()
+        ));
+    }
+    let result = run_locked(inner, dir);
+    let _ = std::fs::remove_file(&lock);
+    result
+}
+
+fn run_locked(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
     let files =
         pending(dir).map_err(|e| format!("cannot read update directory {}: {e}", dir.display()))?;
     let mut summary = JobSummary::default();
