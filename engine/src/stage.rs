@@ -292,30 +292,44 @@ pub(crate) async fn drive<S: Stage>(
 }
 
 /// Processes one page's records (`concurrency` in flight, recorded in list order). `Ok(true)`:
-/// a record stopped the run (its reason is in the report).
+/// a record stopped the run (its reason is in the report). Records already in flight when the
+/// stop comes are finished and recorded (their calls were made); records not yet started are not
+/// started, get no outcome, and are not counted as harvested (the next run harvests them).
 async fn process_page<S: Stage>(
     stage: &S,
     report: &mut Report,
     items: Vec<Item>,
     concurrency: usize,
 ) -> Result<bool, StageError> {
+    let stopping = std::sync::atomic::AtomicBool::new(false);
+    let stopping = &stopping;
     let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return (item, None);
+        }
         let r = stage.process(&item).await;
-        (item, r)
+        if r.is_err() {
+            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        (item, Some(r))
     }))
     .buffered(concurrency.max(1));
+    let mut stopped = false;
     while let Some((item, result)) = results.next().await {
         match result {
-            Ok(d) => stage.record(report, d, &item)?,
-            Err(stop) => {
+            None => report.harvested = report.harvested.saturating_sub(1),
+            Some(Ok(d)) => stage.record(report, d, &item)?,
+            Some(Err(stop)) => {
                 let Stop { message, decision } = *stop;
-                report.stopped = Some(message);
+                if !stopped {
+                    report.stopped = Some(message);
+                    stopped = true;
+                }
                 stage.record(report, decision, &item)?;
-                return Ok(true);
             }
         }
     }
-    Ok(false)
+    Ok(stopped)
 }
 
 #[cfg(test)]

@@ -83,9 +83,11 @@ struct World {
     rosetta_password: Option<String>,
 }
 
+/// Patient enough that a scenario's fault storm (a 429 with probability 0.3, say) cannot outlast
+/// it by chance (0.3^10), quick enough to keep the library fast.
 fn retry() -> RetryPolicy {
     RetryPolicy {
-        max_attempts: 6,
+        max_attempts: 10,
         base: Duration::from_millis(20),
         cap: Duration::from_millis(1500),
     }
