@@ -29,6 +29,7 @@ struct Ctx<'a> {
     dry_run: bool,
     on_record: Option<crate::report::RecordHook>,
     breaker: crate::stage::Breaker,
+    plan: Option<std::sync::Arc<crate::stage::Plan>>,
 }
 
 fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
@@ -140,6 +141,7 @@ pub async fn import(
         dry_run: opts.dry_run,
         on_record: opts.on_record.clone(),
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
+        plan: opts.plan.clone(),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -148,16 +150,23 @@ pub async fn import(
         metadata_prefix: &cfg.rosetta.metadata_prefix,
         set: cfg.rosetta.set.as_deref(),
     };
-    let driven = drive(
-        &ctx,
-        state,
-        harvester,
-        &list,
-        opts,
-        cfg.alma.concurrency,
-        &mut report,
-    )
-    .await;
+    let driven = match &opts.plan {
+        Some(plan) => {
+            crate::stage::drive_plan(&ctx, state, harvester, &list, plan, &mut report).await
+        }
+        None => {
+            drive(
+                &ctx,
+                state,
+                harvester,
+                &list,
+                opts,
+                cfg.alma.concurrency,
+                &mut report,
+            )
+            .await
+        }
+    };
     let (calls, writes) = alma.calls();
     report.alma_calls = calls;
     report.alma_writes = writes;
@@ -211,7 +220,19 @@ fn record(
     known: Option<RecordState>,
     item: &Item,
 ) -> Result<(), StageError> {
-    let (o, fingerprint, previous) = o;
+    let (mut o, mut fingerprint, previous) = o;
+    // Executing a plan: a record that needs nothing now was planned for a change that is gone.
+    if let Some(plan) = &ctx.plan
+        && o.outcome == Outcome::Unchanged
+        && let Some(p) = plan.records.get(&o.identifier)
+    {
+        o = stale(
+            o,
+            format!("nothing to do any more (the plan says {})", p.outcome),
+        )
+        .0;
+        fingerprint = None;
+    }
     report.count(o.outcome);
     if ctx.dry_run {
         report.planned_writes += match o.outcome {
@@ -271,7 +292,7 @@ fn record(
             },
         )?;
     }
-    if o.outcome != Outcome::Error {
+    if !matches!(o.outcome, Outcome::Error | Outcome::Stale) {
         ctx.state.put_record(SOURCE, &with_dc(row))?;
     }
     report.push(o, ctx.on_record.as_ref());
@@ -360,6 +381,12 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 out.changes = field_diff(&[], &fields);
                 return Ok((out, Some(fingerprint), None));
             }
+            if let Some(plan) = &ctx.plan {
+                out.changes = field_diff(&[], &fields);
+                if let Err(why) = plan.check(&out) {
+                    return Ok(stale(out, why));
+                }
+            }
             let bib = new_bib(&dc, &id);
             let mut out = slot(ctx, out)?;
             let created = match ctx.alma.create_bib(&bib).await {
@@ -395,6 +422,12 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 out.reason = Some("would replace the crosswalked fields (a merge)".to_owned());
                 out.changes = field_diff(&crosswalk::owned_fields(&existing.record, &id), &wanted);
                 return Ok((out, Some(fingerprint), None));
+            }
+            if let Some(plan) = &ctx.plan {
+                out.changes = field_diff(&crosswalk::owned_fields(&existing.record, &id), &wanted);
+                if let Err(why) = plan.check(&out) {
+                    return Ok(stale(out, why));
+                }
             }
             let previous = existing.record.write(MarcNs::None).ok();
             let out = slot(ctx, out)?;
@@ -516,6 +549,14 @@ async fn deleted(
         OnDeleted::Report => {}
     }
     Ok((out, fingerprint, None))
+}
+
+/// A planned record that changed since the plan: skipped, nothing written, nothing learnt (the
+/// next run looks at it afresh).
+fn stale(mut out: RecordOutcome, why: String) -> Decision {
+    out.outcome = Outcome::Stale;
+    out.reason = Some(format!("{why}: skipped, nothing written"));
+    (out, None, None)
 }
 
 /// Takes a breaker slot before a record's first write; the run stops when none is left.

@@ -25,6 +25,8 @@ pub enum Outcome {
     Pending,
     /// Revert: the record is as before the reverted run.
     Reverted,
+    /// Execute: the record changed since the plan was made; skipped, never overwritten.
+    Stale,
     Error,
 }
 
@@ -41,6 +43,7 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Pending => "pending",
             Outcome::Reverted => "reverted",
+            Outcome::Stale => "stale",
             Outcome::Error => "error",
         }
     }

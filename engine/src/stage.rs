@@ -45,6 +45,46 @@ pub struct RunOptions {
     pub only: Vec<String>,
     /// Past the circuit breaker (`max_change_ratio`).
     pub force: bool,
+    /// Execute exactly this plan (`mdsync execute`): only its records, each only if what would
+    /// be done is still what the plan says.
+    pub plan: Option<std::sync::Arc<Plan>>,
+}
+
+/// A reviewed plan (`--dry-run --plan FILE`): per record, the outcome and the field-level diff
+/// that were shown.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub stage: String,
+    pub records: std::collections::BTreeMap<String, PlannedRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRecord {
+    pub outcome: String,
+    pub changes: Vec<String>,
+}
+
+impl Plan {
+    /// `Err(why)` when the record would now get another outcome or another diff than planned.
+    pub fn check(&self, out: &crate::report::RecordOutcome) -> Result<(), String> {
+        let Some(p) = self.records.get(&out.identifier) else {
+            return Err("not in the plan".to_owned());
+        };
+        if p.outcome != out.outcome.as_str() {
+            return Err(format!(
+                "changed since the plan: it would now be {}, the plan says {}",
+                out.outcome.as_str(),
+                p.outcome
+            ));
+        }
+        if p.changes != out.changes {
+            return Err(format!(
+                "changed since the plan: the field-level diff is now {:?}, the plan's was {:?}",
+                out.changes, p.changes
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// True when an OAI identifier is, or ends in, one of `only` (`oai:…:IE1000` for `IE1000`).
@@ -288,6 +328,57 @@ pub(crate) async fn drive<S: Stage>(
             state.complete_window(list.source, &first.to_string())?;
         }
     }
+    Ok(())
+}
+
+/// Executes a plan: each planned record fetched alone (GetRecord), processed and recorded; one
+/// that is no longer published is `stale`. The harvest window is not touched.
+pub(crate) async fn drive_plan<S: Stage>(
+    stage: &S,
+    state: &StateStore,
+    harvester: &Harvester,
+    list: &ListSource<'_>,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    for (n, (identifier, planned)) in plan.records.iter().enumerate() {
+        if n % 100 == 0 {
+            state.commit()?;
+            state.begin()?;
+        }
+        let item = harvester
+            .get_record(list.base_url, identifier, list.metadata_prefix)
+            .await?;
+        let Some(item) = item else {
+            report.count(crate::report::Outcome::Stale);
+            report.records.push(crate::report::RecordOutcome {
+                identifier: identifier.clone(),
+                ie_pid: None,
+                mms_id: None,
+                outcome: crate::report::Outcome::Stale,
+                reason: Some(format!(
+                    "no longer published (the plan says {}): skipped",
+                    planned.outcome
+                )),
+                changes: Vec::new(),
+                file: None,
+            });
+            continue;
+        };
+        report.harvested += 1;
+        match stage.process(&item).await {
+            Ok(d) => stage.record(report, d, &item)?,
+            Err(stop) => {
+                let Stop { message, decision } = *stop;
+                report.stopped = Some(message);
+                stage.record(report, decision, &item)?;
+                break;
+            }
+        }
+        stage.end_page()?;
+    }
+    stage.end_page()?;
+    state.commit()?;
     Ok(())
 }
 

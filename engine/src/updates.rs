@@ -71,6 +71,7 @@ struct Ctx<'a> {
     staged: std::cell::RefCell<Vec<crate::update_dir::Staged>>,
     on_record: Option<crate::report::RecordHook>,
     breaker: crate::stage::Breaker,
+    plan: Option<std::sync::Arc<crate::stage::Plan>>,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -195,6 +196,7 @@ pub async fn harvest(
         staged: std::cell::RefCell::new(Vec::new()),
         on_record: opts.on_record.clone(),
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
+        plan: opts.plan.clone(),
     };
     let run = if opts.dry_run {
         None
@@ -231,16 +233,23 @@ pub async fn harvest(
         metadata_prefix: &cfg.alma.oai_metadata_prefix,
         set: Some(cfg.alma.publishing_set.as_str()),
     };
-    let driven = drive(
-        &ctx,
-        state,
-        harvester,
-        &list,
-        opts,
-        cfg.alma.concurrency,
-        &mut report,
-    )
-    .await;
+    let driven = match &opts.plan {
+        Some(plan) => {
+            crate::stage::drive_plan(&ctx, state, harvester, &list, plan, &mut report).await
+        }
+        None => {
+            drive(
+                &ctx,
+                state,
+                harvester,
+                &list,
+                opts,
+                cfg.alma.concurrency,
+                &mut report,
+            )
+            .await
+        }
+    };
     if driven.is_ok() && report.stopped.is_none() {
         // Records whose package Rosetta's job rejected are tried again now, not when Alma next
         // publishes them.
@@ -655,6 +664,16 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         previous,
         known,
     } = d;
+    let (mut fingerprint, mut package) = (fingerprint, package);
+    // Executing a plan: write only what was reviewed; anything else is stale.
+    if let Some(plan) = &ctx.plan
+        && let Err(why) = plan.check(&out)
+    {
+        out.outcome = Outcome::Stale;
+        out.reason = Some(format!("{why}: skipped, nothing written"));
+        fingerprint = None;
+        package = None;
+    }
     report.count(out.outcome);
     let pid = out.ie_pid.clone();
     if ctx.dry_run {
@@ -710,7 +729,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             name
         });
     }
-    if out.outcome != Outcome::Error {
+    if !matches!(out.outcome, Outcome::Error | Outcome::Stale) {
         let row = RecordState {
             identifier: out.identifier.clone(),
             ie_pid: out.ie_pid.clone(),

@@ -21,6 +21,7 @@ use engine::updates::harvest;
 mod check;
 mod demo;
 mod output;
+mod plan;
 mod scenario_cmd;
 use output::{Printer, ReportFormat};
 
@@ -65,6 +66,10 @@ struct ListFlags {
     /// Write past the circuit breaker ([general] max_change_ratio).
     #[arg(long)]
     force: bool,
+    /// With --dry-run: write the plan (each record's operation and field-level diff) to this
+    /// file, for review and `mdsync execute`.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    plan: Option<PathBuf>,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     report: ReportFormat,
@@ -104,6 +109,16 @@ enum Command {
         full: bool,
         #[arg(long)]
         strict_counts: bool,
+        /// Write past the circuit breaker.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
+    /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
+    /// changed since the plan was made is skipped as stale.
+    Execute {
+        plan: PathBuf,
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
@@ -227,6 +242,7 @@ impl ListFlags {
             on_record: None,
             only: self.only.clone(),
             force: self.force,
+            plan: None,
         }
     }
 }
@@ -287,6 +303,56 @@ impl<'c> Clients<'c> {
             },
         )))
     }
+}
+
+/// Runs `import` or `harvest` with the flags; writes a plan with `--plan`; executes one when
+/// given.
+async fn run_list_stage(
+    cfg: &Config,
+    stage: &'static str,
+    flags: &ListFlags,
+    execute: Option<std::sync::Arc<engine::stage::Plan>>,
+) -> anyhow::Result<ExitCode> {
+    let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+    let clients = Clients::new(cfg, flags.strict_counts)?;
+    let mut out = Printer::new(flags.report, false);
+    let printer_hook = out.begin(stage)?;
+    let writer = match &flags.plan {
+        Some(path) => Some(plan::PlanWriter::create(path, stage)?),
+        None => None,
+    };
+    let on_record = match &writer {
+        Some(w) => Some(w.hook(printer_hook)),
+        None => printer_hook,
+    };
+    let opts = RunOptions {
+        on_record,
+        plan: execute,
+        ..flags.options()
+    };
+    let r = if stage == "import" {
+        let alma = clients.alma()?;
+        import(cfg, &store, &clients.harvester, &alma, &opts)
+            .await
+            .context("import")?
+    } else {
+        let rosetta = clients.rosetta()?;
+        harvest(cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+            .await
+            .context("harvest")?
+    };
+    if let (Some(w), Some(path)) = (writer, &flags.plan) {
+        w.finish(&r)?;
+        eprintln!(
+            "mdsync: plan written to {} (review it, then `mdsync execute {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    let failed = failed(&r);
+    out.end(r)?;
+    out.finish()?;
+    Ok(exit_code(failed))
 }
 
 /// Exit 1 when a record ended in error or a run stopped.
@@ -407,39 +473,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Import(flags) => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
-            let clients = Clients::new(&cfg, flags.strict_counts)?;
-            let alma = clients.alma()?;
-            let mut out = Printer::new(flags.report, false);
-            let opts = RunOptions {
-                on_record: out.begin("import")?,
-                ..flags.options()
-            };
-            let r = import(&cfg, &store, &clients.harvester, &alma, &opts)
-                .await
-                .context("import")?;
-            let failed = failed(&r);
-            out.end(r)?;
-            out.finish()?;
-            Ok(exit_code(failed))
+            run_list_stage(&cfg, "import", &flags, None).await
         }
         Command::Harvest(flags) => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
-            let clients = Clients::new(&cfg, flags.strict_counts)?;
-            let rosetta = clients.rosetta()?;
-            let mut out = Printer::new(flags.report, false);
-            let opts = RunOptions {
-                on_record: out.begin("harvest")?,
-                ..flags.options()
+            run_list_stage(&cfg, "harvest", &flags, None).await
+        }
+        Command::Execute {
+            plan,
+            force,
+            report,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let p = plan::read_plan(&plan)?;
+            let stage = if p.stage == "import" {
+                "import"
+            } else {
+                "harvest"
             };
-            let r = harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
-                .await
-                .context("harvest")?;
-            let failed = failed(&r);
-            out.end(r)?;
-            out.finish()?;
-            Ok(exit_code(failed))
+            let flags = ListFlags {
+                full: false,
+                dry_run: false,
+                limit: None,
+                from: None,
+                until: None,
+                strict_counts: false,
+                only: Vec::new(),
+                force,
+                plan: None,
+                report,
+            };
+            run_list_stage(&cfg, stage, &flags, Some(std::sync::Arc::new(p))).await
         }
         Command::Apply {
             dry_run,

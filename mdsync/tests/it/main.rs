@@ -497,3 +497,75 @@ async fn revert_restores_what_an_import_replaced() {
     );
     mocks.shutdown().await;
 }
+
+async fn rosetta_add(mocks: &Mocks, pid: &str, element: &str, value: &str) {
+    let mut dc = mocks.rosetta.ie(pid).expect("ie").dc;
+    dc.push(formats::dc::DcElement::dc(element, value));
+    let r = reqwest::Client::new()
+        .put(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
+        .json(&serde_json::json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
+        .send()
+        .await
+        .expect("edit");
+    assert!(r.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
+    let (mocks, cfg) = setup("plan", 4, 61).await;
+    json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    rosetta_add(&mocks, "IE1001", "subject", "Planned subject").await;
+    rosetta_add(&mocks, "IE1002", "subject", "Another planned subject").await;
+    let plan = cfg.parent().expect("dir").join("plan.json");
+    let plan_arg: &'static str = Box::leak(plan.display().to_string().into_boxed_str());
+    let args: &'static [&'static str] = Box::leak(Box::new([
+        "import",
+        "--dry-run",
+        "--plan",
+        plan_arg,
+        "--report",
+        "json",
+    ]));
+    let dry = json(&mdsync_with(&cfg, args).await);
+    assert_eq!(dry["counts"]["updated"], 2, "{dry:#}");
+    let text = std::fs::read_to_string(&plan).expect("plan written");
+    let written: serde_json::Value = serde_json::from_str(&text).expect("a JSON plan");
+    assert_eq!(written["kind"], "mdsync-plan");
+    assert_eq!(written["summary"]["alma_writes"], 2, "{written:#}");
+    let redacted = regex::Regex::new(r"99\d{10,}")
+        .expect("re")
+        .replace_all(&text, "[mms_id]")
+        .into_owned();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../../snapshots/mdsync");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("import_plan", redacted));
+    // IE1002 changes again after the plan was reviewed: its planned diff is no longer the diff.
+    rosetta_add(&mocks, "IE1002", "subject", "A change after the review").await;
+    rosetta_add(&mocks, "IE1003", "subject", "Never planned").await;
+    let args: &'static [&'static str] =
+        Box::leak(Box::new(["execute", plan_arg, "--report", "json"]));
+    let r = mdsync_with(&cfg, args).await;
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(
+        (
+            report["counts"]["updated"].as_u64(),
+            report["counts"]["stale"].as_u64(),
+            report["alma_writes"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{report:#}"
+    );
+    assert!(r.status.success(), "a stale record is not an error");
+    let stale = report["records"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["outcome"] == "stale"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stale["ie_pid"], "IE1002", "{report:#}");
+    // IE1003 was never planned: the next import still sees it (the window did not move).
+    let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    assert_eq!(r["counts"]["updated"], 2, "IE1002 and IE1003: {r:#}");
+    mocks.shutdown().await;
+}

@@ -1,0 +1,127 @@
+//! Plans: `--dry-run --plan FILE` writes the records a run would change, each with its
+//! field-level diff, as JSON (`{"schema": 1, "kind": "mdsync-plan", "stage", "records": [...],
+//! "summary": {...}}`, records streamed as they are decided); `mdsync execute FILE` carries out
+//! exactly that plan and nothing else, skipping as `stale` a record that changed since.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use engine::report::{RecordHook, RecordOutcome, Report};
+use engine::stage::{Plan, PlannedRecord};
+
+/// The outcomes a plan carries out (the rest are reported in it, not executed).
+const EXECUTABLE: &[&str] = &["created", "updated", "deleted", "conflict"];
+
+pub struct PlanWriter {
+    out: Arc<Mutex<BufWriter<std::fs::File>>>,
+    first: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PlanWriter {
+    pub fn create(path: &Path, stage: &str) -> anyhow::Result<PlanWriter> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot write the plan {}: {e}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        write!(
+            out,
+            "{{\"schema\":1,\"kind\":\"mdsync-plan\",\"stage\":{},\"records\":[",
+            serde_json::to_string(stage)?
+        )?;
+        Ok(PlanWriter {
+            out: Arc::new(Mutex::new(out)),
+            first: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        })
+    }
+
+    /// A hook that writes each record into the plan, then hands it to `next` (the report).
+    pub fn hook(&self, next: Option<RecordHook>) -> RecordHook {
+        let out = self.out.clone();
+        let first = self.first.clone();
+        RecordHook(Arc::new(move |r: &RecordOutcome| {
+            if let Ok(json) = serde_json::to_string(r) {
+                let sep = if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    "\n"
+                } else {
+                    ",\n"
+                };
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = write!(o, "{sep}{json}");
+            }
+            if let Some(n) = &next {
+                (n.0)(r);
+            }
+        }))
+    }
+
+    /// Closes the plan with its summary: counts, the calls the run will cost, the quota share.
+    pub fn finish(self, report: &Report) -> anyhow::Result<()> {
+        let total = report.alma_calls + report.planned_writes;
+        let summary = serde_json::json!({
+            "counts": report.counts,
+            "alma_calls_estimate": total,
+            "alma_writes": report.planned_writes,
+            "alma_remaining_today": report.alma_remaining_today,
+            "quota_share": report
+                .alma_remaining_today
+                .filter(|n| *n > 0)
+                .map(|n| total as f64 / n as f64),
+            "warnings": report.warnings,
+        });
+        let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        write!(o, "\n],\"summary\":{summary}}}\n")?;
+        o.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads a plan for `mdsync execute`.
+pub fn read_plan(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the plan {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a plan: {e}", path.display()))?;
+    if v["kind"] != "mdsync-plan" || v["schema"] != 1 {
+        anyhow::bail!("{}: not an mdsync plan (schema 1)", path.display());
+    }
+    let stage = v["stage"].as_str().unwrap_or_default().to_owned();
+    if stage != "import" && stage != "harvest" {
+        anyhow::bail!(
+            "{}: a plan of stage {stage:?}; import and harvest plans execute",
+            path.display()
+        );
+    }
+    let mut plan = Plan {
+        stage,
+        ..Plan::default()
+    };
+    for r in v["records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let outcome = r["outcome"].as_str().unwrap_or_default();
+        let Some(identifier) = r["identifier"].as_str() else {
+            anyhow::bail!("{}: a record without an identifier", path.display());
+        };
+        if !EXECUTABLE.contains(&outcome) {
+            continue;
+        }
+        let changes = r["changes"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        plan.records.insert(
+            identifier.to_owned(),
+            PlannedRecord {
+                outcome: outcome.to_owned(),
+                changes,
+            },
+        );
+    }
+    Ok(plan)
+}
