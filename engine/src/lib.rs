@@ -15,6 +15,7 @@
 //! | [`policy`], [`updates`], [`update_dir`] | Alma → Rosetta (`mdsync harvest`): the field policy, the stage, the package directory |
 //! | [`apply`] | the Metadata Update Job's work over SOAP (`mdsync apply`) |
 //! | [`revert`] | undo a run from the pre-change versions it logged (`mdsync revert --run N`) |
+//! | [`reconcile`] | compare both systems through their public interfaces, write nothing (`mdsync reconcile`) |
 //!
 //! # What it must not do
 //!
@@ -27,6 +28,7 @@ pub mod config;
 pub mod harvest;
 pub mod import;
 pub mod policy;
+pub mod reconcile;
 pub mod report;
 pub mod retry;
 pub mod revert;

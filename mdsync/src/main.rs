@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// Compare Rosetta and Alma through their public interfaces and report every inconsistency
+    /// (IEs without a bib, bibs without an IE, duplicate 035s, representations that disagree,
+    /// Network Zone links). Writes nothing.
+    Reconcile {
+        #[arg(long, value_enum, default_value = "text")]
+        report: TableFormat,
+    },
     /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
     /// changed since the plan was made is skipped as stale.
     Execute {
@@ -163,6 +170,13 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ConfigAction {
     Check,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TableFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,6 +492,55 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Harvest(flags) => {
             let cfg = Config::load(&config_path)?;
             run_list_stage(&cfg, "harvest", &flags, None).await
+        }
+        Command::Reconcile { report } => {
+            let cfg = Config::load(&config_path)?;
+            let clients = Clients::new(&cfg, false)?;
+            let marc = Harvester::new(
+                clients.http.clone(),
+                HarvestOptions {
+                    payload: formats::oai::PayloadKind::Marc,
+                    ..HarvestOptions::default()
+                },
+            );
+            // Without a key the representation checks are skipped, and said so.
+            let alma = clients.alma().ok();
+            let r = engine::reconcile::reconcile(&cfg, &clients.harvester, &marc, alma.as_ref())
+                .await
+                .context("reconcile")?;
+            match report {
+                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Csv => print!("{}", r.csv()),
+                TableFormat::Text => {
+                    println!(
+                        "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {}",
+                        r.ies,
+                        r.bibs,
+                        if r.findings.is_empty() {
+                            "consistent".to_owned()
+                        } else {
+                            r.counts
+                                .iter()
+                                .map(|(k, v)| format!("{k} {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    );
+                    for f in &r.findings {
+                        println!(
+                            "  {:<28} {} {}: {}",
+                            f.kind,
+                            f.ie_pid.as_deref().unwrap_or("-"),
+                            f.mms_id.as_deref().unwrap_or("-"),
+                            f.detail
+                        );
+                    }
+                    for s in &r.skipped {
+                        println!("  skipped: {s}");
+                    }
+                }
+            }
+            Ok(exit_code(!r.findings.is_empty()))
         }
         Command::Execute {
             plan,

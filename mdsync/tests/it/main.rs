@@ -569,3 +569,145 @@ async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
     assert_eq!(r["counts"]["updated"], 2, "IE1002 and IE1003: {r:#}");
     mocks.shutdown().await;
 }
+
+async fn alma_bib_of(mocks: &Mocks, pid: &str) -> String {
+    let body = reqwest::get(format!(
+        "{}/bibs?other_system_id=oai:d4I1-pubam:{pid}&apikey=sandbox-key",
+        mocks.alma.api_url()
+    ))
+    .await
+    .expect("get")
+    .text()
+    .await
+    .expect("body");
+    formats::alma::List::<formats::alma::Bib>::read_xml(&body)
+        .expect("list")
+        .items
+        .first()
+        .and_then(|b| b.mms_id.clone())
+        .map(|m| m.to_string())
+        .expect("a bib")
+}
+
+async fn alma_edit(mocks: &Mocks, mms: &str, edits: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
+        .json(&edits)
+        .send()
+        .await
+        .expect("edit");
+    assert!(r.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
+    let (mocks, cfg) = setup("reconcile", 6, 71).await;
+    json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    let out = mdsync_with(&cfg, &["reconcile"]).await;
+    assert!(
+        out.status.success(),
+        "consistent after an import: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let http = reqwest::Client::new();
+    // Rosetta: an IE never imported, and an IE deleted.
+    http.put(format!("{}/__admin/ies/IE2000", mocks.rosetta.base_url()))
+        .json(&serde_json::json!({"dc": "<dc:title>Not in Alma</dc:title>", "sets": ["alma_sync"]}))
+        .send()
+        .await
+        .expect("put");
+    http.delete(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
+        .send()
+        .await
+        .expect("delete");
+    // Alma: a second 035 for the same IE, a Network Zone link, a second bib for one IE.
+    let field = |v: &str| serde_json::json!([{"op": "add_field", "field": {"tag": "035", "subfields": [["a", v]]}}]);
+    alma_edit(
+        &mocks,
+        &alma_bib_of(&mocks, "IE1004").await,
+        field("oai:d4I1-pubam:IE1004"),
+    )
+    .await;
+    alma_edit(
+        &mocks,
+        &alma_bib_of(&mocks, "IE1000").await,
+        field("(EXLNZ-01EXAMPLE_NETWORK)9912340000000001"),
+    )
+    .await;
+    alma_edit(
+        &mocks,
+        &alma_bib_of(&mocks, "IE1005").await,
+        field("oai:d4I1-pubam:IE1002"),
+    )
+    .await;
+    // A representation whose linking parameter names another IE.
+    let mms = alma_bib_of(&mocks, "IE1003").await;
+    let reps_url = format!("{}/bibs/{mms}/representations", mocks.alma.api_url());
+    let list = http
+        .get(format!("{reps_url}?apikey=sandbox-key"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let mut rep = formats::alma::List::<formats::alma::Representation>::read_xml(&list)
+        .expect("reps")
+        .items
+        .remove(0);
+    rep.linking_parameter_1 = Some("IE9999".into());
+    let id = rep.id.clone().expect("id");
+    let r = http
+        .put(format!("{reps_url}/{id}?apikey=sandbox-key"))
+        .header("content-type", "application/xml")
+        .body(rep.write_xml().expect("xml"))
+        .send()
+        .await
+        .expect("put");
+    assert!(r.status().is_success());
+    let journal = mocks.alma.journal().entries().len();
+
+    let out = mdsync_with(&cfg, &["reconcile", "--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "inconsistencies found");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["kind"].as_str()).collect())
+        .unwrap_or_default();
+    for k in [
+        "ie-without-bib",
+        "ie-deleted-bib-remains",
+        "duplicate-035",
+        "network-zone-linked",
+        "several-bibs-for-one-ie",
+        "linking-parameter-mismatch",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing: {report:#}");
+    }
+    assert!(
+        mocks.alma.journal().entries()[journal..]
+            .iter()
+            .all(|e| e.method == "GET"),
+        "reconcile writes nothing"
+    );
+    let redacted = regex::Regex::new(r"99\d{10,}")
+        .expect("re")
+        .replace_all(
+            &serde_json::to_string_pretty(&report).expect("json"),
+            "[mms_id]",
+        )
+        .into_owned();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../../snapshots/mdsync");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("reconcile_report", redacted));
+    let csv = String::from_utf8_lossy(
+        &mdsync_with(&cfg, &["reconcile", "--report", "csv"])
+            .await
+            .stdout,
+    )
+    .into_owned();
+    assert!(csv.starts_with("kind,ie_pid,mms_id,detail\n"), "{csv}");
+    mocks.shutdown().await;
+}

@@ -1,0 +1,291 @@
+//! `mdsync reconcile`: compares the two systems through their public interfaces only —
+//! Rosetta's OAI-PMH set (which IEs live), Alma's OAI-PMH publishing set in MARC (which bibs
+//! claim which IE, through 035) and Alma's API (each such bib's remote representations) — and
+//! reports every inconsistency. It writes nothing: it is also the verify-only mode for sites
+//! whose Alma imports with its own Digital Import profile.
+//!
+//! Memory holds one entry per IE PID and per bib that names one (not the records).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use formats::identifier::{MatchRule, MmsId, PidPattern};
+use formats::oai::{Item, ListArgs, Metadata};
+use serde::Serialize;
+
+use crate::alma::AlmaClient;
+use crate::config::Config;
+use crate::harvest::Harvester;
+use crate::stage::StageError;
+
+/// One inconsistency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    /// `ie-without-bib`, `bib-without-ie`, `ie-deleted-bib-remains`, `duplicate-035`,
+    /// `several-bibs-for-one-ie`, `no-remote-representation`, `linking-parameter-mismatch`,
+    /// `delivery-url-mismatch`, `network-zone-linked`.
+    pub kind: &'static str,
+    pub ie_pid: Option<String>,
+    pub mms_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileReport {
+    pub schema: u32,
+    pub ies: u64,
+    pub bibs: u64,
+    pub counts: BTreeMap<&'static str, u64>,
+    pub findings: Vec<Finding>,
+    /// Checks that could not run (no Alma API key, say).
+    pub skipped: Vec<String>,
+}
+
+impl ReconcileReport {
+    fn add(&mut self, f: Finding) {
+        *self.counts.entry(f.kind).or_default() += 1;
+        self.findings.push(f);
+    }
+
+    /// `kind,ie_pid,mms_id,detail` with RFC 4180 quoting.
+    pub fn csv(&self) -> String {
+        let q = |s: &str| {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
+        };
+        let mut out = String::from("kind,ie_pid,mms_id,detail\n");
+        for f in &self.findings {
+            out.push_str(&format!(
+                "{},{},{},{}\n",
+                f.kind,
+                q(f.ie_pid.as_deref().unwrap_or("")),
+                q(f.mms_id.as_deref().unwrap_or("")),
+                q(&f.detail)
+            ));
+        }
+        out
+    }
+}
+
+/// What Alma's publishing says of one bib.
+struct BibSeen {
+    pids: Vec<String>,
+    network_zone: bool,
+}
+
+/// Runs the comparison. `alma`: the API for the representation checks (skipped without it).
+pub async fn reconcile(
+    cfg: &Config,
+    rosetta_oai: &Harvester,
+    alma_oai_marc: &Harvester,
+    alma: Option<&AlmaClient>,
+) -> Result<ReconcileReport, StageError> {
+    let mut report = ReconcileReport {
+        schema: 1,
+        ..ReconcileReport::default()
+    };
+    let pattern = PidPattern::new(&cfg.update.pid_pattern)
+        .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
+    let rule = MatchRule {
+        contains: cfg.match_contains().to_owned(),
+        strict: cfg.update.match_strict,
+        pid_pattern: pattern,
+    };
+    // Rosetta: which IEs live, which were deleted (identifiers only).
+    let mut live: BTreeSet<String> = BTreeSet::new();
+    let mut deleted: BTreeSet<String> = BTreeSet::new();
+    let args = ListArgs {
+        metadata_prefix: cfg.rosetta.metadata_prefix.clone(),
+        from: None,
+        until: None,
+        set: cfg.rosetta.set.clone(),
+    };
+    let mut cursor = rosetta_oai.cursor(&cfg.rosetta.oai_base_url, &args, true, None);
+    while let Some(page) = cursor.next_page().await? {
+        for item in page.items {
+            let h = item.header();
+            let Some(pid) = h.identifier.rsplit(':').next().map(str::trim) else {
+                continue;
+            };
+            if h.deleted {
+                deleted.insert(pid.to_owned());
+            } else {
+                live.insert(pid.to_owned());
+            }
+        }
+    }
+    cursor.finish()?;
+    deleted.retain(|p| !live.contains(p));
+    report.ies = live.len() as u64;
+    // Alma: every published bib in MARC, and the IEs its 035s name.
+    let Some(alma_oai) = cfg.alma.oai_base_url.as_deref() else {
+        return Err(StageError::Config(
+            "alma.oai_base_url is not set: reconcile reads Alma's publishing in MARC".to_owned(),
+        ));
+    };
+    let args = ListArgs {
+        metadata_prefix: "marc21".to_owned(),
+        from: None,
+        until: None,
+        set: Some(cfg.alma.publishing_set.clone()),
+    };
+    let mut bibs: BTreeMap<String, BibSeen> = BTreeMap::new();
+    let mut cursor = alma_oai_marc.cursor(alma_oai, &args, false, None);
+    while let Some(page) = cursor.next_page().await? {
+        for item in page.items {
+            let Item::Record(r) = &item else { continue };
+            if r.header.deleted {
+                continue;
+            }
+            let Some(Metadata::Marc(marc)) = &r.metadata else {
+                continue;
+            };
+            let mms = marc
+                .control("001")
+                .map(str::to_owned)
+                .or_else(|| r.header.identifier.rsplit(':').next().map(str::to_owned))
+                .unwrap_or_default();
+            let values: Vec<String> = marc
+                .data_fields()
+                .filter(|f| f.tag == "035")
+                .flat_map(|f| f.all('a').map(|v| v.trim().to_owned()).collect::<Vec<_>>())
+                .collect();
+            let network_zone = values.iter().any(|v| v.starts_with("(EXLNZ-"));
+            let mut pids = Vec::new();
+            for v in &values {
+                if let Ok(Some(pid)) = rule.find_ie_pid([v.as_str()]) {
+                    pids.push(pid.to_string());
+                }
+            }
+            bibs.insert(mms, BibSeen { pids, network_zone });
+        }
+    }
+    cursor.finish()?;
+    let mut by_ie: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (mms, seen) in &bibs {
+        if seen.pids.is_empty() {
+            continue;
+        }
+        report.bibs += 1;
+        let mut distinct: Vec<&String> = seen.pids.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() < seen.pids.len() {
+            report.add(Finding {
+                kind: "duplicate-035",
+                ie_pid: distinct.first().map(|p| (*p).clone()),
+                mms_id: Some(mms.clone()),
+                detail: format!("{} 035s name the same IE", seen.pids.len()),
+            });
+        }
+        if seen.network_zone {
+            report.add(Finding {
+                kind: "network-zone-linked",
+                ie_pid: distinct.first().map(|p| (*p).clone()),
+                mms_id: Some(mms.clone()),
+                detail: "linked to the Network Zone: the import must not overwrite it (reported, not touched)".to_owned(),
+            });
+        }
+        for pid in distinct {
+            by_ie.entry(pid.clone()).or_default().push(mms.clone());
+            if deleted.contains(pid) {
+                report.add(Finding {
+                    kind: "ie-deleted-bib-remains",
+                    ie_pid: Some(pid.clone()),
+                    mms_id: Some(mms.clone()),
+                    detail: "the IE is deleted in Rosetta; its bib is still published".to_owned(),
+                });
+            } else if !live.contains(pid) {
+                report.add(Finding {
+                    kind: "bib-without-ie",
+                    ie_pid: Some(pid.clone()),
+                    mms_id: Some(mms.clone()),
+                    detail: "no such IE in Rosetta's set".to_owned(),
+                });
+            }
+        }
+    }
+    for pid in &live {
+        match by_ie.get(pid).map(Vec::as_slice) {
+            None | Some([]) => report.add(Finding {
+                kind: "ie-without-bib",
+                ie_pid: Some(pid.clone()),
+                mms_id: None,
+                detail: "no bib in Alma's publishing names this IE".to_owned(),
+            }),
+            Some([_]) => {}
+            Some(many) => report.add(Finding {
+                kind: "several-bibs-for-one-ie",
+                ie_pid: Some(pid.clone()),
+                mms_id: Some(many.join(" ")),
+                detail: format!("{} bibs name this IE", many.len()),
+            }),
+        }
+    }
+    // The representations, through the API (one call per bib).
+    match alma {
+        None => report
+            .skipped
+            .push("representations: no Alma API key, not checked".to_owned()),
+        Some(alma) => {
+            for (pid, mmss) in &by_ie {
+                for mms in mmss {
+                    let Ok(id) = MmsId::new(mms) else { continue };
+                    let reps = alma.representations(&id).await.map_err(|e| {
+                        StageError::Config(format!("representations of {mms}: {e}"))
+                    })?;
+                    let remote: Vec<_> = reps.iter().filter(|r| r.is_remote).collect();
+                    let want_delivery = cfg
+                        .rosetta
+                        .delivery_template
+                        .as_ref()
+                        .map(|t| t.replace("$$LinkingParameter1", pid));
+                    let Some(rep) = remote.iter().find(|r| {
+                        r.originating_record_id
+                            .as_deref()
+                            .is_some_and(|o| o.trim().rsplit(':').next() == Some(pid.as_str()))
+                    }) else {
+                        report.add(Finding {
+                            kind: "no-remote-representation",
+                            ie_pid: Some(pid.clone()),
+                            mms_id: Some(mms.clone()),
+                            detail: format!(
+                                "{} remote representation(s), none for this IE",
+                                remote.len()
+                            ),
+                        });
+                        continue;
+                    };
+                    if rep.linking_parameter_1.as_deref().map(str::trim) != Some(pid.as_str()) {
+                        report.add(Finding {
+                            kind: "linking-parameter-mismatch",
+                            ie_pid: Some(pid.clone()),
+                            mms_id: Some(mms.clone()),
+                            detail: format!(
+                                "linking_parameter_1 is {:?}",
+                                rep.linking_parameter_1.as_deref().unwrap_or("")
+                            ),
+                        });
+                    }
+                    if let Some(want) = &want_delivery
+                        && rep.delivery_url.as_deref().map(str::trim) != Some(want.as_str())
+                    {
+                        report.add(Finding {
+                            kind: "delivery-url-mismatch",
+                            ie_pid: Some(pid.clone()),
+                            mms_id: Some(mms.clone()),
+                            detail: format!(
+                                "delivery_url is {:?}, the template gives {want:?}",
+                                rep.delivery_url.as_deref().unwrap_or("")
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    report.findings.sort();
+    Ok(report)
+}
