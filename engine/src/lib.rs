@@ -14,6 +14,7 @@
 //! | [`import`] | Rosetta → Alma (`mdsync import`) |
 //! | [`policy`], [`updates`], [`update_dir`] | Alma → Rosetta (`mdsync harvest`): the field policy, the stage, the package directory |
 //! | [`apply`] | the Metadata Update Job's work over SOAP (`mdsync apply`) |
+//! | [`plan`] | plan files: written by a dry run, read by `mdsync execute` |
 //! | [`revert`] | undo a run from the pre-change versions it logged (`mdsync revert --run N`) |
 //! | [`reconcile`] | compare both systems through their public interfaces, write nothing (`mdsync reconcile`) |
 //!
@@ -27,6 +28,7 @@ pub mod apply;
 pub mod config;
 pub mod harvest;
 pub mod import;
+pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod report;

@@ -21,7 +21,6 @@ use engine::updates::harvest;
 mod check;
 mod demo;
 mod output;
-mod plan;
 mod scenario_cmd;
 use output::{Printer, ReportFormat};
 
@@ -332,7 +331,7 @@ async fn run_list_stage(
     let mut out = Printer::new(flags.report, false);
     let printer_hook = out.begin(stage)?;
     let writer = match &flags.plan {
-        Some(path) => Some(plan::PlanWriter::create(path, stage)?),
+        Some(path) => Some(engine::plan::PlanWriter::create(path, stage)?),
         None => None,
     };
     let on_record = match &writer {
@@ -548,7 +547,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let p = plan::read_plan(&plan)?;
+            let p = engine::plan::read_plan(&plan)?;
             let stage = if p.stage == "import" {
                 "import"
             } else {

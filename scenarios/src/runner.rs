@@ -76,6 +76,7 @@ pub enum Target {
 /// The running systems and the engine's clients.
 struct World {
     mocks: Option<Mocks>,
+    work: PathBuf,
     cfg: Config,
     config_toml: String,
     http: reqwest::Client,
@@ -244,6 +245,7 @@ pub async fn run_keeping(
     };
     let mut w = World {
         mocks,
+        work: work.to_path_buf(),
         cfg,
         config_toml,
         http: engine::harvest::http_client_with(&network)?,
@@ -401,13 +403,36 @@ impl World {
                 seen.notify_one();
             }))
         };
+        let writer = match (&step.plan, step.dry_run) {
+            (Some(name), true) => Some(
+                engine::plan::PlanWriter::create(&self.work.join(name), stage)
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        let (stage, plan) = if stage == "execute" {
+            let name = step.plan.as_deref().unwrap_or_default();
+            let plan = engine::plan::read_plan(&self.work.join(name)).map_err(|e| e.to_string())?;
+            let s = if plan.stage == "import" {
+                "import"
+            } else {
+                "harvest"
+            };
+            (s, Some(Arc::new(plan)))
+        } else {
+            (stage, None)
+        };
         let opts = RunOptions {
             full: step.full,
             dry_run: step.dry_run,
             limit: step.limit,
-            on_record: Some(hook.clone()),
+            on_record: Some(match &writer {
+                Some(w) => w.hook(Some(hook.clone())),
+                None => hook.clone(),
+            }),
             only: step.only.clone(),
             force: step.force,
+            plan,
             ..RunOptions::default()
         };
         let rosetta = self.rosetta_client();
@@ -483,6 +508,9 @@ impl World {
             r = work => Some(r.map_err(|e| format!("{stage}: {e}"))?),
             () = killer => None,
         };
+        if let (Some(w), Some(r)) = (writer, &report) {
+            w.finish(r).map_err(|e| e.to_string())?;
+        }
         // Dropping the handle without committing is what a crash leaves: SQLite rolls the open
         // transaction back, the lock goes with the process.
         drop(state);
@@ -553,6 +581,84 @@ impl World {
         }
     }
 
+    async fn alma_action(&self, a: &crate::scenario::AlmaAction, ie: &str) -> Result<(), String> {
+        use reqwest::Method;
+        let bib = self.bib_of(ie).await?;
+        let mms = bib["mms_id"].as_str().unwrap_or_default().to_owned();
+        if !a.edits.is_empty() {
+            let edits = serde_json::to_value(&a.edits).map_err(|e| e.to_string())?;
+            self.admin(
+                "alma",
+                Method::POST,
+                &format!("bibs/{mms}/edit"),
+                Some(edits),
+            )
+            .await?;
+        }
+        if a.suppress {
+            self.admin(
+                "alma",
+                Method::POST,
+                &format!("bibs/{mms}/suppress"),
+                Some(json!({"suppressed": true})),
+            )
+            .await?;
+        }
+        if a.delete {
+            self.admin("alma", Method::DELETE, &format!("bibs/{mms}"), None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn rosetta_action(
+        &self,
+        r: &crate::scenario::RosettaAction,
+        pid: &str,
+    ) -> Result<(), String> {
+        use reqwest::Method;
+        if let Some(dc) = &r.dc {
+            self.admin(
+                "rosetta",
+                Method::PUT,
+                &format!("ies/{pid}"),
+                Some(json!({"dc": dc})),
+            )
+            .await?;
+        }
+        if let Some(add) = &r.add {
+            let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid)) else {
+                return Err(format!("no IE {pid} in Rosetta"));
+            };
+            let extra = mock_rosetta::parse_dc_children(add).map_err(|e| format!("add: {e}"))?;
+            let mut dc = ie.dc;
+            dc.elements.extend(extra.elements);
+            let xml = dc.write(Container::DcRecord).map_err(|e| e.to_string())?;
+            self.admin(
+                "rosetta",
+                Method::PUT,
+                &format!("ies/{pid}"),
+                Some(json!({"dc": xml})),
+            )
+            .await?;
+        }
+        if let Some(lock) = r.lock {
+            let what = if lock { "lock" } else { "unlock" };
+            self.admin(
+                "rosetta",
+                Method::POST,
+                &format!("ies/{pid}/{what}"),
+                Some(json!({})),
+            )
+            .await?;
+        }
+        if r.delete {
+            self.admin("rosetta", Method::DELETE, &format!("ies/{pid}"), None)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn step(&mut self, step: &Step, label: &str, out: &mut RunOutcome) -> Result<(), String> {
         if let Some(stage) = &step.run {
             return self.run_step(stage, step, label, out).await;
@@ -564,73 +670,13 @@ impl World {
         }
         use reqwest::Method;
         if let Some(a) = &step.alma {
-            let bib = self.bib_of(&a.ie).await?;
-            let mms = bib["mms_id"].as_str().unwrap_or_default().to_owned();
-            if !a.edits.is_empty() {
-                let edits = serde_json::to_value(&a.edits).map_err(|e| e.to_string())?;
-                self.admin(
-                    "alma",
-                    Method::POST,
-                    &format!("bibs/{mms}/edit"),
-                    Some(edits),
-                )
-                .await?;
-            }
-            if a.suppress {
-                self.admin(
-                    "alma",
-                    Method::POST,
-                    &format!("bibs/{mms}/suppress"),
-                    Some(json!({"suppressed": true})),
-                )
-                .await?;
-            }
-            if a.delete {
-                self.admin("alma", Method::DELETE, &format!("bibs/{mms}"), None)
-                    .await?;
+            for ie in crate::scenario::expand_ies(&a.ie)? {
+                self.alma_action(a, &ie).await?;
             }
         }
         if let Some(r) = &step.rosetta {
-            let pid = &r.ie;
-            if let Some(dc) = &r.dc {
-                self.admin(
-                    "rosetta",
-                    Method::PUT,
-                    &format!("ies/{pid}"),
-                    Some(json!({"dc": dc})),
-                )
-                .await?;
-            }
-            if let Some(add) = &r.add {
-                let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid)) else {
-                    return Err(format!("no IE {pid} in Rosetta"));
-                };
-                let extra =
-                    mock_rosetta::parse_dc_children(add).map_err(|e| format!("add: {e}"))?;
-                let mut dc = ie.dc;
-                dc.elements.extend(extra.elements);
-                let xml = dc.write(Container::DcRecord).map_err(|e| e.to_string())?;
-                self.admin(
-                    "rosetta",
-                    Method::PUT,
-                    &format!("ies/{pid}"),
-                    Some(json!({"dc": xml})),
-                )
-                .await?;
-            }
-            if let Some(lock) = r.lock {
-                let what = if lock { "lock" } else { "unlock" };
-                self.admin(
-                    "rosetta",
-                    Method::POST,
-                    &format!("ies/{pid}/{what}"),
-                    Some(json!({})),
-                )
-                .await?;
-            }
-            if r.delete {
-                self.admin("rosetta", Method::DELETE, &format!("ies/{pid}"), None)
-                    .await?;
+            for ie in crate::scenario::expand_ies(&r.ie)? {
+                self.rosetta_action(r, &ie).await?;
             }
         }
         if let Some(f) = &step.fault {

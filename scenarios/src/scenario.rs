@@ -105,6 +105,9 @@ pub struct Step {
     /// `--force`: past the circuit breaker.
     #[serde(default)]
     pub force: bool,
+    /// With a dry run: write the plan under this name (in the scenario's work folder); with
+    /// `run = "execute"`: carry that plan out.
+    pub plan: Option<String>,
     /// With `run = "revert"`: the run to revert (runs are numbered from 1 in the order the
     /// scenario's stages ran).
     pub revert: Option<i64>,
@@ -129,7 +132,7 @@ pub struct Step {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlmaAction {
-    /// The IE whose bib this is.
+    /// The IE whose bib this is (`IE1000..IE1039`: each of a range).
     pub ie: String,
     /// mock-alma's edits (`{op = "add_dc", element = "description", value = "…"}`).
     #[serde(default)]
@@ -143,6 +146,7 @@ pub struct AlmaAction {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosettaAction {
+    /// The IE (`IE1000..IE1039`: each of a range).
     pub ie: String,
     /// The IE's new DC (children of `dc:record`).
     pub dc: Option<String>,
@@ -228,6 +232,7 @@ const STAGES: &[&str] = &[
     "sync",
     "rosetta-job",
     "revert",
+    "execute",
 ];
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -296,6 +301,18 @@ impl Scenario {
                 }
                 _ => {}
             }
+            if step.run.as_deref() == Some("execute") && step.plan.is_none() {
+                return Err(bad("run = \"execute\" needs plan = NAME".to_owned()));
+            }
+            if step.plan.is_some()
+                && step.run.as_deref() != Some("execute")
+                && !(step.dry_run && matches!(step.run.as_deref(), Some("import" | "harvest")))
+            {
+                return Err(bad(
+                    "plan = NAME goes with an import or harvest dry run, or with run = \"execute\""
+                        .to_owned(),
+                ));
+            }
             if (step.run.as_deref() == Some("revert")) != step.revert.is_some() {
                 return Err(bad("run = \"revert\" and revert = N go together".to_owned()));
             }
@@ -325,6 +342,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ie_ranges_expand() {
+        assert_eq!(expand_ies("IE1000"), Ok(vec!["IE1000".to_owned()]));
+        assert_eq!(
+            expand_ies("IE0998..IE1000"),
+            Ok(vec!["IE0998".into(), "IE0999".into(), "IE1000".into()])
+        );
+        assert!(expand_ies("IE1002..IE1000").is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_malformed_steps_name_the_file_line_and_key() {
         let e = Scenario::parse(
             "[scenario]\nname = \"x\"\ndescription = \"y\"\nsnapshots = true\n",
@@ -349,4 +376,25 @@ mod tests {
         .expect_err("unknown stage");
         assert!(e.to_string().contains("imprt"), "{e}");
     }
+}
+
+/// `IE1000` → `["IE1000"]`; `IE1000..IE1003` → the four PIDs (same prefix, numeric suffix).
+pub fn expand_ies(spec: &str) -> Result<Vec<String>, String> {
+    let Some((a, b)) = spec.split_once("..") else {
+        return Ok(vec![spec.trim().to_owned()]);
+    };
+    let split = |s: &str| {
+        let s = s.trim();
+        let digits = s.len() - s.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+        let (prefix, number) = s.split_at(digits);
+        number
+            .parse::<u64>()
+            .map(|n| (prefix.to_owned(), n, number.len()))
+            .map_err(|_| format!("{s:?} does not end in a number"))
+    };
+    let ((pa, na, width), (pb, nb, _)) = (split(a)?, split(b)?);
+    if pa != pb || nb < na {
+        return Err(format!("{spec:?} is not a range like IE1000..IE1039"));
+    }
+    Ok((na..=nb).map(|n| format!("{pa}{n:0width$}")).collect())
 }

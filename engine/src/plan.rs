@@ -7,8 +7,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use engine::report::{RecordHook, RecordOutcome, Report};
-use engine::stage::{Plan, PlannedRecord};
+use crate::report::{RecordHook, RecordOutcome, Report};
+use crate::stage::{Plan, PlannedRecord};
 
 /// The outcomes a plan carries out (the rest are reported in it, not executed).
 const EXECUTABLE: &[&str] = &["created", "updated", "deleted", "conflict"];
@@ -19,15 +19,17 @@ pub struct PlanWriter {
 }
 
 impl PlanWriter {
-    pub fn create(path: &Path, stage: &str) -> anyhow::Result<PlanWriter> {
-        let file = std::fs::File::create(path)
-            .map_err(|e| anyhow::anyhow!("cannot write the plan {}: {e}", path.display()))?;
+    pub fn create(path: &Path, stage: &str) -> Result<PlanWriter, PlanError> {
+        let io =
+            |e: std::io::Error| PlanError(format!("cannot write the plan {}: {e}", path.display()));
+        let file = std::fs::File::create(path).map_err(io)?;
         let mut out = BufWriter::new(file);
         write!(
             out,
             "{{\"schema\":1,\"kind\":\"mdsync-plan\",\"stage\":{},\"records\":[",
-            serde_json::to_string(stage)?
-        )?;
+            serde_json::to_string(stage).unwrap_or_default()
+        )
+        .map_err(io)?;
         Ok(PlanWriter {
             out: Arc::new(Mutex::new(out)),
             first: Arc::new(std::sync::atomic::AtomicBool::new(true)),
@@ -55,7 +57,7 @@ impl PlanWriter {
     }
 
     /// Closes the plan with its summary: counts, the calls the run will cost, the quota share.
-    pub fn finish(self, report: &Report) -> anyhow::Result<()> {
+    pub fn finish(self, report: &Report) -> Result<(), PlanError> {
         let total = report.alma_calls + report.planned_writes;
         let summary = serde_json::json!({
             "counts": report.counts,
@@ -69,27 +71,31 @@ impl PlanWriter {
             "warnings": report.warnings,
         });
         let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        write!(o, "\n],\"summary\":{summary}}}\n")?;
-        o.flush()?;
-        Ok(())
+        write!(o, "\n],\"summary\":{summary}}}\n")
+            .and_then(|()| o.flush())
+            .map_err(|e| PlanError(format!("cannot write the plan: {e}")))
     }
 }
 
+/// A plan that cannot be written or read, with the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
 /// Reads a plan for `mdsync execute`.
-pub fn read_plan(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read the plan {}: {e}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not a plan: {e}", path.display()))?;
+pub fn read_plan(path: &Path) -> Result<Plan, PlanError> {
+    let bad = |m: String| PlanError(format!("{}: {m}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a plan: {e}")))?;
     if v["kind"] != "mdsync-plan" || v["schema"] != 1 {
-        anyhow::bail!("{}: not an mdsync plan (schema 1)", path.display());
+        return Err(bad("not an mdsync plan (schema 1)".to_owned()));
     }
     let stage = v["stage"].as_str().unwrap_or_default().to_owned();
     if stage != "import" && stage != "harvest" {
-        anyhow::bail!(
-            "{}: a plan of stage {stage:?}; import and harvest plans execute",
-            path.display()
-        );
+        return Err(bad(format!(
+            "a plan of stage {stage:?}; import and harvest plans execute"
+        )));
     }
     let mut plan = Plan {
         stage,
@@ -102,7 +108,7 @@ pub fn read_plan(path: &Path) -> anyhow::Result<Plan> {
     {
         let outcome = r["outcome"].as_str().unwrap_or_default();
         let Some(identifier) = r["identifier"].as_str() else {
-            anyhow::bail!("{}: a record without an identifier", path.display());
+            return Err(bad("a record without an identifier".to_owned()));
         };
         if !EXECUTABLE.contains(&outcome) {
             continue;
