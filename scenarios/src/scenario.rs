@@ -337,6 +337,27 @@ impl Scenario {
     }
 }
 
+/// `IE1000` → `["IE1000"]`; `IE1000..IE1003` → the four PIDs (same prefix, numeric suffix).
+pub fn expand_ies(spec: &str) -> Result<Vec<String>, String> {
+    let Some((a, b)) = spec.split_once("..") else {
+        return Ok(vec![spec.trim().to_owned()]);
+    };
+    let split = |s: &str| {
+        let s = s.trim();
+        let digits = s.len() - s.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+        let (prefix, number) = s.split_at(digits);
+        number
+            .parse::<u64>()
+            .map(|n| (prefix.to_owned(), n, number.len()))
+            .map_err(|_| format!("{s:?} does not end in a number"))
+    };
+    let ((pa, na, width), (pb, nb, _)) = (split(a)?, split(b)?);
+    if pa != pb || nb < na {
+        return Err(format!("{spec:?} is not a range like IE1000..IE1039"));
+    }
+    Ok((na..=nb).map(|n| format!("{pa}{n:0width$}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,25 +397,4 @@ mod tests {
         .expect_err("unknown stage");
         assert!(e.to_string().contains("imprt"), "{e}");
     }
-}
-
-/// `IE1000` → `["IE1000"]`; `IE1000..IE1003` → the four PIDs (same prefix, numeric suffix).
-pub fn expand_ies(spec: &str) -> Result<Vec<String>, String> {
-    let Some((a, b)) = spec.split_once("..") else {
-        return Ok(vec![spec.trim().to_owned()]);
-    };
-    let split = |s: &str| {
-        let s = s.trim();
-        let digits = s.len() - s.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
-        let (prefix, number) = s.split_at(digits);
-        number
-            .parse::<u64>()
-            .map(|n| (prefix.to_owned(), n, number.len()))
-            .map_err(|_| format!("{s:?} does not end in a number"))
-    };
-    let ((pa, na, width), (pb, nb, _)) = (split(a)?, split(b)?);
-    if pa != pb || nb < na {
-        return Err(format!("{spec:?} is not a range like IE1000..IE1039"));
-    }
-    Ok((na..=nb).map(|n| format!("{pa}{n:0width$}")).collect())
 }
