@@ -292,6 +292,19 @@ impl AlmaClient {
             .map_err(|e| Self::protocol("GET", &path, e))
     }
 
+    /// `DELETE /bibs/{mms}?override=true` (the bib goes with its inventory).
+    pub async fn delete_bib(&self, mms: &MmsId) -> Result<(), AlmaError> {
+        let path = format!("/bibs/{mms}");
+        self.call(
+            reqwest::Method::DELETE,
+            &path,
+            &[("override", "true")],
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn delete_representation(&self, mms: &MmsId, id: &str) -> Result<(), AlmaError> {
         let path = format!("/bibs/{mms}/representations/{id}");
         self.call(reqwest::Method::DELETE, &path, &[], None)

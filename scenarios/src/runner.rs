@@ -234,7 +234,10 @@ pub async fn run_keeping(
                 ),
                 None => None,
             };
-            (None, (*cfg, String::new()), key, password)
+            // A fresh state store of the scenario's own: the site's stays as it is.
+            let mut cfg = *cfg;
+            cfg.state.path = work.join("state.sqlite").display().to_string();
+            (None, (cfg, String::new()), key, password)
         }
     };
     // The mocks are on loopback: only real systems go through the site's proxies and CA.
@@ -276,6 +279,9 @@ pub async fn run_keeping(
         && let Err(e) = w.converge(&mut out).await
     {
         out.mismatches.push(format!("convergence: {e}"));
+    }
+    if w.mocks.is_none() && w.cfg.general.environment == engine::config::Environment::Sandbox {
+        w.clean_up_sandbox(&mut out).await;
     }
     if let Some(m) = w.mocks.take() {
         if keep {
@@ -906,6 +912,40 @@ impl World {
         } else {
             Err(problems.join("; "))
         }
+    }
+
+    /// Against a real sandbox: deletes the bibs (and their representations) the scenario's
+    /// imports created, so a scenario can run again from the same start.
+    async fn clean_up_sandbox(&self, out: &mut RunOutcome) {
+        let alma = AlmaClient::new(
+            self.http.clone(),
+            &self.cfg.alma.api_base_url,
+            &self.alma_key,
+            self.cfg.alma.max_requests_per_second,
+            retry(),
+        );
+        let created: Vec<String> = out
+            .records
+            .iter()
+            .filter(|(_, r)| r.outcome == engine::report::Outcome::Created)
+            .filter_map(|(_, r)| r.mms_id.clone())
+            .collect();
+        let mut deleted = 0;
+        for mms in &created {
+            let Ok(id) = formats::identifier::MmsId::new(mms) else {
+                continue;
+            };
+            match alma.delete_bib(&id).await {
+                Ok(()) => deleted += 1,
+                Err(e) => out
+                    .log
+                    .push(format!("clean-up: bib {mms} not deleted: {e}")),
+            }
+        }
+        out.log.push(format!(
+            "clean-up (sandbox): {deleted} of the {} bib(s) the scenario created deleted, with their representations",
+            created.len()
+        ));
     }
 
     /// One full cycle, then a second that must write nothing in either direction.

@@ -711,3 +711,67 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
     assert!(csv.starts_with("kind,ie_pid,mms_id,detail\n"), "{csv}");
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_against_real_endpoints_skips_mock_steps_and_cleans_up_the_sandbox() {
+    // "Real" endpoints: mocks this test started, reached only through the configuration.
+    let (mocks, cfg) = setup("vendor", 20, 3).await;
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/library/first-import-then-skip.toml"
+    );
+    let cfg_path = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        mdsync()
+            .arg("--config")
+            .arg(&cfg_path)
+            .args(["scenario", "run", file])
+            .env("ALMA_API_KEY", "sandbox-key")
+            .env("ROSETTA_PASSWORD", "mdsync")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("skipped: final"), "{text}");
+    assert!(
+        text.contains("20 of the 20 bib(s) the scenario created deleted"),
+        "{text}"
+    );
+    let bibs = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+        .await
+        .expect("bibs")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert!(
+        bibs.as_array()
+            .is_some_and(|b| b.iter().all(|x| x["deleted"] == true)),
+        "{bibs:#}"
+    );
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_state_is_refused_naming_the_holder() {
+    let (mocks, cfg) = setup("locked", 2, 4).await;
+    let lock = cfg.parent().expect("dir").join("state.sqlite.lock");
+    // pid 1 is alive on any Linux machine: a run that really holds the lock.
+    std::fs::write(&lock, "pid 1 since 2026-11-28T10:00:00Z\n").expect("lock");
+    let out = mdsync_with(&cfg, &["import"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another run (pid 1 since 2026-11-28T10:00:00Z)"),
+        "{err}"
+    );
+    std::fs::remove_file(&lock).expect("unlock");
+    assert!(mdsync_with(&cfg, &["import"]).await.status.success());
+    mocks.shutdown().await;
+}
