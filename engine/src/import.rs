@@ -152,7 +152,16 @@ pub async fn import(
     };
     let driven = match &opts.plan {
         Some(plan) => {
-            crate::stage::drive_plan(&ctx, state, harvester, &list, plan, &mut report).await
+            crate::stage::drive_plan(
+                &ctx,
+                state,
+                harvester,
+                &list,
+                plan,
+                &mut report,
+                &ctx.breaker,
+            )
+            .await
         }
         None => {
             drive(

@@ -169,6 +169,22 @@ impl Breaker {
         })
     }
 
+    /// Weighs a whole plan before any write: `Err` when its changes alone pass the limit.
+    pub fn check_plan(&self, plan: &Plan) -> Result<(), String> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let n = plan.records.len() as u64;
+        if n <= limit {
+            return Ok(());
+        }
+        Err(format!(
+            "circuit breaker: the plan changes {n} records, more than {limit} of the {} known \
+             (max_change_ratio = {}); nothing was written. Execute it with --force if this is meant",
+            self.known, self.ratio
+        ))
+    }
+
     /// Takes a slot for one record's change; `Err` with the reason when none is left.
     pub fn take(&self) -> Result<(), String> {
         let Some(limit) = self.limit else {
@@ -340,7 +356,12 @@ pub(crate) async fn drive_plan<S: Stage>(
     list: &ListSource<'_>,
     plan: &Plan,
     report: &mut Report,
+    breaker: &Breaker,
 ) -> Result<(), StageError> {
+    if let Err(message) = breaker.check_plan(plan) {
+        report.stopped = Some(message);
+        return Ok(());
+    }
     for (n, (identifier, planned)) in plan.records.iter().enumerate() {
         if n % 100 == 0 {
             state.commit()?;

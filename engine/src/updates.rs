@@ -235,7 +235,16 @@ pub async fn harvest(
     };
     let driven = match &opts.plan {
         Some(plan) => {
-            crate::stage::drive_plan(&ctx, state, harvester, &list, plan, &mut report).await
+            crate::stage::drive_plan(
+                &ctx,
+                state,
+                harvester,
+                &list,
+                plan,
+                &mut report,
+                &ctx.breaker,
+            )
+            .await
         }
         None => {
             drive(
