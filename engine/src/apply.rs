@@ -79,17 +79,7 @@ pub async fn apply(
             apply_one(cfg, state, rosetta, &dir, &pattern, &file, opts.dry_run).await?;
         report.count(out.outcome);
         if let Some(run) = run {
-            state.log_record(
-                run,
-                &RunRecord {
-                    identifier: &out.identifier,
-                    outcome: out.outcome.as_str(),
-                    reason: out.reason.as_deref(),
-                    ie_pid: out.ie_pid.as_deref(),
-                    mms_id: None,
-                    previous: None,
-                },
-            )?;
+            state.log_record(run, &RunRecord::of(&out, None))?;
         }
         report.push(out, opts.on_record.as_ref());
         if let Some(message) = stop {
@@ -98,12 +88,7 @@ pub async fn apply(
         }
     }
     report.rosetta_calls = rosetta.calls();
-    if let Some(run) = run {
-        state.finish_run(
-            run,
-            &serde_json::to_string(&report.counts).unwrap_or_default(),
-        )?;
-    }
+    report.close(state)?;
     Ok(report)
 }
 

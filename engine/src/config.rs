@@ -430,6 +430,23 @@ impl Config {
     }
 }
 
+/// The configuration unit tests share: the seed's Rosetta, an EU Alma, then `extra` (TOML).
+#[cfg(test)]
+pub(crate) fn seed_config(extra: &str) -> Config {
+    let text = format!(
+        r#"
+[rosetta]
+oai_base_url = "https://rosetta.example.edu/oaiprovider/request"
+repository_identifier = "d4I1-pubam"
+delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
+[alma]
+api_base_url = "https://api-eu.hosted.exlibrisgroup.com/almaws/v1"
+remote_repository = "ROSETTA-OAIDC01"
+{extra}"#
+    );
+    Config::from_toml(&text, "seed.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A secret from the environment variable a `*_env` key names. Never logged.
 pub fn secret(var: &str) -> Result<String, ConfigProblem> {
     std::env::var(var).map_err(|_| ConfigProblem {

@@ -14,7 +14,7 @@ use crate::alma::{AlmaClient, AlmaError};
 use crate::config::Config;
 use crate::harvest::Harvester;
 pub use crate::report::{Outcome, RecordOutcome, Report};
-use crate::stage::{ListSource, Processed, Stage, StageError, Stop, drive};
+use crate::stage::{ListSource, Processed, Stage, StageError, Stop};
 pub use crate::stage::{RunOptions, window_from};
 use crate::state::{RecordState, RunRecord, StateStore};
 
@@ -150,43 +150,23 @@ pub async fn import(
         metadata_prefix: &cfg.rosetta.metadata_prefix,
         set: cfg.rosetta.set.as_deref(),
     };
-    let driven = match &opts.plan {
-        Some(plan) => {
-            crate::stage::drive_plan(
-                &ctx,
-                state,
-                harvester,
-                &list,
-                plan,
-                &mut report,
-                &ctx.breaker,
-            )
-            .await
-        }
-        None => {
-            drive(
-                &ctx,
-                state,
-                harvester,
-                &list,
-                opts,
-                cfg.alma.concurrency,
-                &mut report,
-            )
-            .await
-        }
-    };
+    let driven = crate::stage::drive_stage(
+        &ctx,
+        state,
+        harvester,
+        &list,
+        opts,
+        cfg.alma.concurrency,
+        &ctx.breaker,
+        &mut report,
+    )
+    .await;
     let (calls, writes) = alma.calls();
     report.alma_calls = calls;
     report.alma_writes = writes;
     report.alma_remaining_today = alma.remaining_today();
     driven?;
-    if let Some(run) = run {
-        state.finish_run(
-            run,
-            &serde_json::to_string(&report.counts).unwrap_or_default(),
-        )?;
-    }
+    report.close(state)?;
     Ok(report)
 }
 
@@ -289,17 +269,8 @@ fn record(
         return Ok(());
     }
     if let Some(run) = report.run {
-        ctx.state.log_record(
-            run,
-            &RunRecord {
-                identifier: &o.identifier,
-                outcome: o.outcome.as_str(),
-                reason: o.reason.as_deref(),
-                ie_pid: o.ie_pid.as_deref(),
-                mms_id: o.mms_id.as_deref(),
-                previous: previous.as_deref(),
-            },
-        )?;
+        ctx.state
+            .log_record(run, &RunRecord::of(&o, previous.as_deref()))?;
     }
     if !matches!(o.outcome, Outcome::Error | Outcome::Stale) {
         ctx.state.put_record(SOURCE, &with_dc(row))?;
@@ -665,19 +636,7 @@ mod tests {
     use formats::dc::DcElement;
 
     fn cfg() -> Config {
-        Config::from_toml(
-            r#"
-[rosetta]
-oai_base_url = "https://rosetta.example.edu/oaiprovider/request"
-repository_identifier = "d4I1-pubam"
-delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
-[alma]
-api_base_url = "https://api-eu.hosted.exlibrisgroup.com/almaws/v1"
-remote_repository = "ROSETTA-OAIDC01"
-"#,
-            "seed.toml",
-        )
-        .expect("valid")
+        crate::config::seed_config("")
     }
 
     #[test]

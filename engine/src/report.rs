@@ -121,6 +121,17 @@ impl Report {
         self.counts.get("error").copied().unwrap_or(0)
     }
 
+    /// Ends the run in the state store's log with the counts (nothing for a dry run).
+    pub fn close(&self, state: &crate::state::StateStore) -> Result<(), crate::state::StateError> {
+        match self.run {
+            Some(run) => state.finish_run(
+                run,
+                &serde_json::to_string(&self.counts).unwrap_or_default(),
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// Keeps a record that did something, or hands it to the hook.
     pub fn push(&mut self, record: RecordOutcome, hook: Option<&RecordHook>) {
         match hook {

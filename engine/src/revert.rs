@@ -92,26 +92,11 @@ pub async fn revert(
         }
         report.count(out.outcome);
         if let Some(id) = this {
-            state.log_record(
-                id,
-                &RunRecord {
-                    identifier: &out.identifier,
-                    outcome: out.outcome.as_str(),
-                    reason: out.reason.as_deref(),
-                    ie_pid: out.ie_pid.as_deref(),
-                    mms_id: out.mms_id.as_deref(),
-                    previous: previous_now.as_deref(),
-                },
-            )?;
+            state.log_record(id, &RunRecord::of(&out, previous_now.as_deref()))?;
         }
         report.records.push(out);
     }
-    if let Some(id) = this {
-        state.finish_run(
-            id,
-            &serde_json::to_string(&report.counts).unwrap_or_default(),
-        )?;
-    }
+    report.close(state)?;
     Ok(report)
 }
 

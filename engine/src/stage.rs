@@ -347,6 +347,24 @@ pub(crate) async fn drive<S: Stage>(
     Ok(())
 }
 
+/// Runs a stage over its list, or over a plan's records when executing one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn drive_stage<S: Stage>(
+    stage: &S,
+    state: &StateStore,
+    harvester: &Harvester,
+    list: &ListSource<'_>,
+    opts: &RunOptions,
+    concurrency: usize,
+    breaker: &Breaker,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    match &opts.plan {
+        Some(plan) => drive_plan(stage, state, harvester, list, plan, report, breaker).await,
+        None => drive(stage, state, harvester, list, opts, concurrency, report).await,
+    }
+}
+
 /// Executes a plan: each planned record fetched alone (GetRecord), processed and recorded; one
 /// that is no longer published is `stale`. The harvest window is not touched.
 pub(crate) async fn drive_plan<S: Stage>(

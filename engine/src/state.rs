@@ -57,6 +57,20 @@ pub struct RunRecord<'a> {
     pub previous: Option<&'a str>,
 }
 
+impl<'a> RunRecord<'a> {
+    /// A record's line as its outcome says, with what it was before (for revert).
+    pub fn of(out: &'a crate::report::RecordOutcome, previous: Option<&'a str>) -> Self {
+        RunRecord {
+            identifier: &out.identifier,
+            outcome: out.outcome.as_str(),
+            reason: out.reason.as_deref(),
+            ie_pid: out.ie_pid.as_deref(),
+            mms_id: out.mms_id.as_deref(),
+            previous,
+        }
+    }
+}
+
 /// A harvest window per source.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Window {

@@ -17,7 +17,7 @@ use crate::import::{import_dc, import_fingerprint};
 use crate::policy::{Policy, dc_diff};
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::{RosettaClient, RosettaError};
-use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop, drive};
+use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
 use crate::update_dir::{Settled, UpdateDir, package_name};
 
@@ -233,32 +233,17 @@ pub async fn harvest(
         metadata_prefix: &cfg.alma.oai_metadata_prefix,
         set: Some(cfg.alma.publishing_set.as_str()),
     };
-    let driven = match &opts.plan {
-        Some(plan) => {
-            crate::stage::drive_plan(
-                &ctx,
-                state,
-                harvester,
-                &list,
-                plan,
-                &mut report,
-                &ctx.breaker,
-            )
-            .await
-        }
-        None => {
-            drive(
-                &ctx,
-                state,
-                harvester,
-                &list,
-                opts,
-                cfg.alma.concurrency,
-                &mut report,
-            )
-            .await
-        }
-    };
+    let driven = crate::stage::drive_stage(
+        &ctx,
+        state,
+        harvester,
+        &list,
+        opts,
+        cfg.alma.concurrency,
+        &ctx.breaker,
+        &mut report,
+    )
+    .await;
     if driven.is_ok() && report.stopped.is_none() {
         // Records whose package Rosetta's job rejected are tried again now, not when Alma next
         // publishes them.
@@ -285,12 +270,7 @@ pub async fn harvest(
     }
     report.rosetta_calls = rosetta.map_or(0, RosettaClient::calls);
     driven?;
-    if let Some(run) = run {
-        state.finish_run(
-            run,
-            &serde_json::to_string(&report.counts).unwrap_or_default(),
-        )?;
-    }
+    report.close(state)?;
     Ok(report)
 }
 
@@ -760,17 +740,8 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         return Ok(());
     }
     if let Some(run) = report.run {
-        ctx.state.log_record(
-            run,
-            &RunRecord {
-                identifier: &out.identifier,
-                outcome: out.outcome.as_str(),
-                reason: out.reason.as_deref(),
-                ie_pid: out.ie_pid.as_deref(),
-                mms_id: out.mms_id.as_deref(),
-                previous: previous.as_deref(),
-            },
-        )?;
+        ctx.state
+            .log_record(run, &RunRecord::of(&out, previous.as_deref()))?;
     }
     report.push(out, ctx.on_record.as_ref());
     Ok(())
@@ -783,21 +754,11 @@ mod tests {
     use formats::dc::DcElement;
 
     fn cfg() -> Config {
-        Config::from_toml(
-            r#"
-[rosetta]
-oai_base_url = "https://rosetta.example.edu/oaiprovider/request"
-repository_identifier = "d4I1-pubam"
-delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
-[alma]
-api_base_url = "https://api-eu.hosted.exlibrisgroup.com/almaws/v1"
-remote_repository = "ROSETTA-OAIDC01"
-[update]
-job_name = "Metadata Updates from Alma"
-"#,
-            "seed.toml",
+        crate::config::seed_config(
+            "[update]
+job_name = \"Metadata Updates from Alma\"
+",
         )
-        .expect("valid")
     }
 
     /// The seed's IE as Rosetta holds it: qualified DC.
