@@ -36,20 +36,7 @@ fn main() {
                 ..MocksConfig::default()
             }))
             .expect("mocks");
-        let dir = std::env::temp_dir().join(format!("mdsync-bench-{n}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let config = dir.join("mdsync.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 100000\n[state]\npath = \"{}\"\n",
-                mocks.rosetta.oai_url(),
-                mocks.alma.api_url(),
-                dir.join("state.sqlite").display()
-            ),
-        )
-        .expect("config");
+        let (dir, config) = import_config(&mocks, &format!("mdsync-bench-{n}"), 100000);
         let (first, rss1, r1) = run(&config, &["import"]);
         assert_eq!(r1["counts"]["created"], n, "{r1}");
         let (again, rss2, r2) = run(&config, &["import", "--full"]);
@@ -86,6 +73,25 @@ fn main() {
     }
 }
 
+/// A fresh folder with an import configuration for the mocks, paced to `rps`.
+fn import_config(mocks: &Mocks, name: &str, rps: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("mdsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = {rps}\n[state]\npath = \"{}\"\n",
+            mocks.rosetta.oai_url(),
+            mocks.alma.api_url(),
+            dir.join("state.sqlite").display()
+        ),
+    )
+    .expect("config");
+    (dir, config)
+}
+
 /// Alma's governance on (25 requests/s) and mdsync configured to it: the token bucket, not
 /// retries, keeps the import under the limit.
 fn paced_import(rt: &tokio::runtime::Runtime, n: usize) {
@@ -99,20 +105,7 @@ fn paced_import(rt: &tokio::runtime::Runtime, n: usize) {
             ..MocksConfig::default()
         }))
         .expect("mocks");
-    let dir = std::env::temp_dir().join(format!("mdsync-bench-paced-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("mdsync.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 25\n[state]\npath = \"{}\"\n",
-            mocks.rosetta.oai_url(),
-            mocks.alma.api_url(),
-            dir.join("state.sqlite").display()
-        ),
-    )
-    .expect("config");
+    let (dir, config) = import_config(&mocks, "mdsync-bench-paced", 25);
     let (secs, _, r) = run(&config, &["import"]);
     let journal = mocks.alma.journal().entries();
     let calls = journal.len();
