@@ -9,7 +9,7 @@
 //! | [`retry`] | which HTTP answers are retried and how long to wait (`Retry-After` in both forms, backoff with jitter) |
 //! | [`alma`] | the Alma REST client: pacing, retries, the daily quota, error bodies with trackingIds |
 //! | [`rosetta`] | the IEWebServices (SOAP) client: `getMD`, `updateMD`, faults told apart |
-//! | [`state`] | the SQLite state store: windows, records, mappings, echoes, packages, runs, the lock |
+//! | [`state`] | the SQLite state store: windows, records, mappings, the IE's last known DC, packages, runs, the lock |
 //! | [`stage`], [`report`] | what every stage shares: options, the page loop, the report |
 //! | [`import`] | Rosetta → Alma (`mdsync import`) |
 //! | [`policy`], [`updates`], [`update_dir`] | Alma → Rosetta (`mdsync harvest`): the field policy, the stage, the package directory |

@@ -38,7 +38,7 @@ pub struct RunOptions {
     pub until: Option<Datestamp>,
     /// Told after each page (or package) how far the run is.
     pub progress: Option<ProgressHook>,
-    /// Takes each record that did something instead of the report (see [`RecordHook`]).
+    /// Takes each record that did something instead of the report (see [`crate::report::RecordHook`]).
     pub on_record: Option<crate::report::RecordHook>,
     /// Only these records (an IE PID, an MMS ID or an OAI identifier each); the window then
     /// does not move.
