@@ -332,6 +332,17 @@ impl Config {
                 message,
             })
         };
+        if let Some(f) = &self.general.ca_file
+            && !std::path::Path::new(f).is_file()
+        {
+            bad("general.ca_file", format!("{f}: no such file"));
+        }
+        if self.general.timeout_seconds == 0 || self.general.connect_timeout_seconds == 0 {
+            bad(
+                "general.timeout_seconds",
+                "timeouts must be at least one second".to_owned(),
+            );
+        }
         if !(0.0..=1.0).contains(&self.general.max_change_ratio) {
             bad(
                 "general.max_change_ratio",
@@ -499,6 +510,13 @@ path = "mdsync.sqlite"
 
     #[test]
     fn the_design_example_is_valid() {
+        let example = Config::from_toml(
+            include_str!("../../mdsync.example.toml"),
+            "mdsync.example.toml",
+        )
+        .expect("the repository's example configuration is valid");
+        assert!(example.problems().is_empty(), "{:?}", example.problems());
+        assert_eq!(example.general.timeout_seconds, 300);
         let c = Config::from_toml(DESIGN_EXAMPLE, "x.toml").expect("valid");
         assert_eq!(c.alma.max_requests_per_second, 25);
         assert_eq!(c.match_contains(), "d4I1-pubam");
