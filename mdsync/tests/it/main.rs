@@ -474,15 +474,7 @@ fn demo_runs_the_round_trip_and_says_where_things_are() {
 async fn revert_restores_what_an_import_replaced() {
     let (mocks, cfg) = setup("revert", 3, 51).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
-    let mut dc = mocks.rosetta.ie("IE1001").expect("ie").dc;
-    dc.push(formats::dc::DcElement::dc("subject", "Added in Rosetta"));
-    let r = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
-        .send()
-        .await
-        .expect("edit");
-    assert!(r.status().is_success());
+    rosetta_add(&mocks, "IE1001", "subject", "Added in Rosetta").await;
     let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     assert_eq!(r["counts"]["updated"], 1, "{r:#}");
     let r = json(&mdsync_with(&cfg, &["revert", "--run", "2", "--report", "json"]).await);
