@@ -1,5 +1,5 @@
 //! ListRecords throughput of mock-rosetta over loopback, against pyoai's server on comparable
-//! records (`../shared/peers/pyoai_alma_like.py`), and with sickle as the client.
+//! records (`testdata/peers/pyoai_alma_like.py`), and with sickle as the client.
 //!
 //! `cargo bench -p mock-rosetta` (or `just bench`). `BENCH_N` sets the number of IEs (default
 //! 100,000), `BENCH_PAGE` the page size (default 100). Python parts need `MDSYNC_PYTHON` (a Python
@@ -164,7 +164,7 @@ fn main() {
         return;
     };
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/peers/pyoai_alma_like.py");
+        .join("../testdata/peers/pyoai_alma_like.py");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

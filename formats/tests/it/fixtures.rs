@@ -1,4 +1,4 @@
-//! Real responses from `../shared/fixtures`, read by the streaming reader.
+//! Real responses from `testdata/fixtures`, read by the streaming reader.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use formats::oai::{Item, Metadata, PageReader, PayloadKind, Verb};
 
 fn fixture(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
+        .join("../testdata/fixtures")
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

@@ -1,5 +1,5 @@
 //! The formats crate's integration tests: properties, snapshots of every writer, schema checks
-//! with xmllint (under `MDSYNC_INTEROP=1`) and the real fixtures in `../shared/fixtures`.
+//! with xmllint (under `MDSYNC_INTEROP=1`) and the real fixtures in `testdata/fixtures`.
 
 mod fixtures;
 mod props;

@@ -1,5 +1,5 @@
 //! Every OAI-PMH envelope and `oai_dc` payload the writers produce for the snapshot set,
-//! validated by xmllint against the official schemas in `../shared/schemas`. Runs under
+//! validated by xmllint against the official schemas in `testdata/schemas`. Runs under
 //! `MDSYNC_INTEROP=1` (where a missing xmllint fails it); otherwise says it was skipped.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ fn interop() -> bool {
 }
 
 pub fn schemas_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/schemas")
 }
 
 fn validate(schema: &str, files: &[PathBuf]) -> Result<(), String> {
@@ -57,10 +57,10 @@ fn oai_pmh_output_validates_against_the_official_schemas() {
     }
     assert!(
         schemas_dir().join("oai-pmh-all.xsd").exists(),
-        "shared/schemas is missing"
+        "testdata/schemas is missing"
     );
     // The `metadata` wildcard is strict: a payload needs its schema. `oai_qdc` has no official
-    // one (DESIGN §2) and MARC21slim.xsd is not in shared/schemas, so those two pages stay out.
+    // one (DESIGN §2) and MARC21slim.xsd is not in testdata/schemas, so those two pages stay out.
     let docs: Vec<(&str, String)> = samples::oai()
         .into_iter()
         .filter(|(n, _)| !matches!(*n, "oai_list_records_oai_qdc" | "oai_list_records_marc21"))

@@ -268,7 +268,7 @@ async fn oai_responses_validate_and_independent_clients_harvest() {
         std::fs::write(&f, oai(&m, q).await).expect("write");
         files.push(f);
     }
-    let schemas = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas");
+    let schemas = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/schemas");
     let out = std::process::Command::new("xmllint")
         .env("XML_CATALOG_FILES", schemas.join("catalog.xml"))
         .args(["--nonet", "--noout", "--schema"])

@@ -80,5 +80,5 @@ pub fn interop() -> bool {
 }
 
 pub fn schemas_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/schemas")
 }

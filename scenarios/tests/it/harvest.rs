@@ -197,7 +197,7 @@ async fn the_harvester_reads_an_independent_server() {
     }
     let python = std::env::var("MDSYNC_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/peers/pyoai_alma_like.py");
+        .join("../testdata/peers/pyoai_alma_like.py");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
