@@ -155,7 +155,7 @@ impl MockAlma {
             config,
             store: Mutex::new(store),
             journal: Journal::default(),
-            faults: Faults::default(),
+            faults: Faults::default().with_domain_names(mockkit::OAI_DOMAIN_FAULTS),
             governance: governance::Governance::default(),
             base_url: OnceLock::new(),
             clock: Clock::default(),

@@ -13,6 +13,9 @@ pub struct JournalEntry {
     /// The query string with secret parameters (`apikey`, `password`, `token`) redacted.
     pub query: String,
     pub status: u16,
+    /// The faults that fired on this request (transport kinds and domain names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
 }
 
 /// A shared, append-only (until reset) list of entries.
@@ -37,12 +40,13 @@ pub fn redact_query(query: &str) -> String {
 }
 
 impl Journal {
-    pub fn record(&self, method: &str, path: &str, query: &str, status: u16) {
+    pub fn record(&self, method: &str, path: &str, query: &str, status: u16, faults: Vec<String>) {
         let entry = JournalEntry {
             method: method.to_owned(),
             path: path.to_owned(),
             query: redact_query(query),
             status,
+            faults,
         };
         if let Ok(mut v) = self.0.lock() {
             v.push(entry);

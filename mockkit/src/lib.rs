@@ -34,14 +34,15 @@ mod server;
 mod ticker;
 
 pub use clock::Clock;
-pub use fault::{Fault, FaultRule, Faults, RetryAfter};
+pub use fault::{Fault, FaultRule, Faults, RetryAfter, RuleReport};
 pub use journal::{Journal, JournalEntry};
-pub use oai::oai_quirks;
+pub use oai::{OAI_DOMAIN_FAULTS, oai_quirks};
 pub use server::{BoxFuture, Handler, Request, Response, Server};
 pub use ticker::Ticker;
 
 /// The admin endpoints every mock has: `GET /__admin/journal`, `GET|POST|DELETE
-/// /__admin/faults`, `POST /__admin/clock` (`{"advance_seconds": N}`). `None` when the request
+/// /__admin/faults` (rules with uses left), `GET /__admin/faults/report` (every rule since the
+/// last clear, with how often it fired), `POST /__admin/clock` (`{"advance_seconds": N}`). `None` when the request
 /// is not one of them.
 pub fn common_admin(
     req: &Request,
@@ -67,15 +68,18 @@ pub fn common_admin(
         }
         ("GET", "/__admin/journal") => Response::json(200, &serde_json::json!(journal.entries())),
         ("GET", "/__admin/faults") => Response::json(200, &serde_json::json!(faults.list())),
+        ("GET", "/__admin/faults/report") => {
+            Response::json(200, &serde_json::json!(faults.report()))
+        }
         ("DELETE", "/__admin/faults") => {
             faults.clear();
             Response::json(200, &serde_json::json!({"cleared": true}))
         }
         ("POST", "/__admin/faults") => match serde_json::from_slice::<FaultRule>(&req.body) {
-            Ok(rule) => {
-                faults.add(rule);
-                Response::json(201, &serde_json::json!({"added": true}))
-            }
+            Ok(rule) => match faults.add(rule) {
+                Ok(id) => Response::json(201, &serde_json::json!({"added": true, "id": id})),
+                Err(e) => Response::json(400, &serde_json::json!({ "error": e })),
+            },
             Err(e) => Response::json(
                 400,
                 &serde_json::json!({"error": format!("not a fault rule: {e}")}),

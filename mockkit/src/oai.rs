@@ -5,6 +5,15 @@ use formats::oai::provider::Quirks;
 
 use crate::Faults;
 
+/// The OAI-PMH domain faults [`oai_quirks`] interprets.
+pub const OAI_DOMAIN_FAULTS: &[&str] = &[
+    "repeat_token",
+    "expire_token",
+    "empty_page",
+    "list_size_mismatch",
+    "control_chars",
+];
+
 /// Consumes the domain faults that match this OAI-PMH request (path and arguments).
 pub fn oai_quirks(faults: &Faults, path: &str, args: &str) -> Quirks {
     Quirks {

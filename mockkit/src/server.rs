@@ -254,57 +254,62 @@ async fn respond(
         body,
         peer,
     };
-    let mut fault = None;
-    if !admin && ctx.faults.has_transport_faults() {
-        let haystack = format!(
-            "{}&{}",
-            request.query,
-            String::from_utf8_lossy(&request.body)
-        );
-        fault = ctx.faults.take(&request.path, &haystack);
-    }
     let (method, path, query) = (
         request.method.clone(),
         request.path.clone(),
         request.query.clone(),
     );
-    let response = match fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-            body,
-            content_type,
-        }) => {
-            let mut r = Response::new(
-                status,
-                content_type
-                    .as_deref()
-                    .unwrap_or("text/plain; charset=utf-8"),
-                body.unwrap_or_else(|| "please retry later".to_owned()),
+    let (response, fired) = crate::fault::collecting_fired(async {
+        let mut fault = None;
+        if !admin && ctx.faults.has_transport_faults() {
+            let haystack = format!(
+                "{}&{}",
+                request.query,
+                String::from_utf8_lossy(&request.body)
             );
-            if let Some(ra) = retry_after {
-                r = r.with_header("retry-after", &retry_after_value(&ra));
+            fault = ctx.faults.take(&request.path, &haystack);
+        }
+        let response = match fault {
+            Some(Fault::Status {
+                status,
+                retry_after,
+                body,
+                content_type,
+            }) => {
+                let mut r = Response::new(
+                    status,
+                    content_type
+                        .as_deref()
+                        .unwrap_or("text/plain; charset=utf-8"),
+                    body.unwrap_or_else(|| "please retry later".to_owned()),
+                );
+                if let Some(ra) = retry_after {
+                    r = r.with_header("retry-after", &retry_after_value(&ra));
+                }
+                r
             }
-            r
-        }
-        Some(Fault::Reset) => {
-            let mut r = Response::text(500, "");
-            r.reset = true;
-            r
-        }
-        Some(Fault::Delay { millis }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            ctx.handler.handle(request).await
-        }
-        Some(Fault::Truncate) => {
-            let mut r = ctx.handler.handle(request).await;
-            r.truncate = true;
-            r
-        }
-        Some(Fault::Domain { .. }) | None => ctx.handler.handle(request).await,
-    };
+            Some(Fault::Reset) => {
+                let mut r = Response::text(500, "");
+                r.reset = true;
+                r
+            }
+            Some(Fault::Delay { millis }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                ctx.handler.handle(request).await
+            }
+            Some(Fault::Truncate) => {
+                let mut r = ctx.handler.handle(request).await;
+                r.truncate = true;
+                r
+            }
+            Some(Fault::Domain { .. }) | None => ctx.handler.handle(request).await,
+        };
+        response
+    })
+    .await;
     if !admin {
-        ctx.journal.record(&method, &path, &query, response.status);
+        ctx.journal
+            .record(&method, &path, &query, response.status, fired);
     }
     if response.reset {
         reset.store(true, Ordering::SeqCst);

@@ -268,6 +268,15 @@ pub async fn run_keeping(
             out.mismatches.push(format!("{label}: {e}"));
         }
     }
+    if w.mocks.is_some() {
+        // An injected fault that did not fire fails the scenario: it passed without the
+        // failure it claims to survive.
+        for mock in ["rosetta", "alma"] {
+            if let Err(e) = w.faults_fired(mock).await {
+                out.mismatches.push(format!("faults: {e}"));
+            }
+        }
+    }
     if let Err(e) = w.check_final(&s.expect, &mut out).await {
         out.mismatches.push(format!("final: {e}"));
     }
@@ -524,6 +533,38 @@ impl World {
         Ok(report.map(|report| Ran { report, records }))
     }
 
+    /// `Err` naming every rule of this mock (not `optional`) that never fired.
+    async fn faults_fired(&self, mock: &str) -> Result<(), String> {
+        let report = self
+            .admin(mock, reqwest::Method::GET, "faults/report", None)
+            .await?;
+        let silent: Vec<String> = report
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["fired"].as_u64() == Some(0) && r["optional"].as_bool() != Some(true))
+            .map(|r| {
+                let mut rule = r.clone();
+                if let Some(m) = rule.as_object_mut() {
+                    for k in ["id", "fired", "used_up"] {
+                        m.remove(k);
+                    }
+                }
+                rule.to_string()
+            })
+            .collect();
+        if silent.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{mock}: {} fault rule(s) never fired (mark a rule optional = true if it may not): {}",
+                silent.len(),
+                silent.join("; ")
+            ))
+        }
+    }
+
     async fn admin(
         &self,
         mock: &str,
@@ -687,6 +728,8 @@ impl World {
         }
         if let Some(f) = &step.fault {
             if f.clear {
+                // A rule cleared before it fired claimed something the scenario never tested.
+                self.faults_fired(&f.mock).await?;
                 self.admin(&f.mock, Method::DELETE, "faults", None).await?;
             } else if let Some(rule) = &f.rule {
                 let rule = serde_json::to_value(rule).map_err(|e| e.to_string())?;
