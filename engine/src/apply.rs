@@ -110,6 +110,7 @@ async fn apply_one(
         reason: None,
         changes: Vec::new(),
         file: Some(file.name.clone()),
+        retried: false,
     };
     let package = std::fs::read_to_string(&file.path)
         .map_err(|e| format!("cannot read it: {e}"))

@@ -16,6 +16,12 @@ pub struct ConfigProblem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// No file at all: say what to do, not just the OS error.
+    #[error(
+        "{path}: no such configuration file. Copy mdsync.example.toml (every key, commented) and \
+         give it with --config FILE; `mdsync demo` runs without one"
+    )]
+    Missing { path: String },
     #[error("{path}: {source}")]
     Read {
         path: String,
@@ -55,6 +61,39 @@ pub struct General {
     pub timeout_seconds: u64,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
+    /// Runs a record may fail in before it stops being retried (until `--retry-all`).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// The largest OAI-PMH page (or GetRecord answer) read, counted after decompression.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: u64,
+    /// The largest single record in a page.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: u64,
+    /// What to do with characters XML 1.0 forbids in a page: `fail` (the page fails, naming the
+    /// record) or `strip` (they are removed, and each repaired record carries a warning).
+    #[serde(default)]
+    pub invalid_xml_chars: InvalidXmlChars,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidXmlChars {
+    #[default]
+    Fail,
+    Strip,
+}
+
+fn default_max_retries() -> u32 {
+    10
+}
+
+fn default_max_page_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_max_record_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 
 fn default_timeout() -> u64 {
@@ -77,6 +116,10 @@ impl Default for General {
             ca_file: None,
             timeout_seconds: default_timeout(),
             connect_timeout_seconds: default_connect_timeout(),
+            max_retries: default_max_retries(),
+            max_page_bytes: default_max_page_bytes(),
+            max_record_bytes: default_max_record_bytes(),
+            invalid_xml_chars: InvalidXmlChars::Fail,
         }
     }
 }
@@ -316,9 +359,13 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            let path = path.display().to_string();
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing { path }
+            } else {
+                ConfigError::Read { path, source }
+            }
         })?;
         Self::from_toml(&text, &path.display().to_string())
     }
@@ -341,6 +388,26 @@ impl Config {
             bad(
                 "general.timeout_seconds",
                 "timeouts must be at least one second".to_owned(),
+            );
+        }
+        if self.general.max_retries == 0 {
+            bad("general.max_retries", "must be at least 1".to_owned());
+        }
+        if self.general.max_page_bytes < 1024 {
+            bad(
+                "general.max_page_bytes",
+                format!("{} is below 1024 bytes", self.general.max_page_bytes),
+            );
+        }
+        if self.general.max_record_bytes == 0
+            || self.general.max_record_bytes > self.general.max_page_bytes
+        {
+            bad(
+                "general.max_record_bytes",
+                format!(
+                    "{} must be at least 1 and at most general.max_page_bytes ({})",
+                    self.general.max_record_bytes, self.general.max_page_bytes
+                ),
             );
         }
         if !(0.0..=1.0).contains(&self.general.max_change_ratio) {

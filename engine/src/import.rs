@@ -30,6 +30,7 @@ struct Ctx<'a> {
     on_record: Option<crate::report::RecordHook>,
     breaker: crate::stage::Breaker,
     plan: Option<std::sync::Arc<crate::stage::Plan>>,
+    retries: crate::stage::Retries,
 }
 
 fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
@@ -142,6 +143,7 @@ pub async fn import(
         on_record: opts.on_record.clone(),
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
         plan: opts.plan.clone(),
+        retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -165,7 +167,12 @@ pub async fn import(
     report.alma_calls = calls;
     report.alma_writes = writes;
     report.alma_remaining_today = alma.remaining_today();
-    driven?;
+    // A run-level failure (a page that cannot be read, a transport error after retries, an
+    // OAI-PMH error) ends the run with what it did so far and says why: one report, always.
+    if let Err(e) = driven {
+        state.rollback();
+        report.stopped = Some(e.to_string());
+    }
     report.close(state)?;
     Ok(report)
 }
@@ -178,11 +185,24 @@ impl Stage for Ctx<'_> {
     type Decision = (Decision, Option<RecordState>);
 
     async fn process(&self, item: &Item) -> Processed<Self::Decision> {
-        let known = self
-            .state
-            .record(SOURCE, &item.header().identifier)
-            .ok()
-            .flatten();
+        // A state read that fails is this record's error, never "not seen": that would turn
+        // off echo suppression and conflict detection for it.
+        let known = match self.state.record(SOURCE, &item.header().identifier) {
+            Ok(k) => k,
+            Err(e) => {
+                let out = RecordOutcome {
+                    identifier: item.header().identifier.clone(),
+                    ie_pid: None,
+                    mms_id: None,
+                    outcome: Outcome::Error,
+                    reason: Some(format!("reading the state store: {e}")),
+                    changes: Vec::new(),
+                    file: None,
+                    retried: false,
+                };
+                return Ok(((out, None, None), None));
+            }
+        };
         match process(self, item, known.as_ref()).await {
             Ok(d) => Ok((d, known)),
             Err(stop) => Err(Box::new(Stop {
@@ -199,6 +219,10 @@ impl Stage for Ctx<'_> {
         item: &Item,
     ) -> Result<(), StageError> {
         record(self, report, d, known, item)
+    }
+
+    fn retries(&self) -> &crate::stage::Retries {
+        &self.retries
     }
 }
 
@@ -221,6 +245,11 @@ fn record(
         )
         .0;
         fingerprint = None;
+    }
+    if ctx.dry_run {
+        ctx.retries.mark(&mut o);
+    } else {
+        ctx.retries.settle(ctx.state, report.run, &mut o)?;
     }
     report.count(o.outcome);
     if ctx.dry_run {
@@ -290,6 +319,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         reason: None,
         changes: Vec::new(),
         file: None,
+        retried: false,
     };
     let fail = |mut out: RecordOutcome, reason: String| -> Processed<Decision> {
         out.outcome = Outcome::Error;
@@ -336,19 +366,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         return Ok((out, Some(fingerprint), None));
     }
     let fields = crosswalk::dc_to_marc(&dc, &id);
-    let stop = |e: AlmaError, mut out: RecordOutcome| -> Processed<Decision> {
-        let msg = e.to_string();
-        if e.stops_the_run() {
-            out.reason = Some(msg.clone());
-            Err(Box::new(Stop {
-                message: msg,
-                decision: (out, None, None),
-            }))
-        } else {
-            out.reason = Some(msg);
-            Ok((out, None, None))
-        }
-    };
+    // A refused or failed call is the record's `error` whatever was planned (a write Alma
+    // refused is never a success with a reason); the next run retries it.
+    let stop = |e: AlmaError, out: RecordOutcome| alma_failed(e, out);
     let matches = match ctx.alma.find_by_other_system_id(&id).await {
         Ok(m) => m,
         Err(e) => return stop(e, out),
@@ -382,7 +402,16 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 .create_representation(&mms, &representation(ctx.cfg, &id, &pid))
                 .await
             {
-                return stop(e, out);
+                let mut failed = stop(e, out);
+                if let Ok((o, _, _)) = &mut failed {
+                    // The bib exists now: the next run finds it by its 035 and adds the
+                    // representation (no second bib).
+                    let why = o.reason.take().unwrap_or_default();
+                    o.reason = Some(format!(
+                        "bib {mms} was created, its remote representation was not: {why}"
+                    ));
+                }
+                return failed;
             }
             Ok((out, Some(fingerprint), None))
         }
@@ -454,18 +483,7 @@ async fn deleted(
             Some("deleted in Rosetta; reported only (on_deleted_ie = \"report\")".to_owned());
         return Ok((out, fingerprint, None));
     }
-    let fail = |e: AlmaError, mut out: RecordOutcome| -> Processed<Decision> {
-        out.outcome = Outcome::Error;
-        out.reason = Some(e.to_string());
-        if e.stops_the_run() {
-            Err(Box::new(Stop {
-                message: e.to_string(),
-                decision: (out, None, None),
-            }))
-        } else {
-            Ok((out, None, None))
-        }
-    };
+    let fail = alma_failed;
     let bibs = match ctx.alma.find_by_other_system_id(oai_id).await {
         Ok(b) => b,
         Err(e) => return fail(e, out),
@@ -531,6 +549,21 @@ async fn deleted(
     Ok((out, fingerprint, None))
 }
 
+/// An Alma call failed: the record's `error` (the reason is Alma's own words); a failure that
+/// stops the run (daily quota, Alma unavailable) stops it too.
+fn alma_failed(e: AlmaError, mut out: RecordOutcome) -> Processed<Decision> {
+    out.outcome = Outcome::Error;
+    out.reason = Some(e.to_string());
+    if e.stops_the_run() {
+        Err(Box::new(Stop {
+            message: e.to_string(),
+            decision: (out, None, None),
+        }))
+    } else {
+        Ok((out, None, None))
+    }
+}
+
 /// A planned record that changed since the plan: skipped, nothing written, nothing learnt (the
 /// next run looks at it afresh).
 fn stale(mut out: RecordOutcome, why: String) -> Decision {
@@ -585,18 +618,7 @@ async fn ensure_representation(
     }
     let reps = match ctx.alma.representations(mms).await {
         Ok(r) => r,
-        Err(e) => {
-            out.reason = Some(e.to_string());
-            out.outcome = Outcome::Error;
-            return if e.stops_the_run() {
-                Err(Box::new(Stop {
-                    message: e.to_string(),
-                    decision: (out, None, None),
-                }))
-            } else {
-                Ok((out, None, None))
-            };
-        }
+        Err(e) => return alma_failed(e, out),
     };
     if reps
         .iter()
@@ -612,16 +634,7 @@ async fn ensure_representation(
         .create_representation(mms, &representation(ctx.cfg, oai_id, pid))
         .await
     {
-        out.reason = Some(e.to_string());
-        out.outcome = Outcome::Error;
-        return if e.stops_the_run() {
-            Err(Box::new(Stop {
-                message: e.to_string(),
-                decision: (out, None, None),
-            }))
-        } else {
-            Ok((out, None, None))
-        };
+        return alma_failed(e, out);
     }
     if out.outcome == Outcome::Unchanged {
         out.outcome = Outcome::Updated;

@@ -65,6 +65,9 @@ pub struct RecordOutcome {
     /// The updateMD package written for the record (harvest), or the file applied (apply).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Fetched again from the retry set (its last outcome was `error`), not from the window.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
 /// Told each record that did something, as soon as its outcome is recorded. With a hook, a

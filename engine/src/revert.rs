@@ -68,6 +68,7 @@ pub async fn revert(
             reason: None,
             changes: Vec::new(),
             file: None,
+            retried: false,
         };
         let result = match target.stage.as_str() {
             "import" => revert_bib(cfg, state, clients.alma, run, &row, dry_run).await,

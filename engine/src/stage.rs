@@ -48,6 +48,74 @@ pub struct RunOptions {
     /// Execute exactly this plan (`mdsync execute`): only its records, each only if what would
     /// be done is still what the plan says.
     pub plan: Option<std::sync::Arc<Plan>>,
+    /// Retry every record of the retry set, those past `max_retries` too (`--retry-all`).
+    pub retry_all: bool,
+}
+
+/// The retry set's side of a stage (DESIGN: every record whose last outcome is `error` is
+/// fetched again by the next run, whatever the window). Each real run records, per record, a
+/// failure (the set's count grows) or a success (it leaves the set).
+#[derive(Debug)]
+pub(crate) struct Retries {
+    pub source: &'static str,
+    pub max: u32,
+    /// The identifiers this run took from the retry set (marked `retried`, and not processed
+    /// again when the window brings them too).
+    pub taken: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The set held records of this source when the run started (else a success has nothing
+    /// to clear: no statement per unchanged record).
+    held_any: std::sync::atomic::AtomicBool,
+}
+
+impl Retries {
+    pub fn new(source: &'static str, max: u32) -> Self {
+        Retries {
+            source,
+            max: max.max(1),
+            taken: std::sync::Mutex::new(std::collections::HashSet::new()),
+            held_any: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    fn taken(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.taken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Books one recorded outcome (a real run; `run` from the report): an `error` joins the set
+    /// (past `max` failed runs its reason says `retries exhausted`), a `stale` plan record stays
+    /// as it was, anything else leaves the set.
+    pub fn settle(
+        &self,
+        state: &StateStore,
+        run: Option<i64>,
+        out: &mut crate::report::RecordOutcome,
+    ) -> Result<(), StageError> {
+        use crate::report::Outcome;
+        out.retried = self.taken().contains(&out.identifier);
+        match out.outcome {
+            Outcome::Error => {
+                let failures =
+                    state.retry_failed(self.source, &out.identifier, out.reason.as_deref(), run)?;
+                if failures >= self.max {
+                    out.reason = Some(format!(
+                        "retries exhausted ({failures} failed runs; --retry-all tries it again): {}",
+                        out.reason.as_deref().unwrap_or("no reason given")
+                    ));
+                }
+            }
+            Outcome::Stale => {}
+            _ if self.held_any.load(std::sync::atomic::Ordering::Relaxed) => {
+                state.retry_cleared(self.source, &out.identifier)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Marks a record in a dry run (which books nothing).
+    pub fn mark(&self, out: &mut crate::report::RecordOutcome) {
+        out.retried = self.taken().contains(&out.identifier);
+    }
 }
 
 /// A reviewed plan (`--dry-run --plan FILE`): per record, the outcome and the field-level diff
@@ -222,6 +290,9 @@ pub(crate) trait Stage {
         decision: Self::Decision,
         item: &Item,
     ) -> Result<(), StageError>;
+    /// The stage's retry set.
+    fn retries(&self) -> &Retries;
+
     /// With `--only`: whether this record is one of them (by its OAI identifier by default).
     fn selected(&self, item: &Item, only: &[String]) -> bool {
         identifier_selected(&item.header().identifier, only)
@@ -271,11 +342,23 @@ pub(crate) async fn drive<S: Stage>(
         until,
         set: list.set.map(str::to_owned),
     };
+    if !retry_pass(stage, state, harvester, list, opts, report).await? {
+        // A record of the retry set stopped the run: the window is not walked.
+        return Ok(());
+    }
     let mut cursor = harvester.cursor(list.base_url, &args, false, resume);
     let mut limited = false;
     let mut next = cursor.next_page().await?;
     while let Some(page) = next.take() {
         let mut items = page.items;
+        {
+            // A record of the retry set is processed once per run, even when the window brings
+            // it too.
+            let taken = stage.retries().taken();
+            if !taken.is_empty() {
+                items.retain(|i| !taken.contains(&i.header().identifier));
+            }
+        }
         if !opts.only.is_empty() {
             items.retain(|i| stage.selected(i, &opts.only));
         }
@@ -347,6 +430,89 @@ pub(crate) async fn drive<S: Stage>(
     Ok(())
 }
 
+/// The retry set, before the window: each record whose last outcome was `error` is fetched
+/// alone (GetRecord), processed and recorded, unless it failed in `max_retries` runs already
+/// (then only with `--retry-all`). With `--only`, only the selected ones. A record the source no
+/// longer has (`idDoesNotExist`) is processed as a deletion, so it leaves the set with the
+/// stage's own outcome for a deleted record. `Ok(false)`: a record stopped the run.
+async fn retry_pass<S: Stage>(
+    stage: &S,
+    state: &StateStore,
+    harvester: &Harvester,
+    list: &ListSource<'_>,
+    opts: &RunOptions,
+    report: &mut Report,
+) -> Result<bool, StageError> {
+    let retries = stage.retries();
+    let held = state.retries(Some(retries.source), None)?;
+    retries
+        .held_any
+        .store(!held.is_empty(), std::sync::atomic::Ordering::Relaxed);
+    // `--limit N` selects the list's first N records: it retries nothing else.
+    if opts.limit.is_some() {
+        return Ok(true);
+    }
+    let due: Vec<_> = held
+        .into_iter()
+        .filter(|r| opts.retry_all || r.failures < retries.max)
+        .collect();
+    if due.is_empty() {
+        return Ok(true);
+    }
+    if !opts.dry_run {
+        state.begin()?;
+    }
+    let mut stopped = false;
+    for (n, row) in due.iter().enumerate() {
+        if n > 0 && n % 100 == 0 && !opts.dry_run {
+            stage.end_page()?;
+            state.commit()?;
+            state.begin()?;
+        }
+        let fetched = harvester
+            .get_record(list.base_url, &row.identifier, list.metadata_prefix)
+            .await;
+        let item = match fetched {
+            Ok(Some(item)) => item,
+            Ok(None) => Item::Header(formats::oai::Header {
+                identifier: row.identifier.clone(),
+                datestamp: Datestamp::from_unix(now_unix()),
+                set_specs: Vec::new(),
+                deleted: true,
+            }),
+            Err(e) => {
+                stage.end_page()?;
+                state.commit()?;
+                return Err(e.into());
+            }
+        };
+        if !opts.only.is_empty() && !stage.selected(&item, &opts.only) {
+            continue;
+        }
+        retries.taken().insert(row.identifier.clone());
+        report.harvested += 1;
+        match stage.process(&item).await {
+            Ok(d) => stage.record(report, d, &item)?,
+            Err(stop) => {
+                let Stop { message, decision } = *stop;
+                report.stopped = Some(message);
+                stage.record(report, decision, &item)?;
+                stopped = true;
+                break;
+            }
+        }
+    }
+    stage.end_page()?;
+    state.commit()?;
+    Ok(!stopped)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Runs a stage over its list, or over a plan's records when executing one.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn drive_stage<S: Stage>(
@@ -401,6 +567,7 @@ pub(crate) async fn drive_plan<S: Stage>(
                 )),
                 changes: Vec::new(),
                 file: None,
+                retried: false,
             });
             continue;
         };

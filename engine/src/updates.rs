@@ -72,6 +72,7 @@ struct Ctx<'a> {
     on_record: Option<crate::report::RecordHook>,
     breaker: crate::stage::Breaker,
     plan: Option<std::sync::Arc<crate::stage::Plan>>,
+    retries: crate::stage::Retries,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -197,6 +198,7 @@ pub async fn harvest(
         on_record: opts.on_record.clone(),
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
         plan: opts.plan.clone(),
+        retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
     };
     let run = if opts.dry_run {
         None
@@ -222,11 +224,9 @@ pub async fn harvest(
                 .to_owned(),
         );
     }
-    let retry = if opts.dry_run {
-        Vec::new()
-    } else {
-        read_back(&ctx, &mut report)?
-    };
+    if !opts.dry_run {
+        read_back(&ctx, &mut report)?;
+    }
     let list = ListSource {
         source: SOURCE,
         base_url,
@@ -244,41 +244,21 @@ pub async fn harvest(
         &mut report,
     )
     .await;
-    if driven.is_ok() && report.stopped.is_none() {
-        // Records whose package Rosetta's job rejected are tried again now, not when Alma next
-        // publishes them.
-        for identifier in retry {
-            match harvester
-                .get_record(base_url, &identifier, &cfg.alma.oai_metadata_prefix)
-                .await
-            {
-                Ok(Some(item)) => {
-                    state.begin()?;
-                    let d = ctx.process(&item).await.unwrap_or_else(|s| s.decision);
-                    ctx.record(&mut report, d, &item)?;
-                    ctx.end_page()?;
-                    state.commit()?;
-                }
-                Ok(None) => report.warnings.push(format!(
-                    "{identifier}: no longer published by Alma; its rejected package is not retried"
-                )),
-                Err(e) => report
-                    .warnings
-                    .push(format!("{identifier}: retrying its rejected package: {e}")),
-            }
-        }
-    }
     report.rosetta_calls = rosetta.map_or(0, RosettaClient::calls);
-    driven?;
+    // A run-level failure (a page that cannot be read, a transport error after retries, an
+    // OAI-PMH error) ends the run with what it did so far and says why: one report, always.
+    if let Err(e) = driven {
+        state.rollback();
+        report.stopped = Some(e.to_string());
+    }
     report.close(state)?;
     Ok(report)
 }
 
 /// Where Rosetta's own job applies the packages: learn where each pending one ended. A package
 /// in `done/` is what Rosetta now holds (the import's echo); one in `error/` is reported and its
-/// Alma record tried again. Returns those records' identifiers.
-fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<Vec<String>, StageError> {
-    let mut retry = Vec::new();
+/// Alma record joins the retry set (the run's retry pass fetches it again).
+fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), StageError> {
     let mut after = String::new();
     // A page of pending packages at a time: memory stays bounded however many wait.
     loop {
@@ -286,18 +266,13 @@ fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<Vec<String>, StageErr
         let Some(last) = page.last() else { break };
         after = last.name.clone();
         for p in page {
-            read_back_one(ctx, report, p, &mut retry)?;
+            read_back_one(ctx, report, p)?;
         }
     }
-    Ok(retry)
+    Ok(())
 }
 
-fn read_back_one(
-    ctx: &Ctx<'_>,
-    report: &mut Report,
-    p: PackageRow,
-    retry: &mut Vec<String>,
-) -> Result<(), StageError> {
+fn read_back_one(ctx: &Ctx<'_>, report: &mut Report, p: PackageRow) -> Result<(), StageError> {
     // Still waiting (one stat), the common case while Rosetta's job has not run.
     if ctx.dir.is_pending(&p.name) {
         return Ok(());
@@ -317,7 +292,8 @@ fn read_back_one(
             ctx.state.settle_package(&p.name, "error", Some(&reason))?;
             if let Some(id) = &p.source_identifier {
                 ctx.state.forget_fingerprint(SOURCE, id)?;
-                retry.push(id.clone());
+                let why = format!("Rosetta's Metadata Update Job rejected {}: {reason}", p.name);
+                ctx.state.retry_failed(SOURCE, id, Some(&why), report.run)?;
             }
             report.warnings.push(format!(
                 "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",
@@ -396,6 +372,10 @@ impl Stage for Ctx<'_> {
         record(self, report, d, item)
     }
 
+    fn retries(&self) -> &crate::stage::Retries {
+        &self.retries
+    }
+
     fn end_page(&self) -> Result<(), StageError> {
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
         Ok(self.dir.publish(staged)?)
@@ -403,11 +383,23 @@ impl Stage for Ctx<'_> {
 }
 
 async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
-    let known = ctx
-        .state
-        .record(SOURCE, &item.header().identifier)
-        .ok()
-        .flatten();
+    // A state read that fails is this record's error, never "not seen" (that would turn off
+    // echo suppression and conflict detection).
+    let known = match ctx.state.record(SOURCE, &item.header().identifier) {
+        Ok(k) => k,
+        Err(e) => {
+            return Ok(Decision::new(RecordOutcome {
+                identifier: item.header().identifier.clone(),
+                ie_pid: None,
+                mms_id: None,
+                outcome: Outcome::Error,
+                reason: Some(format!("reading the state store: {e}")),
+                changes: Vec::new(),
+                file: None,
+                retried: false,
+            }));
+        }
+    };
     let known_copy = known.clone();
     let with_known = |mut d: Decision| {
         d.known = known_copy;
@@ -432,6 +424,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         reason: None,
         changes: Vec::new(),
         file: None,
+        retried: false,
     });
     let datestamp = header.datestamp.to_string();
     // A deletion seen before (the window's inclusive `from`): already reported. A live record
@@ -495,15 +488,31 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
-    let seen = ctx
+    let seen = match ctx
         .state
         .record_by_pid(crate::import::SOURCE, pid.as_str())
-        .ok()
-        .flatten();
-    let seen_dc = seen
-        .as_ref()
-        .and_then(|s| s.dc.as_deref())
-        .and_then(|x| DcRecord::read(x).ok());
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(d.ends(
+                Outcome::Error,
+                format!("reading the state store: {e}: no package written"),
+            ));
+        }
+    };
+    let seen_dc = match seen.as_ref().and_then(|s| s.dc.as_deref()).map(DcRecord::read) {
+        None => None,
+        Some(Ok(dc)) => Some(dc),
+        Some(Err(e)) => {
+            return Ok(d.ends(
+                Outcome::Error,
+                format!(
+                    "the state store's copy of IE {pid}'s DC cannot be read ({e}): no package \
+                     written"
+                ),
+            ));
+        }
+    };
     let delivery = ctx
         .cfg
         .rosetta
@@ -662,6 +671,11 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         out.reason = Some(format!("{why}: skipped, nothing written"));
         fingerprint = None;
         package = None;
+    }
+    if ctx.dry_run {
+        ctx.retries.mark(&mut out);
+    } else {
+        ctx.retries.settle(ctx.state, report.run, &mut out)?;
     }
     report.count(out.outcome);
     let pid = out.ie_pid.clone();

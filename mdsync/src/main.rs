@@ -65,6 +65,9 @@ struct ListFlags {
     /// Write past the circuit breaker ([general] max_change_ratio).
     #[arg(long)]
     force: bool,
+    /// Retry every record of the retry set, also those past [general] max_retries.
+    #[arg(long)]
+    retry_all: bool,
     /// With --dry-run: write the plan (each record's operation and field-level diff) to this
     /// file, for review and `mdsync execute`.
     #[arg(long, value_name = "FILE", requires = "dry_run")]
@@ -163,6 +166,10 @@ enum Command {
         /// One run's records.
         #[arg(long)]
         run: Option<i64>,
+        /// The retry set: every record whose last outcome was an error, with its failed runs
+        /// (those past [general] max_retries are marked exhausted).
+        #[arg(long, conflicts_with = "run")]
+        retrying: bool,
     },
 }
 
@@ -205,6 +212,32 @@ enum CheckWhat {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+}
+
+/// A usage or configuration problem found after the configuration file was read (a secret
+/// missing from the environment, say): exit 2, like a bad file. Every other failure exits 1.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// 2 for usage and configuration, 1 for everything that went wrong while running.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<ConfigError>().is_some()
+            || c.downcast_ref::<Usage>().is_some()
+            || matches!(
+                c.downcast_ref::<engine::stage::StageError>(),
+                Some(engine::stage::StageError::Config(_))
+            )
+    });
+    if usage { 2 } else { 1 }
 }
 
 fn parse_datestamp(s: &str) -> Result<formats::oai::Datestamp, String> {
@@ -256,6 +289,7 @@ impl ListFlags {
             only: self.only.clone(),
             force: self.force,
             plan: None,
+            retry_all: self.retry_all,
         }
     }
 }
@@ -287,7 +321,7 @@ impl<'c> Clients<'c> {
 
     fn alma(&self) -> anyhow::Result<AlmaClient> {
         let key = secret(&self.cfg.alma.api_key_env)
-            .map_err(|p| anyhow::anyhow!("{p}: the Alma API key"))?;
+            .map_err(|p| Usage(format!("{p}: the Alma API key")))?;
         Ok(AlmaClient::new(
             self.http.clone(),
             &self.cfg.alma.api_base_url,
@@ -304,7 +338,7 @@ impl<'c> Clients<'c> {
             return Ok(None);
         };
         let password = secret(&r.password_env)
-            .map_err(|p| anyhow::anyhow!("{p}: the Rosetta web services password"))?;
+            .map_err(|p| Usage(format!("{p}: the Rosetta web services password")))?;
         Ok(Some(RosettaClient::new(
             self.http.clone(),
             RosettaConfig {
@@ -343,16 +377,24 @@ async fn run_list_stage(
         plan: execute,
         ..flags.options()
     };
-    let r = if stage == "import" {
-        let alma = clients.alma()?;
-        import(cfg, &store, &clients.harvester, &alma, &opts)
-            .await
-            .context("import")?
-    } else {
-        let rosetta = clients.rosetta()?;
-        harvest(cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
-            .await
-            .context("harvest")?
+    let ran = async {
+        if stage == "import" {
+            let alma = clients.alma()?;
+            import(cfg, &store, &clients.harvester, &alma, &opts)
+                .await
+                .context("import")
+        } else {
+            let rosetta = clients.rosetta()?;
+            harvest(cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+                .await
+                .context("harvest")
+        }
+    }
+    .await;
+    let r = match ran {
+        Ok(r) => r,
+        // The report is closed (one valid document) and says why, then the error is the exit's.
+        Err(e) => return Ok(out.abort(stage, flags.dry_run, &e)),
     };
     if let (Some(w), Some(path)) = (writer, &flags.plan) {
         w.finish(&r)?;
@@ -415,7 +457,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 dry_run,
             )
             .await
-            .context("revert")?;
+            .context("revert");
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => return Ok(out.abort("revert", dry_run, &e)),
+            };
             let failed = failed(&r);
             out.end(r)?;
             out.finish()?;
@@ -478,7 +524,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(
                 e @ (ConfigError::Parse { .. }
                 | ConfigError::Invalid { .. }
-                | ConfigError::Read { .. }),
+                | ConfigError::Read { .. }
+                | ConfigError::Missing { .. }),
             ) => {
                 eprintln!("{e}");
                 Ok(ExitCode::from(2))
@@ -562,6 +609,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 strict_counts: false,
                 only: Vec::new(),
                 force,
+                retry_all: false,
                 plan: None,
                 report,
             };
@@ -593,9 +641,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 on_record: out.begin("apply")?,
                 only,
             };
-            let r = apply(&cfg, &store, &rosetta, &opts)
-                .await
-                .context("apply")?;
+            let r = match apply(&cfg, &store, &rosetta, &opts).await.context("apply") {
+                Ok(r) => r,
+                Err(e) => return Ok(out.abort("apply", dry_run, &e)),
+            };
             let failed = failed(&r);
             out.end(r)?;
             out.finish()?;
@@ -621,9 +670,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 on_record: out.begin("import")?,
                 ..RunOptions::default()
             };
-            let r = import(&cfg, &store, &clients.harvester, &alma, &opts)
+            let r = match import(&cfg, &store, &clients.harvester, &alma, &opts)
                 .await
-                .context("import")?;
+                .context("import")
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(out.abort("import", false, &e)),
+            };
             // A stage that stopped (quota, an unreachable system) ends the round trip there.
             let mut stopped = r.stopped.is_some();
             any_failed |= failed(&r);
@@ -633,9 +686,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     on_record: out.begin("harvest")?,
                     ..opts
                 };
-                let r = harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
+                let r = match harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
                     .await
-                    .context("harvest")?;
+                    .context("harvest")
+                {
+                    Ok(r) => r,
+                    Err(e) => return Ok(out.abort("harvest", false, &e)),
+                };
                 stopped = r.stopped.is_some();
                 any_failed |= failed(&r);
                 out.end(r)?;
@@ -648,16 +705,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     on_record: out.begin("apply")?,
                     ..ApplyOptions::default()
                 };
-                let r = apply(&cfg, &store, rosetta, &opts).await.context("apply")?;
+                let r = match apply(&cfg, &store, rosetta, &opts).await.context("apply") {
+                    Ok(r) => r,
+                    Err(e) => return Ok(out.abort("apply", false, &e)),
+                };
                 any_failed |= failed(&r);
                 out.end(r)?;
             }
             out.finish()?;
             Ok(exit_code(any_failed))
         }
-        Command::History { run } => {
+        Command::History { run, retrying } => {
             let cfg = Config::load(&config_path)?;
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            if retrying {
+                let rows = store.retries(None, None)?;
+                println!("{} record(s) in the retry set", rows.len());
+                for r in rows {
+                    let stage = if r.source == engine::import::SOURCE {
+                        "import"
+                    } else {
+                        "harvest"
+                    };
+                    let state = if r.failures >= cfg.general.max_retries {
+                        "exhausted (--retry-all)"
+                    } else {
+                        "retried next run"
+                    };
+                    println!(
+                        "{stage:<7} {} failed in {} run(s) since {}, {state}: {}",
+                        r.identifier,
+                        r.failures,
+                        r.first_failed,
+                        r.reason.as_deref().unwrap_or("-")
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             match run {
                 None => {
                     for r in store.runs()? {
@@ -673,7 +757,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Some(id) => {
                     if !store.runs()?.iter().any(|r| r.id == id) {
-                        anyhow::bail!("no run {id} in {}", cfg.state.path);
+                        return Err(Usage(format!("no run {id} in {}", cfg.state.path)).into());
                     }
                     for r in store.run_records(id)? {
                         println!(
@@ -714,8 +798,8 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mdsync: {e:#}");
-            ExitCode::from(2)
+            eprintln!("mdsync: {}", output::error_text(&e));
+            ExitCode::from(exit_status(&e))
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::{BufWriter, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use engine::report::{RecordHook, RecordOutcome, Report};
@@ -197,6 +198,19 @@ impl Printer {
         Ok(())
     }
 
+    /// A stage failed before it could hand back a report: close what was opened with a report
+    /// that says why (JSON stays one valid document), print the error once on stderr, and
+    /// return the exit code (2 for usage and configuration, 1 otherwise).
+    pub fn abort(mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
+        let why = error_text(e);
+        let mut r = Report::new(stage, None, dry_run);
+        r.stopped = Some(why.clone());
+        eprintln!("mdsync: {why}");
+        // Writing the report can only fail on a closed stdout: the exit code still tells.
+        let _ = self.end(r).and_then(|()| self.finish());
+        ExitCode::from(crate::exit_status(e))
+    }
+
     /// Ends the output (a combined JSON report's closing, JUnit's whole document).
     pub fn finish(self) -> anyhow::Result<()> {
         match self.format {
@@ -210,4 +224,18 @@ impl Printer {
         self.out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
         Ok(())
     }
+}
+
+/// An error's chain as one line, each cause once (a `transparent` wrapper repeats its source's
+/// text: `a: b: b` becomes `a: b`).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let t = c.to_string();
+        if parts.last().is_some_and(|p| p.ends_with(&t) || p == &t) {
+            continue;
+        }
+        parts.push(t);
+    }
+    parts.join(": ")
 }

@@ -15,16 +15,17 @@ pub async fn scenario_run(
     force: bool,
     report: ReportFormat,
 ) -> anyhow::Result<bool> {
-    let scenario = Scenario::load(file).map_err(anyhow::Error::msg)?;
+    let scenario = Scenario::load(file).map_err(|e| crate::Usage(e.to_string()))?;
     let target = match config {
         None => Target::Mocks,
         Some(path) => {
             let cfg = Config::load(path)?;
             if cfg.general.environment == Environment::Production && !force {
-                anyhow::bail!(
+                return Err(crate::Usage(format!(
                     "{}: environment = \"production\"; a scenario writes to the systems it runs against. Use a sandbox, or --force",
                     path.display()
-                );
+                ))
+                .into());
             }
             Target::Real(Box::new(cfg))
         }

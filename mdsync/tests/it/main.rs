@@ -309,7 +309,7 @@ async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
         },
     )
     .await;
-    mocks.rosetta.faults().add(slow("/oaiprovider", 150));
+    mocks.rosetta.faults().add(slow("/oaiprovider", 150)).expect("added");
     kill_when(&cfg, &["import"], async || bib_count(&mocks).await >= 15).await;
     mocks.rosetta.faults().clear();
     let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
@@ -354,7 +354,7 @@ async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_p
         .expect("write");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    mocks.rosetta.faults().add(slow("/dpsws", 100));
+    mocks.rosetta.faults().add(slow("/dpsws", 100)).expect("added");
     let done = updates.join("done");
     kill_when(&cfg, &["apply"], async || {
         std::fs::read_dir(&done)
@@ -757,7 +757,11 @@ async fn a_second_run_on_the_same_state_is_refused_naming_the_holder() {
     // pid 1 is alive on any Linux machine: a run that really holds the lock.
     std::fs::write(&lock, "pid 1 since 2026-11-28T10:00:00Z\n").expect("lock");
     let out = mdsync_with(&cfg, &["import"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a held lock is a run that cannot start, not a usage error"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("in use by another run (pid 1 since 2026-11-28T10:00:00Z)"),
