@@ -424,7 +424,9 @@ pub(crate) async fn drive<S: Stage>(
         {
             // Only a complete run moves the window; the overlap (inclusive `from`) is harmless:
             // the same version of a record (identifier + datestamp) is not processed twice.
-            state.complete_window(list.source, &first.to_string())?;
+            let (end, warning) = window_end(first, now_unix());
+            report.warnings.extend(warning);
+            state.complete_window(list.source, &end.to_string())?;
         }
     }
     Ok(())
@@ -505,6 +507,26 @@ async fn retry_pass<S: Stage>(
     stage.end_page()?;
     state.commit()?;
     Ok(!stopped)
+}
+
+/// How far ahead of the local clock a provider's clock may be before mdsync distrusts it.
+pub const CLOCK_TOLERANCE_SECONDS: i64 = 300;
+
+/// The next window's start from the provider's `responseDate`: never later than the local clock
+/// (a provider clock in the future would make every later change invisible until that date),
+/// with a warning naming both clocks when it had to be capped.
+pub fn window_end(provider: Datestamp, local_unix: i64) -> (Datestamp, Option<String>) {
+    if provider.unix() <= local_unix + CLOCK_TOLERANCE_SECONDS {
+        return (provider, None);
+    }
+    let local = Datestamp::from_unix(local_unix);
+    (
+        local,
+        Some(format!(
+            "the repository's clock is ahead of this machine's: responseDate {provider}, local \
+             time {local}; the next window starts at the local time, not in the future"
+        )),
+    )
 }
 
 fn now_unix() -> i64 {
@@ -632,6 +654,28 @@ async fn process_page<S: Stage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_provider_clock_in_the_future_never_becomes_the_next_window() {
+        let d = |s: &str| Datestamp::parse(s).expect("valid");
+        let now = d("2026-12-01T10:00:00Z").unix();
+        assert_eq!(
+            window_end(d("2026-12-01T09:59:00Z"), now),
+            (d("2026-12-01T09:59:00Z"), None)
+        );
+        assert_eq!(
+            window_end(d("2026-12-01T10:04:00Z"), now).0,
+            d("2026-12-01T10:04:00Z"),
+            "a few minutes of skew are tolerated"
+        );
+        let (end, warning) = window_end(d("2099-06-01T00:00:00Z"), now);
+        assert_eq!(end, d("2026-12-01T10:00:00Z"));
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains("2099-06-01T00:00:00Z") && warning.contains("2026-12-01T10:00:00Z"),
+            "{warning}"
+        );
+    }
 
     #[test]
     fn the_window_start_follows_overrides_full_and_the_repositorys_granularity() {

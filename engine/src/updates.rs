@@ -292,7 +292,10 @@ fn read_back_one(ctx: &Ctx<'_>, report: &mut Report, p: PackageRow) -> Result<()
             ctx.state.settle_package(&p.name, "error", Some(&reason))?;
             if let Some(id) = &p.source_identifier {
                 ctx.state.forget_fingerprint(SOURCE, id)?;
-                let why = format!("Rosetta's Metadata Update Job rejected {}: {reason}", p.name);
+                let why = format!(
+                    "Rosetta's Metadata Update Job rejected {}: {reason}",
+                    p.name
+                );
                 ctx.state.retry_failed(SOURCE, id, Some(&why), report.run)?;
             }
             report.warnings.push(format!(
@@ -488,10 +491,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
-    let seen = match ctx
-        .state
-        .record_by_pid(crate::import::SOURCE, pid.as_str())
-    {
+    let seen = match ctx.state.record_by_pid(crate::import::SOURCE, pid.as_str()) {
         Ok(s) => s,
         Err(e) => {
             return Ok(d.ends(
@@ -500,7 +500,11 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
             ));
         }
     };
-    let seen_dc = match seen.as_ref().and_then(|s| s.dc.as_deref()).map(DcRecord::read) {
+    let seen_dc = match seen
+        .as_ref()
+        .and_then(|s| s.dc.as_deref())
+        .map(DcRecord::read)
+    {
         None => None,
         Some(Ok(dc)) => Some(dc),
         Some(Err(e)) => {

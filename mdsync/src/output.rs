@@ -5,8 +5,8 @@
 //! so it keeps the records and prints at the end.
 
 use std::io::{BufWriter, Stdout, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use engine::report::{RecordHook, RecordOutcome, Report};

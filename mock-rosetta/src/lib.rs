@@ -204,11 +204,8 @@ impl MockRosetta {
             config,
             store: Mutex::new(store),
             journal: Journal::default(),
-            faults: Faults::default().with_domain_names(&[
-                mockkit::OAI_DOMAIN_FAULTS,
-                &["soap_fault"],
-            ]
-            .concat()),
+            faults: Faults::default()
+                .with_domain_names(&[mockkit::OAI_DOMAIN_FAULTS, &["soap_fault"]].concat()),
             updates: Mutex::new(Vec::new()),
             base_url: OnceLock::new(),
             clock: Clock::default(),

@@ -110,7 +110,9 @@ tokio::task_local! {
 }
 
 /// Runs `f` (one request's handling) collecting the names of the faults that fire on it.
-pub(crate) async fn collecting_fired<T>(f: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
+pub(crate) async fn collecting_fired<T>(
+    f: impl std::future::Future<Output = T>,
+) -> (T, Vec<String>) {
     FIRED
         .scope(std::cell::RefCell::new(Vec::new()), async {
             let out = f.await;
@@ -146,7 +148,11 @@ impl Faults {
     /// Adds a rule; `Err` names the problem (an unknown domain fault: it would never fire).
     pub fn add(&self, rule: FaultRule) -> Result<u64, String> {
         if let Fault::Domain { name, .. } = &rule.fault {
-            let known = self.domain_names.lock().map(|d| d.clone()).unwrap_or_default();
+            let known = self
+                .domain_names
+                .lock()
+                .map(|d| d.clone())
+                .unwrap_or_default();
             if !known.is_empty() && !known.iter().any(|k| k == name) {
                 return Err(format!(
                     "unknown domain fault {name:?}: this mock interprets {}",
@@ -267,9 +273,11 @@ impl Faults {
         path: &str,
         query_or_body: &str,
     ) -> Option<serde_json::Value> {
-        match self.take_where(path, query_or_body, |f| {
-            matches!(f, Fault::Domain { name: n, .. } if n == name)
-        })? {
+        match self.take_where(
+            path,
+            query_or_body,
+            |f| matches!(f, Fault::Domain { name: n, .. } if n == name),
+        )? {
             Fault::Domain { params, .. } => Some(params),
             _ => None,
         }
@@ -330,7 +338,10 @@ mod tests {
         .expect("known");
         f.add(rule(Fault::Truncate)).expect("added");
         assert_eq!(f.take("/oai", "resumptionToken=x"), Some(Fault::Truncate));
-        assert!(f.take_domain("expire_token", "/oai", "resumptionToken=x").is_some());
+        assert!(
+            f.take_domain("expire_token", "/oai", "resumptionToken=x")
+                .is_some()
+        );
         assert!(f.report().iter().all(|r| r.fired == 1));
         let unknown = f.add(rule(Fault::Domain {
             name: "expire_tokens".into(),

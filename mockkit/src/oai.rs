@@ -12,6 +12,7 @@ pub const OAI_DOMAIN_FAULTS: &[&str] = &[
     "empty_page",
     "list_size_mismatch",
     "control_chars",
+    "clock_skew",
 ];
 
 /// Consumes the domain faults that match this OAI-PMH request (path and arguments).
@@ -28,5 +29,14 @@ pub fn oai_quirks(faults: &Faults, path: &str, args: &str) -> Quirks {
                     .unwrap_or(5)
             }),
         control_chars: faults.take_domain("control_chars", path, args).is_some(),
+        // `{"response_date": "2099-06-01T00:00:00Z"}`: a repository whose clock is wrong.
+        response_date: faults
+            .take_domain("clock_skew", path, args)
+            .and_then(|p| {
+                p.get("response_date")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|d| formats::oai::Datestamp::parse(d).ok())
+            })
+            .map(formats::oai::Datestamp::unix),
     }
 }

@@ -269,7 +269,7 @@ async fn respond(
             );
             fault = ctx.faults.take(&request.path, &haystack);
         }
-        let response = match fault {
+        match fault {
             Some(Fault::Status {
                 status,
                 retry_after,
@@ -303,8 +303,7 @@ async fn respond(
                 r
             }
             Some(Fault::Domain { .. }) | None => ctx.handler.handle(request).await,
-        };
-        response
+        }
     })
     .await;
     if !admin {

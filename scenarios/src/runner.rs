@@ -786,13 +786,19 @@ impl World {
         let mut total: BTreeMap<String, u64> = BTreeMap::new();
         let mut records = Vec::new();
         let mut stopped = None;
+        let mut warnings: Vec<String> = Vec::new();
         for (i, s) in stages.iter().enumerate() {
             let kill = step.kill_after.filter(|_| i == stages.len() - 1);
             let Some(ran) = self.stage(s, step, kill).await? else {
                 out.log.push(format!("{label}: {s} killed"));
                 return Ok(());
             };
-            let c = counts(&ran.report);
+            let mut c = counts(&ran.report);
+            c.insert(
+                "retried".to_owned(),
+                ran.records.iter().filter(|r| r.retried).count() as u64,
+            );
+            warnings.extend(ran.report.warnings.iter().cloned());
             out.log.push(format!(
                 "{label}: {s}: {}",
                 ran.report
@@ -830,6 +836,13 @@ impl World {
             }
             (None, Some(got)) => return Err(format!("stopped: {got}")),
             _ => {}
+        }
+        if let Some(want) = &step.expect_warning
+            && !warnings.iter().any(|w| w.contains(want.as_str()))
+        {
+            return Err(format!(
+                "no warning contains {want:?}; the warnings were {warnings:?}"
+            ));
         }
         compare_counts(step, &total, &records, label)
     }

@@ -127,6 +127,8 @@ pub struct Step {
     pub expect: Option<BTreeMap<String, u64>>,
     /// The run must stop early, with a reason containing this.
     pub expect_stopped: Option<String>,
+    /// One of the run's warnings must contain this.
+    pub expect_warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

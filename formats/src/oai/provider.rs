@@ -105,6 +105,9 @@ pub struct Quirks {
     pub list_size_delta: Option<i64>,
     /// C0 control characters in the first record's value (ill-formed XML).
     pub control_chars: bool,
+    /// The `responseDate` written instead of `now` (a repository whose clock is wrong); the
+    /// list's own logic (token expiry) still runs on `now`.
+    pub response_date: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -154,11 +157,13 @@ pub fn serve(
     now: i64,
     quirks: &Quirks,
 ) -> String {
-    let writer =
-        |req: Option<&Request>| ResponseWriter::new(Datestamp::from_unix(now), &cfg.base_url, req);
+    let stamp = quirks.response_date.unwrap_or(now);
+    let writer = |req: Option<&Request>| {
+        ResponseWriter::new(Datestamp::from_unix(stamp), &cfg.base_url, req)
+    };
     let req = match Request::parse(args, Granularity::Second) {
         Ok(r) => r,
-        Err(e) => return error_response(cfg, now, None, e),
+        Err(e) => return error_response(cfg, stamp, None, e),
     };
     let result = (|| -> Result<String, OaiError> {
         let w = writer(Some(&req)).map_err(internal)?;
@@ -214,7 +219,7 @@ pub fn serve(
     match result {
         Ok(body) if quirks.control_chars => inject_control_chars(body),
         Ok(body) => body,
-        Err(e) => error_response(cfg, now, Some(&req), e),
+        Err(e) => error_response(cfg, stamp, Some(&req), e),
     }
 }
 
@@ -299,10 +304,17 @@ fn list(
         }
     };
     if quirks.empty_page {
-        return Ok(empty_page(cfg, req, verb, &st, now));
+        return Ok(empty_page(
+            cfg,
+            req,
+            verb,
+            &st,
+            quirks.response_date.unwrap_or(now),
+        ));
     }
     let page_size = cfg.page_size.max(1);
-    let mut w = ResponseWriter::new(Datestamp::from_unix(now), &cfg.base_url, Some(req))
+    let stamp = Datestamp::from_unix(quirks.response_date.unwrap_or(now));
+    let mut w = ResponseWriter::new(stamp, &cfg.base_url, Some(req))
         .map_err(internal)?
         .list(verb)
         .map_err(internal)?;

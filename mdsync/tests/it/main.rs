@@ -309,7 +309,11 @@ async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
         },
     )
     .await;
-    mocks.rosetta.faults().add(slow("/oaiprovider", 150)).expect("added");
+    mocks
+        .rosetta
+        .faults()
+        .add(slow("/oaiprovider", 150))
+        .expect("added");
     kill_when(&cfg, &["import"], async || bib_count(&mocks).await >= 15).await;
     mocks.rosetta.faults().clear();
     let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
@@ -354,7 +358,11 @@ async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_p
         .expect("write");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    mocks.rosetta.faults().add(slow("/dpsws", 100)).expect("added");
+    mocks
+        .rosetta
+        .faults()
+        .add(slow("/dpsws", 100))
+        .expect("added");
     let done = updates.join("done");
     kill_when(&cfg, &["apply"], async || {
         std::fs::read_dir(&done)

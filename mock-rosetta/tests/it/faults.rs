@@ -154,3 +154,70 @@ async fn a_soap_fault_can_be_injected() {
     assert!(body.contains("LockedIeException"), "{body}");
     m.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_domain_and_a_transport_rule_on_one_request_both_fire_and_the_journal_says_so() {
+    let m = start(12, 5).await;
+    let (_, first) = oai(&m, "verb=ListRecords&metadataPrefix=oai_dc").await;
+    let token = first
+        .split("<resumptionToken")
+        .nth(1)
+        .and_then(|t| t.split('>').nth(1))
+        .and_then(|t| t.split('<').next())
+        .expect("a token")
+        .to_owned();
+    for rule in [
+        json!({"path_prefix": "/oaiprovider", "contains": "resumptionToken", "kind": "domain", "name": "expire_token"}),
+        json!({"path_prefix": "/oaiprovider", "contains": "resumptionToken", "kind": "truncate"}),
+    ] {
+        inject(&m, rule).await;
+    }
+    // The truncated body still carries the start of the badResumptionToken answer.
+    let r = reqwest::get(format!(
+        "{}?verb=ListRecords&resumptionToken={token}",
+        m.oai_url()
+    ))
+    .await
+    .expect("get");
+    let body = r.bytes().await;
+    assert!(body.is_err(), "the body was cut");
+    let admin = |path: &str| format!("{}/__admin/{path}", m.base_url());
+    let journal: serde_json::Value = reqwest::get(admin("journal"))
+        .await
+        .expect("journal")
+        .json()
+        .await
+        .expect("json");
+    let last = journal.as_array().and_then(|j| j.last()).expect("an entry");
+    assert_eq!(
+        last["faults"],
+        json!(["truncate", "expire_token"]),
+        "{last}"
+    );
+    let report: serde_json::Value = reqwest::get(admin("faults/report"))
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        report
+            .as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|x| x["fired"] == 1)),
+        "{report}"
+    );
+    let live: serde_json::Value = reqwest::get(admin("faults"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live, json!([]), "used-up rules are not listed");
+    let unknown = reqwest::Client::new()
+        .post(admin("faults"))
+        .json(&json!({"kind": "domain", "name": "expire_tokens"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(unknown.status(), 400, "an unknown domain fault is refused");
+}
