@@ -48,6 +48,40 @@ pub enum HarvestError {
     CountMismatch { expected: u64, got: u64 },
     #[error("stopped by the caller: {0}")]
     Sink(String),
+    /// The answer is past `[general] max_page_bytes` (after decompression): not read further.
+    #[error(
+        "GET {url}: the answer is larger than general.max_page_bytes ({limit} bytes, counted after decompression): not read further"
+    )]
+    TooLarge { url: String, limit: u64 },
+    /// A login page, a maintenance notice, a proxy's error page: not OAI-PMH.
+    #[error(
+        "GET {url}: the server answered an HTML page (login or maintenance?), HTTP {status}: {snippet}"
+    )]
+    Html {
+        url: String,
+        status: u16,
+        snippet: String,
+    },
+}
+
+impl HarvestError {
+    /// A page that cannot be read because of a character XML 1.0 forbids: says how to repair.
+    fn hint(self) -> HarvestError {
+        match self {
+            HarvestError::Parse {
+                url,
+                page,
+                mut source,
+            } if source.message.contains("XML 1.0") => {
+                source.message.push_str(
+                    " (set general.invalid_xml_chars = \"strip\" to remove such characters, each \
+                     repaired record with a warning)",
+                );
+                HarvestError::Parse { url, page, source }
+            }
+            other => other,
+        }
+    }
 }
 
 /// Receives what a harvest yields.
@@ -94,18 +128,69 @@ pub struct HarvestOptions {
     /// Consecutive record-less pages with a token tolerated.
     pub max_empty_pages: u32,
     pub payload: PayloadKind,
+    /// The largest answer read, after decompression (`[general] max_page_bytes`).
+    pub max_page_bytes: u64,
+    /// The largest record in a page (`[general] max_record_bytes`): a larger one is that
+    /// record's error.
+    pub max_record_bytes: u64,
+    /// `[general] invalid_xml_chars`.
+    pub invalid_xml_chars: crate::config::InvalidXmlChars,
+    /// One request's whole deadline, headers and body (`[general] timeout_seconds`): a server
+    /// that trickles cannot hold a page longer.
+    pub deadline: Duration,
 }
 
 impl Default for HarvestOptions {
     fn default() -> Self {
+        let general = crate::config::General::default();
         HarvestOptions {
             retry: RetryPolicy::default(),
             strict_counts: false,
             max_restarts: 3,
             max_empty_pages: 100,
             payload: PayloadKind::Dc,
+            max_page_bytes: general.max_page_bytes,
+            max_record_bytes: general.max_record_bytes,
+            invalid_xml_chars: general.invalid_xml_chars,
+            deadline: Duration::from_secs(general.timeout_seconds),
         }
     }
+}
+
+impl HarvestOptions {
+    /// The limits and the deadline of `[general]`, the rest as default.
+    pub fn from_general(general: &crate::config::General) -> Self {
+        HarvestOptions {
+            max_page_bytes: general.max_page_bytes,
+            max_record_bytes: general.max_record_bytes,
+            invalid_xml_chars: general.invalid_xml_chars,
+            deadline: Duration::from_secs(general.timeout_seconds.max(1)),
+            ..HarvestOptions::default()
+        }
+    }
+}
+
+/// How one request ended.
+enum Attempt {
+    Body(bytes::Bytes),
+    /// Worth another try (a transport failure, 429, 5xx).
+    Retry {
+        status: Option<u16>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Another try would end the same way.
+    Fail(HarvestError),
+}
+
+/// True for an answer that is an HTML page rather than XML.
+fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
+    if content_type.is_some_and(|c| c.to_ascii_lowercase().contains("text/html")) {
+        return true;
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    head.starts_with("<html") || head.starts_with("<!doctype html")
 }
 
 /// An OAI-PMH client.
@@ -222,75 +307,185 @@ impl Harvester {
     }
 
     /// GET with retries. Transport errors (a reset, a truncated body, a timeout), 429 and 5xx
-    /// are retried with backoff, honouring `Retry-After`; anything else is returned at once.
+    /// are retried with backoff, honouring `Retry-After`; what would fail the same way again (a
+    /// 4xx, a redirect loop, a body that cannot be decoded, an HTML page, an answer past
+    /// `max_page_bytes`) is returned at once.
     pub async fn get(
         &self,
         url: &str,
         waits: &mut Vec<Duration>,
     ) -> Result<bytes::Bytes, HarvestError> {
         let policy = &self.options.retry;
+        let deadline = self.options.deadline;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let outcome = match self.client.get(url).send().await {
-                Err(e) => Err((None, crate::retry::error_chain(&e), None)),
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let retry_after = r
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    match r.bytes().await {
-                        Err(e) => {
-                            Err((Some(status), format!("reading the body: {e}"), retry_after))
-                        }
-                        Ok(body) if (200..300).contains(&status) => Ok(body),
-                        Ok(body) if retryable_status(status) => {
-                            Err((Some(status), snippet(&body), retry_after))
-                        }
-                        Ok(body) => {
-                            return Err(HarvestError::Http {
-                                url: url.to_owned(),
-                                status,
-                                attempts: attempt,
-                                body: snippet(&body),
-                            });
-                        }
-                    }
-                }
+            let outcome = match tokio::time::timeout(deadline, self.attempt(url, attempt)).await {
+                Ok(a) => a,
+                Err(_) => Attempt::Retry {
+                    status: None,
+                    message: format!(
+                        "timed out after {} s (the whole request, headers and body)",
+                        deadline.as_secs()
+                    ),
+                    retry_after: None,
+                },
             };
-            match outcome {
-                Ok(body) => return Ok(body),
-                Err((status, message, retry_after)) => {
-                    if attempt >= policy.max_attempts {
-                        return Err(match status {
-                            Some(s) if !(200..300).contains(&s) => HarvestError::Http {
-                                url: url.to_owned(),
-                                status: s,
-                                attempts: attempt,
-                                body: message,
-                            },
-                            _ => HarvestError::Transport {
-                                url: url.to_owned(),
-                                message,
-                                attempts: attempt,
-                            },
-                        });
+            let (status, message, retry_after) = match outcome {
+                Attempt::Body(body) => return Ok(body),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry {
+                    status,
+                    message,
+                    retry_after,
+                } => (status, message, retry_after),
+            };
+            if attempt >= policy.max_attempts {
+                return Err(match status {
+                    Some(s) if !(200..300).contains(&s) => HarvestError::Http {
+                        url: url.to_owned(),
+                        status: s,
+                        attempts: attempt,
+                        body: message,
+                    },
+                    _ => HarvestError::Transport {
+                        url: url.to_owned(),
+                        message,
+                        attempts: attempt,
+                    },
+                });
+            }
+            let wait = policy.next_delay(attempt - 1, retry_after);
+            tracing::warn!(
+                url,
+                attempt,
+                ?status,
+                wait_ms = wait.as_millis() as u64,
+                "retrying: {message}"
+            );
+            waits.push(wait);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One request: the body read chunk by chunk (decompressed), never past `max_page_bytes`.
+    async fn attempt(&self, url: &str, attempt: u32) -> Attempt {
+        let mut r = match self.client.get(url).send().await {
+            Ok(r) => r,
+            Err(e) if e.is_redirect() => {
+                return Attempt::Fail(HarvestError::Transport {
+                    url: url.to_owned(),
+                    message: format!(
+                        "too many redirects (a redirect loop?): {}",
+                        crate::retry::error_chain(&e)
+                    ),
+                    attempts: attempt,
+                });
+            }
+            Err(e) => {
+                return Attempt::Retry {
+                    status: None,
+                    message: crate::retry::error_chain(&e),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = r.status().as_u16();
+        let header = |name: reqwest::header::HeaderName| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let encoding = header(reqwest::header::CONTENT_ENCODING);
+        let declared = r.content_length();
+        let limit = self.options.max_page_bytes;
+        let too_large = || {
+            Attempt::Fail(HarvestError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            })
+        };
+        if encoding.is_none() && declared.is_some_and(|n| n > limit) {
+            return too_large();
+        }
+        let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20) as usize);
+        loop {
+            match r.chunk().await {
+                Ok(Some(c)) => {
+                    if (body.len() + c.len()) as u64 > limit {
+                        return too_large();
                     }
-                    let wait = policy.next_delay(attempt - 1, retry_after);
-                    tracing::warn!(
-                        url,
-                        attempt,
-                        ?status,
-                        wait_ms = wait.as_millis() as u64,
-                        "retrying: {message}"
-                    );
-                    waits.push(wait);
-                    tokio::time::sleep(wait).await;
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                // reqwest reports a connection cut inside a compressed body as a decode error
+                // too: only a body that arrived whole and does not decompress is one.
+                Err(e)
+                    if e.is_decode()
+                        && !crate::retry::error_chain(&e).contains("from connection") =>
+                {
+                    return Attempt::Fail(HarvestError::Transport {
+                        url: url.to_owned(),
+                        message: format!(
+                            "the body is not what its Content-Encoding header says ({}): it \
+                             cannot be decompressed: {}",
+                            encoding.as_deref().unwrap_or("gzip or deflate"),
+                            crate::retry::error_chain(&e)
+                        ),
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => {
+                    let of = declared.map(|n| format!(" of {n}")).unwrap_or_default();
+                    return Attempt::Retry {
+                        status: Some(status),
+                        message: format!(
+                            "the connection closed mid-body, after {}{of} bytes: {}",
+                            body.len(),
+                            crate::retry::error_chain(&e)
+                        ),
+                        retry_after,
+                    };
                 }
             }
         }
+        let html = is_html(content_type.as_deref(), &body);
+        if (200..300).contains(&status) && !html {
+            return Attempt::Body(body.into());
+        }
+        if retryable_status(status) {
+            let message = if html {
+                format!(
+                    "the server answered an HTML page (login or maintenance?): {}",
+                    snippet(&body)
+                )
+            } else {
+                snippet(&body)
+            };
+            return Attempt::Retry {
+                status: Some(status),
+                message,
+                retry_after,
+            };
+        }
+        Attempt::Fail(if html {
+            HarvestError::Html {
+                url: url.to_owned(),
+                status,
+                snippet: snippet(&body),
+            }
+        } else {
+            HarvestError::Http {
+                url: url.to_owned(),
+                status,
+                attempts: attempt,
+                body: snippet(&body),
+            }
+        })
     }
 
     /// Reads Identify (granularity, earliest datestamp, deleted-record policy).
@@ -317,12 +512,16 @@ impl Harvester {
         };
         let url = format!("{base_url}?{}", request.to_query());
         let body = self.get(&url, &mut Vec::new()).await?;
-        let parse = |source: PageError| HarvestError::Parse {
-            url: url.clone(),
-            page: 1,
-            source,
+        let parse = |source: PageError| {
+            HarvestError::Parse {
+                url: url.clone(),
+                page: 1,
+                source,
+            }
+            .hint()
         };
-        let mut page = PageReader::new(&body, self.options.payload).map_err(parse)?;
+        let (body, _) = self.repaired(&body);
+        let mut page = self.reader(&body).map_err(parse)?;
         if let Some(e) = page.errors().first().cloned() {
             if e.code == ErrorCode::IdDoesNotExist {
                 return Ok(None);
@@ -330,6 +529,55 @@ impl Harvester {
             return Err(HarvestError::Oai { url, source: e });
         }
         page.next().transpose().map_err(parse)
+    }
+
+    /// A page reader with the record size limit.
+    fn reader<'b>(&self, body: &'b [u8]) -> Result<PageReader<'b>, PageError> {
+        Ok(PageReader::new(body, self.options.payload)?
+            .with_max_record_bytes(self.options.max_record_bytes))
+    }
+
+    /// With `invalid_xml_chars = "strip"`: the page without the characters XML 1.0 forbids,
+    /// and a warning per record that held some (naming what was removed).
+    fn repaired<'b>(&self, body: &'b [u8]) -> (std::borrow::Cow<'b, [u8]>, Vec<String>) {
+        use std::borrow::Cow;
+        if self.options.invalid_xml_chars != crate::config::InvalidXmlChars::Strip {
+            return (Cow::Borrowed(body), Vec::new());
+        }
+        let Ok(text) = std::str::from_utf8(body) else {
+            return (Cow::Borrowed(body), Vec::new());
+        };
+        let (clean, removed) = formats::xml::strip_forbidden(text);
+        if removed.is_empty() {
+            return (Cow::Borrowed(body), Vec::new());
+        }
+        // Each removal is credited to the record whose <identifier> precedes it.
+        let mut per_record: Vec<(String, Vec<char>)> = Vec::new();
+        for (at, c) in removed {
+            let id = clean[..at]
+                .rfind("<identifier>")
+                .and_then(|i| {
+                    let rest = &clean[i + "<identifier>".len()..];
+                    rest.find('<').map(|j| rest[..j].trim().to_owned())
+                })
+                .unwrap_or_else(|| "the page's envelope".to_owned());
+            match per_record.last_mut() {
+                Some((last, chars)) if *last == id => chars.push(c),
+                _ => per_record.push((id, vec![c])),
+            }
+        }
+        let warnings = per_record
+            .into_iter()
+            .map(|(id, chars)| {
+                let list: Vec<String> = chars.iter().map(|c| format!("U+{:04X}", *c as u32)).collect();
+                format!(
+                    "{id}: removed {} character(s) XML 1.0 forbids ({}) (general.invalid_xml_chars = \"strip\")",
+                    chars.len(),
+                    list.join(", ")
+                )
+            })
+            .collect();
+        (Cow::Owned(clean.into_owned().into_bytes()), warnings)
     }
 
     /// A cursor over a list, page by page (for callers that do async work per page).
@@ -416,12 +664,17 @@ impl ListCursor<'_> {
             let body = self.harvester.get(&url, &mut self.summary.waits).await?;
             self.summary.pages += 1;
             let page_no = self.summary.pages;
-            let parse = |source: PageError| HarvestError::Parse {
-                url: url.clone(),
-                page: page_no,
-                source,
+            let parse = |source: PageError| {
+                HarvestError::Parse {
+                    url: url.clone(),
+                    page: page_no,
+                    source,
+                }
+                .hint()
             };
-            let mut page = PageReader::new(&body, opts.payload).map_err(parse)?;
+            let (body, repairs) = self.harvester.repaired(&body);
+            self.summary.warnings.extend(repairs);
+            let mut page = self.harvester.reader(&body).map_err(parse)?;
             if let Some(e) = page.errors().first().cloned() {
                 match e.code {
                     ErrorCode::NoRecordsMatch => {

@@ -353,6 +353,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     let Item::Record(rec) = item else {
         return fail(out, "a header without a record".to_owned());
     };
+    if let Some(Metadata::Invalid { reason }) = &rec.metadata {
+        return fail(out, reason.clone());
+    }
     let Some(Metadata::Dc(dc)) = &rec.metadata else {
         return fail(out, "no Dublin Core metadata".to_owned());
     };

@@ -455,6 +455,9 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let Item::Record(rec) = item else {
         return Ok(d.ends(Outcome::Error, "a header without a record"));
     };
+    if let Some(Metadata::Invalid { reason }) = &rec.metadata {
+        return Ok(d.ends(Outcome::Error, format!("{reason}: no package written")));
+    }
     let Some(Metadata::Dc(dc)) = &rec.metadata else {
         return Ok(d.ends(Outcome::Error, "no Dublin Core metadata"));
     };

@@ -865,6 +865,60 @@ fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
     }
 }
 
+/// Removes what XML 1.0 forbids from a document: raw characters outside the `Char` production,
+/// and character references to them (`&#x1;`, `&#1;`, `&#xFFFE;`). Returns the document (borrowed
+/// when there was nothing to remove) and, for each removal, its byte offset in the returned
+/// document and the character removed. For `[general] invalid_xml_chars = "strip"`.
+pub fn strip_forbidden(doc: &str) -> (Cow<'_, str>, Vec<(usize, char)>) {
+    let needs = doc.chars().any(|c| !is_xml_char(c)) || doc.contains("&#");
+    if !needs {
+        return (Cow::Borrowed(doc), Vec::new());
+    }
+    let mut out = String::with_capacity(doc.len());
+    let mut removed = Vec::new();
+    let mut rest = doc;
+    while let Some(c) = rest.chars().next() {
+        if !is_xml_char(c) {
+            removed.push((out.len(), c));
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '&'
+            && let Some(body) = rest.strip_prefix("&#")
+            && let Some(end) = body.find(';')
+            && end <= 12
+        {
+            let digits = &body[..end];
+            let code = match digits.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => digits.parse::<u32>().ok(),
+            };
+            if let Some(code) = code
+                && char::from_u32(code).is_none_or(|ch| !is_xml_char(ch))
+            {
+                removed.push((out.len(), char::from_u32(code).unwrap_or('\u{FFFD}')));
+                rest = &body[end + 1..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if removed.is_empty() {
+        return (Cow::Borrowed(doc), removed);
+    }
+    (Cow::Owned(out), removed)
+}
+
+impl XmlError {
+    /// The error is a character XML 1.0 does not allow (raw or as a reference): what
+    /// `invalid_xml_chars = "strip"` repairs.
+    pub fn is_forbidden_char(&self) -> bool {
+        self.message.contains("not allowed in XML 1.0")
+            || self.message.contains("XML 1.0 does not allow")
+    }
+}
+
 /// At most `n` characters of `s`, for error messages.
 pub fn truncate(s: &str, n: usize) -> String {
     let mut out: String = s.chars().take(n).collect();
@@ -877,6 +931,19 @@ pub fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forbidden_characters_are_stripped_raw_and_as_references() {
+        let (clean, removed) = strip_forbidden("<a>x&#x1;y\u{1}z&#65534;&#65;&amp;</a>");
+        assert_eq!(clean, "<a>xyz&#65;&amp;</a>");
+        assert_eq!(
+            removed.iter().map(|(_, c)| *c as u32).collect::<Vec<_>>(),
+            [1, 1, 0xFFFE]
+        );
+        assert_eq!(removed[0].0, "<a>x".len());
+        let (same, none) = strip_forbidden("<a>fine &#233;</a>");
+        assert!(matches!(same, Cow::Borrowed(_)) && none.is_empty());
+    }
 
     fn events(xml: &str) -> Result<Vec<String>, XmlError> {
         let mut p = Pull::new(xml);

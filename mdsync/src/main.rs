@@ -309,7 +309,7 @@ impl<'c> Clients<'c> {
             http.clone(),
             HarvestOptions {
                 strict_counts,
-                ..HarvestOptions::default()
+                ..HarvestOptions::from_general(&cfg.general)
             },
         );
         Ok(Clients {
@@ -546,7 +546,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clients.http.clone(),
                 HarvestOptions {
                     payload: formats::oai::PayloadKind::Marc,
-                    ..HarvestOptions::default()
+                    ..HarvestOptions::from_general(&cfg.general)
                 },
             );
             // Without a key the representation checks are skipped, and said so.

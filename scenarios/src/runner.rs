@@ -402,7 +402,7 @@ impl World {
             self.http.clone(),
             HarvestOptions {
                 retry: retry(),
-                ..HarvestOptions::default()
+                ..HarvestOptions::from_general(&self.cfg.general)
             },
         );
         let records: Arc<Mutex<Vec<RecordOutcome>>> = Arc::default();

@@ -2,5 +2,6 @@
 
 mod alma;
 mod harvest;
+mod limits;
 mod network;
 mod rosetta;

@@ -37,6 +37,12 @@ pub enum Metadata {
         xml: String,
         inherited: Arc<[Binding]>,
     },
+    /// A well-formed payload whose content is not what the payload kind allows (an element
+    /// inside a DC field, say), or a record past the reader's size limit: that record's error;
+    /// the rest of the page reads on.
+    Invalid {
+        reason: String,
+    },
 }
 
 /// A record of a ListRecords or GetRecord page.
@@ -107,6 +113,8 @@ pub struct PageReader<'a> {
     current_id: Option<(usize, usize)>,
     done: bool,
     raw_bindings: Option<Arc<[Binding]>>,
+    /// A record longer than this (bytes) is read as [`Metadata::Invalid`].
+    max_record_bytes: Option<u64>,
 }
 
 const ROOT: &str = "OAI-PMH";
@@ -133,9 +141,17 @@ impl<'a> PageReader<'a> {
             current_id: None,
             done: false,
             raw_bindings: None,
+            max_record_bytes: None,
         };
         r.envelope().map_err(|e| r.wrap(e))?;
         Ok(r)
+    }
+
+    /// Reads a record longer than `limit` bytes as [`Metadata::Invalid`], naming `key` (the
+    /// setting that set the limit).
+    pub fn with_max_record_bytes(mut self, limit: u64) -> Self {
+        self.max_record_bytes = Some(limit);
+        self
     }
 
     fn wrap(&self, e: XmlError) -> PageError {
@@ -354,7 +370,20 @@ impl<'a> PageReader<'a> {
                         message: "GetRecord holds more than one record".to_owned(),
                     });
                 }
-                Ok(Some(Item::Record(self.read_record()?)))
+                let start = s.offset();
+                let mut record = self.read_record()?;
+                let size = self.p.offset().saturating_sub(start);
+                if let Some(limit) = self.max_record_bytes
+                    && size > limit
+                {
+                    record.metadata = Some(Metadata::Invalid {
+                        reason: format!(
+                            "the record is {size} bytes, more than general.max_record_bytes \
+                             ({limit}): not read"
+                        ),
+                    });
+                }
+                Ok(Some(Item::Record(record)))
             }
             other => Err(XmlError {
                 offset: s.offset(),
@@ -457,7 +486,30 @@ impl<'a> PageReader<'a> {
         Ok(Record { header, metadata })
     }
 
+    /// The payload, or [`Metadata::Invalid`] when its content is not what the kind allows but
+    /// the document stays well-formed past it. A character XML 1.0 forbids, or XML that is not
+    /// well-formed, still fails the page.
     fn read_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
+        let depth = self.p.depth();
+        match self.decode_payload(s) {
+            Ok(m) => Ok(m),
+            Err(e) if e.is_forbidden_char() => Err(e),
+            Err(e) => {
+                // Skip to the payload's end: if the rest is well-formed, only this record is bad.
+                while self.p.depth() >= depth {
+                    match self.p.next_event() {
+                        Ok(crate::xml::Ev::Eof) | Err(_) => return Err(e),
+                        Ok(_) => {}
+                    }
+                }
+                Ok(Metadata::Invalid {
+                    reason: format!("invalid <{}> payload: {}", s.local, e.message),
+                })
+            }
+        }
+    }
+
+    fn decode_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
         let shape = |e: String| XmlError {
             offset: s.offset(),
             message: e,
@@ -824,6 +876,60 @@ mod tests {
             assert_eq!(rec.metadata, want);
         }
         assert_eq!(r.resumption_token(), Some(&token));
+    }
+
+    #[test]
+    fn a_well_formed_record_with_invalid_content_is_that_records_error_alone() {
+        let (xml, _) = page(5, None);
+        let bad = xml.replacen("<dc:title>T1", "<dc:title><b>bold</b>T1", 1);
+        let items: Vec<Item> = PageReader::new(bad.as_bytes(), PayloadKind::Dc)
+            .expect("envelope")
+            .collect::<Result<_, _>>()
+            .expect("the page reads on");
+        assert_eq!(items.len(), 5);
+        let Item::Record(r) = &items[1] else {
+            panic!("a record")
+        };
+        assert!(
+            matches!(&r.metadata, Some(Metadata::Invalid { reason }) if reason.contains("invalid <dc> payload: <title> must hold text")),
+            "{:?}",
+            r.metadata
+        );
+        assert!(
+            matches!(&items[3], Item::Record(r) if matches!(r.metadata, Some(Metadata::Dc(_))))
+        );
+        // A character XML 1.0 forbids still fails the page (invalid_xml_chars = "fail").
+        let forbidden = xml.replacen("<dc:title>T1", "<dc:title>&#x1;T1", 1);
+        let err = PageReader::new(forbidden.as_bytes(), PayloadKind::Dc)
+            .and_then(|r| r.finish())
+            .expect_err("ill-formed");
+        assert_eq!(err.record, Some(2), "{err}");
+    }
+
+    #[test]
+    fn a_record_past_the_size_limit_is_not_read() {
+        let (xml, _) = page(3, None);
+        let big = xml.replacen(
+            "<dc:title>T0",
+            &format!("<dc:title>{}T0", "x".repeat(5000)),
+            1,
+        );
+        let items: Vec<Item> = PageReader::new(big.as_bytes(), PayloadKind::Dc)
+            .expect("envelope")
+            .with_max_record_bytes(4096)
+            .collect::<Result<_, _>>()
+            .expect("items");
+        let Item::Record(r) = &items[0] else {
+            panic!("a record")
+        };
+        assert!(
+            matches!(&r.metadata, Some(Metadata::Invalid { reason }) if reason.contains("general.max_record_bytes (4096)")),
+            "{:?}",
+            r.metadata
+        );
+        assert!(
+            matches!(&items[1], Item::Record(r) if matches!(r.metadata, Some(Metadata::Dc(_))))
+        );
     }
 
     #[test]
