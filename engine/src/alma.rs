@@ -209,8 +209,11 @@ impl AlmaClient {
                     tracking_id: e.tracking_id.unwrap_or_else(|| "none".to_owned()),
                 });
             }
+            let what = transport
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {status} {code}"));
             if attempt >= self.retry.max_attempts {
-                let message = transport.unwrap_or_else(|| format!("HTTP {status} {code}"));
+                let message = what;
                 return Err(AlmaError::Unavailable {
                     method: m,
                     path: path.to_owned(),
@@ -219,7 +222,11 @@ impl AlmaClient {
                 });
             }
             let wait = self.retry.next_delay(attempt - 1, retry_after);
-            tracing::warn!(method = %m, path, status, code = %code, wait_ms = wait.as_millis() as u64, "Alma asked to retry");
+            if transport.is_some() {
+                tracing::warn!(method = %m, path, wait_ms = wait.as_millis() as u64, "Alma could not be reached, retrying: {what}");
+            } else {
+                tracing::warn!(method = %m, path, status, code = %code, wait_ms = wait.as_millis() as u64, "Alma asked to retry");
+            }
             tokio::time::sleep(wait).await;
         }
     }

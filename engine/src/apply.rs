@@ -36,9 +36,7 @@ pub async fn apply(
     rosetta: &RosettaClient,
     opts: &ApplyOptions,
 ) -> Result<Report, StageError> {
-    let dir = cfg.update.update_dir.as_deref().ok_or_else(|| {
-        StageError::Config("update.update_dir is not set: nothing to apply".to_owned())
-    })?;
+    let dir = cfg.update_dir()?;
     let pattern = PidPattern::new(&cfg.update.pid_pattern)
         .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
     let dir = UpdateDir::new(dir);
@@ -54,7 +52,23 @@ pub async fn apply(
         Some(state.start_run("apply", &format!("limit={:?}", opts.limit))?)
     };
     let mut report = Report::new("apply", run, opts.dry_run);
-    let mut files = dir.pending()?;
+    report.update_dir = Some(dir.root().display().to_string());
+    let (mut files, foreign) = dir.pending(&pattern)?;
+    if !foreign.is_empty() {
+        let shown: Vec<&str> = foreign.iter().take(10).map(String::as_str).collect();
+        report.warnings.push(format!(
+            "{} file(s) in {} are not updateMD packages (<job>_<yyyyMMddHHmmss>_<PID>.xml with a \
+             PID that update.pid_pattern accepts) and were left where they are: {}{}",
+            foreign.len(),
+            dir.root().display(),
+            shown.join(", "),
+            if foreign.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
     if !opts.only.is_empty() {
         files.retain(|f| {
             opts.only

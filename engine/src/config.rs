@@ -1,7 +1,7 @@
 //! The configuration file (DESIGN §4): one TOML file for both directions; every key documented;
 //! unknown keys are errors; secrets only from the environment, named by `*_env` keys.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use formats::identifier::PidPattern;
 use serde::Deserialize;
@@ -343,10 +343,24 @@ fn check_url(key: &str, url: &str, problems: &mut Vec<ConfigProblem>) {
 impl Config {
     /// Parses a file's text; syntax errors and unknown keys name the line and the key.
     pub fn from_toml(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Self::from_toml_in(text, path, None)
+    }
+
+    /// Parses a configuration whose relative paths (`state.path`, `update.update_dir`,
+    /// `general.ca_file`) are relative to `base` (the file's directory), not to wherever the
+    /// command happens to run (cron starts in `/` or `$HOME`).
+    pub fn from_toml_in(
+        text: &str,
+        path: &str,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        if let Some(base) = base {
+            config.resolve_paths(base);
+        }
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
@@ -367,7 +381,72 @@ impl Config {
                 ConfigError::Read { path, source }
             }
         })?;
-        Self::from_toml(&text, &path.display().to_string())
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = base.canonicalize().unwrap_or(base);
+        Self::from_toml_in(&text, &path.display().to_string(), Some(&base))
+    }
+
+    /// Every path-valued key made absolute against `base` (an empty value stays empty: it is
+    /// refused by the check of its own key).
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |v: &mut String| {
+            if !v.trim().is_empty() && Path::new(v.as_str()).is_relative() {
+                *v = base.join(v.as_str()).display().to_string();
+            }
+        };
+        resolve(&mut self.state.path);
+        if let Some(d) = &mut self.update.update_dir {
+            resolve(d);
+        }
+        if let Some(f) = &mut self.general.ca_file {
+            resolve(f);
+        }
+    }
+
+    /// What a site should know before it runs, though nothing is wrong enough to refuse:
+    /// `config check` prints each as `warning: …` and still exits 0.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Ok(dir) = self.update_dir()
+            && !dir.is_dir()
+        {
+            let parent = dir
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            w.push(format!(
+                "update.update_dir: {} does not exist yet; harvest creates it only if {parent} \
+                 exists (never more than the last component)",
+                dir.display()
+            ));
+        }
+        if !self.update.match_strict {
+            let c = self.match_contains();
+            w.push(format!(
+                "update.match_strict = false (the workflow's rule): any dc:identifier that is an \
+                 OAI identifier containing {c:?} names an IE, a foreign one too (oai:mirror-{c}:IE1 \
+                 would match); match_strict = true requires the namespace to be exactly {c:?}"
+            ));
+        }
+        w
+    }
+
+    /// `[update] update_dir`, checked: set, not empty, and not one of the system's own
+    /// directories or `$HOME` once `..` and symlinks are resolved. Only the stages that use the
+    /// directory (harvest, apply, and the revert or execution of a harvest) ask.
+    pub fn update_dir(&self) -> Result<PathBuf, ConfigProblem> {
+        let problem = |message: String| ConfigProblem {
+            key: "update.update_dir".to_owned(),
+            message,
+        };
+        let value = self.update.update_dir.as_deref().ok_or_else(|| {
+            problem("is not set: nowhere to write or read updateMD packages".to_owned())
+        })?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        crate::update_dir::check_update_dir(value, home.as_deref()).map_err(problem)
     }
 
     /// Every problem a parsed file still has, each naming its key.

@@ -49,6 +49,29 @@ impl Outcome {
     }
 }
 
+/// The longest reason a report or the run log carries (bytes); a record's 10,000-character
+/// value is not repeated in full.
+pub const MAX_REASON: usize = 1000;
+
+/// A reason cut to about [`MAX_REASON`] bytes: its start and its end kept (where the value and
+/// the verdict usually are), the middle replaced by how much was cut.
+pub fn bounded(reason: &str) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason.to_owned();
+    }
+    let chars = reason.chars().count();
+    let head: String = reason.chars().take(600).collect();
+    let tail: String = {
+        let mut t: Vec<char> = reason.chars().rev().take(200).collect();
+        t.reverse();
+        t.into_iter().collect()
+    };
+    format!(
+        "{head}…[{} characters cut; {chars} in all]…{tail}",
+        chars.saturating_sub(800)
+    )
+}
+
 /// One record's outcome, as the JSON report lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordOutcome {
@@ -107,6 +130,9 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
     pub stopped: Option<String>,
+    /// The update directory the run wrote packages to or applied them from (harvest, apply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_dir: Option<String>,
 }
 
 impl Report {
@@ -136,7 +162,12 @@ impl Report {
     }
 
     /// Keeps a record that did something, or hands it to the hook.
-    pub fn push(&mut self, record: RecordOutcome, hook: Option<&RecordHook>) {
+    pub fn push(&mut self, mut record: RecordOutcome, hook: Option<&RecordHook>) {
+        if let Some(r) = &record.reason
+            && r.len() > MAX_REASON
+        {
+            record.reason = Some(bounded(r));
+        }
         match hook {
             Some(h) => (h.0)(&record),
             None => self.records.push(record),
@@ -209,5 +240,23 @@ impl Report {
         }
         w.close("testsuite");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_not_repeated_in_full_in_a_reason() {
+        let reason = format!("bad PID {}: not a file name", "x".repeat(10_000));
+        let b = bounded(&reason);
+        assert!(b.len() < 1100, "{}", b.len());
+        assert!(
+            b.starts_with("bad PID xxx") && b.ends_with(": not a file name"),
+            "{b}"
+        );
+        assert!(b.contains("9225 characters cut; 10025 in all"), "{b}");
+        assert_eq!(bounded("short"), "short");
     }
 }

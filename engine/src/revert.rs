@@ -231,12 +231,7 @@ async fn revert_dc(
     }
     let pattern = PidPattern::new(&cfg.update.pid_pattern).map_err(|e| e.to_string())?;
     let ie = IePid::with_pattern(pid, &pattern).map_err(|e| e.to_string())?;
-    let dir = cfg
-        .update
-        .update_dir
-        .as_deref()
-        .map(UpdateDir::new)
-        .ok_or("update.update_dir is not set")?;
+    let dir = UpdateDir::new(cfg.update_dir().map_err(|p| p.to_string())?);
     // A package Rosetta has not taken yet: withdrawing it is the whole revert.
     if let Some(p) = state.pending_package_for(pid).map_err(|e| e.to_string())?
         && dir.is_pending(&p.name)

@@ -23,6 +23,12 @@ pub enum StageError {
     UpdateDir(#[from] crate::update_dir::UpdateDirError),
 }
 
+impl From<crate::config::ConfigProblem> for StageError {
+    fn from(p: crate::config::ConfigProblem) -> Self {
+        StageError::Config(p.to_string())
+    }
+}
+
 /// How this run differs from a plain incremental one.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {

@@ -385,9 +385,10 @@ impl StateStore {
     }
 
     pub fn log_record(&self, run: i64, r: &RunRecord<'_>) -> Result<(), StateError> {
+        let reason = r.reason.map(crate::report::bounded);
         self.exec(
                 "INSERT INTO run_records (run_id, identifier, outcome, reason, ie_pid, mms_id, previous) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![run, r.identifier, r.outcome, r.reason, r.ie_pid, r.mms_id, r.previous],
+                params![run, r.identifier, r.outcome, reason, r.ie_pid, r.mms_id, r.previous],
             )
     }
 

@@ -121,6 +121,82 @@ pub fn pid_of(name: &str) -> Option<&str> {
     })
 }
 
+/// True for an updateMD package's name: `<job>_<yyyyMMddHHmmss>_<PID>.xml` with a PID the
+/// pattern accepts.
+pub fn is_package(name: &str, pattern: &formats::identifier::PidPattern) -> bool {
+    pid_of(name).is_some_and(|pid| IePid::with_pattern(pid, pattern).is_ok())
+}
+
+/// Directories no update directory may be, whatever a configuration says: apply moves files
+/// out of it, and these hold the machine's own.
+const REFUSED_DIRS: &[&str] = &[
+    "/", "/etc", "/usr", "/bin", "/sbin", "/var", "/tmp", "/home", "/root",
+];
+
+/// A path as the file system will see it: `..` and symlinks resolved. For a directory not
+/// created yet, its nearest existing ancestor canonicalised, plus the rest.
+pub fn resolved(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (
+            existing.file_name().map(ToOwned::to_owned),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Why `update_dir` must not be used (`Err` names the problem), or the directory to use: an
+/// empty value, or a path that resolves to one of the system's own directories or `$HOME`, is
+/// refused (their subdirectories are fine).
+pub fn check_update_dir(value: &str, home: Option<&Path>) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        return Err("is empty: packages would land in the current directory".to_owned());
+    }
+    let path = resolved(Path::new(value));
+    let lexical = normalise(&path);
+    let home = home.map(|h| normalise(&resolved(h)));
+    let refused = REFUSED_DIRS.iter().any(|d| lexical == Path::new(d))
+        || home.as_deref().is_some_and(|h| lexical == h);
+    if refused {
+        return Err(format!(
+            "{value:?} resolves to {}, a directory of the system's own (apply would move its \
+             files): use a directory of its own, e.g. /var/lib/rosetta/md_update",
+            lexical.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// `.` and `..` components removed lexically (after [`resolved`], only what is left of a path
+/// that does not exist yet).
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl UpdateDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         UpdateDir { root: root.into() }
@@ -135,6 +211,28 @@ impl UpdateDir {
             path: self.root.display().to_string(),
             message: message.into(),
         }
+    }
+
+    /// Creates the directory itself if it is missing, but never its parents (a typo must not
+    /// grow a tree at the file system's root). `Ok(true)` when it was created.
+    pub fn create_root(&self) -> Result<bool, UpdateDirError> {
+        if self.root.is_dir() {
+            return Ok(false);
+        }
+        let parent = self
+            .root
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(self.err(format!(
+                "does not exist, nor does its parent {}: create it (mdsync creates at most the \
+                 last component), or correct update.update_dir",
+                parent.display()
+            )));
+        }
+        std::fs::create_dir(&self.root).map_err(|e| self.err(format!("cannot create it: {e}")))?;
+        Ok(true)
     }
 
     fn ensure(&self, dir: &Path) -> Result<(), UpdateDirError> {
@@ -303,19 +401,31 @@ impl UpdateDir {
         }
     }
 
-    /// The packages waiting, in creation order (modification time, then name). Hidden and
-    /// `*.tmp` files and directories are not packages.
-    pub fn pending(&self) -> Result<Vec<PendingFile>, UpdateDirError> {
+    /// The packages waiting, in creation order (modification time, then name): every
+    /// `*_<14 digits>_<PID>.xml` whose PID passes `pattern`, whatever the job prefix. Anything
+    /// else is not a package and is never touched: its name comes back in the second list (a
+    /// foreign file). Hidden and `*.tmp` files and directories are not listed at all.
+    pub fn pending(
+        &self,
+        pattern: &formats::identifier::PidPattern,
+    ) -> Result<(Vec<PendingFile>, Vec<String>), UpdateDirError> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()));
+            }
             Err(e) => return Err(self.err(format!("cannot list: {e}"))),
         };
         let mut files = Vec::new();
+        let mut foreign = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.err(format!("cannot list: {e}")))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
+            let name = match entry.file_name().into_string() {
+                Ok(n) => n,
+                Err(raw) => {
+                    foreign.push(raw.to_string_lossy().into_owned());
+                    continue;
+                }
             };
             if name.starts_with('.') || name.ends_with(".tmp") {
                 continue;
@@ -324,14 +434,22 @@ impl UpdateDir {
             if !meta.is_file() {
                 continue;
             }
+            if !is_package(&name, pattern) {
+                foreign.push(name);
+                continue;
+            }
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             files.push((mtime, name, entry.path()));
         }
         files.sort();
-        Ok(files
-            .into_iter()
-            .map(|(_, name, path)| PendingFile { name, path })
-            .collect())
+        foreign.sort();
+        Ok((
+            files
+                .into_iter()
+                .map(|(_, name, path)| PendingFile { name, path })
+                .collect(),
+            foreign,
+        ))
     }
 
     /// Moves a package to `done/` or `error/` (the reason written first, so a kill in between
@@ -386,6 +504,43 @@ impl UpdateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_directories_and_home_are_refused_as_update_directories() {
+        let home = Path::new("/root");
+        for bad in [
+            "",
+            "  ",
+            "/",
+            "/etc",
+            "/etc/",
+            "/usr",
+            "/var/..",
+            "/tmp/../etc",
+            "/home",
+            "/root",
+        ] {
+            assert!(check_update_dir(bad, Some(home)).is_err(), "{bad:?}");
+        }
+        assert!(check_update_dir("/tmp/../root", Some(Path::new("/nonexistent-home"))).is_err());
+        for good in [
+            "/var/lib/rosetta/md_update",
+            "/tmp/mdsync-updates",
+            "/operational_shared/md_update/INS01",
+        ] {
+            assert!(check_update_dir(good, Some(home)).is_ok(), "{good:?}");
+        }
+        let dir = std::env::temp_dir().join(format!("mdsync-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let link = dir.join("etc-link");
+        std::os::unix::fs::symlink("/etc", &link).expect("symlink");
+        let e = check_update_dir(&link.display().to_string(), Some(home))
+            .expect_err("a symlink to /etc");
+        assert!(e.contains("/etc"), "{e}");
+        assert!(check_update_dir(&link.join("sub").display().to_string(), Some(home)).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn job_names_become_safe_file_name_parts() {
@@ -471,29 +626,32 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mdsync-ud-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ud = UpdateDir::new(&dir);
-        ud.write(None, "a.xml", "<a/>").expect("write");
+        let a = "job_20261201101112_IE1.xml";
+        ud.write(None, a, "<a/>").expect("write");
         std::fs::write(dir.join(".b.xml.tmp"), "half").expect("tmp");
+        std::fs::write(dir.join("passwd"), "root:x:0:0").expect("foreign");
+        std::fs::write(dir.join("job_20261201101112_..xml"), "x").expect("foreign");
+        let pattern = formats::identifier::PidPattern::default();
+        let (pending, foreign) = ud.pending(&pattern).expect("list");
         assert_eq!(
-            ud.pending()
-                .expect("list")
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>(),
-            ["a.xml"]
+            pending.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            [a]
         );
-        ud.settle("a.xml", &Settled::Error("bad PID".into()))
+        assert_eq!(foreign, ["job_20261201101112_..xml", "passwd"]);
+        ud.settle(a, &Settled::Error("bad PID".into()))
             .expect("settle");
-        assert_eq!(
-            ud.find_settled("a.xml"),
-            Some(Settled::Error("bad PID".into()))
-        );
-        ud.write(None, "a.xml", "<a/>").expect("again");
+        assert_eq!(ud.find_settled(a), Some(Settled::Error("bad PID".into())));
+        ud.write(None, a, "<a/>").expect("again");
         let second = ud
-            .settle("a.xml", &Settled::Error("again".into()))
+            .settle(a, &Settled::Error("again".into()))
             .expect("settle");
-        assert!(second.ends_with("error/a.xml.1"), "{second:?}");
-        assert!(dir.join("error/a.xml.1.error.txt").is_file());
-        assert!(ud.pending().expect("list").is_empty());
+        assert!(second.ends_with(format!("error/{a}.1")), "{second:?}");
+        assert!(dir.join(format!("error/{a}.1.error.txt")).is_file());
+        assert!(ud.pending(&pattern).expect("list").0.is_empty());
+        assert!(
+            dir.join("passwd").is_file(),
+            "a foreign file stays where it is"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

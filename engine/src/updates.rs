@@ -168,9 +168,7 @@ pub async fn harvest(
         .oai_base_url
         .as_deref()
         .ok_or_else(|| config("alma.oai_base_url is not set: nothing to harvest"))?;
-    let dir = cfg.update.update_dir.as_deref().ok_or_else(|| {
-        config("update.update_dir is not set: nowhere to write updateMD packages")
-    })?;
+    let dir = cfg.update_dir()?;
     let pattern = PidPattern::new(&cfg.update.pid_pattern)
         .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
     let ctx = Ctx {
@@ -209,7 +207,14 @@ pub async fn harvest(
         )?)
     };
     let mut report = Report::new("harvest", run, opts.dry_run);
+    report.update_dir = Some(ctx.dir.root().display().to_string());
     if !opts.dry_run {
+        if ctx.dir.create_root()? {
+            report.warnings.push(format!(
+                "created the update directory {}",
+                ctx.dir.root().display()
+            ));
+        }
         let left = ctx.dir.clear_staged()?;
         if left > 0 {
             report.warnings.push(format!(
@@ -482,10 +487,18 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let pid = match ctx.rule.find_ie_pid(dc.values("identifier")) {
         Ok(Some(pid)) => pid,
         Ok(None) => {
-            let reason = format!(
-                "no dc:identifier is an OAI identifier containing {:?}",
-                ctx.rule.contains
-            );
+            let reason = if ctx.rule.strict {
+                format!(
+                    "no dc:identifier is an OAI identifier whose namespace is exactly {:?} \
+                     (match_strict = true)",
+                    ctx.rule.contains
+                )
+            } else {
+                format!(
+                    "no dc:identifier is an OAI identifier containing {:?}",
+                    ctx.rule.contains
+                )
+            };
             return Ok(d.ends(Outcome::Unmatched, reason));
         }
         Err(e) => return Ok(d.ends(Outcome::Error, format!("{e}: no package written"))),

@@ -405,7 +405,7 @@ async fn run_list_stage(
         );
     }
     let failed = failed(&r);
-    out.end(r)?;
+    out.end_told(r)?;
     out.finish()?;
     Ok(exit_code(failed))
 }
@@ -463,7 +463,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(out.abort("revert", dry_run, &e)),
             };
             let failed = failed(&r);
-            out.end(r)?;
+            out.end_told(r)?;
             out.finish()?;
             Ok(exit_code(failed))
         }
@@ -517,7 +517,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             action: ConfigAction::Check,
         } => match Config::load(&config_path) {
-            Ok(_) => {
+            Ok(cfg) => {
+                // The update directory is only the harvest's and apply's business, but a site
+                // checking its file wants to hear about it before either runs.
+                if cfg.update.update_dir.is_some()
+                    && let Err(p) = cfg.update_dir()
+                {
+                    eprintln!("{}: 1 problem(s):\n  - {p}", config_path.display());
+                    return Ok(ExitCode::from(2));
+                }
+                for w in cfg.warnings() {
+                    println!("warning: {w}");
+                }
                 println!("{}: valid", config_path.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -646,7 +657,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(out.abort("apply", dry_run, &e)),
             };
             let failed = failed(&r);
-            out.end(r)?;
+            out.end_told(r)?;
             out.finish()?;
             Ok(exit_code(failed))
         }
@@ -680,7 +691,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // A stage that stopped (quota, an unreachable system) ends the round trip there.
             let mut stopped = r.stopped.is_some();
             any_failed |= failed(&r);
-            out.end(r)?;
+            out.end_told(r)?;
             if !stopped {
                 let opts = RunOptions {
                     on_record: out.begin("harvest")?,
@@ -695,7 +706,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 stopped = r.stopped.is_some();
                 any_failed |= failed(&r);
-                out.end(r)?;
+                out.end_told(r)?;
             }
             if let Some(rosetta) = &rosetta
                 && !stopped
@@ -710,7 +721,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Err(e) => return Ok(out.abort("apply", false, &e)),
                 };
                 any_failed |= failed(&r);
-                out.end(r)?;
+                out.end_told(r)?;
             }
             out.finish()?;
             Ok(exit_code(any_failed))
@@ -782,6 +793,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or cron mail.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()

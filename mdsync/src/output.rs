@@ -59,8 +59,21 @@ fn text_summary(r: &Report) -> String {
     let calls = match r.stage {
         "import" => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
         "harvest" => format!(
-            "{} packages written, {} IEWebServices calls",
-            r.files_written, r.rosetta_calls
+            "{} packages written{}, {} IEWebServices calls",
+            r.files_written,
+            r.update_dir
+                .as_deref()
+                .map(|d| format!(" to {d}"))
+                .unwrap_or_default(),
+            r.rosetta_calls
+        ),
+        "apply" => format!(
+            "{} IEWebServices calls{}",
+            r.rosetta_calls,
+            r.update_dir
+                .as_deref()
+                .map(|d| format!("; packages from {d}"))
+                .unwrap_or_default()
         ),
         _ => format!("{} IEWebServices calls", r.rosetta_calls),
     };
@@ -165,6 +178,18 @@ impl Printer {
         }
     }
 
+    /// Closes a stage's output; a run that stopped says why once on stderr too when the report
+    /// is for a program (JSON, JUnit), where a person reading logs would not look (the text
+    /// summary already says it).
+    pub fn end_told(&mut self, report: Report) -> anyhow::Result<()> {
+        if let Some(why) = &report.stopped
+            && !matches!(self.format, ReportFormat::Text)
+        {
+            eprintln!("mdsync: {} stopped: {why}", report.stage);
+        }
+        self.end(report)
+    }
+
     /// Closes a stage's output with its summary.
     pub fn end(&mut self, report: Report) -> anyhow::Result<()> {
         match self.format {
@@ -199,15 +224,17 @@ impl Printer {
     }
 
     /// A stage failed before it could hand back a report: close what was opened with a report
-    /// that says why (JSON stays one valid document), print the error once on stderr, and
-    /// return the exit code (2 for usage and configuration, 1 otherwise).
+    /// that says why (JSON stays one valid document; the error is said once) and return the
+    /// exit code (2 for usage and configuration, 1 otherwise).
     pub fn abort(mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
         let why = error_text(e);
-        let mut r = Report::new(stage, None, dry_run);
-        r.stopped = Some(why.clone());
         eprintln!("mdsync: {why}");
-        // Writing the report can only fail on a closed stdout: the exit code still tells.
-        let _ = self.end(r).and_then(|()| self.finish());
+        if !matches!(self.format, ReportFormat::Text) {
+            let mut r = Report::new(stage, None, dry_run);
+            r.stopped = Some(why);
+            // Writing the report can only fail on a closed stdout: the exit code still tells.
+            let _ = self.end(r).and_then(|()| self.finish());
+        }
         ExitCode::from(crate::exit_status(e))
     }
 

@@ -4,6 +4,8 @@ use std::process::Command;
 
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
+mod honest;
+
 fn mdsync() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mdsync"))
 }

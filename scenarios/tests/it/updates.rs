@@ -361,7 +361,13 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
     );
     assert_eq!(outcome("IE1003").map(|o| o.0), Some("updated"));
     assert_eq!(files(&dir).len(), 1, "one package, for the locked IE only");
-    std::fs::write(dir.join("zz_malformed.xml"), "<updateMD><PID>IE1</PID>").expect("write");
+    std::fs::write(
+        dir.join("zz_20260101000000_IE1.xml"),
+        "<updateMD><PID>IE1</PID>",
+    )
+    .expect("write");
+    // Not a package: apply never touches it, and says so.
+    std::fs::write(dir.join("notes.xml"), "<notes/>").expect("write");
 
     let r = apply(&cfg, &store, &soap, &ApplyOptions::default())
         .await
@@ -371,10 +377,25 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
         (Some(&1), Some(&1)),
         "{r:#?}"
     );
-    assert_eq!(files(&dir).len(), 1, "the locked IE's package waits");
+    assert_eq!(
+        files(&dir).len(),
+        2,
+        "the locked IE's package waits, the foreign file stays"
+    );
+    assert!(dir.join("notes.xml").is_file());
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("not updateMD packages") && w.contains("notes.xml")),
+        "{:?}",
+        r.warnings
+    );
     assert_eq!(
         files(&dir.join("error")),
-        ["zz_malformed.xml", "zz_malformed.xml.error.txt"]
+        [
+            "zz_20260101000000_IE1.xml",
+            "zz_20260101000000_IE1.xml.error.txt"
+        ]
     );
     admin(
         format!("{}/__admin/ies/IE1003/unlock", mocks.rosetta.base_url()),
@@ -385,7 +406,7 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
         .await
         .expect("apply");
     assert_eq!(r.counts.get("applied"), Some(&1), "{r:#?}");
-    assert!(files(&dir).is_empty());
+    assert_eq!(files(&dir), ["notes.xml"]);
     assert!(
         mocks
             .rosetta

@@ -1,0 +1,182 @@
+//! Exit codes, reports and refusals that tell the truth: a run that stops exits 1 with one valid
+//! JSON document; a refused write is an error and is retried; a bad update directory is refused
+//! naming its key; paths follow the configuration file; a missing file says what to do.
+
+use super::{dir, mdsync, mdsync_with, setup, setup_with};
+
+fn rule(v: serde_json::Value) -> mockkit::FaultRule {
+    serde_json::from_value(v).expect("rule")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_stops_exits_1_with_one_valid_json_report() {
+    let (mocks, cfg) = setup_with(
+        "stops",
+        30,
+        41,
+        mock_rosetta::Config {
+            page_size: 10,
+            ..mock_rosetta::Config::default()
+        },
+    )
+    .await;
+    // The second page of Rosetta's list answers 400: not retried, the run stops there.
+    mocks
+        .rosetta
+        .faults()
+        .add(rule(serde_json::json!({
+            "path_prefix": "/oaiprovider", "contains": "resumptionToken",
+            "kind": "status", "status": 400, "body": "no"
+        })))
+        .expect("added");
+    let out = mdsync_with(&cfg, &["import", "--report", "json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one valid JSON document");
+    assert_eq!(report["stage"], "import");
+    let stopped = report["stopped"].as_str().expect("stopped says why");
+    assert!(stopped.contains("HTTP 400"), "{stopped}");
+    assert!(
+        report["counts"].is_object() && report["records"].is_array(),
+        "{report}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("HTTP 400").count(), 1, "printed once: {err}");
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_alma_write_is_an_error_exit_1_and_retried_by_the_next_run() {
+    let (mocks, cfg) = setup("refused", 3, 42).await;
+    mocks
+        .alma
+        .faults()
+        .add(rule(serde_json::json!({
+            "path_prefix": "/almaws/v1/bibs", "contains": "IE1001</subfield>",
+            "kind": "status", "status": 400, "content_type": "application/xml",
+            "body": "<web_service_result xmlns=\"http://com/exlibris/urm/general/xmlbeans\"><errorsExist>true</errorsExist><errorList><error><errorCode>401652</errorCode><errorMessage>General Error</errorMessage><trackingId>E01</trackingId></error></errorList></web_service_result>"
+        })))
+        .expect("added");
+    let out = mdsync_with(&cfg, &["import", "--report", "json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["counts"]["error"], 1, "{report}");
+    assert_eq!(report["counts"]["created"], 2, "{report}");
+    let failed = report["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["outcome"] == "error"))
+        .expect("the refused record");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("401652")),
+        "{failed}"
+    );
+    let history = mdsync_with(&cfg, &["history", "--retrying"]).await;
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        text.contains("1 record(s) in the retry set") && text.contains("IE1001"),
+        "{text}"
+    );
+    let out = mdsync_with(&cfg, &["import", "--report", "json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["counts"]["created"], 1, "{report}");
+    let retried = report["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["outcome"] == "created"))
+        .expect("created");
+    assert_eq!(retried["retried"], true, "{retried}");
+    let history = mdsync_with(&cfg, &["history", "--retrying"]).await;
+    assert!(String::from_utf8_lossy(&history.stdout).contains("0 record(s)"));
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_directory_is_refused_by_name_and_relative_paths_follow_the_config_file() {
+    let (mocks, cfg) = setup("update-dir", 2, 43).await;
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let state_line = text
+        .lines()
+        .find(|l| l.starts_with("path = "))
+        .expect("state path")
+        .to_owned();
+    let dir_line = text
+        .lines()
+        .find(|l| l.starts_with("update_dir = "))
+        .expect("update_dir")
+        .to_owned();
+    std::fs::write(
+        &cfg,
+        text.replace(&state_line, "path = \"relative-state.sqlite\"")
+            .replace(&dir_line, "update_dir = \"/tmp/../etc\""),
+    )
+    .expect("write");
+    for args in [&["config", "check"][..], &["harvest"][..], &["apply"][..]] {
+        let out = mdsync()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("ALMA_API_KEY", "sandbox-key")
+            .env("ROSETTA_PASSWORD", "mdsync")
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("update.update_dir") && err.contains("/etc"),
+            "{args:?}: {err}"
+        );
+    }
+    // The import never uses the update directory: it runs, from any working directory, and its
+    // state lands beside the configuration file.
+    let elsewhere = dir("update-dir-cwd");
+    let out = mdsync()
+        .current_dir(&elsewhere)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("import")
+        .env("ALMA_API_KEY", "sandbox-key")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let beside = cfg.parent().expect("dir").join("relative-state.sqlite");
+    assert!(beside.is_file(), "state beside the configuration");
+    assert!(!elsewhere.join("relative-state.sqlite").exists());
+    std::fs::write(&cfg, text.replace(&dir_line, "update_dir = \"\"")).expect("write");
+    let out = mdsync_with(&cfg, &["harvest"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    mocks.shutdown().await;
+}
+
+#[test]
+fn a_missing_configuration_file_says_what_to_do_once() {
+    let out = mdsync()
+        .args(["--config", "/nonexistent/mdsync.toml", "import"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("/nonexistent/mdsync.toml").count(), 1, "{err}");
+    assert!(
+        err.contains("mdsync.example.toml") && err.contains("mdsync demo"),
+        "{err}"
+    );
+}
