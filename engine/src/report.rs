@@ -128,7 +128,9 @@ pub struct Report {
     pub files_written: u64,
     pub harvested: u64,
     pub warnings: Vec<String>,
-    /// Why the run stopped before the end (a spent daily quota, Alma unavailable).
+    /// Why the run stopped before the end (a spent daily quota, Alma unavailable); absent on a
+    /// complete run.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     /// The update directory the run wrote packages to or applied them from (harvest, apply).
     #[serde(skip_serializing_if = "Option::is_none")]
