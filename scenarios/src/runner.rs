@@ -447,6 +447,7 @@ impl World {
             }),
             only: step.only.clone(),
             force: step.force,
+            retry_all: step.retry_all,
             plan,
             ..RunOptions::default()
         };
@@ -836,6 +837,15 @@ impl World {
             }
             (None, Some(got)) => return Err(format!("stopped: {got}")),
             _ => {}
+        }
+        if let Some(want) = &step.expect_reason
+            && !records.iter().any(|r| {
+                r.reason
+                    .as_deref()
+                    .is_some_and(|x| x.contains(want.as_str()))
+            })
+        {
+            return Err(format!("no record's reason contains {want:?}"));
         }
         if let Some(want) = &step.expect_warning
             && !warnings.iter().any(|w| w.contains(want.as_str()))

@@ -105,6 +105,9 @@ pub struct Step {
     /// `--force`: past the circuit breaker.
     #[serde(default)]
     pub force: bool,
+    /// `--retry-all`: the whole retry set, records past `max_retries` too.
+    #[serde(default)]
+    pub retry_all: bool,
     /// With a dry run: write the plan under this name (in the scenario's work folder); with
     /// `run = "execute"`: carry that plan out.
     pub plan: Option<String>,
@@ -129,6 +132,8 @@ pub struct Step {
     pub expect_stopped: Option<String>,
     /// One of the run's warnings must contain this.
     pub expect_warning: Option<String>,
+    /// One of the step's records must have a reason containing this.
+    pub expect_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
