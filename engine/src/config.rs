@@ -237,6 +237,16 @@ pub enum Conflicts {
     Park,
 }
 
+impl Conflicts {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflicts::Overwrite => "overwrite",
+            Conflicts::Skip => "skip",
+            Conflicts::Park => "park",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Update {

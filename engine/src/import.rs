@@ -31,6 +31,22 @@ struct Ctx<'a> {
     breaker: crate::stage::Breaker,
     plan: Option<std::sync::Arc<crate::stage::Plan>>,
     retries: crate::stage::Retries,
+    /// The three-way base each decided record leaves behind, by OAI identifier: set where the
+    /// decision is made (`process`, concurrent), taken where it is recorded (`record`, in
+    /// order), so a page holds at most its own.
+    bases: std::sync::Mutex<std::collections::HashMap<String, DcRecord>>,
+}
+
+impl Ctx<'_> {
+    fn set_base(&self, identifier: &str, base: DcRecord) {
+        if let Ok(mut b) = self.bases.lock() {
+            b.insert(identifier.to_owned(), base);
+        }
+    }
+
+    fn take_base(&self, identifier: &str) -> Option<DcRecord> {
+        self.bases.lock().ok()?.remove(identifier)
+    }
 }
 
 fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
@@ -144,6 +160,7 @@ pub async fn import(
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
         plan: opts.plan.clone(),
         retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
+        bases: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -268,6 +285,7 @@ fn record(
         datestamp: Some(item.header().datestamp.to_string()),
         outcome: Some(o.outcome.as_str().to_owned()),
         dc: None,
+        base: None,
     };
     // The IE's DC as Rosetta holds it: what the harvest compares with where there is no SOAP.
     let with_dc = |mut row: RecordState| {
@@ -279,6 +297,7 @@ fn record(
         row
     };
     if ctx.dry_run {
+        ctx.take_base(&o.identifier);
         if o.outcome != Outcome::Unchanged {
             report.push(o, ctx.on_record.as_ref());
         }
@@ -287,13 +306,19 @@ fn record(
     if o.outcome == Outcome::Unchanged {
         // Counted, not logged (the run log lists what a run did), and rewritten only when the
         // store does not already say exactly this.
+        let base = ctx
+            .take_base(&o.identifier)
+            .and_then(|b| b.write(formats::dc::Container::DcRecord).ok());
         let same = known.as_ref().is_some_and(|k| {
             k.datestamp == row.datestamp
                 && k.fingerprint == row.fingerprint
                 && k.mms_id == row.mms_id
+                && (base.is_none() || k.base == base)
         });
         if !same {
-            ctx.state.put_record(SOURCE, &with_dc(row))?;
+            let mut row = with_dc(row);
+            row.base = base;
+            ctx.state.put_record(SOURCE, &row)?;
         }
         return Ok(());
     }
@@ -301,8 +326,11 @@ fn record(
         ctx.state
             .log_record(run, &RunRecord::of(&o, previous.as_deref()))?;
     }
+    let base = ctx.take_base(&o.identifier);
     if !matches!(o.outcome, Outcome::Error | Outcome::Stale) {
-        ctx.state.put_record(SOURCE, &with_dc(row))?;
+        let mut row = with_dc(row);
+        row.base = base.and_then(|b| b.write(formats::dc::Container::DcRecord).ok());
+        ctx.state.put_record(SOURCE, &row)?;
     }
     report.push(o, ctx.on_record.as_ref());
     Ok(())
@@ -400,6 +428,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 return fail(out, "Alma created a bib without an MMS ID".to_owned());
             };
             out.mms_id = Some(mms.to_string());
+            // The bib holds exactly the IE's values: they are the base.
+            ctx.set_base(&id, dc.clone());
             if let Err(e) = ctx
                 .alma
                 .create_representation(&mms, &representation(ctx.cfg, &id, &pid))
@@ -423,33 +453,71 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 return fail(out, "Alma returned a bib without an MMS ID".to_owned());
             };
             out.mms_id = Some(mms.to_string());
-            let mut wanted = fields.clone();
+            // Three-way, value by value against the base (what both sides held after the last
+            // sync): Rosetta's changes since then are carried, Alma's own are kept.
+            let base = match known.and_then(|k| k.base.as_deref()) {
+                Some(x) => match DcRecord::read(x) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return fail(
+                            out,
+                            format!("the state store's base for this IE cannot be read: {e}"),
+                        );
+                    }
+                },
+                None => {
+                    crate::threeway::initial_base(&dc, &crosswalk::marc_to_dc(&existing.record))
+                }
+            };
+            let alma_wins = ctx.cfg.update.conflicts == crate::config::Conflicts::Overwrite;
+            let plan = crate::threeway::import_plan(&base, &dc, &existing.record, &id, alma_wins);
+            let current = crosswalk::owned_fields(&existing.record, &id);
+            let mut wanted = plan.owned.clone();
             wanted.sort();
-            if crosswalk::owned_fields(&existing.record, &id) == wanted {
-                out.outcome = Outcome::Unchanged;
+            let notes = three_way_notes(&plan, ctx.cfg.update.conflicts);
+            if current == wanted {
+                out.outcome = if !plan.conflicts.is_empty() {
+                    Outcome::Conflict
+                } else if !plan.restored.is_empty() {
+                    Outcome::Restored
+                } else {
+                    Outcome::Unchanged
+                };
+                out.reason = notes;
+                if !ctx.dry_run {
+                    ctx.set_base(&id, plan.base);
+                }
                 return ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await;
             }
-            out.outcome = Outcome::Updated;
+            out.outcome = if plan.conflicts.is_empty() {
+                Outcome::Updated
+            } else {
+                Outcome::Conflict
+            };
+            out.changes = field_diff(&current, &wanted);
             if ctx.dry_run {
-                out.reason = Some("would replace the crosswalked fields (a merge)".to_owned());
-                out.changes = field_diff(&crosswalk::owned_fields(&existing.record, &id), &wanted);
+                out.reason = Some(match notes {
+                    Some(n) => format!("would update the bib, value by value; {n}"),
+                    None => "would update the bib, value by value".to_owned(),
+                });
                 return Ok((out, Some(fingerprint), None));
             }
-            if let Some(plan) = &ctx.plan {
-                out.changes = field_diff(&crosswalk::owned_fields(&existing.record, &id), &wanted);
-                if let Err(why) = plan.check(&out) {
-                    return Ok(stale(out, why));
-                }
+            out.reason = notes;
+            if let Some(plan) = &ctx.plan
+                && let Err(why) = plan.check(&out)
+            {
+                return Ok(stale(out, why));
             }
             let previous = existing.record.write(MarcNs::None).ok();
             let out = slot(ctx, out)?;
             let merged = Bib {
-                record: crosswalk::merge(&existing.record, &fields, &id),
+                record: crosswalk::merge(&existing.record, &plan.owned, &id),
                 ..existing.clone()
             };
             if let Err(e) = ctx.alma.update_bib(&mms, &merged).await {
                 return stop(e, out);
             }
+            ctx.set_base(&id, plan.base);
             let (o, f, _) = ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await?;
             Ok((o, f, previous))
         }
@@ -468,6 +536,41 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             )
         }
     }
+}
+
+/// What a three-way step has to say beyond the write: conflicts and how they were resolved,
+/// values kept in Alma that Rosetta removed.
+fn three_way_notes(
+    plan: &crate::threeway::ImportPlan,
+    policy: crate::config::Conflicts,
+) -> Option<String> {
+    let mut notes = Vec::new();
+    if !plan.conflicts.is_empty() {
+        let names: Vec<String> = plan.conflicts.iter().map(|c| format!("dc:{c}")).collect();
+        notes.push(format!(
+            "{} changed differently in Rosetta and in Alma since the last sync: {}",
+            names.join(", "),
+            match policy {
+                crate::config::Conflicts::Overwrite => {
+                    "Alma's values kept, the harvest gives them to Rosetta (conflicts = \"overwrite\")"
+                }
+                _ => "neither side written (resolve it in one system)",
+            }
+        ));
+    }
+    if !plan.restored.is_empty() {
+        let values: Vec<String> = plan
+            .restored
+            .iter()
+            .map(|(n, v)| format!("dc:{n} \"{v}\""))
+            .collect();
+        notes.push(format!(
+            "removed in Rosetta but held by Alma in a field of its own (650, 600, a plain 500 …): \
+             {} kept in Alma, the next harvest restores it in Rosetta",
+            values.join(", ")
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// An IE deleted in Rosetta: reported, or its bib suppressed, or its representation deleted

@@ -37,5 +37,6 @@ pub mod revert;
 pub mod rosetta;
 pub mod stage;
 pub mod state;
+pub mod threeway;
 pub mod update_dir;
 pub mod updates;

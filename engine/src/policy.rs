@@ -61,6 +61,24 @@ fn in_only(only: &[String], e: &DcElement) -> bool {
 }
 
 impl Policy {
+    /// Whether Alma may set this element in Rosetta (`only` lists what it may; `rosetta_owned`
+    /// what it never may).
+    pub fn settable(&self, e: &DcElement) -> bool {
+        if names(&self.rosetta_owned, e)
+            || parent_name(e).is_some_and(|p| {
+                self.rosetta_owned
+                    .iter()
+                    .any(|n| n.trim() == p || n.trim() == format!("dc:{p}"))
+            })
+        {
+            return false;
+        }
+        match self.field_policy {
+            FieldPolicy::Only => in_only(&self.only_elements, e),
+            _ => true,
+        }
+    }
+
     /// The record Rosetta should hold. `alma` is Alma's published record with the round trip's
     /// identifiers already removed; `round_trip` are those identifiers (kept where Rosetta has
     /// them: Alma cannot carry them back).

@@ -27,6 +27,8 @@ pub enum Outcome {
     Reverted,
     /// Execute: the record changed since the plan was made; skipped, never overwritten.
     Stale,
+    /// A value one side removed that the other owns: kept there, and given back (three-way).
+    Restored,
     Error,
 }
 
@@ -44,6 +46,7 @@ impl Outcome {
             Outcome::Pending => "pending",
             Outcome::Reverted => "reverted",
             Outcome::Stale => "stale",
+            Outcome::Restored => "restored",
             Outcome::Error => "error",
         }
     }

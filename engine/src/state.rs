@@ -43,6 +43,9 @@ pub struct RecordState {
     /// Rosetta's side: the IE's DC as last known to be in Rosetta (harvested, or applied by
     /// mdsync), as a `dc:record`. The harvest compares with it where there is no SOAP access.
     pub dc: Option<String>,
+    /// Rosetta's side: the three-way sync's base (`threeway`), a `dc:record`; `None` keeps
+    /// the stored one.
+    pub base: Option<String>,
 }
 
 /// One record's line in a run's log.
@@ -86,7 +89,7 @@ pub struct StateStore {
     lock: PathBuf,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -113,9 +116,15 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE retries (source TEXT NOT NULL, identifier TEXT NOT NULL, failures INTEGER NOT NULL,
         reason TEXT, first_failed TEXT NOT NULL, last_failed TEXT NOT NULL, last_run INTEGER,
         PRIMARY KEY (source, identifier));",
+    // 4: the three-way sync's base per IE (on Rosetta's record: the values both systems held
+    // after the last sync, a dc:record), and the base a package leaves once applied. Rows from
+    // before start without one: the first sync takes the values both sides hold (no writes).
+    "ALTER TABLE records ADD COLUMN base TEXT;
+     ALTER TABLE packages ADD COLUMN base TEXT;",
 ];
 
-const RECORD_COLUMNS: &str = "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc";
+const RECORD_COLUMNS: &str =
+    "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc, base";
 
 fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
     Ok(RecordState {
@@ -126,6 +135,7 @@ fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
         datestamp: r.get(4)?,
         outcome: r.get(5)?,
         dc: r.get(6)?,
+        base: r.get(7)?,
     })
 }
 
@@ -138,6 +148,7 @@ fn package_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PackageRow> {
         fingerprint: r.get(4)?,
         status: r.get(5)?,
         reason: r.get(6)?,
+        base: r.get(7)?,
     })
 }
 
@@ -154,6 +165,8 @@ pub struct PackageRow {
     /// `pending`, `done`, `error`, `superseded`, `parked`.
     pub status: String,
     pub reason: Option<String>,
+    /// The three-way base Rosetta and Alma agree on once this package is applied.
+    pub base: Option<String>,
 }
 
 /// True when the lock names a process (`pid N since …`) that no longer exists on this machine.
@@ -353,12 +366,13 @@ impl StateStore {
 
     pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
         self.exec(
-                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc, base)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(source, identifier) DO UPDATE SET ie_pid = excluded.ie_pid, mms_id = excluded.mms_id,
                    fingerprint = excluded.fingerprint, datestamp = excluded.datestamp, outcome = excluded.outcome,
-                   updated_at = excluded.updated_at, dc = COALESCE(excluded.dc, records.dc)",
-                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc],
+                   updated_at = excluded.updated_at, dc = COALESCE(excluded.dc, records.dc),
+                   base = COALESCE(excluded.base, records.base)",
+                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc, r.base],
             )
     }
 
@@ -496,6 +510,14 @@ impl StateStore {
             )
     }
 
+    /// Sets the three-way base of an IE's record (Rosetta's side), by IE PID.
+    pub fn set_base(&self, source: &str, pid: &str, base: &str) -> Result<(), StateError> {
+        self.exec(
+            "UPDATE records SET base = ?3 WHERE source = ?1 AND ie_pid = ?2",
+            params![source, pid, base],
+        )
+    }
+
     /// Forgets a record's fingerprint, so that the next harvest that sees it processes it.
     pub fn forget_fingerprint(&self, source: &str, identifier: &str) -> Result<(), StateError> {
         self.exec(
@@ -519,12 +541,13 @@ impl StateStore {
 
     pub fn put_package(&self, p: &PackageRow) -> Result<(), StateError> {
         self.exec(
-                "INSERT INTO packages (name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, written)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO packages (name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, written, base)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(name) DO UPDATE SET ie_pid = excluded.ie_pid, source_identifier = excluded.source_identifier,
                    mms_id = excluded.mms_id, fingerprint = excluded.fingerprint, status = excluded.status,
-                   reason = excluded.reason, written = excluded.written, settled = NULL",
-                params![p.name, p.ie_pid, p.source_identifier, p.mms_id, p.fingerprint, p.status, p.reason, now_text()],
+                   reason = excluded.reason, written = excluded.written, settled = NULL,
+                   base = COALESCE(excluded.base, packages.base)",
+                params![p.name, p.ie_pid, p.source_identifier, p.mms_id, p.fingerprint, p.status, p.reason, now_text(), p.base],
             )
     }
 
@@ -555,7 +578,7 @@ impl StateStore {
     ) -> Result<Vec<PackageRow>, StateError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason FROM packages WHERE status = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
+            .prepare_cached("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, base FROM packages WHERE status = ?1 AND name > ?2 ORDER BY name LIMIT ?3")
             .map_err(|e| self.sql(e))?;
         let rows = st
             .query_map(params![status, after, limit as i64], package_row)
@@ -572,7 +595,7 @@ impl StateStore {
     fn packages_where(&self, condition: &str, arg: &str) -> Result<Vec<PackageRow>, StateError> {
         let mut st = self
             .conn
-            .prepare(&format!("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason FROM packages WHERE {condition} ORDER BY written, name"))
+            .prepare(&format!("SELECT name, ie_pid, source_identifier, mms_id, fingerprint, status, reason, base FROM packages WHERE {condition} ORDER BY written, name"))
             .map_err(|e| self.sql(e))?;
         let rows = st.query_map([arg], package_row).map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))

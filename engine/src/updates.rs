@@ -37,6 +37,9 @@ pub(crate) struct Decision {
     previous: Option<String>,
     /// What the store knew of the record (read once, in `process`).
     known: Option<RecordState>,
+    /// The three-way base once Rosetta holds the result: stored now when nothing is written,
+    /// with the package otherwise (and taken over when it is applied).
+    base: Option<DcRecord>,
 }
 
 impl Decision {
@@ -48,6 +51,7 @@ impl Decision {
             withdraw: false,
             previous: None,
             known: None,
+            base: None,
         }
     }
 
@@ -141,6 +145,13 @@ fn echo_projection(dc: &DcRecord) -> formats::dc::Fingerprint {
             .collect(),
     )
     .fingerprint(Comparison::Multiset)
+}
+
+/// A record's three-way values, sorted (compared as a multiset).
+fn sorted_keys(dc: &DcRecord) -> Vec<crate::threeway::ValueKey> {
+    let mut k = crate::threeway::keys(dc);
+    k.sort();
+    k
 }
 
 /// Alma's record minus the round trip's identifiers, by value.
@@ -337,16 +348,25 @@ pub(crate) fn applied(
         .as_ref()
         .map(|t| t.replace("$$LinkingParameter1", &p.ie_pid));
     let projected = import_dc(dc, &identifier, mms.as_deref(), delivery.as_deref());
+    // The import may skip this IE as unchanged only if Rosetta now holds nothing the base lacks:
+    // a package that kept Rosetta's own changes not yet imported leaves them to the import.
+    let settled = match p.base.as_deref().map(DcRecord::read) {
+        Some(Ok(base)) => sorted_keys(&base) == sorted_keys(&projected),
+        Some(Err(_)) => false,
+        None => true,
+    };
     state.put_record(
         crate::import::SOURCE,
         &RecordState {
             identifier,
             ie_pid: Some(p.ie_pid.clone()),
             mms_id: mms,
-            fingerprint: Some(import_fingerprint(&projected)),
+            fingerprint: settled.then(|| import_fingerprint(&projected)),
             datestamp: known.as_ref().and_then(|k| k.datestamp.clone()),
             outcome: known.and_then(|k| k.outcome),
             dc: dc.write(Container::DcRecord).ok(),
+            // Rosetta now holds what the package carried: the base it was written with.
+            base: p.base.clone(),
         },
     )?;
     Ok(())
@@ -543,11 +563,41 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         .as_ref()
         .and_then(|s| s.mms_id.as_deref())
         .or(mms.as_deref());
-    // Echo suppression: Alma publishes exactly what mdsync last knew the IE to hold (imported
-    // from it or applied to it), compared on the same projection: nothing to bring back, no
-    // getMD. A cataloguer's edit made before this harvest is not an echo, however soon it came.
-    // (With the field sequence significant, order counts and only getMD can tell.)
-    if ctx.compare == Comparison::Multiset
+    let base = match seen
+        .as_ref()
+        .and_then(|s| s.base.as_deref())
+        .map(DcRecord::read)
+    {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            return Ok(d.ends(
+                Outcome::Error,
+                format!(
+                    "the state store's base for IE {pid} cannot be read ({e}): no package written"
+                ),
+            ));
+        }
+    };
+    let three_way = ctx.policy.field_policy != crate::config::FieldPolicy::Replace;
+    // Nothing changed in Alma since the last sync (its values are the base, the echo of
+    // mdsync's own writes included): nothing to carry, no getMD. (With the field sequence
+    // significant, order counts and only getMD can tell.)
+    if three_way
+        && ctx.compare == Comparison::Multiset
+        && let Some(b) = &base
+        && sorted_keys(&published) == sorted_keys(b)
+    {
+        d.fingerprint = Some(fingerprint);
+        return Ok(d.ends(
+            Outcome::Unchanged,
+            "Alma holds the values both sides agreed on at the last sync",
+        ));
+    }
+    // Without a base yet: the echo of the import is what Alma publishes exactly as mdsync last
+    // knew the IE to hold. A cataloguer's edit made before this harvest is not an echo.
+    if base.is_none()
+        && ctx.compare == Comparison::Multiset
         && let Some(seen_dc) = &seen_dc
         && echo_projection(&published)
             == echo_projection(&import_dc(
@@ -582,10 +632,56 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         },
     };
     let refs: Vec<&str> = round_trip.iter().map(String::as_str).collect();
-    let wanted = ctx.policy.apply(&published, &current, &refs);
+    let alma_wins = ctx.cfg.update.conflicts == Conflicts::Overwrite;
+    // With a conflict: both sides' changes since the base, for the report.
+    let mut sides: Vec<String> = Vec::new();
+    let (wanted, three_way_conflicts) = if three_way {
+        let projected = import_dc(&current, &ie_identifier, mms_ref, delivery.as_deref());
+        let base = base.unwrap_or_else(|| crate::threeway::initial_base(&projected, &published));
+        // Parked conflicts show a person what Alma's side would write: Alma's values win in
+        // the parked package (it is never applied by itself).
+        let parks = ctx.cfg.update.conflicts == Conflicts::Park;
+        let plan = crate::threeway::harvest_plan(
+            &base,
+            &published,
+            &current,
+            |e| ctx.policy.settable(e),
+            alma_wins || parks,
+        );
+        d.base = Some(plan.base);
+        if !plan.conflicts.is_empty() {
+            sides = plan
+                .rosetta_changes
+                .iter()
+                .map(|l| format!("rosetta {l}"))
+                .chain(plan.alma_changes.iter().map(|l| format!("alma {l}")))
+                .collect();
+        }
+        (plan.wanted, Some(plan.conflicts))
+    } else {
+        (ctx.policy.apply(&published, &current, &refs), None)
+    };
+    let conflict_note = three_way_conflicts
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let names: Vec<String> = c.iter().map(|n| format!("dc:{n}")).collect();
+            names.join(", ")
+        });
     if wanted.same_as(&current, ctx.compare) {
         d.fingerprint = Some(fingerprint);
         d.withdraw = true;
+        if let Some(names) = conflict_note {
+            d.out.changes = sides;
+            return Ok(d.ends(
+                Outcome::Conflict,
+                format!(
+                    "{names} changed differently in Rosetta and in Alma since the last sync: \
+                     neither side written (conflicts = \"{}\"; resolve it in one system)",
+                    ctx.cfg.update.conflicts.as_str()
+                ),
+            ));
+        }
         return Ok(d.ends(Outcome::Unchanged, "the IE already holds this record"));
     }
     d.out.changes = dc_diff(&current, &wanted);
@@ -610,6 +706,52 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
             ));
         }
     };
+    // Three-way: a conflict is the same value changed differently on both sides; the rest of
+    // the record is merged either way.
+    if three_way {
+        let Some(names) = conflict_note else {
+            d.package = Some((package, false));
+            let how = if ctx.rosetta.is_some() {
+                "Alma's changes since the last sync, carried value by value (getMD)"
+            } else {
+                "Alma's changes since the last sync, carried value by value (no SOAP access: \
+                 compared with the DC mdsync last saw in Rosetta)"
+            };
+            return Ok(d.ends(Outcome::Updated, how));
+        };
+        d.out.changes = sides;
+        let (reason, package) = match ctx.cfg.update.conflicts {
+            Conflicts::Overwrite => (
+                format!(
+                    "{names} changed differently in Rosetta and in Alma since the last sync: \
+                     Alma's values overwrite Rosetta's (conflicts = \"overwrite\"); the rest \
+                     merged"
+                ),
+                Some((package, false)),
+            ),
+            Conflicts::Skip => (
+                format!(
+                    "{names} changed differently in Rosetta and in Alma since the last sync: \
+                     left as they are (conflicts = \"skip\"); the rest merged"
+                ),
+                Some((package, false)),
+            ),
+            Conflicts::Park => {
+                // Parked for a person: the package is what Alma's side would make of it, and
+                // it is not applied, so the base stays.
+                d.base = None;
+                (
+                    format!(
+                        "{names} changed differently in Rosetta and in Alma since the last \
+                         sync: the package is parked in conflicts/ for review"
+                    ),
+                    Some((package, true)),
+                )
+            }
+        };
+        d.package = package;
+        return Ok(d.ends(Outcome::Conflict, reason));
+    }
     // A conflict: Rosetta's record changed since mdsync last saw it (the import's projection
     // on both sides), and Alma's would overwrite that change.
     let now_fp = import_fingerprint(&import_dc(
@@ -681,7 +823,9 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         withdraw,
         previous,
         known,
+        base,
     } = d;
+    let base = base.and_then(|b| b.write(Container::DcRecord).ok());
     let (mut fingerprint, mut package) = (fingerprint, package);
     // Executing a plan: write only what was reviewed; anything else is stale.
     if let Some(plan) = &ctx.plan
@@ -726,6 +870,14 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             ));
         }
     }
+    // Nothing to write: Rosetta already holds the result, so the base is the new one now (a
+    // package's base waits until the package is applied).
+    if package.is_none()
+        && let (Some(b), Some(pid)) = (&base, &pid)
+        && !matches!(out.outcome, Outcome::Error | Outcome::Stale)
+    {
+        ctx.state.set_base(crate::import::SOURCE, pid, b)?;
+    }
     if let Some((p, parked)) = package {
         let name = package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid);
         let xml = p.write().map_err(|e| {
@@ -745,6 +897,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             fingerprint: fingerprint.clone(),
             status: if parked { "parked" } else { "pending" }.to_owned(),
             reason: None,
+            base: base.clone(),
         })?;
         out.file = Some(if parked {
             format!("conflicts/{name}")
@@ -761,6 +914,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
             datestamp: Some(item.header().datestamp.to_string()),
             outcome: Some(out.outcome.as_str().to_owned()),
             dc: None,
+            base: None,
         };
         // An unchanged record keeps the outcome it was last given (a deletion stays one).
         let same = known

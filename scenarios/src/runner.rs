@@ -944,6 +944,7 @@ impl World {
                     &lines,
                     &e.has,
                     &e.lacks,
+                    &e.once,
                     &mut problems,
                 );
             }
@@ -961,6 +962,7 @@ impl World {
                     &lines,
                     &b.has,
                     &b.lacks,
+                    &b.once,
                     &mut problems,
                 );
                 if let Some(s) = b.suppressed
@@ -1179,10 +1181,20 @@ fn check_lines(
     lines: &[String],
     has: &[String],
     lacks: &[String],
+    once: &[String],
     problems: &mut Vec<String>,
 ) {
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let present = |want: &str| lines.iter().any(|l| norm(l).contains(&norm(want)));
+    for o in once {
+        let n = lines.iter().filter(|l| norm(l).contains(&norm(o))).count();
+        if n != 1 {
+            problems.push(format!(
+                "{what} holds {o} {n} times, expected exactly once (it holds: {})",
+                lines.join(" | ")
+            ));
+        }
+    }
     for h in has {
         if !present(h) {
             problems.push(format!(

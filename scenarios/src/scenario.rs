@@ -205,6 +205,9 @@ pub struct IeExpect {
     pub has: Vec<String>,
     #[serde(default)]
     pub lacks: Vec<String>,
+    /// Held exactly once (a value that multiplies fails this, `has` would not see it).
+    #[serde(default)]
+    pub once: Vec<String>,
 }
 
 /// The bib of an IE in Alma: MARC fields it holds and lacks (`520 $a A summary.`, matched as a
@@ -217,6 +220,9 @@ pub struct BibExpect {
     pub has: Vec<String>,
     #[serde(default)]
     pub lacks: Vec<String>,
+    /// Held in exactly one field.
+    #[serde(default)]
+    pub once: Vec<String>,
     pub suppressed: Option<bool>,
 }
 

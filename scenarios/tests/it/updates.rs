@@ -436,7 +436,8 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, Some(&soap)).await;
 
-    // Rosetta's title changes (not imported yet) while a cataloguer adds a summary in Alma.
+    // Rosetta's title changes (not imported yet) while a cataloguer changes the same title
+    // otherwise, and adds a summary: the title is a conflict, the summary is not.
     let mut dc = mocks.rosetta.ie("IE1002").expect("ie").dc;
     let title = dc
         .elements
@@ -454,7 +455,10 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
     let mms = mms_of(&store, "IE1002");
     admin(
         format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-        json!([{"op": "add_dc", "element": "description", "value": "Summary from Alma."}]),
+        json!([
+            {"op": "add_dc", "element": "description", "value": "Summary from Alma."},
+            {"op": "replace_dc", "element": "title", "value": "A title changed in Alma"}
+        ]),
     )
     .await;
 
@@ -490,7 +494,17 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
     );
     assert!(
         c.changes
-            .contains(&format!("alma + dc:title {old_title:?}")),
+            .contains(&r#"alma + dc:title "A title changed in Alma""#.to_owned())
+            && c.changes
+                .contains(&format!("alma - dc:title {old_title:?}"))
+            && c.changes
+                .contains(&format!("rosetta - dc:title {old_title:?}")),
+        "{c:#?}"
+    );
+    assert!(
+        c.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("dc:title") && r.contains("parked")),
         "{c:#?}"
     );
     assert!(files(&dir).is_empty(), "nothing for Rosetta's job");
