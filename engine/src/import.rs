@@ -35,6 +35,9 @@ struct Ctx<'a> {
     /// decision is made (`process`, concurrent), taken where it is recorded (`record`, in
     /// order), so a page holds at most its own.
     bases: std::sync::Mutex<std::collections::HashMap<String, DcRecord>>,
+    /// Bibs whose values Rosetta removed but Alma keeps (by the IE's OAI identifier, with the
+    /// MMS ID): the harvest must visit them whatever its window, to give the values back.
+    restore: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Ctx<'_> {
@@ -46,6 +49,16 @@ impl Ctx<'_> {
 
     fn take_base(&self, identifier: &str) -> Option<DcRecord> {
         self.bases.lock().ok()?.remove(identifier)
+    }
+
+    fn set_restore(&self, identifier: &str, mms: &MmsId) {
+        if let Ok(mut r) = self.restore.lock() {
+            r.insert(identifier.to_owned(), mms.to_string());
+        }
+    }
+
+    fn take_restore(&self, identifier: &str) -> Option<String> {
+        self.restore.lock().ok()?.remove(identifier)
     }
 }
 
@@ -161,6 +174,7 @@ pub async fn import(
         plan: opts.plan.clone(),
         retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
         bases: std::sync::Mutex::new(std::collections::HashMap::new()),
+        restore: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -298,6 +312,7 @@ fn record(
     };
     if ctx.dry_run {
         ctx.take_base(&o.identifier);
+        ctx.take_restore(&o.identifier);
         if o.outcome != Outcome::Unchanged {
             report.push(o, ctx.on_record.as_ref());
         }
@@ -327,6 +342,23 @@ fn record(
             .log_record(run, &RunRecord::of(&o, previous.as_deref()))?;
     }
     let base = ctx.take_base(&o.identifier);
+    if let Some(mms) = ctx.take_restore(&o.identifier)
+        && !matches!(o.outcome, Outcome::Error | Outcome::Stale)
+    {
+        // The bib did not change, so Alma will not republish it: the harvest visits it anyway.
+        match ctx.state.record_by_mms(crate::updates::SOURCE, &mms)? {
+            Some(alma) => ctx.state.queue_visit(
+                crate::updates::SOURCE,
+                &alma.identifier,
+                "restore values Rosetta removed but Alma keeps",
+            )?,
+            None => report.warnings.push(format!(
+                "{}: values Rosetta removed are kept in bib {mms}; the harvest has not seen that \
+                 bib yet, so they come back when Alma next publishes it",
+                o.identifier
+            )),
+        }
+    }
     if !matches!(o.outcome, Outcome::Error | Outcome::Stale) {
         let mut row = with_dc(row);
         row.base = base.and_then(|b| b.write(formats::dc::Container::DcRecord).ok());
@@ -475,6 +507,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             let mut wanted = plan.owned.clone();
             wanted.sort();
             let notes = three_way_notes(&plan, ctx.cfg.update.conflicts);
+            if !plan.restored.is_empty() && !ctx.dry_run {
+                ctx.set_restore(&id, &mms);
+            }
             if current == wanted {
                 out.outcome = if !plan.conflicts.is_empty() {
                     Outcome::Conflict

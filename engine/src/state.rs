@@ -458,6 +458,27 @@ impl StateStore {
             .map_or(1, |n| n as u32))
     }
 
+    /// Asks the next run of a stage to visit a record whatever its window (it joins the retry
+    /// set with no failure counted: a restore, not an error). A record already there stays.
+    pub fn queue_visit(
+        &self,
+        source: &str,
+        identifier: &str,
+        reason: &str,
+    ) -> Result<(), StateError> {
+        let now = now_text();
+        self.exec(
+            "INSERT OR IGNORE INTO retries (source, identifier, failures, reason, first_failed, last_failed, last_run)
+             VALUES (?1, ?2, 0, ?3, ?4, ?4, NULL)",
+            params![source, identifier, reason, now],
+        )?;
+        // Its fingerprint must not say "as when last seen": the visit is to look again.
+        self.exec(
+            "UPDATE records SET fingerprint = NULL WHERE source = ?1 AND identifier = ?2",
+            params![source, identifier],
+        )
+    }
+
     /// A record ended in anything but `error`: it leaves the retry set.
     pub fn retry_cleared(&self, source: &str, identifier: &str) -> Result<(), StateError> {
         self.exec(

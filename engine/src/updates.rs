@@ -659,7 +659,10 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         }
         (plan.wanted, Some(plan.conflicts))
     } else {
-        (ctx.policy.apply(&published, &current, &refs), None)
+        // `replace`: Rosetta takes Alma's record as it is; the base is what both then hold.
+        let wanted = ctx.policy.apply(&published, &current, &refs);
+        d.base = Some(crate::threeway::initial_base(&wanted, &published));
+        (wanted, None)
     };
     let conflict_note = three_way_conflicts
         .as_deref()

@@ -738,7 +738,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     } else {
                         "harvest"
                     };
-                    let state = if r.failures >= cfg.general.max_retries {
+                    let state = if r.failures == 0 {
+                        "to visit next run (no failure)"
+                    } else if r.failures >= cfg.general.max_retries {
                         "exhausted (--retry-all)"
                     } else {
                         "retried next run"

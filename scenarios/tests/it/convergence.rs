@@ -1,0 +1,431 @@
+//! The three-way sync as a state machine (a hand-rolled model, run by proptest): random rounds of
+//! edits on both sides of a few IEs — values added and removed in Rosetta (description,
+//! subject, coverage, relation) and in Alma (650, 653, 520, a plain 500, DC-level edits) — with a
+//! `sync` (import, harvest, apply) after each round. After every sync, against both mocks:
+//!
+//! - **no duplication**: every live value is held exactly once in Rosetta's DC and once in what
+//!   Alma publishes;
+//! - **nothing lost / deletions travel**: a value added on one side is on both after one sync; a
+//!   value removed by its owner is gone from both; a value Rosetta removed that Alma holds in a
+//!   field of its own (650, plain 500) is restored;
+//! - **convergence**: at the end a quiet `sync` writes nothing either way.
+//!
+//! It runs with the default field policy (`merge`) and with `replace`.
+//! `MDSYNC_PROPTEST_CASES=N` runs N cases each (default 40); a failure prints its shrunk edits.
+
+use engine::config::{Config, FieldPolicy};
+use engine::report::Report;
+use engine::rosetta::{RosettaClient, RosettaConfig};
+use engine::stage::RunOptions;
+use engine::state::StateStore;
+use formats::dc::{Container, DcElement, DcRecord};
+use proptest::prelude::*;
+use scenarios::{Mocks, MocksConfig, RosettaState};
+
+use crate::support::{clients, config_with, state};
+
+const IES: usize = 2;
+
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Rosetta,
+    Alma,
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    /// Rosetta adds a value of this element (0 description, 1 subject, 2 coverage, 3 relation).
+    RosettaAdd { ie: usize, element: usize },
+    /// Alma adds a field (0: 650, 1: 653, 2: 520, 3: plain 500) or a DC-level description (4).
+    AlmaAdd { ie: usize, kind: usize },
+    /// One side removes the `pick`-th live value of the IE (whoever added it).
+    Remove { ie: usize, side: usize, pick: usize },
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (0..IES, 0..4usize).prop_map(|(ie, element)| Edit::RosettaAdd { ie, element }),
+        (0..IES, 0..5usize).prop_map(|(ie, kind)| Edit::AlmaAdd { ie, kind }),
+        (0..IES, 0..2usize, 0..8usize).prop_map(|(ie, side, pick)| Edit::Remove { ie, side, pick }),
+    ]
+}
+
+/// A value both systems should hold: its DC element, its text, and where Alma keeps it.
+#[derive(Debug, Clone)]
+struct Live {
+    element: &'static str,
+    value: String,
+    /// The MARC tag Alma holds it in, and whether the crosswalk owns that field.
+    tag: &'static str,
+    owned: bool,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    live: Vec<Vec<Live>>,
+    dead: Vec<Vec<String>>,
+    next: u32,
+}
+
+const ROSETTA_ELEMENTS: [(&str, &str); 4] = [
+    ("description", "520"),
+    ("subject", "653"),
+    ("coverage", "500"),
+    ("relation", "787"),
+];
+
+struct World {
+    mocks: Mocks,
+    cfg: Config,
+    store: StateStore,
+    soap: RosettaClient,
+    dir: std::path::PathBuf,
+}
+
+fn pid(ie: usize) -> String {
+    format!("IE{}", 1000 + ie)
+}
+
+async fn post(url: String, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+}
+
+impl World {
+    async fn start(case: u32, policy: FieldPolicy) -> World {
+        let mocks = Mocks::start(MocksConfig {
+            rosetta_store: RosettaState::Generate {
+                n: IES,
+                seed: 90 + u64::from(case),
+            },
+            ..MocksConfig::default()
+        })
+        .await
+        .expect("mocks");
+        let name = format!("prop-{policy:?}-{case}");
+        let dir =
+            std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cfg = config_with(
+            &mocks,
+            &format!(
+                "oai_base_url = \"{}\"\n[update]\nupdate_dir = \"{}\"\n",
+                mocks.alma.oai_url(),
+                dir.display()
+            ),
+        );
+        cfg.update.field_policy = policy;
+        let store = StateStore::open(&state(&name)).expect("state");
+        let soap = RosettaClient::new(
+            engine::harvest::http_client().expect("client"),
+            RosettaConfig {
+                soap_url: mocks.rosetta.soap_url(),
+                user: "mdsync".into(),
+                institution: mocks.rosetta.config().institution.clone(),
+                password: mocks.rosetta.config().password.clone(),
+                retry: engine::retry::RetryPolicy::default(),
+            },
+        );
+        World {
+            mocks,
+            cfg,
+            store,
+            soap,
+            dir,
+        }
+    }
+
+    /// import, harvest, apply: the reports of the three.
+    async fn sync(&self) -> (Report, Report, Report) {
+        let (h, a) = clients(&self.cfg);
+        let opts = RunOptions::default();
+        let i = engine::import::import(&self.cfg, &self.store, &h, &a, &opts)
+            .await
+            .expect("import");
+        let hv = engine::updates::harvest(&self.cfg, &self.store, &h, Some(&self.soap), &opts)
+            .await
+            .expect("harvest");
+        let ap = engine::apply::apply(
+            &self.cfg,
+            &self.store,
+            &self.soap,
+            &engine::apply::ApplyOptions::default(),
+        )
+        .await
+        .expect("apply");
+        for r in [&i, &hv, &ap] {
+            assert!(
+                r.stopped.is_none() && r.errors() == 0,
+                "{} stopped or failed: {r:#?}",
+                r.stage
+            );
+        }
+        (i, hv, ap)
+    }
+
+    fn mms(&self, ie: usize) -> String {
+        self.store
+            .record_by_pid("rosetta", &pid(ie))
+            .expect("state")
+            .and_then(|r| r.mms_id)
+            .expect("imported")
+    }
+
+    fn rosetta_dc(&self, ie: usize) -> DcRecord {
+        self.mocks.rosetta.ie(&pid(ie)).expect("ie").dc
+    }
+
+    async fn put_rosetta_dc(&self, ie: usize, dc: &DcRecord) {
+        let r = reqwest::Client::new()
+            .put(format!(
+                "{}/__admin/ies/{}",
+                self.mocks.rosetta.base_url(),
+                pid(ie)
+            ))
+            .json(&serde_json::json!({"dc": dc.write(Container::DcRecord).expect("xml")}))
+            .send()
+            .await
+            .expect("put");
+        assert!(r.status().is_success());
+    }
+
+    async fn alma_edit(&self, ie: usize, ops: serde_json::Value) {
+        post(
+            format!(
+                "{}/__admin/bibs/{}/edit",
+                self.mocks.alma.base_url(),
+                self.mms(ie)
+            ),
+            ops,
+        )
+        .await;
+    }
+
+    /// What Alma publishes for the IE's bib (our crosswalk's MARC → DC).
+    fn alma_dc(&self, ie: usize) -> DcRecord {
+        let bib = self.mocks.alma.bib(&self.mms(ie)).expect("bib");
+        formats::crosswalk::marc_to_dc(&bib.record)
+    }
+
+    async fn apply(&self, model: &mut Model, e: &Edit) {
+        match *e {
+            Edit::RosettaAdd { ie, element } => {
+                let (name, tag) = ROSETTA_ELEMENTS[element];
+                model.next += 1;
+                let value = format!("R{} {name}", model.next);
+                let mut dc = self.rosetta_dc(ie);
+                dc.push(DcElement::dc(name, &value));
+                self.put_rosetta_dc(ie, &dc).await;
+                model.live[ie].push(Live {
+                    element: name,
+                    value,
+                    tag,
+                    owned: true,
+                });
+            }
+            Edit::AlmaAdd { ie, kind } => {
+                model.next += 1;
+                let value = format!("A{} note", model.next);
+                let (element, tag, owned, op) = match kind {
+                    0 => ("subject", "650", false, field_op("650", '0', &value)),
+                    1 => ("subject", "653", true, field_op("653", ' ', &value)),
+                    2 => ("description", "520", true, field_op("520", ' ', &value)),
+                    3 => ("description", "500", false, field_op("500", ' ', &value)),
+                    _ => (
+                        "description",
+                        "520",
+                        true,
+                        serde_json::json!({"op": "add_dc", "element": "description", "value": value}),
+                    ),
+                };
+                self.alma_edit(ie, serde_json::json!([op])).await;
+                model.live[ie].push(Live {
+                    element,
+                    value,
+                    tag,
+                    owned,
+                });
+            }
+            Edit::Remove { ie, side, pick } => {
+                if model.live[ie].is_empty() {
+                    return;
+                }
+                let i = pick % model.live[ie].len();
+                let v = model.live[ie][i].clone();
+                let side = if side == 0 { Side::Rosetta } else { Side::Alma };
+                // A side can only remove what it holds (a value the other side added this round
+                // has not reached it yet).
+                let key = engine::threeway::value_key(&v.value);
+                let holds = |dc: &DcRecord| {
+                    dc.elements
+                        .iter()
+                        .any(|e| engine::threeway::value_key(&e.value) == key)
+                };
+                match side {
+                    Side::Rosetta if !holds(&self.rosetta_dc(ie)) => {}
+                    Side::Alma if !holds(&self.alma_dc(ie)) => {}
+                    Side::Rosetta => {
+                        let mut dc = self.rosetta_dc(ie);
+                        dc.elements.retain(|e| e.value != v.value);
+                        self.put_rosetta_dc(ie, &dc).await;
+                        // A value Alma keeps in a field of its own is restored, not deleted.
+                        if v.owned {
+                            model.live[ie].remove(i);
+                            model.dead[ie].push(v.value);
+                        }
+                    }
+                    Side::Alma => {
+                        self.alma_edit(
+                            ie,
+                            serde_json::json!([{"op": "delete_field", "tag": v.tag, "matching": v.value}]),
+                        )
+                        .await;
+                        model.live[ie].remove(i);
+                        model.dead[ie].push(v.value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// No duplication, nothing lost, deletions travelled.
+    fn check(&self, model: &Model, after: &str) -> Result<(), String> {
+        for ie in 0..IES {
+            let rosetta = self.rosetta_dc(ie);
+            let alma = self.alma_dc(ie);
+            let count = |dc: &DcRecord, element: &str, value: &str| {
+                let key = engine::threeway::value_key(value);
+                dc.elements
+                    .iter()
+                    .filter(|e| {
+                        e.dumb_down().is_some_and(|d| d.name == element)
+                            && engine::threeway::value_key(&e.value) == key
+                    })
+                    .count()
+            };
+            for v in &model.live[ie] {
+                let (r, a) = (
+                    count(&rosetta, v.element, &v.value),
+                    count(&alma, v.element, &v.value),
+                );
+                if (r, a) != (1, 1) {
+                    return Err(format!(
+                        "{after}: {} dc:{} {:?} is held {r} time(s) in Rosetta and {a} in Alma, \
+                         expected once in each\nRosetta: {rosetta:?}\nAlma: {alma:?}",
+                        pid(ie),
+                        v.element,
+                        v.value
+                    ));
+                }
+            }
+            for d in &model.dead[ie] {
+                let key = engine::threeway::value_key(d);
+                let held = |dc: &DcRecord| {
+                    dc.elements
+                        .iter()
+                        .any(|e| engine::threeway::value_key(&e.value) == key)
+                };
+                if held(&rosetta) || held(&alma) {
+                    return Err(format!(
+                        "{after}: {} still holds the deleted {d:?} (Rosetta: {}, Alma: {})",
+                        pid(ie),
+                        held(&rosetta),
+                        held(&alma)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn shutdown(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        drop(self.store);
+        self.mocks.shutdown().await;
+    }
+}
+
+fn field_op(tag: &str, ind2: char, value: &str) -> serde_json::Value {
+    serde_json::json!({"op": "add_field", "field": {
+        "tag": tag, "ind1": " ", "ind2": ind2.to_string(), "subfields": [["a", value]]
+    }})
+}
+
+fn run_case(case: u32, policy: FieldPolicy, rounds: &[Vec<Edit>]) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let w = World::start(case, policy).await;
+        let mut model = Model {
+            live: vec![Vec::new(); IES],
+            dead: vec![Vec::new(); IES],
+            next: 0,
+        };
+        w.sync().await;
+        let mut result = Ok(());
+        'rounds: for (n, round) in rounds.iter().enumerate() {
+            for e in round {
+                w.apply(&mut model, e).await;
+            }
+            w.sync().await;
+            if let Err(e) = w.check(&model, &format!("after round {}", n + 1)) {
+                result = Err(e);
+                break 'rounds;
+            }
+        }
+        if result.is_ok() {
+            let (i, h, a) = w.sync().await;
+            if i.alma_writes != 0 || h.files_written != 0 || a.harvested != 0 {
+                result = Err(format!(
+                    "a quiet sync wrote: {} Alma writes, {} packages, {} applied\nimport: {:?}\nharvest: {:?}",
+                    i.alma_writes, h.files_written, a.harvested, i.records, h.records
+                ));
+            }
+        }
+        w.shutdown().await;
+        result
+    })
+}
+
+fn cases() -> u32 {
+    std::env::var("MDSYNC_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40)
+}
+
+fn check_policy(policy: FieldPolicy) {
+    let case = std::sync::atomic::AtomicU32::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let rounds = proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..4);
+    let result = runner.run(&rounds, |rounds| {
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        run_case(n, policy, &rounds).map_err(TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn values_never_multiply_edits_never_vanish_and_a_quiet_sync_writes_nothing() {
+    check_policy(FieldPolicy::Merge);
+}
+
+#[test]
+fn the_same_holds_with_field_policy_replace() {
+    check_policy(FieldPolicy::Replace);
+}
