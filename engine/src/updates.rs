@@ -350,7 +350,12 @@ pub(crate) fn applied(
     let projected = import_dc(dc, &identifier, mms.as_deref(), delivery.as_deref());
     // The import may skip this IE as unchanged only if Rosetta now holds nothing the base lacks:
     // a package that kept Rosetta's own changes not yet imported leaves them to the import.
-    let settled = match p.base.as_deref().map(DcRecord::read) {
+    // (A package without a base of its own — a revert's — is weighed against the stored one.)
+    let base = p
+        .base
+        .as_deref()
+        .or_else(|| known.as_ref().and_then(|k| k.base.as_deref()));
+    let settled = match base.map(DcRecord::read) {
         Some(Ok(base)) => sorted_keys(&base) == sorted_keys(&projected),
         Some(Err(_)) => false,
         None => true,

@@ -99,6 +99,20 @@ pub struct Config {
     /// A suppressed bib is published as deleted (Alma's default).
     pub suppressed_as_deleted: bool,
     pub token_ttl: Duration,
+    /// How MARC becomes DC when publishing (Alma's own mapping is not public).
+    pub publishing_variant: PublishingVariant,
+}
+
+/// How publishing renders MARC as DC. Alma's own MARC → DC is not public, so an engine must not
+/// rely on it being the crosswalk's inverse: `isbd` publishes it otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PublishingVariant {
+    /// The crosswalk's MARC → DC (`formats::crosswalk::marc_to_dc`), the import's inverse.
+    #[default]
+    Crosswalk,
+    /// (Assumed, from the punctuation catalogued headings carry:) subjects with their ISBD
+    /// full stop and ` -- ` between subdivisions, and the notes (500/520) in the reverse order.
+    Isbd,
 }
 
 impl Default for Config {
@@ -124,6 +138,7 @@ impl Default for Config {
             publish_interval: None,
             suppressed_as_deleted: true,
             token_ttl: Duration::from_secs(3600),
+            publishing_variant: PublishingVariant::Crosswalk,
         }
     }
 }

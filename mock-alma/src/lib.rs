@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Server, Ticker};
 
-pub use config::{ApiKey, Cidr, Config};
+pub use config::{ApiKey, Cidr, Config, PublishingVariant};
 pub use rest::codes;
 pub use store::{
     AlmaSection, BibEntry, BibSeed, PublishProfile, Published, RepresentationSeed, StateError,
@@ -75,6 +75,7 @@ impl Inner {
         PublishProfile {
             delivery_base: self.config.rosetta_delivery_base.clone(),
             suppressed_as_deleted: self.config.suppressed_as_deleted,
+            variant: self.config.publishing_variant,
         }
     }
 

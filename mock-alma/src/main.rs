@@ -69,6 +69,11 @@ struct Args {
     /// Publish a suppressed bib as it was, not as deleted.
     #[arg(long)]
     keep_suppressed: bool,
+    /// How MARC becomes DC when publishing: the crosswalk's inverse, or `isbd` (headings with
+    /// their full stop and ` -- ` subdivisions, notes in another order), since Alma's own
+    /// mapping is not public.
+    #[arg(long, value_enum, default_value = "crosswalk")]
+    publishing_variant: mock_alma::PublishingVariant,
 }
 
 #[tokio::main]
@@ -108,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     config.publish_interval =
         (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
     config.suppressed_as_deleted = !args.keep_suppressed;
+    config.publishing_variant = args.publishing_variant;
     let store = match args.generate {
         Some(n) => Store::generate(
             n,

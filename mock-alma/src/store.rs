@@ -168,6 +168,28 @@ pub struct PublishProfile {
     pub delivery_base: String,
     /// A suppressed bib is published as deleted (Alma's default) or left as it was.
     pub suppressed_as_deleted: bool,
+    pub variant: crate::config::PublishingVariant,
+}
+
+/// `isbd` publishing: subjects as catalogued headings print (a closing full stop, ` -- `
+/// between subdivisions), the notes in the reverse order.
+fn isbd(dc: &mut DcRecord) {
+    for e in dc.elements.iter_mut().filter(|e| e.name == "subject") {
+        let v = e.value.trim().replace("--", " -- ").replace("  ", " ");
+        let v = v.replace("  ", " ");
+        e.value = if v.ends_with(['.', '?', '!', ')']) {
+            v
+        } else {
+            format!("{v}.")
+        };
+    }
+    let at: Vec<usize> = (0..dc.elements.len())
+        .filter(|&i| dc.elements[i].name == "description")
+        .collect();
+    let notes: Vec<DcElement> = at.iter().rev().map(|&i| dc.elements[i].clone()).collect();
+    for (i, n) in at.into_iter().zip(notes) {
+        dc.elements[i] = n;
+    }
 }
 
 /// The bibs.
@@ -335,6 +357,9 @@ impl Store {
     /// identifier, `alma_<MMS ID>` and the delivery link as the first three `dc:identifier`s.
     pub fn published_dc(e: &BibEntry, profile: &PublishProfile) -> DcRecord {
         let mut dc = crosswalk::marc_to_dc(&e.record);
+        if profile.variant == crate::config::PublishingVariant::Isbd {
+            isbd(&mut dc);
+        }
         let Some(rep) = e.rosetta_representation() else {
             return dc;
         };
@@ -610,6 +635,7 @@ mod tests {
         PublishProfile {
             delivery_base: "https://rosetta.example.edu".into(),
             suppressed_as_deleted: true,
+            variant: crate::config::PublishingVariant::Crosswalk,
         }
     }
 

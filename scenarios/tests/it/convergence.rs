@@ -10,8 +10,9 @@
 //!   field of its own (650, plain 500) is restored;
 //! - **convergence**: at the end a quiet `sync` writes nothing either way.
 //!
-//! It runs with the default field policy (`merge`) and with `replace`.
-//! `MDSYNC_PROPTEST_CASES=N` runs N cases each (default 40); a failure prints its shrunk edits.
+//! It runs with the default field policy (`merge`), with `replace`, and against a mock-alma
+//! whose publishing is not the crosswalk's inverse (`--publishing-variant isbd`).
+//! `MDSYNC_PROPTEST_CASES=N` runs N cases each (default 32); a failure prints its shrunk edits.
 
 use engine::config::{Config, FieldPolicy};
 use engine::report::Report;
@@ -19,6 +20,7 @@ use engine::rosetta::{RosettaClient, RosettaConfig};
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use formats::dc::{Container, DcElement, DcRecord};
+use mock_alma::PublishingVariant;
 use proptest::prelude::*;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
@@ -97,17 +99,21 @@ async fn post(url: String, body: serde_json::Value) {
 }
 
 impl World {
-    async fn start(case: u32, policy: FieldPolicy) -> World {
+    async fn start(case: u32, policy: FieldPolicy, variant: PublishingVariant) -> World {
         let mocks = Mocks::start(MocksConfig {
             rosetta_store: RosettaState::Generate {
                 n: IES,
                 seed: 90 + u64::from(case),
             },
+            alma: mock_alma::Config {
+                publishing_variant: variant,
+                ..mock_alma::Config::default()
+            },
             ..MocksConfig::default()
         })
         .await
         .expect("mocks");
-        let name = format!("prop-{policy:?}-{case}");
+        let name = format!("prop-{policy:?}-{variant:?}-{case}");
         let dir =
             std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -271,7 +277,8 @@ impl World {
                     Side::Alma if !holds(&self.alma_dc(ie)) => {}
                     Side::Rosetta => {
                         let mut dc = self.rosetta_dc(ie);
-                        dc.elements.retain(|e| e.value != v.value);
+                        dc.elements
+                            .retain(|e| engine::threeway::value_key(&e.value) != key);
                         self.put_rosetta_dc(ie, &dc).await;
                         // A value Alma keeps in a field of its own is restored, not deleted.
                         if v.owned {
@@ -356,14 +363,19 @@ fn field_op(tag: &str, ind2: char, value: &str) -> serde_json::Value {
     }})
 }
 
-fn run_case(case: u32, policy: FieldPolicy, rounds: &[Vec<Edit>]) -> Result<(), String> {
+fn run_case(
+    case: u32,
+    policy: FieldPolicy,
+    variant: PublishingVariant,
+    rounds: &[Vec<Edit>],
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let w = World::start(case, policy).await;
+        let w = World::start(case, policy, variant).await;
         let mut model = Model {
             live: vec![Vec::new(); IES],
             dead: vec![Vec::new(); IES],
@@ -399,10 +411,10 @@ fn cases() -> u32 {
     std::env::var("MDSYNC_PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(32)
 }
 
-fn check_policy(policy: FieldPolicy) {
+fn check_policy(policy: FieldPolicy, variant: PublishingVariant) {
     let case = std::sync::atomic::AtomicU32::new(0);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: cases(),
@@ -413,7 +425,7 @@ fn check_policy(policy: FieldPolicy) {
     let rounds = proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..4);
     let result = runner.run(&rounds, |rounds| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        run_case(n, policy, &rounds).map_err(TestCaseError::fail)
+        run_case(n, policy, variant, &rounds).map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("{e}");
@@ -422,10 +434,17 @@ fn check_policy(policy: FieldPolicy) {
 
 #[test]
 fn values_never_multiply_edits_never_vanish_and_a_quiet_sync_writes_nothing() {
-    check_policy(FieldPolicy::Merge);
+    check_policy(FieldPolicy::Merge, PublishingVariant::Crosswalk);
+}
+
+/// Alma's real MARC → DC is not public: the same with a publishing that is not the
+/// crosswalk's inverse (ISBD full stops, ` -- ` subdivisions, notes reordered).
+#[test]
+fn the_same_holds_when_alma_publishes_otherwise_than_the_crosswalk() {
+    check_policy(FieldPolicy::Merge, PublishingVariant::Isbd);
 }
 
 #[test]
 fn the_same_holds_with_field_policy_replace() {
-    check_policy(FieldPolicy::Replace);
+    check_policy(FieldPolicy::Replace, PublishingVariant::Crosswalk);
 }
