@@ -8,7 +8,8 @@
 //! - **nothing lost / deletions travel**: a value added on one side is on both after one sync; a
 //!   value removed by its owner is gone from both; a value Rosetta removed that Alma holds in a
 //!   field of its own (650, plain 500) is restored;
-//! - **convergence**: at the end a quiet `sync` writes nothing either way.
+//! - **convergence**: at the end a quiet `sync`, then a quiet `sync --full`, write nothing either
+//!   way.
 //!
 //! It runs with the default field policy (`merge`), with `replace`, and against a mock-alma
 //! whose publishing is not the crosswalk's inverse (`--publishing-variant isbd`).
@@ -148,8 +149,15 @@ impl World {
 
     /// import, harvest, apply: the reports of the three.
     async fn sync(&self) -> (Report, Report, Report) {
+        self.sync_with(false).await
+    }
+
+    async fn sync_with(&self, full: bool) -> (Report, Report, Report) {
         let (h, a) = clients(&self.cfg);
-        let opts = RunOptions::default();
+        let opts = RunOptions {
+            full,
+            ..RunOptions::default()
+        };
         let i = engine::import::import(&self.cfg, &self.store, &h, &a, &opts)
             .await
             .expect("import");
@@ -393,11 +401,14 @@ fn run_case(
                 break 'rounds;
             }
         }
-        if result.is_ok() {
-            let (i, h, a) = w.sync().await;
+        for full in [false, true] {
+            if result.is_err() {
+                break;
+            }
+            let (i, h, a) = w.sync_with(full).await;
             if i.alma_writes != 0 || h.files_written != 0 || a.harvested != 0 {
                 result = Err(format!(
-                    "a quiet sync wrote: {} Alma writes, {} packages, {} applied\nimport: {:?}\nharvest: {:?}",
+                    "a quiet sync (full = {full}) wrote: {} Alma writes, {} packages, {} applied\nimport: {:?}\nharvest: {:?}",
                     i.alma_writes, h.files_written, a.harvested, i.records, h.records
                 ));
             }
