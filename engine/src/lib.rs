@@ -31,6 +31,7 @@ pub mod import;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod repair;
 pub mod report;
 pub mod retry;
 pub mod revert;

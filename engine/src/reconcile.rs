@@ -4,7 +4,8 @@
 //! reports every inconsistency. It writes nothing: it is also the verify-only mode for sites
 //! whose Alma imports with its own Digital Import profile.
 //!
-//! Memory holds one entry per IE PID and per bib that names one (not the records).
+//! Memory holds one entry per IE PID and per bib that names one (not the records), and the
+//! repeated values of the IEs that repeat any (for `duplicated-by-sync`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +23,7 @@ use crate::stage::StageError;
 pub struct Finding {
     /// `ie-without-bib`, `bib-without-ie`, `ie-deleted-bib-remains`, `duplicate-035`,
     /// `several-bibs-for-one-ie`, `no-remote-representation`, `linking-parameter-mismatch`,
-    /// `delivery-url-mismatch`, `network-zone-linked`.
+    /// `delivery-url-mismatch`, `network-zone-linked`, `duplicated-by-sync`.
     pub kind: &'static str,
     pub ie_pid: Option<String>,
     pub mms_id: Option<String>,
@@ -75,6 +76,69 @@ struct BibSeen {
     network_zone: bool,
 }
 
+/// The values a record holds more than once: key, count, and the value as first shown.
+fn repeated(dc: &formats::dc::DcRecord) -> Vec<(crate::threeway::ValueKey, usize, String)> {
+    let mut out: Vec<(crate::threeway::ValueKey, usize, String)> = Vec::new();
+    for e in &dc.elements {
+        let Some(k) = crate::threeway::element_key(e) else {
+            continue;
+        };
+        match out.iter_mut().find(|(x, _, _)| *x == k) {
+            Some(entry) => entry.1 += 1,
+            None => out.push((k, 1, e.value.clone())),
+        }
+    }
+    out.retain(|(_, n, _)| *n > 1);
+    out
+}
+
+/// `duplicated-by-sync`: fields of the bib that repeat a value of Alma's own fields, and values
+/// the IE repeats more often than the bib.
+fn duplicated_by_sync(
+    report: &mut ReconcileReport,
+    marc: &formats::marc::MarcRecord,
+    oai_identifier: &str,
+    pid: &str,
+    mms: &str,
+    repeats: &BTreeMap<String, Vec<(crate::threeway::ValueKey, usize, String)>>,
+) {
+    let fields = crate::threeway::duplicated_fields(marc, oai_identifier);
+    if !fields.is_empty() {
+        let lines: Vec<String> = crate::import::field_diff(&fields, &[])
+            .into_iter()
+            .map(|l| l.trim_start_matches("- ").to_owned())
+            .collect();
+        report.add(Finding {
+            kind: "duplicated-by-sync",
+            ie_pid: Some(pid.to_owned()),
+            mms_id: Some(mms.to_owned()),
+            detail: format!(
+                "the bib repeats a value of its own fields in {}: {} (`mdsync repair --duplicates`)",
+                if fields.len() == 1 { "a field" } else { "fields" },
+                lines.join("; ")
+            ),
+        });
+    }
+    let Some(ie) = repeats.get(pid) else { return };
+    // Compared with the bib as it is once its own duplicates are gone.
+    let fixed = crate::threeway::without_fields(marc, &fields);
+    let bib = crate::threeway::keys(&formats::crosswalk::marc_to_dc(&fixed));
+    for (k, n, shown) in ie {
+        let in_bib = bib.iter().filter(|b| *b == k).count();
+        if *n > in_bib.max(1) {
+            report.add(Finding {
+                kind: "duplicated-by-sync",
+                ie_pid: Some(pid.to_owned()),
+                mms_id: Some(mms.to_owned()),
+                detail: format!(
+                    "the IE holds dc:{} {shown:?} {n} times, the bib {in_bib} (`mdsync repair --duplicates`)",
+                    k.0
+                ),
+            });
+        }
+    }
+}
+
 /// Runs the comparison. `alma`: the API for the representation checks (skipped without it).
 pub async fn reconcile(
     cfg: &Config,
@@ -102,7 +166,10 @@ pub async fn reconcile(
         until: None,
         set: cfg.rosetta.set.clone(),
     };
-    let mut cursor = rosetta_oai.cursor(&cfg.rosetta.oai_base_url, &args, true, None);
+    // Values an IE repeats (kept only for the IEs that repeat any: memory stays small).
+    let mut repeats: BTreeMap<String, Vec<(crate::threeway::ValueKey, usize, String)>> =
+        BTreeMap::new();
+    let mut cursor = rosetta_oai.cursor(&cfg.rosetta.oai_base_url, &args, false, None);
     while let Some(page) = cursor.next_page().await? {
         for item in page.items {
             let h = item.header();
@@ -113,6 +180,14 @@ pub async fn reconcile(
                 deleted.insert(pid.to_owned());
             } else {
                 live.insert(pid.to_owned());
+                if let Item::Record(r) = &item
+                    && let Some(Metadata::Dc(dc)) = &r.metadata
+                {
+                    let r = repeated(dc);
+                    if !r.is_empty() {
+                        repeats.insert(pid.to_owned(), r);
+                    }
+                }
             }
         }
     }
@@ -157,6 +232,7 @@ pub async fn reconcile(
             for v in &values {
                 if let Ok(Some(pid)) = rule.find_ie_pid([v.as_str()]) {
                     pids.push(pid.to_string());
+                    duplicated_by_sync(&mut report, marc, v, pid.as_str(), &mms, &repeats);
                 }
             }
             bibs.insert(mms, BibSeen { pids, network_zone });

@@ -387,6 +387,78 @@ pub fn harvest_plan(
     }
 }
 
+/// The values a bib's fields carry, each field read alone (as publishing reads it).
+fn field_keys(f: &DataField) -> Vec<ValueKey> {
+    keys(&formats::crosswalk::marc_to_dc(&MarcRecord {
+        leader: String::new(),
+        fields: vec![Field::Data(f.clone())],
+    }))
+}
+
+/// Crosswalk-owned fields that repeat a value a field of Alma's own carries in the same bib (a
+/// 653 beside the 650 it came from, a 520 beside a 500): what a sync before the three-way base
+/// wrote back (`duplicated-by-sync`).
+pub fn duplicated_fields(marc: &MarcRecord, oai_identifier: &str) -> Vec<DataField> {
+    let alma_own: Vec<ValueKey> = marc
+        .data_fields()
+        .filter(|f| !formats::crosswalk::owns(f, oai_identifier))
+        .flat_map(field_keys)
+        .collect();
+    marc.data_fields()
+        .filter(|f| f.tag != "035" && formats::crosswalk::owns(f, oai_identifier))
+        .filter(|f| {
+            let k = field_keys(f);
+            !k.is_empty() && k.iter().all(|v| alma_own.contains(v))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The bib without its [`duplicated_fields`].
+pub fn without_fields(marc: &MarcRecord, drop: &[DataField]) -> MarcRecord {
+    let mut left: Vec<&DataField> = drop.iter().collect();
+    MarcRecord {
+        leader: marc.leader.clone(),
+        fields: marc
+            .fields
+            .iter()
+            .filter(|f| match f {
+                Field::Data(d) => match left.iter().position(|x| *x == d) {
+                    Some(i) => {
+                        left.swap_remove(i);
+                        false
+                    }
+                    None => true,
+                },
+                Field::Control(_) => true,
+            })
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The IE's DC without the extra copies of values it repeats more often than the bib does (at
+/// least one copy stays): what syncs before the three-way base multiplied. Returns the DC and
+/// the removed elements.
+pub fn without_repeats(dc: &DcRecord, bib: &DcRecord) -> (DcRecord, Vec<DcElement>) {
+    let b = keys(bib);
+    let mut seen: Vec<ValueKey> = Vec::new();
+    let mut kept = Vec::with_capacity(dc.elements.len());
+    let mut removed = Vec::new();
+    for e in &dc.elements {
+        if let Some(k) = element_key(e) {
+            let allowed = count(&b, &k).max(1);
+            if count(&seen, &k) >= allowed {
+                removed.push(e.clone());
+                continue;
+            }
+            seen.push(k);
+        }
+        kept.push(e.clone());
+    }
+    (DcRecord::new(kept), removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +491,37 @@ mod tests {
             .filter(|f| f.tag != "035")
             .map(|f| format!("{} {}", f.tag, f.first('a').or(f.first('c')).unwrap_or("")))
             .collect()
+    }
+
+    #[test]
+    fn what_earlier_syncs_duplicated_is_found_and_only_that() {
+        let f650 = DataField::new("650", ' ', '0').with('a', "Landscape painting.");
+        let f653 = DataField::new("653", ' ', ' ').with('a', "Landscape painting");
+        let other = DataField::new("653", ' ', ' ').with('a', "Arles");
+        let mut m = bib(
+            &[f650.clone(), f653.clone(), other.clone()],
+            &dc(&[("title", "T")]),
+        );
+        assert_eq!(duplicated_fields(&m, OAI), std::slice::from_ref(&f653));
+        m = without_fields(&m, &[f653]);
+        assert!(duplicated_fields(&m, OAI).is_empty());
+        assert!(m.data_fields().any(|f| *f == other) && m.data_fields().any(|f| *f == f650));
+        let ie = dc(&[
+            ("title", "T"),
+            ("subject", "Landscape painting"),
+            ("subject", "Landscape painting."),
+            ("subject", "Landscape painting"),
+            ("subject", "Arles"),
+        ]);
+        let (fixed, removed) = without_repeats(&ie, &formats::crosswalk::marc_to_dc(&m));
+        assert_eq!(removed.len(), 2);
+        assert_eq!(sorted(&fixed).len(), 3);
+        let twice = dc(&[("subject", "Twice"), ("subject", "Twice")]);
+        let (kept, none) = without_repeats(&twice, &twice);
+        assert!(
+            none.is_empty() && kept == twice,
+            "repeated in the bib too: a user's own"
+        );
     }
 
     #[test]

@@ -124,6 +124,32 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: TableFormat,
     },
+    /// Repair what syncs before the three-way base did: with --duplicates, remove the 653/520s
+    /// that repeat a bib's own 650/600/651/500 and the values an IE holds more often than its bib
+    /// (two runs in the history, an import and a harvest, each revertible with `revert --run`).
+    Repair {
+        /// Remove duplicated values (the one repair there is; required).
+        #[arg(long, required = true)]
+        duplicates: bool,
+        /// Change nothing; say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: write what would be removed to this file, for review (a repair plan
+        /// is not for `execute`: run `repair` itself).
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        plan: Option<PathBuf>,
+        /// Only this IE (IE PID or OAI identifier); repeatable.
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Look at most at N IEs.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write past the circuit breaker.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        report: ReportFormat,
+    },
     /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
     /// changed since the plan was made is skipped as stale.
     Execute {
@@ -598,6 +624,64 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(exit_code(!r.findings.is_empty()))
+        }
+        Command::Repair {
+            duplicates: _,
+            dry_run,
+            plan,
+            only,
+            limit,
+            force,
+            report,
+        } => {
+            let cfg = Config::load(&config_path)?;
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let clients = Clients::new(&cfg, false)?;
+            let alma = clients.alma()?;
+            let rosetta = clients.rosetta()?;
+            let mut out = Printer::new(report, true);
+            let opts = RunOptions {
+                dry_run,
+                force,
+                only,
+                limit,
+                ..RunOptions::default()
+            };
+            let r = engine::repair::repair_duplicates(
+                &cfg,
+                &store,
+                &clients.harvester,
+                &alma,
+                rosetta.as_ref(),
+                &opts,
+            )
+            .await
+            .context("repair");
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => return Ok(out.abort("import", dry_run, &e)),
+            };
+            if let Some(path) = &plan {
+                let w = engine::plan::PlanWriter::create(path, "repair")?;
+                let hook = w.hook(None);
+                for rec in r.bibs.records.iter().chain(&r.ies.records) {
+                    (hook.0)(rec);
+                }
+                let mut summary = r.bibs.clone();
+                summary.stage = "repair";
+                w.finish(&summary)?;
+                eprintln!(
+                    "mdsync: what the repair would remove is in {}",
+                    path.display()
+                );
+            }
+            let failed = failed(&r.bibs) || failed(&r.ies);
+            let _ = out.begin("import")?;
+            out.end_told(r.bibs)?;
+            let _ = out.begin("harvest")?;
+            out.end_told(r.ies)?;
+            out.finish()?;
+            Ok(exit_code(failed))
         }
         Command::Execute {
             plan,

@@ -5,5 +5,6 @@ mod convergence;
 mod harvest;
 mod import;
 mod library;
+mod repair;
 mod support;
 mod updates;
