@@ -12,8 +12,8 @@ use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RosettaError {
-    /// A SOAP fault: Rosetta refused this call.
-    #[error("{op} {pid}: {} ({})", .fault.message, .fault.kind.map_or("SOAP fault", FaultKind::name))]
+    /// A SOAP fault: Rosetta refused this call (a lock names its holder and the life cycle).
+    #[error("{op} {pid}: {} ({}){}", .fault.message, .fault.kind.map_or("SOAP fault", FaultKind::name), lock_detail(.fault))]
     Fault {
         op: &'static str,
         pid: String,
@@ -33,6 +33,22 @@ pub enum RosettaError {
         pid: String,
         message: String,
     },
+}
+
+/// `; locked by X, life cycle Y` for a `LockedIeException` that says so.
+fn lock_detail(f: &SoapFault) -> String {
+    let mut parts = Vec::new();
+    if let Some(by) = &f.locked_by {
+        parts.push(format!("locked by {by}"));
+    }
+    if let Some(lc) = &f.life_cycle {
+        parts.push(format!("life cycle {lc}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
 }
 
 impl RosettaError {
@@ -193,13 +209,11 @@ impl RosettaClient {
             pid: pid.to_owned(),
             message,
         };
+        // The answer is one string (the live WSDL): a METS document in production, or a bare
+        // dc:record; its DC is the IE's, never an empty record.
         match self.call("getMD", pid, &request).await? {
-            SoapResponse::GetMd(items) => {
-                let item = items
-                    .iter()
-                    .find(|i| i.is_descriptive_dc())
-                    .ok_or_else(|| protocol("no descriptive DC section".to_owned()))?;
-                item.dc().map_err(|e| protocol(format!("its DC: {e}")))
+            SoapResponse::GetMd(md) => {
+                formats::rosetta::dc_of_md(&md).map_err(|e| protocol(format!("the IE's DC: {e}")))
             }
             other => Err(protocol(format!("answered {other:?}"))),
         }
@@ -208,9 +222,12 @@ impl RosettaClient {
     /// Applies a package (`updateMD`). Rosetta ignores an identical record silently.
     pub async fn update_md(&self, package: &UpdateMd) -> Result<(), RosettaError> {
         let pid = package.pid.as_str();
+        // `commit=true`: applied at once, never left pending under mdsync's lock (what an
+        // omitted `commit` means is not published).
         let request = SoapRequest::UpdateMd {
             pds_handle: String::new(),
             pid: pid.to_owned(),
+            commit: Some(true),
             metadata: package.metadata.clone(),
         };
         match self.call("updateMD", pid, &request).await? {

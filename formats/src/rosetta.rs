@@ -217,6 +217,22 @@ pub struct SoapFault {
     pub code: String,
     pub message: String,
     pub kind: Option<FaultKind>,
+    /// `LockedIeException`'s detail: who holds the lock, and the IE's life cycle.
+    pub locked_by: Option<String>,
+    pub life_cycle: Option<String>,
+}
+
+impl SoapFault {
+    /// A fault of a kind with its message (no lock details).
+    pub fn new(code: &str, message: impl Into<String>, kind: Option<FaultKind>) -> Self {
+        SoapFault {
+            code: code.to_owned(),
+            message: message.into(),
+            kind,
+            locked_by: None,
+            life_cycle: None,
+        }
+    }
 }
 
 /// An IEWebServices call.
@@ -232,6 +248,9 @@ pub enum SoapRequest {
     UpdateMd {
         pds_handle: String,
         pid: String,
+        /// `commit` (since Rosetta 6.3): `false` keeps the change pending under the caller's
+        /// lock. Omitted: unknown what a server does (mdsync always sends `true`).
+        commit: Option<bool>,
         metadata: Vec<MetadataItem>,
     },
     GetIe {
@@ -244,11 +263,110 @@ pub enum SoapRequest {
 /// What IEWebServices answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SoapResponse {
-    GetMd(Vec<MetadataItem>),
+    /// `<getMDResponse><getMD>` one string: XML text, a METS document in production (see
+    /// [`dc_of_md`]).
+    GetMd(String),
     UpdateMd,
-    /// The IE's METS, as a string.
+    /// `<getIEResponse><getIE>` one string: the IE's METS.
     GetIe(String),
     Fault(SoapFault),
+}
+
+pub const METS_NS: &str = "http://www.loc.gov/METS/";
+
+/// A METS document holding `dc` as the IE's descriptive metadata (`dmdSec ID="ie-dmd"`, `mdWrap
+/// MDTYPE="DC"`, `xmlData`, `dc:record`), as the Rosetta SDK's example IE METS lays it out.
+pub fn mets_with_dc(dc: &DcRecord) -> Result<String, WriteError> {
+    let mut dcw = XmlWriter::compact();
+    dc.write_into(&mut dcw, Container::DcRecord)?;
+    let record = dcw.finish();
+    let mut w = XmlWriter::compact();
+    w.open("mets:mets", &[("xmlns:mets", METS_NS)])?;
+    w.open("mets:dmdSec", &[("ID", "ie-dmd")])?;
+    w.open("mets:mdWrap", &[("MDTYPE", "DC")])?;
+    w.open("mets:xmlData", &[])?;
+    w.raw(&record);
+    w.close("mets:xmlData");
+    w.close("mets:mdWrap");
+    w.close("mets:dmdSec");
+    w.close("mets:mets");
+    Ok(w.finish())
+}
+
+/// The IE's DC out of what `getMD` (or `getIE`) returns: a METS document — the `dc:record` of the
+/// `dmdSec` whose `mdWrap` has `MDTYPE="DC"`, `ie-dmd` first — or a bare `dc:record`. A missing
+/// or empty DC is an error, never an empty record.
+pub fn dc_of_md(text: &str) -> Result<DcRecord, RosettaError> {
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Err(shape(
+            "getMD",
+            "the answer holds no metadata (an empty string)",
+        ));
+    }
+    let mut p = Pull::new(text);
+    let root = p.root()?;
+    if root.ns.as_ref() == crate::dc::DC_NS || root.local == "record" || root.local == "dc" {
+        let dc = DcRecord::read(text)?;
+        return non_empty(dc);
+    }
+    if root.ns.as_ref() != METS_NS || root.local != "mets" {
+        return Err(shape(
+            "getMD",
+            format!(
+                "expected a METS document or a dc:record, found {}",
+                root.qualified()
+            ),
+        ));
+    }
+    // Every DC dmdSec, by ID; `ie-dmd` wins, else the first.
+    let mut found: Vec<(String, DcRecord)> = Vec::new();
+    while let Some(sec) = p.next_child("mets")? {
+        if sec.ns.as_ref() != METS_NS || sec.local != "dmdSec" {
+            p.skip_element()?;
+            continue;
+        }
+        let id = sec.attr("", "ID", &p)?.unwrap_or_default();
+        while let Some(wrap) = p.next_child("dmdSec")? {
+            let is_dc = wrap.local == "mdWrap"
+                && wrap
+                    .attr("", "MDTYPE", &p)?
+                    .is_some_and(|t| t.eq_ignore_ascii_case("DC"));
+            if !is_dc {
+                p.skip_element()?;
+                continue;
+            }
+            while let Some(data) = p.next_child("mdWrap")? {
+                if data.local != "xmlData" {
+                    p.skip_element()?;
+                    continue;
+                }
+                let Some(rec) = p.next_child("xmlData")? else {
+                    continue;
+                };
+                let dc = DcRecord::read_children(&mut p, rec.local)?;
+                found.push((id.clone(), dc));
+                while p.next_child("xmlData")?.is_some() {
+                    p.skip_element()?;
+                }
+            }
+        }
+    }
+    let pick = found.iter().position(|(id, _)| id == "ie-dmd").unwrap_or(0);
+    if found.is_empty() {
+        return Err(shape(
+            "getMD",
+            "the METS holds no dmdSec with an mdWrap MDTYPE=\"DC\"",
+        ));
+    }
+    non_empty(found.swap_remove(pick).1)
+}
+
+fn non_empty(dc: DcRecord) -> Result<DcRecord, RosettaError> {
+    if dc.elements.is_empty() {
+        return Err(shape("getMD", "the IE's DC is empty"));
+    }
+    Ok(dc)
 }
 
 fn envelope(
@@ -283,6 +401,7 @@ impl SoapRequest {
     pub fn write(&self) -> Result<String, WriteError> {
         envelope(|w| {
             match self {
+                // Children in the order of the live WSDL (a sequence); unqualified.
                 SoapRequest::GetMd {
                     pds_handle,
                     pid,
@@ -291,26 +410,34 @@ impl SoapRequest {
                     sub_type,
                 } => {
                     w.open("dps:getMD", DPS)?;
-                    w.leaf("pdsHandle", &[], pds_handle)?;
+                    if let Some(m) = mid {
+                        w.leaf("mid", &[], m)?;
+                    }
                     w.leaf("PID", &[], pid)?;
-                    for (k, v) in [("mid", mid), ("type", kind), ("subType", sub_type)] {
-                        if let Some(v) = v {
-                            w.leaf(k, &[], v)?;
-                        }
+                    w.leaf("pdsHandle", &[], pds_handle)?;
+                    if let Some(t) = sub_type {
+                        w.leaf("subType", &[], t)?;
+                    }
+                    if let Some(t) = kind {
+                        w.leaf("type", &[], t)?;
                     }
                     w.close("dps:getMD");
                 }
                 SoapRequest::UpdateMd {
                     pds_handle,
                     pid,
+                    commit,
                     metadata,
                 } => {
                     w.open("dps:updateMD", DPS)?;
-                    w.leaf("pdsHandle", &[], pds_handle)?;
-                    w.leaf("PID", &[], pid)?;
+                    if let Some(c) = commit {
+                        w.leaf("commit", &[], if *c { "true" } else { "false" })?;
+                    }
                     for m in metadata {
                         write_item(w, "metadata", m)?;
                     }
+                    w.leaf("PID", &[], pid)?;
+                    w.leaf("pdsHandle", &[], pds_handle)?;
                     w.close("dps:updateMD");
                 }
                 SoapRequest::GetIe {
@@ -319,11 +446,11 @@ impl SoapRequest {
                     flags,
                 } => {
                     w.open("dps:getIE", DPS)?;
-                    w.leaf("pdsHandle", &[], pds_handle)?;
-                    w.leaf("iePid", &[], ie_pid)?;
                     if let Some(f) = flags {
                         w.leaf("flags", &[], f)?;
                     }
+                    w.leaf("iePid", &[], ie_pid)?;
+                    w.leaf("pdsHandle", &[], pds_handle)?;
                     w.close("dps:getIE");
                 }
             }
@@ -372,6 +499,17 @@ impl SoapRequest {
             "updateMD" => SoapRequest::UpdateMd {
                 pds_handle: get("pdsHandle").unwrap_or_default(),
                 pid: need("PID")?,
+                commit: match get("commit").as_deref() {
+                    None => None,
+                    Some("true" | "1") => Some(true),
+                    Some("false" | "0") => Some(false),
+                    Some(other) => {
+                        return Err(shape(
+                            "SOAP request",
+                            format!("updateMD <commit>{other}</commit> is not an xsd:boolean"),
+                        ));
+                    }
+                },
                 metadata,
             },
             "getIE" => SoapRequest::GetIe {
@@ -430,17 +568,15 @@ impl SoapResponse {
     pub fn write(&self) -> Result<String, WriteError> {
         envelope(|w| {
             match self {
-                SoapResponse::GetMd(items) => {
+                SoapResponse::GetMd(md) => {
                     w.open("dps:getMDResponse", DPS)?;
-                    for m in items {
-                        write_item(w, "return", m)?;
-                    }
+                    w.leaf("getMD", &[], md)?;
                     w.close("dps:getMDResponse");
                 }
                 SoapResponse::UpdateMd => w.leaf("dps:updateMDResponse", DPS, "")?,
                 SoapResponse::GetIe(mets) => {
                     w.open("dps:getIEResponse", DPS)?;
-                    w.leaf("return", &[], mets)?;
+                    w.leaf("getIE", &[], mets)?;
                     w.close("dps:getIEResponse");
                 }
                 SoapResponse::Fault(f) => {
@@ -451,6 +587,15 @@ impl SoapResponse {
                         w.open("detail", &[])?;
                         let name = format!("dps:{}", k.name());
                         w.open(&name, DPS)?;
+                        // The fault bean's properties, in the WSDL's order.
+                        if k == FaultKind::LockedIe {
+                            if let Some(l) = &f.life_cycle {
+                                w.leaf("lifeCycle", &[], l)?;
+                            }
+                            if let Some(l) = &f.locked_by {
+                                w.leaf("lockedBy", &[], l)?;
+                            }
+                        }
                         w.leaf("message", &[], &f.message)?;
                         w.close(&name);
                         w.close("detail");
@@ -469,21 +614,27 @@ impl SoapResponse {
         let name = op.local;
         let resp = match (op.ns.as_ref(), name) {
             (SOAP_ENV_NS, "Fault") => {
-                let mut f = SoapFault {
-                    code: String::new(),
-                    message: String::new(),
-                    kind: None,
-                };
+                let mut f = SoapFault::new("", "", None);
                 while let Some(c) = p.next_child("Fault")? {
                     match c.local {
                         "faultcode" => f.code = p.leaf_text("faultcode")?.trim().to_owned(),
                         "faultstring" => f.message = p.leaf_text("faultstring")?.trim().to_owned(),
                         "detail" => {
                             while let Some(d) = p.next_child("detail")? {
+                                let kind = FaultKind::parse(d.local);
                                 if f.kind.is_none() {
-                                    f.kind = FaultKind::parse(d.local);
+                                    f.kind = kind;
                                 }
-                                p.skip_element()?;
+                                let bean = d.local.to_owned();
+                                while let Some(x) = p.next_child(&bean)? {
+                                    let local = x.local.to_owned();
+                                    let v = p.leaf_text(&local)?.trim().to_owned();
+                                    match local.as_str() {
+                                        "lockedBy" if !v.is_empty() => f.locked_by = Some(v),
+                                        "lifeCycle" if !v.is_empty() => f.life_cycle = Some(v),
+                                        _ => {}
+                                    }
+                                }
                             }
                         }
                         _ => p.skip_element()?,
@@ -492,11 +643,16 @@ impl SoapResponse {
                 SoapResponse::Fault(f)
             }
             (DPS_NS, "getMDResponse") => {
-                let mut items = Vec::new();
-                while let Some(_c) = p.next_child(name)? {
-                    items.push(MetadataItem::read(&mut p, "return")?);
+                // One `getMD` string (the live WSDL); `return` read too, a name older stubs use.
+                let mut md = String::new();
+                while let Some(c) = p.next_child(name)? {
+                    if matches!(c.local, "getMD" | "return") {
+                        md = p.leaf_text(c.local)?.into_owned();
+                    } else {
+                        p.skip_element()?;
+                    }
                 }
-                SoapResponse::GetMd(items)
+                SoapResponse::GetMd(md)
             }
             (DPS_NS, "updateMDResponse") => {
                 while p.next_child(name)?.is_some() {
@@ -507,8 +663,8 @@ impl SoapResponse {
             (DPS_NS, "getIEResponse") => {
                 let mut mets = String::new();
                 while let Some(c) = p.next_child(name)? {
-                    if c.local == "return" {
-                        mets = p.leaf_text("return")?.into_owned();
+                    if matches!(c.local, "getIE" | "return") {
+                        mets = p.leaf_text(c.local)?.into_owned();
                     } else {
                         p.skip_element()?;
                     }
@@ -531,6 +687,35 @@ impl SoapResponse {
 mod tests {
     use super::*;
     use crate::dc::DcElement;
+
+    #[test]
+    fn the_dc_comes_out_of_a_mets_string_or_a_bare_record_and_never_empty() {
+        let dc = DcRecord::new(vec![DcElement::dc("title", "Sunset at Montmajour")]);
+        assert_eq!(dc_of_md(&mets_with_dc(&dc).expect("w")).expect("mets"), dc);
+        let mut bare = XmlWriter::compact();
+        dc.write_into(&mut bare, Container::DcRecord).expect("w");
+        assert_eq!(dc_of_md(&bare.finish()).expect("bare"), dc);
+        // ie-dmd wins over another DC dmdSec, whatever the order.
+        let two = format!(
+            r#"<mets:mets xmlns:mets="{METS_NS}"><mets:dmdSec ID="rep1-dmd"><mets:mdWrap MDTYPE="DC"><mets:xmlData><dc:record xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>rep</dc:title></dc:record></mets:xmlData></mets:mdWrap></mets:dmdSec><mets:dmdSec ID="ie-dmd"><mets:mdWrap MDTYPE="DC"><mets:xmlData><dc:record xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>ie</dc:title></dc:record></mets:xmlData></mets:mdWrap></mets:dmdSec></mets:mets>"#
+        );
+        assert_eq!(
+            dc_of_md(&two)
+                .expect("two")
+                .values("title")
+                .collect::<Vec<_>>(),
+            ["ie"]
+        );
+        for bad in [
+            "",
+            "   ",
+            &format!(r#"<mets:mets xmlns:mets="{METS_NS}"/>"#),
+            r#"<dc:record xmlns:dc="http://purl.org/dc/elements/1.1/"/>"#,
+            "<html><body>login</body></html>",
+        ] {
+            assert!(dc_of_md(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn update_md_round_trips_content_holding_cdata_end() {
@@ -568,6 +753,7 @@ mod tests {
             SoapRequest::UpdateMd {
                 pds_handle: String::new(),
                 pid: "IE1".into(),
+                commit: Some(true),
                 metadata: vec![item.clone()],
             },
             SoapRequest::GetIe {
@@ -579,14 +765,16 @@ mod tests {
         for r in reqs {
             assert_eq!(SoapRequest::read(&r.write().expect("w")).expect("r"), r);
         }
+        let _ = item;
+        let mets = mets_with_dc(&DcRecord::new(vec![DcElement::dc("title", "T")])).expect("w");
         let resps = [
-            SoapResponse::GetMd(vec![item]),
+            SoapResponse::GetMd(mets.clone()),
             SoapResponse::UpdateMd,
-            SoapResponse::GetIe("<mets:mets/>".into()),
+            SoapResponse::GetIe(mets),
             SoapResponse::Fault(SoapFault {
-                code: "soap:Server".into(),
-                message: "IE1 is locked".into(),
-                kind: Some(FaultKind::LockedIe),
+                locked_by: Some("curator".into()),
+                life_cycle: Some("ACTIVE".into()),
+                ..SoapFault::new("soap:Server", "IE1 is locked", Some(FaultKind::LockedIe))
             }),
         ];
         for r in resps {

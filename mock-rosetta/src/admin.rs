@@ -88,6 +88,33 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
                 bad(404, format!("no IE {pid}"))
             }
         }
+        // A change kept pending by `updateMD` with `commit=false`, committed or dropped as
+        // Rosetta's `manageIE` would (that service itself is out of scope).
+        ("POST", ["ies", pid, "commit"]) | ("POST", ["ies", pid, "rollback"]) => {
+            let commit = parts[2] == "commit";
+            let Ok(p) = IePid::new(pid) else {
+                return bad(400, format!("{pid:?} is not an IE PID"));
+            };
+            let now = inner.now();
+            let had = inner.with_store_mut(|s| {
+                let pending = s.get(pid).and_then(|ie| ie.pending.clone());
+                if pending.is_some() {
+                    s.change(&p, now, |ie| {
+                        if let Some(x) = ie.pending.take()
+                            && commit
+                        {
+                            ie.dc = x.dc;
+                            ie.source_md = x.source_md;
+                        }
+                    });
+                }
+                pending.is_some()
+            });
+            Response::json(
+                200,
+                &json!({"pid": pid, "pending": had, "committed": had && commit}),
+            )
+        }
         ("GET", ["updates"]) => Response::json(200, &json!(inner.updates())),
         ("POST", ["update-job", "run"]) => match inner.run_update_job().await {
             Ok(summary) => Response::json(200, &json!(summary)),
@@ -135,6 +162,8 @@ fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
                 locked: false,
                 in_permanent: true,
                 seq: 0,
+                source_md: Vec::new(),
+                pending: None,
             });
         }
         let metadata_change =

@@ -26,6 +26,27 @@ pub struct Ie {
     /// The store's change counter at this IE's last change: a list includes only IEs changed
     /// before it started, which keeps it stable while paged even within one second.
     pub seq: u64,
+    /// Source metadata (`type=source`) by `mid`, as `updateMD` stored it.
+    pub source_md: Vec<SourceMd>,
+    /// An `updateMD` with `commit=false`: the change waits under its caller's lock.
+    pub pending: Option<Pending>,
+}
+
+/// One source MD section of an IE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceMd {
+    pub mid: String,
+    pub sub_type: String,
+    pub content: String,
+}
+
+/// A change kept pending by `updateMD` with `commit=false`: who holds the lock, and the IE as
+/// that caller sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub by: String,
+    pub dc: DcRecord,
+    pub source_md: Vec<SourceMd>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +251,8 @@ impl Store {
                 locked: seed.locked,
                 in_permanent: seed.in_permanent,
                 seq: 0,
+                source_md: Vec::new(),
+                pending: None,
             });
         }
         Ok(store)
@@ -255,6 +278,8 @@ impl Store {
                 locked: false,
                 in_permanent: true,
                 seq: 0,
+                source_md: Vec::new(),
+                pending: None,
             });
         }
         store

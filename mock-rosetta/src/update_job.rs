@@ -128,7 +128,12 @@ fn run_locked(inner: &Inner, dir: &Path) -> Result<JobSummary, String> {
         let (pid, result) = match parsed {
             Err(reason) => (None, Err(reason)),
             Ok(pkg) => {
-                let r = apply_update(inner, pkg.pid.as_str(), &pkg.metadata);
+                let r = apply_update(
+                    inner,
+                    pkg.pid.as_str(),
+                    &pkg.metadata,
+                    &crate::soap::Caller::Job,
+                );
                 inner.log_update(UpdateEvent::from_result(
                     "job",
                     pkg.pid.as_str(),

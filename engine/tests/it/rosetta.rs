@@ -5,7 +5,7 @@ use engine::retry::RetryPolicy;
 use engine::rosetta::{RosettaClient, RosettaConfig, RosettaError};
 use formats::dc::{DcElement, DcRecord};
 use formats::identifier::IePid;
-use formats::rosetta::{FaultKind, MetadataItem, SoapFault, SoapResponse, UpdateMd};
+use formats::rosetta::{FaultKind, SoapFault, SoapResponse, UpdateMd};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,14 +29,105 @@ fn client(s: &MockServer) -> RosettaClient {
 }
 
 fn fault(kind: FaultKind) -> ResponseTemplate {
-    let body = SoapResponse::Fault(SoapFault {
-        code: "soap:Server".into(),
-        message: format!("{} for IE1", kind.name()),
-        kind: Some(kind),
-    })
+    let body = SoapResponse::Fault(SoapFault::new(
+        "soap:Server",
+        format!("{} for IE1", kind.name()),
+        Some(kind),
+    ))
     .write()
     .expect("xml");
     ResponseTemplate::new(500).set_body_string(body)
+}
+
+/// The Rosetta SDK's example IE METS (`testdata/specs/rosetta/ie-mets-example.xml`).
+fn sdk_mets() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/specs/rosetta/ie-mets-example.xml"
+    ))
+    .expect("the SDK's example METS")
+}
+
+/// A getMD answer as the live WSDL shapes it, written by hand (not by `formats`): one `getMD`
+/// string holding the METS, escaped or in CDATA.
+fn real_get_md(mets: &str, cdata: bool) -> String {
+    let payload = if cdata {
+        format!("<![CDATA[{mets}]]>")
+    } else {
+        mets.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns2:getMDResponse xmlns:ns2="http://dps.exlibris.com/"><getMD>{payload}</getMD></ns2:getMDResponse></soap:Body></soap:Envelope>"#
+    )
+}
+
+#[tokio::test]
+async fn get_md_reads_the_real_shape_a_mets_string_escaped_or_in_cdata() {
+    for cdata in [false, true] {
+        let s = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .and(body_string_contains("<type>descriptive</type>"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string(real_get_md(&sdk_mets(), cdata)),
+            )
+            .expect(1)
+            .mount(&s)
+            .await;
+        let dc = client(&s).get_dc("IE1").await.expect("the IE's DC");
+        assert_eq!(dc.values("title").collect::<Vec<_>>(), ["SDK - TEST DC"]);
+        assert_eq!(dc.values("creator").collect::<Vec<_>>(), ["Exlibris"]);
+        assert_eq!(
+            dc.values("identifier").collect::<Vec<_>>(),
+            ["ISBN 1-56389-016-X"]
+        );
+    }
+    // A METS without a DC dmdSec, or an empty string, is an error, never an empty record.
+    for body in [
+        real_get_md("", false),
+        real_get_md(
+            r#"<mets:mets xmlns:mets="http://www.loc.gov/METS/"/>"#,
+            false,
+        ),
+    ] {
+        let s = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body))
+            .mount(&s)
+            .await;
+        let e = client(&s).get_dc("IE1").await.expect_err("no DC");
+        assert!(matches!(e, RosettaError::Protocol { .. }), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn update_md_commits_and_a_lock_names_its_holder() {
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("<commit>true</commit>"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(SoapResponse::UpdateMd.write().expect("xml")),
+        )
+        .expect(1)
+        .mount(&s)
+        .await;
+    assert_eq!(client(&s).update_md(&package()).await, Ok(()));
+    let s = MockServer::start().await;
+    let locked = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>IE is locked</faultstring><detail><ns2:LockedIeException xmlns:ns2="http://dps.exlibris.com/"><lifeCycle>ACTIVE</lifeCycle><lockedBy>curator1</lockedBy><message>IE is locked</message></ns2:LockedIeException></detail></soap:Fault></soap:Body></soap:Envelope>"#;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string(locked))
+        .mount(&s)
+        .await;
+    let e = client(&s).update_md(&package()).await.expect_err("locked");
+    assert!(e.is_transient(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("locked by curator1") && text.contains("life cycle ACTIVE"),
+        "{text}"
+    );
 }
 
 fn dc() -> DcRecord {
@@ -63,7 +154,7 @@ async fn get_md_sends_basic_auth_as_rosetta_wants_and_reads_the_dc() {
         .and(body_string_contains("getMD"))
         .respond_with(
             ResponseTemplate::new(200).set_body_string(
-                SoapResponse::GetMd(vec![MetadataItem::descriptive_dc(&dc()).expect("item")])
+                SoapResponse::GetMd(formats::rosetta::mets_with_dc(&dc()).expect("mets"))
                     .write()
                     .expect("xml"),
             ),

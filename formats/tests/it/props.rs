@@ -184,11 +184,15 @@ proptest! {
     #[test]
     fn soap_round_trips(rec in dc_record(), message in xml_text()) {
         let item = MetadataItem::descriptive_dc(&rec).expect("writable");
-        let req = SoapRequest::UpdateMd { pds_handle: String::new(), pid: "IE1".into(), metadata: vec![item.clone()] };
+        let req = SoapRequest::UpdateMd { pds_handle: String::new(), pid: "IE1".into(), commit: Some(true), metadata: vec![item] };
         prop_assert_eq!(SoapRequest::read(&req.write().expect("w")).expect("r"), req);
-        let resp = SoapResponse::GetMd(vec![item]);
+        let mets = formats::rosetta::mets_with_dc(&rec).expect("writable");
+        let resp = SoapResponse::GetMd(mets.clone());
         prop_assert_eq!(SoapResponse::read(&resp.write().expect("w")).expect("r"), resp);
-        let fault = SoapResponse::Fault(formats::rosetta::SoapFault { code: "soap:Server".into(), message: message.trim().to_owned(), kind: None });
+        if !rec.elements.is_empty() {
+            prop_assert_eq!(formats::rosetta::dc_of_md(&mets).expect("dc"), rec);
+        }
+        let fault = SoapResponse::Fault(formats::rosetta::SoapFault::new("soap:Server", message.trim(), None));
         prop_assert_eq!(SoapResponse::read(&fault.write().expect("w")).expect("r"), fault);
     }
 

@@ -349,6 +349,7 @@ pub fn others() -> Vec<(&'static str, String)> {
         SoapRequest::UpdateMd {
             pds_handle: String::new(),
             pid: "IE1000".into(),
+            commit: Some(true),
             metadata: vec![item.clone()],
         }
         .write()
@@ -366,7 +367,9 @@ pub fn others() -> Vec<(&'static str, String)> {
     ));
     out.push((
         "soap_get_md_response",
-        SoapResponse::GetMd(vec![item]).write().expect("w"),
+        SoapResponse::GetMd(formats::rosetta::mets_with_dc(&seed_alma()).expect("mets"))
+            .write()
+            .expect("w"),
     ));
     out.push((
         "soap_update_md_response",
@@ -375,9 +378,13 @@ pub fn others() -> Vec<(&'static str, String)> {
     out.push((
         "soap_fault_locked_ie",
         SoapResponse::Fault(SoapFault {
-            code: "soap:Server".into(),
-            message: "IE IE1000 is locked by another process".into(),
-            kind: Some(FaultKind::LockedIe),
+            locked_by: Some("curator1".into()),
+            life_cycle: Some("ACTIVE".into()),
+            ..SoapFault::new(
+                "soap:Server",
+                "IE IE1000 is locked by another process",
+                Some(FaultKind::LockedIe),
+            )
         })
         .write()
         .expect("w"),

@@ -236,6 +236,8 @@ async fn deleted_ies_are_published_with_a_deleted_header() {
             locked: false,
             in_permanent: true,
             seq: 0,
+            source_md: Vec::new(),
+            pending: None,
         });
     }
     let m = start_with(Config::default(), store).await;
@@ -263,6 +265,8 @@ async fn deleted_ies_are_published_with_a_deleted_header() {
                 locked: false,
                 in_permanent: true,
                 seq: 0,
+                source_md: Vec::new(),
+                pending: None,
             });
             s
         },

@@ -29,11 +29,38 @@ async fn call(
 const USER: &str = "mdsync-institutionCode-INS01";
 
 fn update(pid: &str, dc: &DcRecord) -> SoapRequest {
+    update_with(
+        pid,
+        vec![MetadataItem::descriptive_dc(dc).expect("item")],
+        Some(true),
+    )
+}
+
+fn update_with(pid: &str, metadata: Vec<MetadataItem>, commit: Option<bool>) -> SoapRequest {
     SoapRequest::UpdateMd {
         pds_handle: String::new(),
         pid: pid.into(),
-        metadata: vec![MetadataItem::descriptive_dc(dc).expect("item")],
+        commit,
+        metadata,
     }
+}
+
+fn get_md(pid: &str, mid: Option<&str>, kind: Option<&str>, sub_type: Option<&str>) -> SoapRequest {
+    SoapRequest::GetMd {
+        pds_handle: String::new(),
+        pid: pid.into(),
+        mid: mid.map(str::to_owned),
+        kind: kind.map(str::to_owned),
+        sub_type: sub_type.map(str::to_owned),
+    }
+}
+
+/// The METS string a getMD answered.
+fn md_of(r: SoapResponse) -> String {
+    let SoapResponse::GetMd(md) = r else {
+        panic!("{r:?}")
+    };
+    md
 }
 
 fn fault_of(r: &SoapResponse) -> Option<FaultKind> {
@@ -55,11 +82,14 @@ async fn get_md_update_md_and_get_ie() {
     };
     let (s, r) = call(&m, &get, USER, "mdsync").await;
     assert_eq!(s, 200);
-    let SoapResponse::GetMd(items) = r else {
-        panic!("{r:?}")
-    };
+    // One string (the live WSDL's getMD), a METS document with the dc:record in ie-dmd.
+    let md = md_of(r);
+    assert!(
+        md.starts_with("<mets:mets") && md.contains(r#"<mets:dmdSec ID="ie-dmd">"#),
+        "{md}"
+    );
     let stored = m.ie("IE1000").expect("ie");
-    assert_eq!(items[0].dc().expect("dc"), stored.dc);
+    assert_eq!(formats::rosetta::dc_of_md(&md).expect("dc"), stored.dc);
 
     let mut reordered = stored.dc.clone();
     reordered.elements.reverse();
@@ -117,27 +147,37 @@ async fn faults_are_named_as_rosetta_names_them() {
     assert_eq!(fault_of(&r), Some(FaultKind::UserAuthorize));
     let (_, r) = call(&m, &update("IE9999", &dc), USER, "mdsync").await;
     assert_eq!(fault_of(&r), Some(FaultKind::Iews));
-    let bad = SoapRequest::UpdateMd {
-        pds_handle: String::new(),
-        pid: "IE1000".into(),
-        metadata: vec![MetadataItem {
+    let bad = update_with(
+        "IE1000",
+        vec![MetadataItem {
             kind: "descriptive".into(),
             sub_type: "dc".into(),
             mid: None,
             content: "<dc:record>".into(),
         }],
-    };
+        Some(true),
+    );
     let (_, r) = call(&m, &bad, USER, "mdsync").await;
     assert_eq!(fault_of(&r), Some(FaultKind::InvalidXml));
-    let wrong_type = SoapRequest::GetMd {
-        pds_handle: String::new(),
-        pid: "IE1000".into(),
-        mid: None,
-        kind: Some("source".into()),
-        sub_type: None,
-    };
+    let wrong_type = get_md("IE1000", None, Some("descriptive"), Some("marc"));
     let (_, r) = call(&m, &wrong_type, USER, "mdsync").await;
-    assert_eq!(fault_of(&r), Some(FaultKind::InvalidType));
+    assert_eq!(
+        fault_of(&r),
+        Some(FaultKind::InvalidType),
+        "a pair that does not go together"
+    );
+    let (_, r) = call(
+        &m,
+        &get_md("IE1000", None, None, Some("dc")),
+        USER,
+        "mdsync",
+    )
+    .await;
+    assert_eq!(
+        fault_of(&r),
+        Some(FaultKind::Iews),
+        "subType alone is not supported"
+    );
     let c = reqwest::Client::new();
     c.post(format!("{}/__admin/ies/IE1001/lock", m.base_url()))
         .send()
@@ -145,6 +185,10 @@ async fn faults_are_named_as_rosetta_names_them() {
         .expect("lock");
     let (_, r) = call(&m, &update("IE1001", &dc), USER, "mdsync").await;
     assert_eq!(fault_of(&r), Some(FaultKind::LockedIe));
+    let SoapResponse::Fault(f) = r else {
+        panic!("a fault")
+    };
+    assert!(f.locked_by.is_some() && f.life_cycle.is_some(), "{f:?}");
     c.put(format!("{}/__admin/ies/IE1002", m.base_url()))
         .json(&serde_json::json!({"in_permanent": false}))
         .send()
@@ -152,6 +196,128 @@ async fn faults_are_named_as_rosetta_names_them() {
         .expect("edit");
     let (_, r) = call(&m, &update("IE1002", &dc), USER, "mdsync").await;
     assert_eq!(fault_of(&r), Some(FaultKind::NotInPermanent));
+    m.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_md_selects_as_the_javadoc_says_and_source_md_is_stored() {
+    let m = start(2, 100).await;
+    let source = MetadataItem {
+        kind: "source".into(),
+        sub_type: "marc".into(),
+        mid: None,
+        content: "<record>source MARC</record>".into(),
+    };
+    let dc = m.ie("IE1000").expect("ie").dc;
+    let both = vec![MetadataItem::descriptive_dc(&dc).expect("item"), source];
+    let (_, r) = call(&m, &update_with("IE1000", both, Some(true)), USER, "mdsync").await;
+    assert_eq!(
+        r,
+        SoapResponse::UpdateMd,
+        "several metadata per call, source among them"
+    );
+    let all = md_of(
+        call(&m, &get_md("IE1000", None, None, None), USER, "mdsync")
+            .await
+            .1,
+    );
+    assert!(
+        all.contains("ie-dmd") && all.contains("OTHERMDTYPE=\"marc\""),
+        "{all}"
+    );
+    let src = md_of(
+        call(
+            &m,
+            &get_md("IE1000", None, Some("source"), None),
+            USER,
+            "mdsync",
+        )
+        .await
+        .1,
+    );
+    assert!(
+        !src.contains("ie-dmd") && src.contains("source MARC"),
+        "{src}"
+    );
+    let by_mid = md_of(
+        call(
+            &m,
+            &get_md("IE1000", Some("ie-amd-source-1"), Some("descriptive"), None),
+            USER,
+            "mdsync",
+        )
+        .await
+        .1,
+    );
+    assert!(
+        by_mid.contains("source MARC") && !by_mid.contains("ie-dmd"),
+        "mid wins: {by_mid}"
+    );
+    let (_, r) = call(
+        &m,
+        &get_md("IE1000", Some("no-such-md"), None, None),
+        USER,
+        "mdsync",
+    )
+    .await;
+    assert_eq!(fault_of(&r), Some(FaultKind::InvalidMid));
+    m.shutdown().await;
+}
+
+#[tokio::test]
+async fn commit_false_keeps_the_change_pending_under_the_callers_lock() {
+    let m = start(2, 100).await;
+    let stored = m.ie("IE1001").expect("ie").dc;
+    let mut changed = stored.clone();
+    changed.push(DcElement::dc("description", "Pending"));
+    let item = |dc: &DcRecord| vec![MetadataItem::descriptive_dc(dc).expect("item")];
+    let (_, r) = call(
+        &m,
+        &update_with("IE1001", item(&changed), Some(false)),
+        USER,
+        "mdsync",
+    )
+    .await;
+    assert_eq!(r, SoapResponse::UpdateMd);
+    assert_eq!(m.ie("IE1001").expect("ie").dc, stored, "not committed");
+    // The caller (the locking agent) sees its own pending version.
+    let md = md_of(
+        call(
+            &m,
+            &get_md("IE1001", None, Some("descriptive"), Some("dc")),
+            USER,
+            "mdsync",
+        )
+        .await
+        .1,
+    );
+    assert_eq!(formats::rosetta::dc_of_md(&md).expect("dc"), changed);
+    // The same user's commit=true applies it.
+    let (_, r) = call(
+        &m,
+        &update_with("IE1001", item(&changed), Some(true)),
+        USER,
+        "mdsync",
+    )
+    .await;
+    assert_eq!(r, SoapResponse::UpdateMd);
+    assert_eq!(m.ie("IE1001").expect("ie").dc, changed);
+    assert!(m.ie("IE1001").expect("ie").pending.is_none());
+    // Pending again, then rolled back by the admin API.
+    let (_, _) = call(
+        &m,
+        &update_with("IE1001", item(&stored), Some(false)),
+        USER,
+        "mdsync",
+    )
+    .await;
+    reqwest::Client::new()
+        .post(format!("{}/__admin/ies/IE1001/rollback", m.base_url()))
+        .send()
+        .await
+        .expect("rollback");
+    let ie = m.ie("IE1001").expect("ie");
+    assert!(ie.pending.is_none() && ie.dc == changed);
     m.shutdown().await;
 }
 
@@ -164,5 +330,14 @@ async fn wsdl_describes_the_three_operations() {
         assert!(body.contains(&format!("<operation name=\"{op}\">")), "{op}");
     }
     assert!(body.contains(&m.soap_url()));
+    // The live service's shape: one getMD string, commit on updateMD, its binding and port.
+    for shape in [
+        r#"<xsd:element name="getMD" type="xsd:string" minOccurs="0"/>"#,
+        r#"<xsd:element name="commit" type="xsd:boolean" minOccurs="0"/>"#,
+        r#"<binding name="IEWebServicesSoapBinding""#,
+        r#"<port name="IEWebServicesPort""#,
+    ] {
+        assert!(body.contains(shape), "{shape}");
+    }
     m.shutdown().await;
 }
