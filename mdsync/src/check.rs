@@ -10,8 +10,39 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,
+    /// `pass`, `fail`, or `skip` (the check could not run: never reported as a pass).
+    pub status: CheckStatus,
+    /// `status == pass` (kept for scripts that read it).
     pub passed: bool,
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Skip => "skip",
+        }
+    }
+}
+
+/// The payload kind the record checks read for a prefix: Dublin Core and MARC are read (and so
+/// checked) as such; any other prefix is checked for its envelope only.
+fn payload_kind(prefix: &str) -> PayloadKind {
+    match prefix {
+        "oai_dc" | "oai_qdc" | "qdc" | "dc" => PayloadKind::Dc,
+        "marc21" | "marcxml" | "MARC21" => PayloadKind::Marc,
+        _ => PayloadKind::Raw,
+    }
 }
 
 struct Checker {
@@ -38,13 +69,23 @@ impl Checker {
     }
 
     fn record(&mut self, name: &str, result: Result<String, String>) {
-        let (passed, detail) = match result {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
+        let (status, detail) = match result {
+            Ok(d) => (CheckStatus::Pass, d),
+            Err(d) => (CheckStatus::Fail, d),
         };
+        self.push(name, status, detail);
+    }
+
+    /// A check that could not run, and why.
+    fn skip(&mut self, name: &str, why: &str) {
+        self.push(name, CheckStatus::Skip, why.to_owned());
+    }
+
+    fn push(&mut self, name: &str, status: CheckStatus, detail: String) {
         self.checks.push(Check {
             name: name.to_owned(),
-            passed,
+            status,
+            passed: status == CheckStatus::Pass,
             detail,
         });
     }
@@ -149,12 +190,13 @@ pub async fn check_oai(base: &str, set: Option<&str>, prefix: &str) -> Result<Ve
     );
     let mut first_id = None;
     let mut token = None;
+    let kind = payload_kind(prefix);
     let first_page = async {
         let (status, body) = c.get(&list_query).await?;
         if status != 200 {
             return Err(format!("HTTP {status}"));
         }
-        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
+        let mut page = PageReader::new(&body, kind).map_err(|e| e.to_string())?;
         if let Some(e) = page.errors().first() {
             if e.code == ErrorCode::NoRecordsMatch {
                 return Ok("the list is empty (noRecordsMatch): no records to read".to_owned());
@@ -180,43 +222,55 @@ pub async fn check_oai(base: &str, set: Option<&str>, prefix: &str) -> Result<Ve
     }
     .await;
     c.record("ListRecords", first_page);
-    let resumption = async {
-        let Some(t) = &token else {
-            return Ok("the list fits one page: nothing to resume".to_owned());
-        };
-        let q = format!("verb=ListRecords&resumptionToken={}", urlencode(t));
-        let (_, body) = c.get(&q).await?;
-        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
-        if let Some(e) = page.errors().first() {
-            return Err(format!("resuming: {e}"));
-        }
-        let n = page.by_ref().filter(Result::is_ok).count();
-        Ok(format!("the second page holds {n} record(s)"))
-    }
-    .await;
-    c.record("resumptionToken", resumption);
-    let get_record = async {
-        let Some(id) = &first_id else {
-            return Ok("not checked: the list is empty, no identifier to ask for".to_owned());
-        };
-        let q = format!(
-            "verb=GetRecord&identifier={}&metadataPrefix={prefix}",
-            urlencode(id)
-        );
-        let (_, body) = c.get(&q).await?;
-        let mut page = PageReader::new(&body, PayloadKind::Dc).map_err(|e| e.to_string())?;
-        if let Some(e) = page.errors().first() {
-            return Err(format!("{e}"));
-        }
-        match page.next() {
-            Some(Ok(item)) if item.header().identifier == *id => Ok(id.clone()),
-            Some(Ok(item)) => Err(format!("asked for {id}, got {}", item.header().identifier)),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("no record".to_owned()),
+    match &token {
+        None => c.skip(
+            "resumptionToken",
+            "the list fits one page: there is no token to resume with",
+        ),
+        Some(t) => {
+            let resumption = async {
+                let q = format!("verb=ListRecords&resumptionToken={}", urlencode(t));
+                let (_, body) = c.get(&q).await?;
+                let mut page = PageReader::new(&body, kind).map_err(|e| e.to_string())?;
+                if let Some(e) = page.errors().first() {
+                    return Err(format!("resuming: {e}"));
+                }
+                let n = page.by_ref().filter(Result::is_ok).count();
+                Ok(format!("the second page holds {n} record(s)"))
+            }
+            .await;
+            c.record("resumptionToken", resumption);
         }
     }
-    .await;
-    c.record("GetRecord", get_record);
+    match &first_id {
+        None => c.skip(
+            "GetRecord",
+            "the list is empty: there is no identifier to ask for",
+        ),
+        Some(id) => {
+            let get_record = async {
+                let q = format!(
+                    "verb=GetRecord&identifier={}&metadataPrefix={prefix}",
+                    urlencode(id)
+                );
+                let (_, body) = c.get(&q).await?;
+                let mut page = PageReader::new(&body, kind).map_err(|e| e.to_string())?;
+                if let Some(e) = page.errors().first() {
+                    return Err(format!("{e}"));
+                }
+                match page.next() {
+                    Some(Ok(item)) if item.header().identifier == *id => Ok(id.clone()),
+                    Some(Ok(item)) => {
+                        Err(format!("asked for {id}, got {}", item.header().identifier))
+                    }
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("no record".to_owned()),
+                }
+            }
+            .await;
+            c.record("GetRecord", get_record);
+        }
+    }
     c.expect_error("badVerb", "verb=NoSuchVerb", ErrorCode::BadVerb)
         .await;
     c.expect_error("badArgument", "verb=ListRecords", ErrorCode::BadArgument)

@@ -18,6 +18,15 @@ use engine::stage::{Progress, ProgressHook, RunOptions};
 use engine::state::StateStore;
 use engine::updates::harvest;
 
+/// `println!` that returns an error instead of panicking when stdout is gone (`| head`): the
+/// run then ends quietly (see `main`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
 mod check;
 mod demo;
 mod output;
@@ -525,20 +534,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             match report {
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
+                ReportFormat::Json => say!("{}", serde_json::to_string_pretty(&checks)?),
                 _ => {
-                    println!("OAI-PMH checks of {base_url}:");
+                    say!("OAI-PMH checks of {base_url}:");
                     for c in &checks {
-                        println!(
-                            "  {} {:<24} {}",
-                            if c.passed { "pass" } else { "FAIL" },
-                            c.name,
-                            c.detail
-                        );
+                        say!("  {:<4} {:<24} {}", c.status.as_str(), c.name, c.detail);
                     }
                 }
             }
-            Ok(exit_code(checks.iter().any(|c| !c.passed)))
+            Ok(exit_code(
+                checks.iter().any(|c| c.status == check::CheckStatus::Fail),
+            ))
         }
         Command::Config {
             action: ConfigAction::Check,
@@ -553,9 +559,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
                 for w in cfg.warnings() {
-                    println!("warning: {w}");
+                    say!("warning: {w}");
                 }
-                println!("{}: valid", config_path.display());
+                say!("{}: valid", config_path.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(
@@ -592,10 +598,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("reconcile")?;
             match report {
-                TableFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
+                TableFormat::Json => say!("{}", serde_json::to_string_pretty(&r)?),
                 TableFormat::Csv => print!("{}", r.csv()),
                 TableFormat::Text => {
-                    println!(
+                    say!(
                         "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {}",
                         r.ies,
                         r.bibs,
@@ -610,7 +616,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     );
                     for f in &r.findings {
-                        println!(
+                        say!(
                             "  {:<28} {} {}: {}",
                             f.kind,
                             f.ie_pid.as_deref().unwrap_or("-"),
@@ -619,7 +625,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         );
                     }
                     for s in &r.skipped {
-                        println!("  skipped: {s}");
+                        say!("  skipped: {s}");
                     }
                 }
             }
@@ -815,7 +821,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             if retrying {
                 let rows = store.retries(None, None)?;
-                println!("{} record(s) in the retry set", rows.len());
+                say!("{} record(s) in the retry set", rows.len());
                 for r in rows {
                     let stage = if r.source == engine::import::SOURCE {
                         "import"
@@ -829,7 +835,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     } else {
                         "retried next run"
                     };
-                    println!(
+                    say!(
                         "{stage:<7} {} failed in {} run(s) since {}, {state}: {}",
                         r.identifier,
                         r.failures,
@@ -841,9 +847,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match run {
                 None => {
+                    say!(
+                        "{:<8} {:<7} {:<20}  {:<20}  counts",
+                        "run",
+                        "stage",
+                        "started",
+                        "finished"
+                    );
                     for r in store.runs()? {
-                        println!(
-                            "run {:>4}  {:<7} {}  {}  {}",
+                        say!(
+                            "run {:>4} {:<7} {:<20}  {:<20}  {}",
                             r.id,
                             r.stage,
                             r.started,
@@ -857,7 +870,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         return Err(Usage(format!("no run {id} in {}", cfg.state.path)).into());
                     }
                     for r in store.run_records(id)? {
-                        println!(
+                        say!(
                             "{:<9} {} {} {}{}",
                             r.outcome,
                             r.identifier,
@@ -896,6 +909,15 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`mdsync history | head`): nothing to say, nowhere to say it.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("mdsync: {}", output::error_text(&e));
             ExitCode::from(exit_status(&e))

@@ -180,3 +180,44 @@ fn a_missing_configuration_file_says_what_to_do_once() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let (mocks, cfg) = setup("epipe", 3, 44).await;
+    let out = mdsync_with(&cfg, &["import"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let cfg2 = cfg.clone();
+    let (status, err) = tokio::task::spawn_blocking(move || {
+        let mut child = mdsync()
+            .arg("--config")
+            .arg(&cfg2)
+            .args(["history"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // The reader closes its end before mdsync writes (`| head -0`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waits");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    let history = mdsync_with(&cfg, &["history"]).await;
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("run") && l.contains("finished")),
+        "{text}"
+    );
+    mocks.shutdown().await;
+}
