@@ -38,6 +38,9 @@ struct Ctx<'a> {
     /// Bibs whose values Rosetta removed but Alma keeps (by the IE's OAI identifier, with the
     /// MMS ID): the harvest must visit them whatever its window, to give the values back.
     restore: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// With `--dry-run`: the reads a real run would make and this one skipped (a matched bib's
+    /// representations).
+    planned_reads: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -175,6 +178,7 @@ pub async fn import(
         retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
         bases: std::sync::Mutex::new(std::collections::HashMap::new()),
         restore: std::sync::Mutex::new(std::collections::HashMap::new()),
+        planned_reads: std::sync::atomic::AtomicU64::new(0),
     };
     let mut report = Report::new("import", run, opts.dry_run);
     let list = ListSource {
@@ -197,6 +201,7 @@ pub async fn import(
     let (calls, writes) = alma.calls();
     report.alma_calls = calls;
     report.alma_writes = writes;
+    report.planned_reads = ctx.planned_reads.load(std::sync::atomic::Ordering::SeqCst);
     report.alma_remaining_today = alma.remaining_today();
     // A run-level failure (a page that cannot be read, a transport error after retries, an
     // OAI-PMH error) ends the run with what it did so far and says why: one report, always.
@@ -531,6 +536,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             };
             out.changes = field_diff(&current, &wanted);
             if ctx.dry_run {
+                // A real run then reads the bib's representations (ensure_representation).
+                ctx.planned_reads
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 out.reason = Some(match notes {
                     Some(n) => format!("would update the bib, value by value; {n}"),
                     None => "would update the bib, value by value".to_owned(),
@@ -755,6 +763,9 @@ async fn ensure_representation(
     fingerprint: String,
 ) -> Processed<Decision> {
     if ctx.dry_run {
+        // A real run reads the bib's representations here.
+        ctx.planned_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         return Ok((out, Some(fingerprint), None));
     }
     let reps = match ctx.alma.representations(mms).await {

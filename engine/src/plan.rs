@@ -58,7 +58,7 @@ impl PlanWriter {
 
     /// Closes the plan with its summary: counts, the calls the run will cost, the quota share.
     pub fn finish(self, report: &Report) -> Result<(), PlanError> {
-        let total = report.alma_calls + report.planned_writes;
+        let total = report.alma_calls + report.planned_reads + report.planned_writes;
         let summary = serde_json::json!({
             "counts": report.counts,
             "alma_calls_estimate": total,

@@ -123,6 +123,8 @@ pub struct Report {
     pub alma_writes: u64,
     /// With `--dry-run`: the writes a real run would make (reads were made).
     pub planned_writes: u64,
+    /// With `--dry-run`: the reads a real run would make that this one did not.
+    pub planned_reads: u64,
     /// Alma's `X-Exl-Api-Remaining` after the last call: calls left today.
     pub alma_remaining_today: Option<u64>,
     /// IEWebServices calls (getMD, updateMD), retries included.

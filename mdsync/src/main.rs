@@ -132,6 +132,10 @@ enum Command {
     Reconcile {
         #[arg(long, value_enum, default_value = "text")]
         report: TableFormat,
+        /// Exit 0 when some checks could not run (no Alma API key: no representation checks);
+        /// without it such a reconcile is incomplete and exits 1.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Repair what syncs before the three-way base did: with --duplicates, remove the 653/520s
     /// that repeat a bib's own 650/600/651/500 and the values an IE holds more often than its bib
@@ -286,7 +290,7 @@ fn progress_hook() -> ProgressHook {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{prefix:>8} [{bar:40}] {pos}/{len} records ({per_sec}, {eta} left)",
+                "{prefix:>8} [{bar:40}] {human_pos}/{human_len} records ({eta} left)",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -582,7 +586,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = Config::load(&config_path)?;
             run_list_stage(&cfg, "harvest", &flags, None).await
         }
-        Command::Reconcile { report } => {
+        Command::Reconcile {
+            report,
+            allow_partial,
+        } => {
             let cfg = Config::load(&config_path)?;
             let clients = Clients::new(&cfg, false)?;
             let marc = Harvester::new(
@@ -605,7 +612,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {}",
                         r.ies,
                         r.bibs,
-                        if r.findings.is_empty() {
+                        if r.findings.is_empty() && !r.skipped.is_empty() {
+                            "nothing found, but incomplete (some checks did not run)".to_owned()
+                        } else if r.findings.is_empty() {
                             "consistent".to_owned()
                         } else {
                             r.counts
@@ -629,7 +638,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(exit_code(!r.findings.is_empty()))
+            let incomplete = !r.skipped.is_empty() && !allow_partial;
+            Ok(exit_code(!r.findings.is_empty() || incomplete))
         }
         Command::Repair {
             duplicates: _,

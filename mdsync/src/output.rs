@@ -94,7 +94,7 @@ fn text_summary(r: &Report) -> String {
         },
     );
     if r.dry_run && r.stage == "import" {
-        let total = r.alma_calls + r.planned_writes;
+        let total = r.alma_calls + r.planned_reads + r.planned_writes;
         let share = r
             .alma_remaining_today
             .filter(|n| *n > 0)
@@ -106,8 +106,8 @@ fn text_summary(r: &Report) -> String {
             })
             .unwrap_or_default();
         s.push_str(&format!(
-            "\n  a real run would cost about {total} calls ({} reads made, {} writes){share}",
-            r.alma_calls, r.planned_writes
+            "\n  a real run would cost about {total} calls ({} reads made, {} more reads, {} writes){share}",
+            r.alma_calls, r.planned_reads, r.planned_writes
         ));
     }
     for rec in &r.records {

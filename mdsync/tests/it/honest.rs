@@ -221,3 +221,31 @@ async fn a_reader_that_goes_away_ends_the_output_quietly() {
     );
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_every_call_the_real_run_makes() {
+    let (mocks, cfg) = setup("estimate", 6, 45).await;
+    let estimate = |r: &serde_json::Value| {
+        r["alma_calls"].as_u64().unwrap_or(0)
+            + r["planned_reads"].as_u64().unwrap_or(0)
+            + r["planned_writes"].as_u64().unwrap_or(0)
+    };
+    let report = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    // Creates, then updates (a changed IE: search, PUT, the representations read).
+    for round in 0..2 {
+        if round == 1 {
+            super::rosetta_add(&mocks, "IE1001", "subject", "Estimated subject").await;
+            super::rosetta_add(&mocks, "IE1003", "description", "Estimated description").await;
+        }
+        let dry = report(&mdsync_with(&cfg, &["import", "--dry-run", "--report", "json"]).await);
+        let real = report(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+        assert_eq!(
+            estimate(&dry),
+            real["alma_calls"].as_u64().unwrap_or(0),
+            "round {round}: the dry run said {dry}, the run made {real}"
+        );
+    }
+    mocks.shutdown().await;
+}

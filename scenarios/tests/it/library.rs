@@ -13,6 +13,7 @@ fn the_scenario_library() {
         .build()
         .expect("runtime");
     let mut failed = Vec::new();
+    let mut ran: Vec<String> = Vec::new();
     insta::glob!("../../library", "*.toml", |path| {
         let scenario = match Scenario::load(path) {
             Ok(s) => s,
@@ -22,6 +23,7 @@ fn the_scenario_library() {
             }
         };
         let name = scenario.scenario.name.clone();
+        ran.push(name.clone());
         let work =
             std::env::temp_dir().join(format!("mdsync-scenario-{name}-{}", std::process::id()));
         let outcome = match rt.block_on(run(&scenario, Target::Mocks, &work)) {
@@ -51,5 +53,12 @@ fn the_scenario_library() {
         });
         let _ = std::fs::remove_dir_all(&work);
     });
+    // `just test-scenarios <typo>` must not pass having run nothing.
+    assert!(
+        !ran.is_empty(),
+        "no scenario of scenarios/library matches INSTA_GLOB_FILTER={:?}",
+        std::env::var("INSTA_GLOB_FILTER").unwrap_or_default()
+    );
+    eprintln!("ran {} scenario(s): {}", ran.len(), ran.join(", "));
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
