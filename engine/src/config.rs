@@ -270,6 +270,9 @@ pub struct Update {
     pub rosetta_owned: Vec<String>,
     #[serde(default)]
     pub conflicts: Conflicts,
+    /// An XSLT 1.0 stylesheet applied to each Alma record before the field policy (run by
+    /// xsltproc; see `engine::transform`).
+    pub transform: Option<String>,
 }
 
 fn job_name() -> String {
@@ -301,6 +304,7 @@ impl Default for Update {
             only_elements: Vec::new(),
             rosetta_owned: rosetta_owned(),
             conflicts: Conflicts::Overwrite,
+            transform: None,
         }
     }
 }
@@ -414,6 +418,9 @@ impl Config {
         if let Some(f) = &mut self.general.ca_file {
             resolve(f);
         }
+        if let Some(f) = &mut self.update.transform {
+            resolve(f);
+        }
     }
 
     /// What a site should know before it runs, though nothing is wrong enough to refuse:
@@ -477,6 +484,22 @@ impl Config {
             bad(
                 "general.timeout_seconds",
                 "timeouts must be at least one second".to_owned(),
+            );
+        }
+        if let Some(t) = &self.update.transform
+            && !std::path::Path::new(t).is_file()
+        {
+            bad("update.transform", format!("{t}: no such stylesheet"));
+        }
+        let dc_prefix = matches!(self.alma.oai_metadata_prefix.as_str(), "oai_dc" | "oai_qdc");
+        if !dc_prefix && self.update.transform.is_none() {
+            bad(
+                "alma.oai_metadata_prefix",
+                format!(
+                    "{:?}: the harvest reads Dublin Core; for another prefix (marc21) set \
+                     update.transform to a stylesheet that makes DC of it",
+                    self.alma.oai_metadata_prefix
+                ),
             );
         }
         if self.general.max_retries == 0 {

@@ -306,6 +306,17 @@ impl Harvester {
         Harvester { client, options }
     }
 
+    /// The same harvester reading payloads as this kind (the raw XML for a transform).
+    pub fn with_payload(&self, payload: PayloadKind) -> Harvester {
+        Harvester {
+            client: self.client.clone(),
+            options: HarvestOptions {
+                payload,
+                ..self.options.clone()
+            },
+        }
+    }
+
     /// GET with retries. Transport errors (a reset, a truncated body, a timeout), 429 and 5xx
     /// are retried with backoff, honouring `Retry-After`; what would fail the same way again (a
     /// 4xx, a redirect loop, a body that cannot be decoded, an HTML page, an answer past

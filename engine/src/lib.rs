@@ -39,5 +39,6 @@ pub mod rosetta;
 pub mod stage;
 pub mod state;
 pub mod threeway;
+pub mod transform;
 pub mod update_dir;
 pub mod updates;

@@ -69,6 +69,7 @@ impl PlanWriter {
                 .filter(|n| *n > 0)
                 .map(|n| total as f64 / n as f64),
             "warnings": report.warnings,
+            "transform_sha256": report.transform_sha256,
         });
         let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
         write!(o, "\n],\"summary\":{summary}}}\n")
@@ -99,6 +100,7 @@ pub fn read_plan(path: &Path) -> Result<Plan, PlanError> {
     }
     let mut plan = Plan {
         stage,
+        transform_sha256: v["summary"]["transform_sha256"].as_str().map(str::to_owned),
         ..Plan::default()
     };
     for r in v["records"]

@@ -130,6 +130,8 @@ impl Retries {
 pub struct Plan {
     pub stage: String,
     pub records: std::collections::BTreeMap<String, PlannedRecord>,
+    /// The SHA-256 of the harvest's `transform` stylesheet when the plan was made.
+    pub transform_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

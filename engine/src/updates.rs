@@ -77,6 +77,8 @@ struct Ctx<'a> {
     breaker: crate::stage::Breaker,
     plan: Option<std::sync::Arc<crate::stage::Plan>>,
     retries: crate::stage::Retries,
+    /// `[update] transform`: each record's payload through the stylesheet before the policy.
+    transform: Option<crate::transform::Transform>,
 }
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -180,6 +182,21 @@ pub async fn harvest(
         .as_deref()
         .ok_or_else(|| config("alma.oai_base_url is not set: nothing to harvest"))?;
     let dir = cfg.update_dir()?;
+    // A stylesheet that does not compile (or no xsltproc) is a configuration error, now.
+    let transform = match &cfg.update.transform {
+        Some(path) => Some(
+            crate::transform::Transform::load(std::path::Path::new(path))
+                .map_err(|e| StageError::Config(format!("update.transform: {e}")))?,
+        ),
+        None => None,
+    };
+    let raw_harvester;
+    let harvester = if transform.is_some() {
+        raw_harvester = harvester.with_payload(formats::oai::PayloadKind::Raw);
+        &raw_harvester
+    } else {
+        harvester
+    };
     let pattern = PidPattern::new(&cfg.update.pid_pattern)
         .map_err(|e| StageError::Config(format!("update.pid_pattern: {e}")))?;
     let ctx = Ctx {
@@ -208,6 +225,7 @@ pub async fn harvest(
         breaker: crate::stage::Breaker::new(state, SOURCE, cfg.general.max_change_ratio, opts)?,
         plan: opts.plan.clone(),
         retries: crate::stage::Retries::new(SOURCE, cfg.general.max_retries),
+        transform,
     };
     let run = if opts.dry_run {
         None
@@ -219,6 +237,7 @@ pub async fn harvest(
     };
     let mut report = Report::new("harvest", run, opts.dry_run);
     report.update_dir = Some(ctx.dir.root().display().to_string());
+    report.transform_sha256 = ctx.transform.as_ref().map(|t| t.sha256.clone());
     if !opts.dry_run {
         if ctx.dir.create_root()? {
             report.warnings.push(format!(
@@ -386,6 +405,14 @@ impl Stage for Ctx<'_> {
             return true;
         }
         let Item::Record(r) = item else { return false };
+        // A payload read raw (for a transform): the IE's OAI identifier ends in `:<PID>`.
+        if let Some(Metadata::Raw { xml, .. }) = &r.metadata {
+            return only.iter().any(|o| {
+                let o = o.trim();
+                !o.is_empty()
+                    && (xml.contains(&format!(":{o}<")) || xml.contains(&format!(">{o}<")))
+            });
+        }
         let Some(Metadata::Dc(dc)) = &r.metadata else {
             return false;
         };
@@ -488,8 +515,17 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     if let Some(Metadata::Invalid { reason }) = &rec.metadata {
         return Ok(d.ends(Outcome::Error, format!("{reason}: no package written")));
     }
-    let Some(Metadata::Dc(dc)) = &rec.metadata else {
-        return Ok(d.ends(Outcome::Error, "no Dublin Core metadata"));
+    let transformed;
+    let dc: &DcRecord = match (&rec.metadata, &ctx.transform) {
+        (Some(Metadata::Raw { xml, inherited }), Some(t)) => match t.apply(xml, inherited) {
+            Ok(dc) => {
+                transformed = dc;
+                &transformed
+            }
+            Err(e) => return Ok(d.ends(Outcome::Error, format!("{e}: no package written"))),
+        },
+        (Some(Metadata::Dc(dc)), _) => dc,
+        _ => return Ok(d.ends(Outcome::Error, "no Dublin Core metadata")),
     };
     let mut d = d;
     // The published record as it is, identifiers included: unchanged since the last harvest
@@ -584,7 +620,11 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
             ));
         }
     };
-    let three_way = ctx.policy.field_policy != crate::config::FieldPolicy::Replace;
+    // With a transform the record Alma publishes is not what the base was taken from: the
+    // field policy works on the transformed record as a whole, and the base becomes what both
+    // sides then hold in the transformed form.
+    let three_way =
+        ctx.policy.field_policy != crate::config::FieldPolicy::Replace && ctx.transform.is_none();
     // Nothing changed in Alma since the last sync (its values are the base, the echo of
     // mdsync's own writes included): nothing to carry, no getMD. (With the field sequence
     // significant, order counts and only getMD can tell.)
@@ -664,7 +704,8 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         }
         (plan.wanted, Some(plan.conflicts))
     } else {
-        // `replace`: Rosetta takes Alma's record as it is; the base is what both then hold.
+        // `replace`, or a transform: the field policy on the record as a whole; the base is what
+        // both then hold.
         let wanted = ctx.policy.apply(&published, &current, &refs);
         d.base = Some(crate::threeway::initial_base(&wanted, &published));
         (wanted, None)
@@ -835,9 +876,15 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
     } = d;
     let base = base.and_then(|b| b.write(Container::DcRecord).ok());
     let (mut fingerprint, mut package) = (fingerprint, package);
-    // Executing a plan: write only what was reviewed; anything else is stale.
+    // Executing a plan: write only what was reviewed, through the stylesheet it was made
+    // with; anything else is stale.
+    let stylesheet = ctx.transform.as_ref().map(|t| t.sha256.as_str());
     if let Some(plan) = &ctx.plan
-        && let Err(why) = plan.check(&out)
+        && let Err(why) = (if plan.transform_sha256.as_deref() != stylesheet {
+            Err("the transform's stylesheet changed since the plan".to_owned())
+        } else {
+            plan.check(&out)
+        })
     {
         out.outcome = Outcome::Stale;
         out.reason = Some(format!("{why}: skipped, nothing written"));

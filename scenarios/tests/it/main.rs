@@ -7,4 +7,5 @@ mod import;
 mod library;
 mod repair;
 mod support;
+mod transform;
 mod updates;
