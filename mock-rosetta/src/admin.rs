@@ -59,6 +59,15 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
             let list: Vec<Value> = inner.with_store(|s| s.all().map(|ie| json!({"pid": ie.pid.as_str(), "datestamp": formats::oai::Datestamp::from_unix(ie.datestamp).to_string(), "deleted": ie.deleted, "locked": ie.locked})).collect());
             Response::json(200, &json!(list))
         }
+        ("GET", ["collections"]) => {
+            let list: Vec<Value> = inner.with_store(|s| {
+                s.collections()
+                    .iter()
+                    .map(|c| json!({"id": c.id, "title": c.dc.values("title").next(), "datestamp": formats::oai::Datestamp::from_unix(c.datestamp).to_string()}))
+                    .collect()
+            });
+            Response::json(200, &json!(list))
+        }
         ("GET", ["ies", pid]) => {
             match inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie))) {
                 Some(v) => Response::json(200, &v),

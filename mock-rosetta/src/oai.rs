@@ -35,13 +35,30 @@ fn container(prefix: &str) -> Result<Container, OaiError> {
 
 impl View<'_> {
     fn header(&self, ie: &Ie) -> Header {
-        let mut set_specs = ie.sets.clone();
-        set_specs.push(self.inner.config.collections_set());
+        let set_specs = ie.sets.clone();
         Header {
             identifier: format!("oai:{}:{}", self.inner.config.repository_identifier, ie.pid),
             datestamp: Datestamp::from_unix(ie.datestamp),
             set_specs,
             deleted: ie.deleted,
+        }
+    }
+
+    /// A collection record an OAI identifier names (`oai:<repo>:COL<n>`).
+    fn collection(&self, identifier: &str) -> Option<&crate::state::Collection> {
+        let id = OaiIdentifier::parse(identifier).ok()?;
+        if id.namespace() != self.inner.config.repository_identifier {
+            return None;
+        }
+        self.store.collections().iter().find(|c| c.id == id.local())
+    }
+
+    fn collection_header(&self, c: &crate::state::Collection) -> Header {
+        Header {
+            identifier: format!("oai:{}:{}", self.inner.config.repository_identifier, c.id),
+            datestamp: Datestamp::from_unix(c.datestamp),
+            set_specs: vec![self.inner.config.collections_set()],
+            deleted: false,
         }
     }
 
@@ -63,7 +80,8 @@ impl View<'_> {
         }
         match &q.set {
             None => true,
-            Some(set) if *set == self.inner.config.collections_set() => true,
+            // Rosetta's collections set holds collection records, not IEs.
+            Some(set) if *set == self.inner.config.collections_set() => false,
             Some(set) => ie.sets.iter().any(|s| {
                 s == set
                     || s.strip_prefix(set.as_str())
@@ -116,7 +134,7 @@ impl Repository for View<'_> {
             spec: config.collections_set(),
             name: format!("{} collections", config.institution),
             description: Some(format!(
-                "Every published IE of institution {}",
+                "The collection records of institution {}",
                 config.institution
             )),
         });
@@ -128,7 +146,7 @@ impl Repository for View<'_> {
     }
 
     fn exists(&self, identifier: &str) -> bool {
-        self.published(identifier).is_some()
+        self.published(identifier).is_some() || self.collection(identifier).is_some()
     }
 
     fn get_record(
@@ -138,6 +156,9 @@ impl Repository for View<'_> {
         f: &mut RecordSink<'_>,
     ) -> Result<(), OaiError> {
         let c = container(prefix)?;
+        if let Some(col) = self.collection(identifier) {
+            return f(&self.collection_header(col), Some(Payload::Dc(&col.dc, c)));
+        }
         let ie = self.published(identifier).ok_or_else(|| {
             OaiError::new(
                 ErrorCode::IdDoesNotExist,
@@ -164,6 +185,21 @@ impl Repository for View<'_> {
             }
             None => None,
         };
+        if q.set.as_deref() == Some(self.inner.config.collections_set().as_str()) {
+            // The collections set: collection records, in (datestamp, id) order.
+            for col in self.store.collections() {
+                let key = (col.datestamp, col.id.clone());
+                if after.as_ref().is_some_and(|(d, p)| key <= (*d, p.to_string()))
+                    || !q.in_window(col.datestamp)
+                {
+                    continue;
+                }
+                if !f(key, &self.collection_header(col), Some(Payload::Dc(&col.dc, c)))? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         for ie in self.store.after(after).filter(|ie| self.in_list(q, ie)) {
             if !f(
                 (ie.datestamp, ie.pid.to_string()),

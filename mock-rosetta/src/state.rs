@@ -131,8 +131,20 @@ pub fn parse_dc_children(children: &str) -> Result<DcRecord, formats::dc::DcErro
 }
 
 /// The IEs, by PID, with the datestamp index lists are served from.
+/// A collection record, as Rosetta publishes in `<INST>-collections` (not an IE: never in a
+/// publishing set, never updated through IEWebServices).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    /// `COL<n>`.
+    pub id: String,
+    pub dc: DcRecord,
+    pub datestamp: i64,
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
+    /// Collection records by datestamp and id (few: a list of them is a plain scan).
+    collections: Vec<Collection>,
     ies: BTreeMap<IePid, Ie>,
     /// (datestamp, PID): the order of every OAI-PMH list.
     by_datestamp: BTreeSet<(i64, IePid)>,
@@ -159,6 +171,20 @@ impl Store {
 
     pub fn all(&self) -> impl Iterator<Item = &Ie> {
         self.ies.values()
+    }
+
+    /// The collection records, in datestamp order.
+    pub fn collections(&self) -> &[Collection] {
+        &self.collections
+    }
+
+    /// Adds a collection record (`COL<n>`); counts as a change.
+    pub fn put_collection(&mut self, c: Collection) {
+        self.seq += 1;
+        self.collections.retain(|x| x.id != c.id);
+        self.collections.push(c);
+        self.collections
+            .sort_by(|a, b| (a.datestamp, &a.id).cmp(&(b.datestamp, &b.id)));
     }
 
     /// The earliest datestamp, for Identify.
@@ -280,6 +306,21 @@ impl Store {
                 seq: 0,
                 source_md: Vec::new(),
                 pending: None,
+            });
+        }
+        // A few collection records for `<INST>-collections` (the IEs keep their numbers).
+        for (i, title) in ["Van Gogh letters", "Paintings 1888", "Drawings"]
+            .into_iter()
+            .enumerate()
+            .take(n.min(3))
+        {
+            store.put_collection(Collection {
+                id: format!("COL{}", i + 1),
+                dc: DcRecord::new(vec![
+                    formats::dc::DcElement::dc("title", title),
+                    formats::dc::DcElement::dc("type", "Collection"),
+                ]),
+                datestamp: now - 86_400 * 40 + i as i64,
             });
         }
         store

@@ -372,3 +372,46 @@ async fn tokens_expire_when_time_passes() {
     );
     m.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_collections_set_publishes_collection_records_not_ies() {
+    let m = start(5, 100).await;
+    let (_, body) = oai(
+        &m,
+        "verb=ListRecords&metadataPrefix=oai_dc&set=INS01-collections",
+    )
+    .await;
+    let (items, _) = page(&body, PayloadKind::Dc);
+    let ids: Vec<String> = items.iter().map(|i| i.header().identifier.clone()).collect();
+    assert_eq!(
+        ids,
+        ["oai:d4I1-pubam:COL1", "oai:d4I1-pubam:COL2", "oai:d4I1-pubam:COL3"]
+    );
+    let (_, body) = oai(&m, "verb=ListIdentifiers&metadataPrefix=oai_dc&set=alma_sync").await;
+    assert!(
+        !body.contains("INS01-collections") && !body.contains(":COL1<"),
+        "IEs are in their publishing sets only: {body}"
+    );
+    let (_, body) = oai(
+        &m,
+        "verb=GetRecord&identifier=oai:d4I1-pubam:COL2&metadataPrefix=oai_dc",
+    )
+    .await;
+    assert!(body.contains("Paintings 1888"), "{body}");
+    let admin = |path: &str| format!("{}/__admin/{path}", m.base_url());
+    let cols: serde_json::Value = reqwest::get(admin("collections"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(cols.as_array().map(Vec::len), Some(3));
+    let ies: serde_json::Value = reqwest::get(admin("ies"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ies.as_array().map(Vec::len), Some(5), "IE1000..IE1004, numbered as before");
+    m.shutdown().await;
+}
