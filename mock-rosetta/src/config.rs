@@ -29,6 +29,11 @@ pub struct Config {
     pub ignore_field_sequence: bool,
     /// How long a resumptionToken stays valid (its `expirationDate`).
     pub token_ttl: Duration,
+    /// What an `updateMD` without `commit` does (not published): commit (default), or keep
+    /// the change pending under the caller's lock.
+    pub omitted_commit_pending: bool,
+    /// The qualified-DC metadataPrefix (not published for Rosetta; `oai_qdc` by default).
+    pub qdc_prefix: String,
 }
 
 impl Default for Config {
@@ -45,6 +50,8 @@ impl Default for Config {
             deleted_record: DeletedRecord::Persistent,
             ignore_field_sequence: true,
             token_ttl: Duration::from_secs(3600),
+            omitted_commit_pending: false,
+            qdc_prefix: "oai_qdc".to_owned(),
         }
     }
 }

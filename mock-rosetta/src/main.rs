@@ -67,6 +67,13 @@ struct Args {
     /// Compare records in order ("ignore differences in field sequence" off).
     #[arg(long)]
     strict_field_order: bool,
+    /// (Assumed behaviour, switchable:) an updateMD without `commit` keeps the change pending
+    /// under the caller's lock instead of committing it.
+    #[arg(long)]
+    omitted_commit_pending: bool,
+    /// (Assumed, switchable:) the metadataPrefix of qualified DC.
+    #[arg(long, default_value = "oai_qdc")]
+    qdc_prefix: String,
 }
 
 #[tokio::main]
@@ -104,6 +111,8 @@ async fn main() -> anyhow::Result<()> {
         Some(d) => d,
     };
     config.ignore_field_sequence = !args.strict_field_order;
+    config.omitted_commit_pending = args.omitted_commit_pending;
+    config.qdc_prefix = args.qdc_prefix.clone();
     if let Some(dir) = &args.update_dir {
         if !dir.is_dir() {
             bail!(

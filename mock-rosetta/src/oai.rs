@@ -22,13 +22,13 @@ struct View<'a> {
     store: &'a Store,
 }
 
-fn container(prefix: &str) -> Result<Container, OaiError> {
+fn container(prefix: &str, qdc: &str) -> Result<Container, OaiError> {
     match prefix {
         "oai_dc" => Ok(Container::OaiDc),
-        "oai_qdc" => Ok(Container::OaiQdc),
+        p if p == qdc => Ok(Container::OaiQdc),
         other => Err(OaiError::new(
             ErrorCode::CannotDisseminateFormat,
-            format!("metadataPrefix {other:?} is not supported (oai_dc, oai_qdc)"),
+            format!("metadataPrefix {other:?} is not supported (oai_dc, {qdc})"),
         )),
     }
 }
@@ -109,7 +109,9 @@ impl Repository for View<'_> {
     }
 
     fn metadata_formats(&self) -> Vec<MetadataFormat> {
-        vec![MetadataFormat::oai_dc(), MetadataFormat::oai_qdc()]
+        let mut qdc = MetadataFormat::oai_qdc();
+        qdc.prefix = self.inner.config.qdc_prefix.clone();
+        vec![MetadataFormat::oai_dc(), qdc]
     }
 
     fn sets(&self) -> Vec<SetInfo> {
@@ -155,7 +157,7 @@ impl Repository for View<'_> {
         prefix: &str,
         f: &mut RecordSink<'_>,
     ) -> Result<(), OaiError> {
-        let c = container(prefix)?;
+        let c = container(prefix, &self.inner.config.qdc_prefix)?;
         if let Some(col) = self.collection(identifier) {
             return f(&self.collection_header(col), Some(Payload::Dc(&col.dc, c)));
         }
@@ -174,7 +176,7 @@ impl Repository for View<'_> {
         after: Option<&Position>,
         f: &mut ListSink<'_>,
     ) -> Result<(), OaiError> {
-        let c = container(&q.prefix)?;
+        let c = container(&q.prefix, &self.inner.config.qdc_prefix)?;
         let after = match after {
             Some((d, key)) => {
                 let any = PidPattern::new(".*").unwrap_or_default();
@@ -189,12 +191,18 @@ impl Repository for View<'_> {
             // The collections set: collection records, in (datestamp, id) order.
             for col in self.store.collections() {
                 let key = (col.datestamp, col.id.clone());
-                if after.as_ref().is_some_and(|(d, p)| key <= (*d, p.to_string()))
+                if after
+                    .as_ref()
+                    .is_some_and(|(d, p)| key <= (*d, p.to_string()))
                     || !q.in_window(col.datestamp)
                 {
                     continue;
                 }
-                if !f(key, &self.collection_header(col), Some(Payload::Dc(&col.dc, c)))? {
+                if !f(
+                    key,
+                    &self.collection_header(col),
+                    Some(Payload::Dc(&col.dc, c)),
+                )? {
                     break;
                 }
             }

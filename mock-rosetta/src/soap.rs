@@ -290,10 +290,10 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             commit,
             ..
         } => {
-            // (Assumed:) an omitted `commit` commits, as mdsync and the SDK's examples send it.
+            // (Assumed, `--omitted-commit-pending` switches it:) an omitted `commit` commits.
             let caller = Caller::Soap {
                 user: inner.config.soap_user(),
-                commit: commit.unwrap_or(true),
+                commit: commit.unwrap_or(!inner.config.omitted_commit_pending),
             };
             let r = apply_update(inner, &pid, &metadata, &caller);
             inner.log_update(UpdateEvent::from_result("soap", &pid, None, &r));

@@ -382,12 +382,23 @@ async fn the_collections_set_publishes_collection_records_not_ies() {
     )
     .await;
     let (items, _) = page(&body, PayloadKind::Dc);
-    let ids: Vec<String> = items.iter().map(|i| i.header().identifier.clone()).collect();
+    let ids: Vec<String> = items
+        .iter()
+        .map(|i| i.header().identifier.clone())
+        .collect();
     assert_eq!(
         ids,
-        ["oai:d4I1-pubam:COL1", "oai:d4I1-pubam:COL2", "oai:d4I1-pubam:COL3"]
+        [
+            "oai:d4I1-pubam:COL1",
+            "oai:d4I1-pubam:COL2",
+            "oai:d4I1-pubam:COL3"
+        ]
     );
-    let (_, body) = oai(&m, "verb=ListIdentifiers&metadataPrefix=oai_dc&set=alma_sync").await;
+    let (_, body) = oai(
+        &m,
+        "verb=ListIdentifiers&metadataPrefix=oai_dc&set=alma_sync",
+    )
+    .await;
     assert!(
         !body.contains("INS01-collections") && !body.contains(":COL1<"),
         "IEs are in their publishing sets only: {body}"
@@ -412,6 +423,10 @@ async fn the_collections_set_publishes_collection_records_not_ies() {
         .json()
         .await
         .expect("json");
-    assert_eq!(ies.as_array().map(Vec::len), Some(5), "IE1000..IE1004, numbered as before");
+    assert_eq!(
+        ies.as_array().map(Vec::len),
+        Some(5),
+        "IE1000..IE1004, numbered as before"
+    );
     m.shutdown().await;
 }

@@ -184,10 +184,7 @@ async fn a_stylesheet_drops_a_field_and_maps_a_value_before_the_policy() {
         "{package}"
     );
     assert!(!package.contains("Alma's rights statement"), "{package}");
-    snapshot(
-        "dc_to_dc_package",
-        &package.replace('\r', ""),
-    );
+    snapshot("dc_to_dc_package", &package.replace('\r', ""));
     w.shutdown().await;
 }
 
