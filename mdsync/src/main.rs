@@ -37,8 +37,8 @@ use output::{Printer, ReportFormat};
 #[derive(Debug, Parser)]
 #[command(name = "mdsync", version)]
 struct Cli {
-    /// The configuration file (DESIGN §4; default ./mdsync.toml). With `scenario run`: the real
-    /// systems to run the scenario against instead of the embedded mocks.
+    /// The configuration file (default ./mdsync.toml; mdsync.example.toml has every key). With
+    /// `scenario run`: the real systems to run the scenario against instead of the mocks.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -110,6 +110,7 @@ enum Command {
         /// Only the packages of this IE (or this file); repeatable.
         #[arg(long, value_name = "ID")]
         only: Vec<String>,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -118,11 +119,13 @@ enum Command {
         /// Ignore the last run times.
         #[arg(long)]
         full: bool,
+        /// A harvested count short of the repository's completeListSize fails the run.
         #[arg(long)]
         strict_counts: bool,
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -130,6 +133,7 @@ enum Command {
     /// (IEs without a bib, bibs without an IE, duplicate 035s, representations that disagree,
     /// Network Zone links). Writes nothing.
     Reconcile {
+        /// How the result is written on stdout: text, json or csv.
         #[arg(long, value_enum, default_value = "text")]
         report: TableFormat,
         /// Exit 0 when some checks could not run (no Alma API key: no representation checks);
@@ -160,31 +164,37 @@ enum Command {
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
     /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
     /// changed since the plan was made is skipped as stale.
     Execute {
+        /// The plan file a `--dry-run --plan FILE` wrote (an import or a harvest plan).
         plan: PathBuf,
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
     /// Undo run N: the MARC it replaced in Alma, the DC it replaced in Rosetta (a package not yet
     /// taken is withdrawn); a record changed again since is reported as a conflict, not touched.
     Revert {
+        /// The run to undo (its number in `mdsync history`): an import or a harvest.
         #[arg(long)]
         run: i64,
         /// Change nothing; say what would be restored.
         #[arg(long)]
         dry_run: bool,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
-    /// The round trip on embedded mocks: the seed's example and 300 IEs, explained as it runs.
+    /// The round trip on embedded mocks: a worked example ("Sunset at Montmajour") among 300 IEs,
+    /// explained as it runs.
     Demo {
         /// Leave both mocks running and print their URLs and a ready mdsync.toml.
         #[arg(long)]
@@ -214,6 +224,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigAction {
+    /// Read the configuration file and report every problem with its key (exit 2), or say it
+    /// is valid, with `warning:` lines for what deserves a look (exit 0).
     Check,
 }
 
@@ -228,10 +240,12 @@ enum TableFormat {
 enum ScenarioAction {
     /// Run a scenario file: on the embedded mocks, or with --config against real endpoints.
     Run {
+        /// The scenario file (`scenarios/library/*.toml`; the format is in scenarios/README.md).
         file: PathBuf,
         /// Run against a configuration whose environment is "production".
         #[arg(long)]
         force: bool,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -246,11 +260,26 @@ enum CheckWhat {
         /// The set whose records are read.
         #[arg(long)]
         set: Option<String>,
+        /// The metadataPrefix the record checks read (its envelope is checked whatever it is;
+        /// DC and MARC payloads are read too).
         #[arg(long, default_value = "oai_dc")]
         metadata_prefix: String,
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+}
+
+/// Opens the state store a run writes to, saying so when it is a new one: a relative path that
+/// resolved somewhere unexpected would otherwise start a fresh state (a full re-harvest) silently.
+fn open_state(cfg: &Config) -> anyhow::Result<StateStore> {
+    let path = std::path::Path::new(&cfg.state.path);
+    let new = !path.exists();
+    let store = StateStore::open(path)?;
+    if new {
+        eprintln!("mdsync: new state file created at {}", path.display());
+    }
+    Ok(store)
 }
 
 /// A usage or configuration problem found after the configuration file was read (a secret
@@ -399,7 +428,7 @@ async fn run_list_stage(
     flags: &ListFlags,
     execute: Option<std::sync::Arc<engine::stage::Plan>>,
 ) -> anyhow::Result<ExitCode> {
-    let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+    let store = open_state(cfg)?;
     let clients = Clients::new(cfg, flags.strict_counts)?;
     let mut out = Printer::new(flags.report, false);
     let printer_hook = out.begin(stage)?;
@@ -478,7 +507,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma().ok();
             let rosetta = clients.rosetta()?;
@@ -651,7 +680,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma()?;
             let rosetta = clients.rosetta()?;
@@ -733,7 +762,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let Some(rosetta) = clients.rosetta()? else {
                 anyhow::bail!(
@@ -768,7 +797,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, strict_counts)?;
             let alma = clients.alma()?;
             let rosetta = clients.rosetta()?;
@@ -828,6 +857,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::History { run, retrying } => {
             let cfg = Config::load(&config_path)?;
+            // Read-only: a missing state file is "nothing has run yet", never a new one.
+            if !std::path::Path::new(&cfg.state.path).exists() {
+                say!(
+                    "no state file at {}: nothing has run with this configuration yet",
+                    cfg.state.path
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
             if retrying {
                 let rows = store.retries(None, None)?;
@@ -932,5 +969,39 @@ fn main() -> ExitCode {
             eprintln!("mdsync: {}", output::error_text(&e));
             ExitCode::from(exit_status(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag says what it is for (`--help` is a user's first map).
+    #[test]
+    fn every_subcommand_and_flag_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "mdsync", &mut missing);
+        assert!(missing.is_empty(), "without a description: {missing:?}");
     }
 }

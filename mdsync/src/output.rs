@@ -11,10 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use engine::report::{RecordHook, RecordOutcome, Report};
 
+/// How a run reports on stdout.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ReportFormat {
+    /// One line per record that did something, then a summary (for people).
     Text,
+    /// One JSON document, records streamed, closed also when a run stops (for programs).
     Json,
+    /// JUnit XML, one test case per record (for CI).
     Junit,
 }
 
