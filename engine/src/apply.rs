@@ -27,6 +27,8 @@ pub struct ApplyOptions {
     pub on_record: Option<crate::report::RecordHook>,
     /// Only the packages of these IEs (IE PIDs) or with these file names.
     pub only: Vec<String>,
+    /// Past a tripped circuit breaker (Alma → Rosetta): one run, which clears the trip.
+    pub force: bool,
 }
 
 /// Runs the apply stage over `[update] update_dir`.
@@ -53,6 +55,17 @@ pub async fn apply(
     };
     let mut report = Report::new("apply", run, opts.dry_run);
     report.update_dir = Some(dir.root().display().to_string());
+    let as_run = crate::stage::RunOptions {
+        dry_run: opts.dry_run,
+        force: opts.force,
+        ..crate::stage::RunOptions::default()
+    };
+    let direction = crate::stage::Direction::AlmaToRosetta;
+    if let Some(why) = crate::stage::breaker_guard(state, direction, &as_run)? {
+        report.stopped = Some(why);
+        report.close(state)?;
+        return Ok(report);
+    }
     let (mut files, foreign) = dir.pending(&pattern)?;
     if !foreign.is_empty() {
         let shown: Vec<&str> = foreign.iter().take(10).map(String::as_str).collect();
@@ -102,6 +115,7 @@ pub async fn apply(
         }
     }
     report.rosetta_calls = rosetta.calls();
+    crate::stage::settle_breaker(state, direction, None, &report, &as_run)?;
     report.close(state)?;
     Ok(report)
 }

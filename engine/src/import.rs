@@ -181,6 +181,12 @@ pub async fn import(
         planned_reads: std::sync::atomic::AtomicU64::new(0),
     };
     let mut report = Report::new("import", run, opts.dry_run);
+    let direction = crate::stage::Direction::RosettaToAlma;
+    if let Some(why) = crate::stage::breaker_guard(state, direction, opts)? {
+        report.stopped = Some(why);
+        report.close(state)?;
+        return Ok(report);
+    }
     let list = ListSource {
         source: SOURCE,
         base_url: &cfg.rosetta.oai_base_url,
@@ -209,6 +215,7 @@ pub async fn import(
         state.rollback();
         report.stopped = Some(e.to_string());
     }
+    crate::stage::settle_breaker(state, direction, Some(&ctx.breaker), &report, opts)?;
     report.close(state)?;
     Ok(report)
 }

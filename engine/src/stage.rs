@@ -223,6 +223,89 @@ pub(crate) struct Breaker {
     known: u64,
     ratio: f64,
     used: std::sync::atomic::AtomicU64,
+    /// It refused a change (or a plan): the direction is tripped when the run ends.
+    tripped: std::sync::atomic::AtomicBool,
+}
+
+/// Which way a run writes: the circuit breaker trips per state file and per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// import, and execute or revert of an import.
+    RosettaToAlma,
+    /// harvest, apply, and execute or revert of a harvest.
+    AlmaToRosetta,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::RosettaToAlma, Direction::AlmaToRosetta];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::RosettaToAlma => "rosetta-to-alma",
+            Direction::AlmaToRosetta => "alma-to-rosetta",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The direction a stage writes in.
+    pub fn of_stage(stage: &str) -> Direction {
+        if stage == "import" {
+            Direction::RosettaToAlma
+        } else {
+            Direction::AlmaToRosetta
+        }
+    }
+}
+
+/// Before a run that would write: `Some(why)` when its direction's breaker is tripped (a dry
+/// run, and a forced run, go on).
+pub(crate) fn breaker_guard(
+    state: &StateStore,
+    direction: Direction,
+    opts: &RunOptions,
+) -> Result<Option<String>, StageError> {
+    if opts.dry_run || opts.force {
+        return Ok(None);
+    }
+    Ok(state.trip(direction.as_str())?.map(|t| {
+        format!(
+            "circuit breaker tripped by run {} ({}): {}. Nothing is written {} until it is \
+             reviewed: look with --dry-run, then `mdsync breaker reset --direction {}`, or let \
+             one run through with --force",
+            t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+            t.tripped,
+            t.reason,
+            direction.as_str(),
+            direction.as_str()
+        )
+    }))
+}
+
+/// After a run: a breaker that refused records the trip; a forced run that completed clears
+/// its direction's trip.
+pub(crate) fn settle_breaker(
+    state: &StateStore,
+    direction: Direction,
+    breaker: Option<&Breaker>,
+    report: &Report,
+    opts: &RunOptions,
+) -> Result<(), StageError> {
+    if opts.dry_run {
+        return Ok(());
+    }
+    if breaker.is_some_and(Breaker::tripped) {
+        let why = report
+            .stopped
+            .clone()
+            .unwrap_or_else(|| "the circuit breaker refused a change".to_owned());
+        state.record_trip(direction.as_str(), report.run, &why)?;
+    } else if opts.force && report.stopped.is_none() {
+        state.clear_trip(Some(direction.as_str()))?;
+    }
+    Ok(())
 }
 
 impl Breaker {
@@ -242,7 +325,18 @@ impl Breaker {
             known,
             ratio,
             used: std::sync::atomic::AtomicU64::new(0),
+            tripped: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// It refused a change or a plan in this run.
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn trip(&self) {
+        self.tripped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Weighs a whole plan before any write: `Err` when its changes alone pass the limit.
@@ -254,6 +348,7 @@ impl Breaker {
         if n <= limit {
             return Ok(());
         }
+        self.trip();
         Err(format!(
             "circuit breaker: the plan changes {n} records, more than {limit} of the {} known \
              (max_change_ratio = {}); nothing was written. Execute it with --force if this is meant",
@@ -270,6 +365,7 @@ impl Breaker {
         if n <= limit {
             return Ok(());
         }
+        self.trip();
         Err(format!(
             "circuit breaker: this run would change more than {limit} of the {} records known \
              (max_change_ratio = {}); it stopped before writing that change. Check the set and \

@@ -89,7 +89,7 @@ pub struct StateStore {
     lock: PathBuf,
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -121,6 +121,9 @@ const MIGRATIONS: &[&str] = &[
     // before start without one: the first sync takes the values both sides hold (no writes).
     "ALTER TABLE records ADD COLUMN base TEXT;
      ALTER TABLE packages ADD COLUMN base TEXT;",
+    // 5: circuit-breaker trips, per direction: until reset, no run of that direction writes.
+    "CREATE TABLE breaker_trips (direction TEXT PRIMARY KEY, run INTEGER, tripped TEXT NOT NULL,
+        reason TEXT NOT NULL);",
 ];
 
 const RECORD_COLUMNS: &str =
@@ -414,6 +417,16 @@ impl StateStore {
     }
 }
 
+/// A tripped circuit breaker (`mdsync history`, `mdsync status`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TripRow {
+    pub direction: String,
+    /// The run that tripped it.
+    pub run: Option<i64>,
+    pub tripped: String,
+    pub reason: String,
+}
+
 /// A record in the retry set (`mdsync history --retrying`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RetryRow {
@@ -456,6 +469,57 @@ impl StateStore {
                 |r| r.get::<_, i64>(0),
             )?
             .map_or(1, |n| n as u32))
+    }
+
+    /// Records that a run's circuit breaker tripped (the direction stays tripped until reset).
+    pub fn record_trip(
+        &self,
+        direction: &str,
+        run: Option<i64>,
+        reason: &str,
+    ) -> Result<(), StateError> {
+        self.exec(
+            "INSERT OR REPLACE INTO breaker_trips (direction, run, tripped, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![direction, run, now_text(), reason],
+        )
+    }
+
+    /// The direction's trip, if it is tripped.
+    pub fn trip(&self, direction: &str) -> Result<Option<TripRow>, StateError> {
+        self.one(
+            "SELECT direction, run, tripped, reason FROM breaker_trips WHERE direction = ?1",
+            params![direction],
+            |r| {
+                Ok(TripRow {
+                    direction: r.get(0)?,
+                    run: r.get(1)?,
+                    tripped: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    /// Every trip.
+    pub fn trips(&self) -> Result<Vec<TripRow>, StateError> {
+        let mut out = Vec::new();
+        for d in ["rosetta-to-alma", "alma-to-rosetta"] {
+            out.extend(self.trip(d)?);
+        }
+        Ok(out)
+    }
+
+    /// Resets a direction's breaker (both with `None`); returns how many were tripped.
+    pub fn clear_trip(&self, direction: Option<&str>) -> Result<usize, StateError> {
+        let n = match direction {
+            Some(d) => usize::from(self.trip(d)?.is_some()),
+            None => self.trips()?.len(),
+        };
+        self.exec(
+            "DELETE FROM breaker_trips WHERE ?1 IS NULL OR direction = ?1",
+            params![direction],
+        )?;
+        Ok(n)
     }
 
     /// Asks the next run of a stage to visit a record whatever its window (it joins the retry

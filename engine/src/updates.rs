@@ -238,6 +238,12 @@ pub async fn harvest(
     let mut report = Report::new("harvest", run, opts.dry_run);
     report.update_dir = Some(ctx.dir.root().display().to_string());
     report.transform_sha256 = ctx.transform.as_ref().map(|t| t.sha256.clone());
+    let direction = crate::stage::Direction::AlmaToRosetta;
+    if let Some(why) = crate::stage::breaker_guard(state, direction, opts)? {
+        report.stopped = Some(why);
+        report.close(state)?;
+        return Ok(report);
+    }
     if !opts.dry_run {
         if ctx.dir.create_root()? {
             report.warnings.push(format!(
@@ -286,6 +292,7 @@ pub async fn harvest(
         state.rollback();
         report.stopped = Some(e.to_string());
     }
+    crate::stage::settle_breaker(state, direction, Some(&ctx.breaker), &report, opts)?;
     report.close(state)?;
     Ok(report)
 }

@@ -110,6 +110,9 @@ enum Command {
         /// Only the packages of this IE (or this file); repeatable.
         #[arg(long, value_name = "ID")]
         only: Vec<String>,
+        /// Apply past a tripped circuit breaker (one run, which clears the trip).
+        #[arg(long)]
+        force: bool,
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
@@ -168,6 +171,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// The circuit breaker: reset a direction tripped by a run that would have changed too
+    /// much (after reviewing it with --dry-run).
+    Breaker {
+        #[command(subcommand)]
+        action: BreakerAction,
+    },
     /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
     /// changed since the plan was made is skipped as stale.
     Execute {
@@ -219,6 +228,16 @@ enum Command {
         /// (those past [general] max_retries are marked exhausted).
         #[arg(long, conflicts_with = "run")]
         retrying: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BreakerAction {
+    /// Reset a tripped breaker so that runs of that direction write again.
+    Reset {
+        /// `rosetta-to-alma` (import) or `alma-to-rosetta` (harvest, apply); both without it.
+        #[arg(long)]
+        direction: Option<String>,
     },
 }
 
@@ -728,6 +747,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.finish()?;
             Ok(exit_code(failed))
         }
+        Command::Breaker {
+            action: BreakerAction::Reset { direction },
+        } => {
+            let cfg = Config::load(&config_path)?;
+            if let Some(d) = &direction
+                && engine::stage::Direction::parse(d).is_none()
+            {
+                return Err(Usage(format!(
+                    "--direction {d:?}: rosetta-to-alma or alma-to-rosetta"
+                ))
+                .into());
+            }
+            if !std::path::Path::new(&cfg.state.path).exists() {
+                say!("no state file at {}: nothing to reset", cfg.state.path);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
+            let n = store.clear_trip(direction.as_deref())?;
+            say!(
+                "{}",
+                if n == 0 {
+                    "the breaker was not tripped: nothing to reset".to_owned()
+                } else {
+                    format!("reset {n} tripped breaker(s): runs write again")
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Execute {
             plan,
             force,
@@ -759,6 +806,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             limit,
             only,
+            force,
             report,
         } => {
             let cfg = Config::load(&config_path)?;
@@ -780,6 +828,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: Some(progress_hook()),
                 on_record: out.begin("apply")?,
                 only,
+                force,
             };
             let r = match apply(&cfg, &store, &rosetta, &opts).await.context("apply") {
                 Ok(r) => r,
@@ -843,6 +892,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let opts = ApplyOptions {
                     progress: Some(progress_hook()),
                     on_record: out.begin("apply")?,
+                    force,
                     ..ApplyOptions::default()
                 };
                 let r = match apply(&cfg, &store, rosetta, &opts).await.context("apply") {
@@ -894,6 +944,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match run {
                 None => {
+                    for t in store.trips()? {
+                        say!(
+                            "breaker {} tripped by run {} at {}: {}",
+                            t.direction,
+                            t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+                            t.tripped,
+                            t.reason
+                        );
+                    }
                     say!(
                         "{:<8} {:<7} {:<20}  {:<20}  counts",
                         "run",

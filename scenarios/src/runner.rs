@@ -500,6 +500,7 @@ impl World {
                             progress: None,
                             on_record: Some(hook.clone()),
                             only: step.only.clone(),
+                            force: step.force,
                         };
                         apply(&self.cfg, &state, r, &a).await
                     }

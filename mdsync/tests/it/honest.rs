@@ -249,3 +249,46 @@ async fn a_dry_run_counts_every_call_the_real_run_makes() {
     }
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
+    let (mocks, cfg) = setup("breaker", 110, 46).await;
+    assert_eq!(mdsync_with(&cfg, &["import"]).await.status.code(), Some(0));
+    for i in 0..30 {
+        super::rosetta_add(&mocks, &format!("IE{}", 1000 + i), "rights", "Mass change").await;
+    }
+    let out = mdsync_with(&cfg, &["import"]).await;
+    assert_eq!(out.status.code(), Some(1), "stopped at the limit");
+    let again = mdsync_with(&cfg, &["import", "--report", "json"]).await;
+    assert_eq!(again.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(report["alma_writes"], 0, "{report}");
+    let why = report["stopped"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("tripped by run")
+            && why.contains("breaker reset --direction rosetta-to-alma")
+            && why.contains("--force"),
+        "{why}"
+    );
+    let history =
+        String::from_utf8_lossy(&mdsync_with(&cfg, &["history"]).await.stdout).into_owned();
+    assert!(
+        history.starts_with("breaker rosetta-to-alma tripped by run 2"),
+        "{history}"
+    );
+    let reset = mdsync_with(
+        &cfg,
+        &["breaker", "reset", "--direction", "rosetta-to-alma"],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("reset 1 tripped breaker"));
+    let bad = mdsync_with(&cfg, &["breaker", "reset", "--direction", "sideways"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    let after = mdsync_with(&cfg, &["import", "--report", "json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&after.stdout).expect("json");
+    assert!(
+        report["alma_writes"].as_u64().unwrap_or(0) > 0,
+        "writes again: {report}"
+    );
+    mocks.shutdown().await;
+}
