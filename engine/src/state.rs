@@ -86,7 +86,8 @@ pub struct Window {
 pub struct StateStore {
     conn: Connection,
     path: String,
-    lock: PathBuf,
+    /// The lock this handle holds (`None`: a read-only look, which takes none).
+    lock: Option<PathBuf>,
 }
 
 const SCHEMA_VERSION: i64 = 5;
@@ -263,13 +264,29 @@ impl StateStore {
             Ok(StateStore {
                 conn,
                 path: p.clone(),
-                lock: lock.clone(),
+                lock: Some(lock.clone()),
             })
         })();
         if store.is_err() {
             let _ = std::fs::remove_file(&lock);
         }
         store
+    }
+
+    /// Opens an existing store to read, without its lock (a run may hold it) and without
+    /// migrating (`status` while a run is going on).
+    pub fn open_read_only(path: &Path) -> Result<StateStore, StateError> {
+        let p = path.display().to_string();
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StateError::Sql {
+                path: p.clone(),
+                source,
+            })?;
+        Ok(StateStore {
+            conn,
+            path: p,
+            lock: None,
+        })
     }
 
     fn sql(&self, source: rusqlite::Error) -> StateError {
@@ -469,6 +486,18 @@ impl StateStore {
                 |r| r.get::<_, i64>(0),
             )?
             .map_or(1, |n| n as u32))
+    }
+
+    /// How many packages have this status (`pending`, `parked`, …).
+    pub fn count_packages(&self, status: &str) -> Result<u64, StateError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM packages WHERE status = ?1",
+                [status],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql(e))
     }
 
     /// Records that a run's circuit breaker tripped (the direction stays tripped until reset).
@@ -770,7 +799,9 @@ impl StateStore {
 
 impl Drop for StateStore {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.lock);
+        if let Some(lock) = &self.lock {
+            let _ = std::fs::remove_file(lock);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ mod check;
 mod demo;
 mod output;
 mod scenario_cmd;
+mod status;
 use output::{Printer, ReportFormat};
 
 /// Synchronise descriptive metadata between Ex Libris Rosetta and Alma.
@@ -170,6 +171,14 @@ enum Command {
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
+    },
+    /// The state a scheduled run will meet: per direction the last run, the window, the
+    /// breaker, the retry set; packages waiting; the state file. Exit 1 when a breaker is
+    /// tripped or a retry is exhausted (for cron wrappers to alert), 0 otherwise.
+    Status {
+        /// How the status is written on stdout: text or json.
+        #[arg(long, value_enum, default_value = "text")]
+        report: TableFormat,
     },
     /// The circuit breaker: reset a direction tripped by a run that would have changed too
     /// much (after reviewing it with --dry-run).
@@ -746,6 +755,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.end_told(r.ies)?;
             out.finish()?;
             Ok(exit_code(failed))
+        }
+        Command::Status { report } => {
+            let cfg = Config::load(&config_path)?;
+            let st = status::gather(&cfg)?;
+            match report {
+                TableFormat::Json => say!("{}", serde_json::to_string_pretty(&st)?),
+                TableFormat::Text | TableFormat::Csv => say!("{}", st.text()),
+            }
+            Ok(exit_code(st.alert()))
         }
         Command::Breaker {
             action: BreakerAction::Reset { direction },

@@ -276,6 +276,22 @@ async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
         history.starts_with("breaker rosetta-to-alma tripped by run 2"),
         "{history}"
     );
+    // status says so (exit 1, for cron wrappers to alert), even while a run holds the lock.
+    let lock = cfg.parent().expect("dir").join("state.sqlite.lock");
+    std::fs::write(&lock, "pid 1 since 2026-11-28T10:00:00Z\n").expect("lock");
+    let status = mdsync_with(&cfg, &["status", "--report", "json"]).await;
+    std::fs::remove_file(&lock).expect("unlock");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let st: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let r2a = &st["directions"][0];
+    assert_eq!(r2a["direction"], "rosetta-to-alma");
+    assert_eq!(r2a["breaker"]["run"], 2, "{st}");
+    assert!(r2a["next_from"].is_string(), "{st}");
     let reset = mdsync_with(
         &cfg,
         &["breaker", "reset", "--direction", "rosetta-to-alma"],
@@ -291,4 +307,27 @@ async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
         "writes again: {report}"
     );
     mocks.shutdown().await;
+}
+
+#[test]
+fn status_before_any_run_creates_nothing() {
+    let d = dir("status-empty");
+    let cfg = d.join("mdsync.toml");
+    std::fs::write(&cfg, "[rosetta]\noai_base_url = \"https://rosetta.example.edu/oaiprovider/request\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api-eu.hosted.exlibrisgroup.com/almaws/v1\"\nremote_repository = \"R\"\n[state]\npath = \"state.sqlite\"\n").expect("write");
+    for args in [&["status"][..], &["history"][..]] {
+        let out = mdsync()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("nothing has run"), "{args:?}: {text}");
+    }
+    assert!(
+        !d.join("state.sqlite").exists(),
+        "read-only commands create no state file"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }
