@@ -14,7 +14,7 @@ use crate::retry::{RetryPolicy, parse_retry_after};
 #[derive(Debug, thiserror::Error)]
 pub enum AlmaError {
     /// Alma refused the request (a 4xx other than the thresholds): this record, not the run.
-    #[error("{method} {path}: HTTP {status}: {code} {message} (trackingId {tracking_id})")]
+    #[error("{method} {path}: HTTP {status}: {code} {message} (trackingId {tracking_id}){}", auth_hint(*.status, .code, .method))]
     Api {
         method: String,
         path: String,
@@ -43,10 +43,31 @@ pub enum AlmaError {
     },
 }
 
+/// What an authorisation failure means for the run.
+fn auth_hint(status: u16, code: &str, method: &str) -> &'static str {
+    match (status, code, method) {
+        (403, _, m) if m != "GET" => {
+            ": the key cannot write (give it read/write on the Bibs API); the run stops"
+        }
+        (401 | 403, _, _) | (_, "UNAUTHORIZED", _) => {
+            ": the API key is refused (check ALMA_API_KEY and the key's APIs and region); the run stops"
+        }
+        _ => "",
+    }
+}
+
 impl AlmaError {
-    /// True when the whole run must stop (not just this record).
+    /// True when the whole run must stop (not just this record): the quota, Alma away, or a
+    /// key Alma refuses (every call would fail the same way).
     pub fn stops_the_run(&self) -> bool {
-        matches!(self, AlmaError::Daily | AlmaError::Unavailable { .. })
+        matches!(self, AlmaError::Daily | AlmaError::Unavailable { .. }) || self.is_auth()
+    }
+
+    /// The API key is refused (`UNAUTHORIZED`, HTTP 401), or may not do this (HTTP 403: a key
+    /// without write access to the Bibs API, or a disallowed address).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, AlmaError::Api { status, code, .. }
+            if *status == 401 || *status == 403 || code == "UNAUTHORIZED")
     }
 }
 

@@ -307,3 +307,100 @@ fn urlencode(s: &str) -> String {
     }
     out
 }
+
+/// `mdsync config check --online`: one authenticated, read-only call per configured system —
+/// Rosetta's OAI-PMH (Identify), IEWebServices (getMD of the first IE of the set), Alma's Bibs
+/// API (`GET /bibs?other_system_id=…`; never `/conf`: a key may hold the Bibs API only) and
+/// Alma's OAI-PMH (Identify). Write access cannot be verified without writing: said, not tested.
+pub async fn check_online(
+    cfg: &engine::config::Config,
+    harvester: &engine::harvest::Harvester,
+    alma: Option<&engine::alma::AlmaClient>,
+    rosetta: Option<&engine::rosetta::RosettaClient>,
+) -> Vec<Check> {
+    let mut c = Checker {
+        http: reqwest::Client::new(),
+        base: String::new(),
+        checks: Vec::new(),
+    };
+    let identify = harvester
+        .identify(&cfg.rosetta.oai_base_url)
+        .await
+        .map(|id| {
+            format!(
+                "{} answers Identify ({:?})",
+                cfg.rosetta.oai_base_url, id.repository_name
+            )
+        })
+        .map_err(|e| e.to_string());
+    c.record("Rosetta OAI-PMH", identify);
+    // The first IE of the set, for getMD.
+    let mut first_pid: Option<String> = None;
+    if let Some(soap) = rosetta {
+        let args = formats::oai::ListArgs {
+            metadata_prefix: cfg.rosetta.metadata_prefix.clone(),
+            from: None,
+            until: None,
+            set: cfg.rosetta.set.clone(),
+        };
+        let mut cursor = harvester.cursor(&cfg.rosetta.oai_base_url, &args, true, None);
+        if let Ok(Some(page)) = cursor.next_page().await {
+            first_pid = page
+                .items
+                .iter()
+                .find(|i| !i.header().deleted)
+                .and_then(|i| i.header().identifier.rsplit(':').next().map(str::to_owned));
+        }
+        match &first_pid {
+            None => c.skip("Rosetta IEWebServices", "no IE in the set to ask getMD for"),
+            Some(pid) => {
+                let r = soap
+                    .get_dc(pid)
+                    .await
+                    .map(|dc| {
+                        format!(
+                            "getMD {pid} as {}: {} DC element(s)",
+                            soap.soap_user(),
+                            dc.elements.len()
+                        )
+                    })
+                    .map_err(|e| e.to_string());
+                c.record("Rosetta IEWebServices", r);
+            }
+        }
+    } else {
+        c.skip("Rosetta IEWebServices", "rosetta.soap_url is not set");
+    }
+    match alma {
+        Some(a) => {
+            let r = a
+                .find_by_other_system_id("mdsync-config-check")
+                .await
+                .map(|_| {
+                    format!(
+                        "GET {}/bibs?other_system_id=… answered",
+                        cfg.alma.api_base_url
+                    )
+                })
+                .map_err(|e| e.to_string());
+            c.record("Alma Bibs API", r);
+        }
+        None => c.skip("Alma Bibs API", "no API key in the environment"),
+    }
+    match &cfg.alma.oai_base_url {
+        Some(url) => {
+            let r = harvester
+                .identify(url)
+                .await
+                .map(|id| format!("{url} answers Identify ({:?})", id.repository_name))
+                .map_err(|e| e.to_string());
+            c.record("Alma OAI-PMH", r);
+        }
+        None => c.skip("Alma OAI-PMH", "alma.oai_base_url is not set"),
+    }
+    c.skip(
+        "write access",
+        "cannot be verified without writing: the first import or apply tells (a key that cannot write stops the run at once)",
+    );
+    c.checks
+}

@@ -254,7 +254,12 @@ enum BreakerAction {
 enum ConfigAction {
     /// Read the configuration file and report every problem with its key (exit 2), or say it
     /// is valid, with `warning:` lines for what deserves a look (exit 0).
-    Check,
+    Check {
+        /// Also make one authenticated, read-only call per configured system (exit 1 when one
+        /// fails).
+        #[arg(long)]
+        online: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -608,7 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Config {
-            action: ConfigAction::Check,
+            action: ConfigAction::Check { online },
         } => match Config::load(&config_path) {
             Ok(cfg) => {
                 // The update directory is only the harvest's and apply's business, but a site
@@ -623,7 +628,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     say!("warning: {w}");
                 }
                 say!("{}: valid", config_path.display());
-                Ok(ExitCode::SUCCESS)
+                if !online {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let clients = Clients::new(&cfg, false)?;
+                let alma = clients.alma().ok();
+                let rosetta = clients.rosetta().ok().flatten();
+                let checks =
+                    check::check_online(&cfg, &clients.harvester, alma.as_ref(), rosetta.as_ref())
+                        .await;
+                say!("online checks (authenticated, read-only):");
+                for c in &checks {
+                    say!("  {:<4} {:<22} {}", c.status.as_str(), c.name, c.detail);
+                }
+                Ok(exit_code(
+                    checks.iter().any(|c| c.status == check::CheckStatus::Fail),
+                ))
             }
             Err(
                 e @ (ConfigError::Parse { .. }

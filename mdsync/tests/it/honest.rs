@@ -331,3 +331,46 @@ fn status_before_any_run_creates_nothing() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_checked_online_and_a_refused_key_stops_the_run_at_once() {
+    let (mocks, cfg) = setup("online", 40, 47).await;
+    let out = mdsync_with(&cfg, &["config", "check", "--online"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for name in [
+        "Rosetta OAI-PMH",
+        "Rosetta IEWebServices",
+        "Alma Bibs API",
+        "Alma OAI-PMH",
+    ] {
+        assert!(text.contains(&format!("pass {name}")), "{name}: {text}");
+    }
+    assert!(text.contains("skip write access"), "{text}");
+    let cfg2 = cfg.clone();
+    let bad = tokio::task::spawn_blocking(move || {
+        mdsync()
+            .arg("--config")
+            .arg(&cfg2)
+            .args(["import", "--report", "json"])
+            .env("ALMA_API_KEY", "not-a-key")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(bad.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("json");
+    assert!(
+        report["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("API key is refused")),
+        "{report}"
+    );
+    // Only the records already in flight (alma.concurrency) end in error, not one per record.
+    assert!(
+        report["counts"]["error"].as_u64().unwrap_or(0) <= 8,
+        "stops at once, not one error per record: {report}"
+    );
+    mocks.shutdown().await;
+}
