@@ -129,6 +129,22 @@ enum Command {
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
+        /// Change nothing: preview the import against today's systems and the harvest against
+        /// Alma's current publishing (records the import would change are marked "re-evaluated
+        /// after import"); no apply.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: write one plan per stage, FILE.import.json and FILE.harvest.json
+        /// (execute them in that order).
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        plan: Option<PathBuf>,
+        /// Only this record (IE PID, MMS ID or OAI identifier); repeatable. The windows do not
+        /// move.
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// At most N records per stage (the windows do not move).
+        #[arg(long)]
+        limit: Option<usize>,
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
@@ -881,6 +897,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             full,
             strict_counts,
             force,
+            dry_run,
+            plan,
+            only,
+            limit,
             report,
         } => {
             let cfg = Config::load(&config_path)?;
@@ -890,11 +910,54 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rosetta = clients.rosetta()?;
             let mut out = Printer::new(report, true);
             let mut any_failed = false;
+            let plan_file = |stage: &str| {
+                plan.as_ref()
+                    .map(|p| PathBuf::from(format!("{}.{stage}.json", p.display())))
+            };
+            // The IEs the import would change: with --dry-run the harvest's records for them are
+            // marked, since the real sync judges them again after the import.
+            let touched: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>> =
+                std::sync::Arc::default();
+            let import_writer = match plan_file("import") {
+                Some(p) => Some(engine::plan::PlanWriter::create(&p, "import")?),
+                None => None,
+            };
+            let printer_hook = out.begin("import")?;
+            // JUnit keeps the records in the report: no hook then (nothing to mark either).
+            let keeps = printer_hook.is_none() && import_writer.is_none();
+            let import_hook = {
+                let touched = touched.clone();
+                let next = match &import_writer {
+                    Some(w) => Some(w.hook(printer_hook)),
+                    None => printer_hook,
+                };
+                engine::report::RecordHook(std::sync::Arc::new(
+                    move |rec: &engine::report::RecordOutcome| {
+                        if let Some(pid) = &rec.ie_pid
+                            && !matches!(
+                                rec.outcome,
+                                engine::report::Outcome::Unchanged | engine::report::Outcome::Error
+                            )
+                        {
+                            touched
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(pid.clone());
+                        }
+                        if let Some(n) = &next {
+                            (n.0)(rec);
+                        }
+                    },
+                ))
+            };
             let opts = RunOptions {
                 full,
                 force,
+                dry_run,
+                only: only.clone(),
+                limit,
                 progress: Some(progress_hook()),
-                on_record: out.begin("import")?,
+                on_record: (!keeps).then_some(import_hook),
                 ..RunOptions::default()
             };
             let r = match import(&cfg, &store, &clients.harvester, &alma, &opts)
@@ -902,15 +965,49 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("import")
             {
                 Ok(r) => r,
-                Err(e) => return Ok(out.abort("import", false, &e)),
+                Err(e) => return Ok(out.abort("import", dry_run, &e)),
             };
+            if let (Some(w), Some(p)) = (import_writer, plan_file("import")) {
+                w.finish(&r)?;
+                eprintln!("mdsync: import plan written to {}", p.display());
+            }
             // A stage that stopped (quota, an unreachable system) ends the round trip there.
             let mut stopped = r.stopped.is_some();
             any_failed |= failed(&r);
             out.end_told(r)?;
             if !stopped {
+                let harvest_writer = match plan_file("harvest") {
+                    Some(p) => Some(engine::plan::PlanWriter::create(&p, "harvest")?),
+                    None => None,
+                };
+                let printer_hook = out.begin("harvest")?;
+                let keeps = printer_hook.is_none() && harvest_writer.is_none();
+                let next = match &harvest_writer {
+                    Some(w) => Some(w.hook(printer_hook)),
+                    None => printer_hook,
+                };
+                let marked = touched.clone();
+                let hook = engine::report::RecordHook(std::sync::Arc::new(
+                    move |rec: &engine::report::RecordOutcome| {
+                        let Some(n) = &next else { return };
+                        let re = dry_run
+                            && rec.ie_pid.as_ref().is_some_and(|p| {
+                                marked.lock().unwrap_or_else(|e| e.into_inner()).contains(p)
+                            });
+                        if re {
+                            let mut r = rec.clone();
+                            r.reason = Some(format!(
+                                "{} (re-evaluated after import: the import changes this IE first)",
+                                r.reason.as_deref().unwrap_or("")
+                            ));
+                            (n.0)(&r);
+                        } else {
+                            (n.0)(rec);
+                        }
+                    },
+                ));
                 let opts = RunOptions {
-                    on_record: out.begin("harvest")?,
+                    on_record: (!keeps).then_some(hook),
                     ..opts
                 };
                 let r = match harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
@@ -918,19 +1015,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .context("harvest")
                 {
                     Ok(r) => r,
-                    Err(e) => return Ok(out.abort("harvest", false, &e)),
+                    Err(e) => return Ok(out.abort("harvest", dry_run, &e)),
                 };
+                if let (Some(w), Some(p)) = (harvest_writer, plan_file("harvest")) {
+                    w.finish(&r)?;
+                    eprintln!(
+                        "mdsync: harvest plan written to {} (execute the import plan first)",
+                        p.display()
+                    );
+                }
                 stopped = r.stopped.is_some();
                 any_failed |= failed(&r);
                 out.end_told(r)?;
             }
             if let Some(rosetta) = &rosetta
                 && !stopped
+                && !dry_run
             {
                 let opts = ApplyOptions {
                     progress: Some(progress_hook()),
                     on_record: out.begin("apply")?,
                     force,
+                    limit,
+                    only: only.clone(),
                     ..ApplyOptions::default()
                 };
                 let r = match apply(&cfg, &store, rosetta, &opts).await.context("apply") {

@@ -374,3 +374,82 @@ async fn credentials_are_checked_online_and_a_refused_key_stops_the_run_at_once(
     );
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_previews_with_plans_and_selects_like_the_stages() {
+    let (mocks, cfg) = setup("sync-preview", 6, 48).await;
+    assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
+    // A curator's change in Rosetta and a cataloguer's in Alma, on the same IE.
+    super::rosetta_add(&mocks, "IE1002", "subject", "Curated subject").await;
+    let mms = {
+        let store = engine::state::StateStore::open_read_only(
+            &cfg.parent().expect("dir").join("state.sqlite"),
+        )
+        .expect("state");
+        store
+            .record_by_pid("rosetta", "IE1002")
+            .expect("read")
+            .and_then(|r| r.mms_id)
+            .expect("mms")
+    };
+    let r = reqwest::Client::new()
+        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
+        .json(
+            &serde_json::json!([{"op": "add_dc", "element": "description", "value": "Catalogued"}]),
+        )
+        .send()
+        .await
+        .expect("edit");
+    assert!(r.status().is_success());
+    let plan = cfg.parent().expect("dir").join("preview");
+    let plan_arg = plan.display().to_string();
+    let cfg2 = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        mdsync()
+            .arg("--config")
+            .arg(&cfg2)
+            .args([
+                "sync",
+                "--dry-run",
+                "--plan",
+                &plan_arg,
+                "--only",
+                "IE1002",
+                "--report",
+                "json",
+            ])
+            .env("ALMA_API_KEY", "sandbox-key")
+            .env("ROSETTA_PASSWORD", "mdsync")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let stages = report["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 2, "a dry run does not apply: {report}");
+    assert_eq!(stages[0]["counts"]["updated"], 1, "{report}");
+    let harvested = stages[1]["records"].as_array().expect("records");
+    assert!(
+        harvested.iter().any(|r| r["ie_pid"] == "IE1002"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|x| x.contains("re-evaluated after import"))),
+        "{report}"
+    );
+    for stage in ["import", "harvest"] {
+        let p = cfg
+            .parent()
+            .expect("dir")
+            .join(format!("preview.{stage}.json"));
+        assert!(p.is_file(), "{}", p.display());
+    }
+    assert_eq!(stages[0]["alma_writes"], 0);
+    mocks.shutdown().await;
+}
