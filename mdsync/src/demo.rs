@@ -7,7 +7,7 @@ use scenarios::scenario::Scenario;
 
 const DEMO: &str = include_str!("demo.toml");
 
-pub async fn demo(keep_running: bool) -> anyhow::Result<bool> {
+pub async fn demo(keep_running: bool, keep: bool) -> anyhow::Result<bool> {
     let scenario = Scenario::parse(DEMO, "demo.toml").map_err(anyhow::Error::msg)?;
     let work = std::env::temp_dir().join(format!("mdsync-demo-{}", std::process::id()));
     println!("mdsync demo: Ex Libris Rosetta and Alma, both mocked in this process");
@@ -57,13 +57,22 @@ pub async fn demo(keep_running: bool) -> anyhow::Result<bool> {
     }
     let config = work.join("mdsync.toml");
     std::fs::write(&config, &out.config_toml)?;
-    println!(
-        "\n  {:.1} s. updateMD packages: {}; state: {} (sqlite3, or `mdsync --config {} history`)",
-        t.elapsed().as_secs_f64(),
-        work.join("updates").join("done").display(),
-        work.join("state.sqlite").display(),
-        config.display()
-    );
+    // The files stay only when asked for (or while the mocks keep running): no litter in /tmp.
+    let keep = keep || keep_running;
+    if keep {
+        println!(
+            "\n  {:.1} s. updateMD packages: {}; state: {} (sqlite3, or `mdsync --config {} history`)",
+            t.elapsed().as_secs_f64(),
+            work.join("updates").join("done").display(),
+            work.join("state.sqlite").display(),
+            config.display()
+        );
+    } else {
+        println!(
+            "\n  {:.1} s. Run with --keep to look at the updateMD packages and the state afterwards.",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let passed = out.passed();
     let mut out = out;
     if let Some(mocks) = out.kept.take() {
@@ -90,6 +99,9 @@ pub async fn demo(keep_running: bool) -> anyhow::Result<bool> {
         }
         tokio::signal::ctrl_c().await?;
         mocks.shutdown().await;
+    }
+    if !keep {
+        let _ = std::fs::remove_dir_all(&work);
     }
     Ok(passed)
 }

@@ -233,6 +233,9 @@ enum Command {
         /// Leave both mocks running and print their URLs and a ready mdsync.toml.
         #[arg(long)]
         keep_running: bool,
+        /// Keep the packages, the state and the configuration in the temp directory (named).
+        #[arg(long)]
+        keep: bool,
     },
     /// Scenarios (scenarios/README.md).
     Scenario {
@@ -294,6 +297,9 @@ enum ScenarioAction {
         /// Run against a configuration whose environment is "production".
         #[arg(long)]
         force: bool,
+        /// Keep the scenario's files (packages, state, plans) in the temp directory it names.
+        #[arg(long)]
+        keep: bool,
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
@@ -584,12 +590,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.finish()?;
             Ok(exit_code(failed))
         }
-        Command::Demo { keep_running } => Ok(exit_code(!demo::demo(keep_running).await?)),
+        Command::Demo { keep_running, keep } => {
+            Ok(exit_code(!demo::demo(keep_running, keep).await?))
+        }
         Command::Scenario {
             action:
                 ScenarioAction::Run {
                     file,
                     force,
+                    keep,
                     report,
                 },
         } => {
@@ -598,6 +607,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &file,
                 real.then_some(config_path.as_path()),
                 force,
+                keep,
                 report,
             )
             .await?;

@@ -13,6 +13,7 @@ pub async fn scenario_run(
     file: &Path,
     config: Option<&Path>,
     force: bool,
+    keep: bool,
     report: ReportFormat,
 ) -> anyhow::Result<bool> {
     let scenario = Scenario::load(file).map_err(|e| crate::Usage(e.to_string()))?;
@@ -53,6 +54,9 @@ pub async fn scenario_run(
         ),
         ReportFormat::Junit => print!("{}", junit(&out)?),
     }
+    if !keep {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     Ok(out.passed())
 }
 
@@ -66,7 +70,7 @@ fn print_text(s: &Scenario, out: &RunOutcome) {
     }
     if out.passed() {
         println!(
-            "passed ({} step(s)); files in {}",
+            "passed ({} step(s)); files in {} (kept with --keep only)",
             s.steps.len(),
             out.work_dir.display()
         );

@@ -83,6 +83,7 @@ struct World {
     store: StateStore,
     soap: RosettaClient,
     dir: std::path::PathBuf,
+    state_path: std::path::PathBuf,
 }
 
 fn pid(ie: usize) -> String {
@@ -127,7 +128,8 @@ impl World {
             ),
         );
         cfg.update.field_policy = policy;
-        let store = StateStore::open(&state(&name)).expect("state");
+        let state_path = state(&name);
+        let store = StateStore::open(&state_path).expect("state");
         let soap = RosettaClient::new(
             engine::harvest::http_client().expect("client"),
             RosettaConfig {
@@ -144,6 +146,7 @@ impl World {
             store,
             soap,
             dir,
+            state_path,
         }
     }
 
@@ -361,6 +364,9 @@ impl World {
     async fn shutdown(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         drop(self.store);
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.state_path.display()));
+        }
         self.mocks.shutdown().await;
     }
 }
