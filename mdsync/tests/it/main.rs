@@ -483,7 +483,19 @@ fn demo_runs_the_round_trip_and_says_where_things_are() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("+ dc:description"), "{text}");
     assert!(text.contains("converged"), "{text}");
-    assert!(text.contains("state.sqlite"), "{text}");
+    assert!(text.contains("Run with --keep"), "{text}");
+    // With --keep it says where the files are, and they are there.
+    let out = mdsync().args(["demo", "--keep"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let state = text
+        .split_whitespace()
+        .find(|w| w.ends_with("state.sqlite"))
+        .expect("the state's path");
+    assert!(std::path::Path::new(state).is_file(), "{text}");
+    if let Some(dir) = std::path::Path::new(state).parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
