@@ -267,6 +267,35 @@ impl Stage for Ctx<'_> {
     fn retries(&self) -> &crate::stage::Retries {
         &self.retries
     }
+
+    /// An OAI identifier as it is; an MMS ID through the state store's mapping, else the bib's
+    /// 035 (Alma REST); an IE PID as `oai:<repositoryIdentifier>:<PID>`.
+    async fn resolve(&self, selector: &str) -> Result<Option<String>, StageError> {
+        if selector.starts_with("oai:") {
+            return Ok(Some(selector.to_owned()));
+        }
+        if let Ok(mms) = MmsId::new(selector) {
+            if let Some(r) = self.state.record_by_mms(SOURCE, selector)? {
+                return Ok(Some(r.identifier));
+            }
+            let Ok(bib) = self.alma.get_bib(&mms).await else {
+                return Ok(None);
+            };
+            let repo = format!("oai:{}:", self.cfg.rosetta.repository_identifier);
+            return Ok(bib
+                .record
+                .data_fields()
+                .filter(|f| f.tag == "035")
+                .flat_map(|f| f.all('a').map(|v| v.trim().to_owned()).collect::<Vec<_>>())
+                .find(|v| v.starts_with(&repo)));
+        }
+        if let Some(r) = self.state.record_by_pid(SOURCE, selector)? {
+            return Ok(Some(r.identifier));
+        }
+        Ok(IePid::with_pattern(selector, &self.pattern)
+            .ok()
+            .map(|p| format!("oai:{}:{p}", self.cfg.rosetta.repository_identifier)))
+    }
 }
 
 fn record(

@@ -140,6 +140,9 @@ pub struct Report {
     /// The update directory the run wrote packages to or applied them from (harvest, apply).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_dir: Option<String>,
+    /// `--only` selectors that named no record (the run exits 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_found: Vec<String>,
     /// The harvest's `transform` stylesheet (SHA-256), when one is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transform_sha256: Option<String>,

@@ -397,6 +397,10 @@ pub(crate) trait Stage {
     /// The stage's retry set.
     fn retries(&self) -> &Retries;
 
+    /// An `--only` selector (an IE PID, an MMS ID or an OAI identifier) as the OAI identifier of
+    /// this stage's list, `None` when nothing is known by it.
+    async fn resolve(&self, selector: &str) -> Result<Option<String>, StageError>;
+
     /// With `--only`: whether this record is one of them (by its OAI identifier by default).
     fn selected(&self, item: &Item, only: &[String]) -> bool {
         identifier_selected(&item.header().identifier, only)
@@ -449,6 +453,10 @@ pub(crate) async fn drive<S: Stage>(
     if !retry_pass(stage, state, harvester, list, opts, report).await? {
         // A record of the retry set stopped the run: the window is not walked.
         return Ok(());
+    }
+    if !opts.only.is_empty() {
+        // The named records, fetched directly whatever the window (which does not move).
+        return only_pass(stage, state, harvester, list, opts, report).await;
     }
     let mut cursor = harvester.cursor(list.base_url, &args, false, resume);
     let mut limited = false;
@@ -631,6 +639,63 @@ pub fn window_end(provider: Datestamp, local_unix: i64) -> (Datestamp, Option<St
              time {local}; the next window starts at the local time, not in the future"
         )),
     )
+}
+
+/// `--only`: each selector resolved to a record of the list and fetched alone (GetRecord),
+/// processed and recorded once; a selector that names nothing is listed in `not_found` (the run
+/// then exits 1; it is no record's outcome and never joins the retry set).
+async fn only_pass<S: Stage>(
+    stage: &S,
+    state: &StateStore,
+    harvester: &Harvester,
+    list: &ListSource<'_>,
+    opts: &RunOptions,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    if !opts.dry_run {
+        state.begin()?;
+    }
+    let mut seen: std::collections::HashSet<String> = stage.retries().taken().clone();
+    for selector in &opts.only {
+        if opts.limit.is_some_and(|l| report.harvested as usize >= l) {
+            break;
+        }
+        let Some(identifier) = stage.resolve(selector.trim()).await? else {
+            report.not_found.push(selector.clone());
+            continue;
+        };
+        if !seen.insert(identifier.clone()) {
+            continue;
+        }
+        let item = match harvester
+            .get_record(list.base_url, &identifier, list.metadata_prefix)
+            .await
+        {
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                report.not_found.push(selector.clone());
+                continue;
+            }
+            Err(e) => {
+                stage.end_page()?;
+                state.commit()?;
+                return Err(e.into());
+            }
+        };
+        report.harvested += 1;
+        match stage.process(&item).await {
+            Ok(d) => stage.record(report, d, &item)?,
+            Err(stop) => {
+                let Stop { message, decision } = *stop;
+                report.stopped = Some(message);
+                stage.record(report, decision, &item)?;
+                break;
+            }
+        }
+    }
+    stage.end_page()?;
+    state.commit()?;
+    Ok(())
 }
 
 fn now_unix() -> i64 {

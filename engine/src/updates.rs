@@ -443,6 +443,41 @@ impl Stage for Ctx<'_> {
         &self.retries
     }
 
+    /// An OAI identifier as it is; an MMS ID (or an IE PID through the state store's mapping)
+    /// as `oai:alma.<INST>:<MMS ID>`, the institution read from `alma.oai_base_url`.
+    async fn resolve(&self, selector: &str) -> Result<Option<String>, StageError> {
+        if selector.starts_with("oai:") {
+            return Ok(Some(selector.to_owned()));
+        }
+        if let Some(r) = self.state.record_by_mms(SOURCE, selector)? {
+            return Ok(Some(r.identifier));
+        }
+        let mms = if formats::identifier::MmsId::new(selector).is_ok() {
+            Some(selector.to_owned())
+        } else {
+            // An IE PID: the bib mdsync knows for it (the import's record, or the harvest's).
+            match self.state.record_by_pid(SOURCE, selector)? {
+                Some(r) => return Ok(Some(r.identifier)),
+                None => self
+                    .state
+                    .record_by_pid(crate::import::SOURCE, selector)?
+                    .and_then(|r| r.mms_id),
+            }
+        };
+        let inst = self
+            .cfg
+            .alma
+            .oai_base_url
+            .as_deref()
+            .and_then(|u| u.trim_end_matches('/').strip_suffix("/request"))
+            .and_then(|u| u.rsplit('/').next())
+            .map(str::to_owned);
+        Ok(match (mms, inst) {
+            (Some(m), Some(i)) => Some(format!("oai:alma.{i}:{m}")),
+            _ => None,
+        })
+    }
+
     fn end_page(&self) -> Result<(), StageError> {
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
         Ok(self.dir.publish(staged)?)

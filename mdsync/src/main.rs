@@ -543,7 +543,7 @@ fn exit_code(failed: bool) -> ExitCode {
 }
 
 fn failed(r: &Report) -> bool {
-    r.errors() > 0 || r.stopped.is_some()
+    r.errors() > 0 || r.stopped.is_some() || !r.not_found.is_empty()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -121,6 +121,12 @@ fn text_summary(r: &Report) -> String {
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }
+    if !r.not_found.is_empty() {
+        s.push_str(&format!(
+            "\n  not found (--only): {} — no record is known by it",
+            r.not_found.join(", ")
+        ));
+    }
     if let Some(st) = &r.stopped {
         s.push_str(&format!("\n  stopped: {st}"));
     }

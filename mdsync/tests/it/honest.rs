@@ -453,3 +453,52 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
     assert_eq!(stages[0]["alma_writes"], 0);
     mocks.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_fetches_the_named_records_whatever_the_window_and_names_what_it_cannot_find() {
+    let (mocks, cfg) = setup("only", 5, 49).await;
+    assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
+    super::rosetta_add(&mocks, "IE1003", "subject", "Named by MMS ID").await;
+    let mms =
+        engine::state::StateStore::open_read_only(&cfg.parent().expect("dir").join("state.sqlite"))
+            .expect("state")
+            .record_by_pid("rosetta", "IE1003")
+            .expect("read")
+            .and_then(|r| r.mms_id)
+            .expect("mms");
+    // An MMS ID on import: resolved through the state store, fetched directly (no --full).
+    let cfg2 = cfg.clone();
+    let mms2 = mms.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        mdsync()
+            .arg("--config")
+            .arg(&cfg2)
+            .args([
+                "import", "--only", &mms2, "--only", "IE9999", "--report", "json",
+            ])
+            .env("ALMA_API_KEY", "sandbox-key")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a selector that names nothing fails the run"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["counts"]["updated"], 1, "{r}");
+    assert_eq!(r["harvested"], 1, "only the named record: {r}");
+    assert_eq!(r["not_found"], serde_json::json!(["IE9999"]), "{r}");
+    assert!(
+        r["counts"].get("error").is_none(),
+        "not a record's outcome: {r}"
+    );
+    // An IE PID on harvest: the bib mdsync knows for it.
+    let out = mdsync_with(&cfg, &["harvest", "--only", "IE1003", "--report", "json"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["harvested"], 1, "{r}");
+    assert!(r["not_found"].is_null(), "{r}");
+    mocks.shutdown().await;
+}
