@@ -97,6 +97,13 @@ pub async fn revert(
         }
         report.records.push(out);
     }
+    // The calls it made, as every run reports them.
+    report.rosetta_calls = clients.rosetta.map_or(0, RosettaClient::calls);
+    if let Some(a) = clients.alma {
+        let (calls, writes) = a.calls();
+        report.alma_calls = calls;
+        report.alma_writes = writes;
+    }
     report.close(state)?;
     Ok(report)
 }

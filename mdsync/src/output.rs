@@ -79,6 +79,10 @@ fn text_summary(r: &Report) -> String {
                 .map(|d| format!("; packages from {d}"))
                 .unwrap_or_default()
         ),
+        "revert" | "repair" => format!(
+            "{} Alma calls ({} writes), {} IEWebServices calls",
+            r.alma_calls, r.alma_writes, r.rosetta_calls
+        ),
         _ => format!("{} IEWebServices calls", r.rosetta_calls),
     };
     let mut s = format!(

@@ -130,6 +130,27 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     println!("listening on {}", alma.base_url());
     eprintln!("REST: {}  OAI-PMH: {}", alma.api_url(), alma.oai_url());
+    // The keys it accepts (stdout's first line stays `listening on …`).
+    let keys: Vec<String> = if alma.config().api_keys.is_empty() {
+        vec![format!("{} (read-write)", mock_alma::Config::SANDBOX_KEY)]
+    } else {
+        alma.config()
+            .api_keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} ({})",
+                    k.key,
+                    if k.read_only {
+                        "read-only"
+                    } else {
+                        "read-write"
+                    }
+                )
+            })
+            .collect()
+    };
+    println!("API key(s): {}", keys.join(", "));
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

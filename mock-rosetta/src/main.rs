@@ -137,6 +137,13 @@ async fn main() -> anyhow::Result<()> {
         rosetta.oai_url(),
         rosetta.soap_url()
     );
+    // The credentials it accepts, for whoever points a client at it (a mock's secrets are not
+    // secret). stdout's first line stays `listening on …`.
+    println!(
+        "SOAP user {} (Basic auth), password {}",
+        rosetta.config().soap_user(),
+        rosetta.config().password
+    );
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -509,6 +509,12 @@ async fn revert_restores_what_an_import_replaced() {
     assert_eq!(r["stage"], "revert");
     assert_eq!(r["counts"]["reverted"], 1, "{r:#}");
     assert_eq!(r["records"][0]["ie_pid"], "IE1001", "{r:#}");
+    // The calls it made are reported (a GET of the bib and the PUT that restores it).
+    assert_eq!(
+        (r["alma_calls"].as_u64(), r["alma_writes"].as_u64()),
+        (Some(2), Some(1)),
+        "{r:#}"
+    );
     let history =
         String::from_utf8_lossy(&mdsync_with(&cfg, &["history"]).await.stdout).into_owned();
     assert!(
