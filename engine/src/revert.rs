@@ -37,6 +37,7 @@ pub async fn revert(
     clients: &RevertClients<'_>,
     run: i64,
     dry_run: bool,
+    force: bool,
 ) -> Result<Report, StageError> {
     let Some(target) = state.runs()?.into_iter().find(|r| r.id == run) else {
         return Err(StageError::Config(format!(
@@ -55,7 +56,40 @@ pub async fn revert(
         Some(state.start_run("revert", &format!("run={run}"))?)
     };
     let mut report = Report::new("revert", this, dry_run);
-    for row in state.run_records(run)? {
+    // A revert writes like any run of its direction: a tripped breaker holds it (unless it is
+    // the revert of the run that tripped it), and it is weighed whole before any write.
+    let opts = crate::stage::RunOptions {
+        dry_run,
+        force,
+        ..crate::stage::RunOptions::default()
+    };
+    let direction = crate::stage::Direction::of_stage(&target.stage);
+    let reverts_the_trip = state
+        .trip(direction.as_str())?
+        .is_some_and(|t| t.run == Some(run));
+    if !reverts_the_trip && let Some(why) = crate::stage::breaker_guard(state, direction, &opts)? {
+        report.stopped = Some(why);
+        report.close(state)?;
+        return Ok(report);
+    }
+    let rows = state.run_records(run)?;
+    let source = if target.stage == "import" {
+        crate::import::SOURCE
+    } else {
+        crate::updates::SOURCE
+    };
+    let breaker = crate::stage::Breaker::new(state, source, cfg.general.max_change_ratio, &opts)?;
+    let changes = rows
+        .iter()
+        .filter(|r| matches!(r.outcome.as_str(), "updated" | "conflict" | "created"))
+        .count() as u64;
+    if let Err(why) = breaker.check_count(changes, &format!("reverting run {run}")) {
+        report.stopped = Some(why);
+        crate::stage::settle_breaker(state, direction, Some(&breaker), &report, &opts)?;
+        report.close(state)?;
+        return Ok(report);
+    }
+    for row in rows {
         if !matches!(row.outcome.as_str(), "updated" | "conflict" | "created") {
             continue;
         }

@@ -356,6 +356,22 @@ impl Breaker {
         ))
     }
 
+    /// Weighs `n` changes at once (a revert): `Err` when they alone pass the limit.
+    pub fn check_count(&self, n: u64, what: &str) -> Result<(), String> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        if n <= limit {
+            return Ok(());
+        }
+        self.trip();
+        Err(format!(
+            "circuit breaker: {what} changes {n} records, more than {limit} of the {} known \
+             (max_change_ratio = {}); nothing was written. Rerun with --force if this is meant",
+            self.known, self.ratio
+        ))
+    }
+
     /// Takes a slot for one record's change; `Err` with the reason when none is left.
     pub fn take(&self) -> Result<(), String> {
         let Some(limit) = self.limit else {

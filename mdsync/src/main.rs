@@ -223,6 +223,9 @@ enum Command {
         /// Change nothing; say what would be restored.
         #[arg(long)]
         dry_run: bool,
+        /// Revert past the circuit breaker (a revert is weighed like any run).
+        #[arg(long)]
+        force: bool,
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
@@ -559,6 +562,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Revert {
             run,
             dry_run,
+            force,
             report,
         } => {
             let cfg = Config::load(&config_path)?;
@@ -578,6 +582,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 run,
                 dry_run,
+                force,
             )
             .await
             .context("revert");

@@ -472,6 +472,7 @@ impl World {
                         &clients,
                         step.revert.unwrap_or_default(),
                         step.dry_run,
+                        step.force,
                     )
                     .await;
                     if let Ok(r) = &r {

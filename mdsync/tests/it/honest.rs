@@ -292,6 +292,22 @@ async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
     assert_eq!(r2a["direction"], "rosetta-to-alma");
     assert_eq!(r2a["breaker"]["run"], 2, "{st}");
     assert!(r2a["next_from"].is_string(), "{st}");
+    // A revert is a run of its direction: held while tripped, unless it reverts the tripping run.
+    let held = mdsync_with(&cfg, &["revert", "--run", "1", "--report", "json"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&held.stdout).expect("json");
+    assert!(
+        r["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("tripped by run 2")),
+        "{r}"
+    );
+    let undo = mdsync_with(&cfg, &["revert", "--run", "2", "--report", "json"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&undo.stdout).expect("json");
+    assert!(
+        r["stopped"].is_null(),
+        "the tripping run can be reverted: {r}"
+    );
+    assert!(r["counts"]["reverted"].as_u64().unwrap_or(0) > 0, "{r}");
     let reset = mdsync_with(
         &cfg,
         &["breaker", "reset", "--direction", "rosetta-to-alma"],

@@ -149,12 +149,12 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
         rosetta: Some(&soap),
     };
     let ie_run = done.ies.run.expect("a run");
-    let r = engine::revert::revert(&cfg, &store, &clients, ie_run, true)
+    let r = engine::revert::revert(&cfg, &store, &clients, ie_run, true, false)
         .await
         .expect("revert dry run");
     assert_eq!(r.counts.get("reverted"), Some(&1), "{r:#?}");
     let bib_run = done.bibs.run.expect("a run");
-    let r = engine::revert::revert(&cfg, &store, &clients, bib_run, true)
+    let r = engine::revert::revert(&cfg, &store, &clients, bib_run, true, false)
         .await
         .expect("revert dry run");
     assert!(
