@@ -620,16 +620,9 @@ async fn retry_pass<S: Stage>(
             continue;
         }
         retries.taken().insert(row.identifier.clone());
-        report.harvested += 1;
-        match stage.process(&item).await {
-            Ok(d) => stage.record(report, d, &item)?,
-            Err(stop) => {
-                let Stop { message, decision } = *stop;
-                report.stopped = Some(message);
-                stage.record(report, decision, &item)?;
-                stopped = true;
-                break;
-            }
+        if !process_one(stage, report, &item).await? {
+            stopped = true;
+            break;
         }
     }
     stage.end_page()?;
@@ -698,20 +691,35 @@ async fn only_pass<S: Stage>(
                 return Err(e.into());
             }
         };
-        report.harvested += 1;
-        match stage.process(&item).await {
-            Ok(d) => stage.record(report, d, &item)?,
-            Err(stop) => {
-                let Stop { message, decision } = *stop;
-                report.stopped = Some(message);
-                stage.record(report, decision, &item)?;
-                break;
-            }
+        if !process_one(stage, report, &item).await? {
+            break;
         }
     }
     stage.end_page()?;
     state.commit()?;
     Ok(())
+}
+
+/// One record fetched alone (retry set, `--only`, a plan): processed and recorded. `Ok(false)`
+/// when it stopped the run (the reason is in the report).
+async fn process_one<S: Stage>(
+    stage: &S,
+    report: &mut Report,
+    item: &Item,
+) -> Result<bool, StageError> {
+    report.harvested += 1;
+    match stage.process(item).await {
+        Ok(d) => {
+            stage.record(report, d, item)?;
+            Ok(true)
+        }
+        Err(stop) => {
+            let Stop { message, decision } = *stop;
+            report.stopped = Some(message);
+            stage.record(report, decision, item)?;
+            Ok(false)
+        }
+    }
 }
 
 fn now_unix() -> i64 {
@@ -778,15 +786,8 @@ pub(crate) async fn drive_plan<S: Stage>(
             });
             continue;
         };
-        report.harvested += 1;
-        match stage.process(&item).await {
-            Ok(d) => stage.record(report, d, &item)?,
-            Err(stop) => {
-                let Stop { message, decision } = *stop;
-                report.stopped = Some(message);
-                stage.record(report, decision, &item)?;
-                break;
-            }
+        if !process_one(stage, report, &item).await? {
+            break;
         }
         stage.end_page()?;
     }

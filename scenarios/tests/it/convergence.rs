@@ -17,7 +17,7 @@
 
 use engine::config::{Config, FieldPolicy};
 use engine::report::Report;
-use engine::rosetta::{RosettaClient, RosettaConfig};
+use engine::rosetta::RosettaClient;
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use formats::dc::{Container, DcElement, DcRecord};
@@ -130,16 +130,7 @@ impl World {
         cfg.update.field_policy = policy;
         let state_path = state(&name);
         let store = StateStore::open(&state_path).expect("state");
-        let soap = RosettaClient::new(
-            engine::harvest::http_client().expect("client"),
-            RosettaConfig {
-                soap_url: mocks.rosetta.soap_url(),
-                user: "mdsync".into(),
-                institution: mocks.rosetta.config().institution.clone(),
-                password: mocks.rosetta.config().password.clone(),
-                retry: engine::retry::RetryPolicy::default(),
-            },
-        );
+        let soap = crate::support::soap(&mocks);
         World {
             mocks,
             cfg,

@@ -3,7 +3,6 @@
 //! quiet and the values stay single.
 
 use engine::apply::{ApplyOptions, apply};
-use engine::rosetta::{RosettaClient, RosettaConfig};
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use scenarios::scenario::Scenario;
@@ -36,16 +35,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
         ),
     );
     let store = StateStore::open(&state("repair")).expect("state");
-    let soap = RosettaClient::new(
-        engine::harvest::http_client().expect("client"),
-        RosettaConfig {
-            soap_url: mocks.rosetta.soap_url(),
-            user: "mdsync".into(),
-            institution: mocks.rosetta.config().institution.clone(),
-            password: mocks.rosetta.config().password.clone(),
-            retry: engine::retry::RetryPolicy::default(),
-        },
-    );
+    let soap = crate::support::soap(&mocks);
     let (h, a) = clients(&cfg);
     let marc = engine::harvest::Harvester::new(
         engine::harvest::http_client().expect("client"),

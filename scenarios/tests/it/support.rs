@@ -81,3 +81,21 @@ pub(crate) fn clients(cfg: &Config) -> (Harvester, AlmaClient) {
     );
     (h, a)
 }
+
+/// IEWebServices of the mock, as a run with `rosetta.soap_url` reaches it.
+pub(crate) fn soap(m: &Mocks) -> engine::rosetta::RosettaClient {
+    engine::rosetta::RosettaClient::new(
+        http_client().expect("client"),
+        engine::rosetta::RosettaConfig {
+            soap_url: m.rosetta.soap_url(),
+            user: "mdsync".into(),
+            institution: m.rosetta.config().institution.clone(),
+            password: m.rosetta.config().password.clone(),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(100),
+            },
+        },
+    )
+}

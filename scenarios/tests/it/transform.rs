@@ -2,7 +2,7 @@
 //! stylesheet that drops a field and maps a value, one that makes DC of Alma's MARC21
 //! publishing, and one that does not compile. Needs xsltproc: runs under `MDSYNC_INTEROP=1`.
 
-use engine::rosetta::{RosettaClient, RosettaConfig};
+use engine::rosetta::RosettaClient;
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use formats::dc::{Container, DcElement, DcRecord};
@@ -45,16 +45,7 @@ async fn world(name: &str, extra_alma: &str, transform: &str) -> World {
         ),
     );
     let store = StateStore::open(&state(name)).expect("state");
-    let soap = RosettaClient::new(
-        engine::harvest::http_client().expect("client"),
-        RosettaConfig {
-            soap_url: mocks.rosetta.soap_url(),
-            user: "mdsync".into(),
-            institution: mocks.rosetta.config().institution.clone(),
-            password: mocks.rosetta.config().password.clone(),
-            retry: engine::retry::RetryPolicy::default(),
-        },
-    );
+    let soap = crate::support::soap(&mocks);
     World {
         mocks,
         cfg,

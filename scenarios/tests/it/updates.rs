@@ -18,7 +18,7 @@ use formats::dc::DcElement;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 use serde_json::json;
 
-use crate::support::{clients, config_with, state};
+use crate::support::{clients, config_with, soap, state};
 
 fn update_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
@@ -34,23 +34,6 @@ fn round_trip_config(m: &Mocks, dir: &std::path::Path) -> Config {
             m.alma.oai_url(),
             dir.display()
         ),
-    )
-}
-
-fn soap(m: &Mocks) -> RosettaClient {
-    RosettaClient::new(
-        engine::harvest::http_client().expect("client"),
-        RosettaConfig {
-            soap_url: m.rosetta.soap_url(),
-            user: "mdsync".into(),
-            institution: m.rosetta.config().institution.clone(),
-            password: m.rosetta.config().password.clone(),
-            retry: RetryPolicy {
-                max_attempts: 3,
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(100),
-            },
-        },
     )
 }
 
