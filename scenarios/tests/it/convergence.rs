@@ -11,6 +11,8 @@
 //! - **convergence**: at the end a quiet `sync`, then a quiet `sync --full`, write nothing either
 //!   way.
 //!
+//! A round may start on a fresh state store (a lost state file): the next sync has no bases.
+//!
 //! It runs with the default field policy (`merge`), with `replace`, and against a mock-alma
 //! whose publishing is not the crosswalk's inverse (`--publishing-variant isbd`).
 //! `MDSYNC_PROPTEST_CASES=N` runs N cases each (default 32); a failure prints its shrunk edits.
@@ -68,6 +70,9 @@ struct Model {
     live: Vec<Vec<Live>>,
     dead: Vec<Vec<String>>,
     next: u32,
+    /// This round started on a fresh state store: with no base, the next sync cannot tell a
+    /// removal from the other side's addition and only ever adds (README): a removal comes back.
+    fresh: bool,
 }
 
 const ROSETTA_ELEMENTS: [(&str, &str); 4] = [
@@ -84,6 +89,7 @@ struct World {
     soap: RosettaClient,
     dir: std::path::PathBuf,
     state_path: std::path::PathBuf,
+    bibs: std::sync::Mutex<std::collections::HashMap<usize, String>>,
 }
 
 fn pid(ie: usize) -> String {
@@ -138,6 +144,7 @@ impl World {
             soap,
             dir,
             state_path,
+            bibs: std::sync::Mutex::default(),
         }
     }
 
@@ -176,12 +183,20 @@ impl World {
         (i, hv, ap)
     }
 
+    /// The IE's bib (asked of Alma's publishing once, then remembered: the state store may be
+    /// replaced mid-case).
     fn mms(&self, ie: usize) -> String {
-        self.store
-            .record_by_pid("rosetta", &pid(ie))
-            .expect("state")
-            .and_then(|r| r.mms_id)
-            .expect("imported")
+        let mut known = self.bibs.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .entry(ie)
+            .or_insert_with(|| {
+                self.store
+                    .record_by_pid("rosetta", &pid(ie))
+                    .expect("state")
+                    .and_then(|r| r.mms_id)
+                    .expect("imported")
+            })
+            .clone()
     }
 
     fn rosetta_dc(&self, ie: usize) -> DcRecord {
@@ -274,6 +289,13 @@ impl World {
                         .iter()
                         .any(|e| engine::threeway::value_key(&e.value) == key)
                 };
+                // Without a base (a fresh state), a removal comes back from the side that
+                // still holds the value.
+                let comes_back = model.fresh
+                    && match side {
+                        Side::Rosetta => holds(&self.alma_dc(ie)),
+                        Side::Alma => holds(&self.rosetta_dc(ie)),
+                    };
                 match side {
                     Side::Rosetta if !holds(&self.rosetta_dc(ie)) => {}
                     Side::Alma if !holds(&self.alma_dc(ie)) => {}
@@ -282,8 +304,9 @@ impl World {
                         dc.elements
                             .retain(|e| engine::threeway::value_key(&e.value) != key);
                         self.put_rosetta_dc(ie, &dc).await;
-                        // A value Alma keeps in a field of its own is restored, not deleted.
-                        if v.owned {
+                        // A value Alma keeps in a field of its own is restored, not deleted;
+                        // without a base every removal is.
+                        if v.owned && !comes_back {
                             model.live[ie].remove(i);
                             model.dead[ie].push(v.value);
                         }
@@ -294,8 +317,10 @@ impl World {
                             serde_json::json!([{"op": "delete_field", "tag": v.tag, "matching": v.value}]),
                         )
                         .await;
-                        model.live[ie].remove(i);
-                        model.dead[ie].push(v.value);
+                        if !comes_back {
+                            model.live[ie].remove(i);
+                            model.dead[ie].push(v.value);
+                        }
                     }
                 }
             }
@@ -352,6 +377,19 @@ impl World {
         Ok(())
     }
 
+    /// Replaces the state store by a new, empty one.
+    async fn fresh_state(&mut self, n: usize) {
+        let path = std::path::PathBuf::from(format!("{}-fresh{n}", self.state_path.display()));
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        self.store = StateStore::open(&path).expect("fresh state");
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.state_path.display()));
+        }
+        self.state_path = path;
+    }
+
     async fn shutdown(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         drop(self.store);
@@ -372,7 +410,7 @@ fn run_case(
     case: u32,
     policy: FieldPolicy,
     variant: PublishingVariant,
-    rounds: &[Vec<Edit>],
+    rounds: &[(bool, Vec<Edit>)],
 ) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -380,15 +418,25 @@ fn run_case(
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let w = World::start(case, policy, variant).await;
+        let mut w = World::start(case, policy, variant).await;
         let mut model = Model {
             live: vec![Vec::new(); IES],
             dead: vec![Vec::new(); IES],
             next: 0,
+            fresh: false,
         };
         w.sync().await;
+        for ie in 0..IES {
+            w.mms(ie);
+        }
         let mut result = Ok(());
-        'rounds: for (n, round) in rounds.iter().enumerate() {
+        'rounds: for (n, (fresh, round)) in rounds.iter().enumerate() {
+            model.fresh = *fresh;
+            if *fresh {
+                // A new state store (a lost state file, a migration): the next sync starts
+                // without bases, with the systems as the last sync left them.
+                w.fresh_state(n).await;
+            }
             for e in round {
                 w.apply(&mut model, e).await;
             }
@@ -430,7 +478,13 @@ fn check_policy(policy: FieldPolicy, variant: PublishingVariant) {
         failure_persistence: None,
         ..ProptestConfig::default()
     });
-    let rounds = proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..4);
+    let rounds = proptest::collection::vec(
+        (
+            proptest::bool::weighted(0.2),
+            proptest::collection::vec(edit(), 1..4),
+        ),
+        1..4,
+    );
     let result = runner.run(&rounds, |rounds| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         run_case(n, policy, variant, &rounds).map_err(TestCaseError::fail)
