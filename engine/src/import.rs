@@ -187,6 +187,20 @@ pub async fn import(
         report.close(state)?;
         return Ok(report);
     }
+    // What Rosetta's own job applied since: the bases it carried are the IEs' now (read only:
+    // the import never creates or checks the update directory beyond reading it).
+    if !opts.dry_run
+        && let Ok(dir) = cfg.update_dir()
+        && dir.is_dir()
+    {
+        crate::updates::read_back_job(
+            cfg,
+            state,
+            &crate::update_dir::UpdateDir::new(dir),
+            &ctx.pattern,
+            &mut report,
+        )?;
+    }
     let list = ListSource {
         source: SOURCE,
         base_url: &cfg.rosetta.oai_base_url,

@@ -301,44 +301,64 @@ pub async fn harvest(
 /// in `done/` is what Rosetta now holds (the import's echo); one in `error/` is reported and its
 /// Alma record joins the retry set (the run's retry pass fetches it again).
 fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), StageError> {
+    read_back_job(ctx.cfg, ctx.state, &ctx.dir, &ctx.rule.pid_pattern, report)
+}
+
+/// Learns where Rosetta's own job put each pending package (done: the IE holds it, and the base
+/// it carries becomes the IE's; error: its Alma record joins the retry set). The harvest does it
+/// first; so does the import, whose three-way step needs the base Rosetta's job left.
+pub(crate) fn read_back_job(
+    cfg: &Config,
+    state: &StateStore,
+    dir: &UpdateDir,
+    pattern: &PidPattern,
+    report: &mut Report,
+) -> Result<(), StageError> {
     let mut after = String::new();
     // A page of pending packages at a time: memory stays bounded however many wait.
     loop {
-        let page = ctx.state.packages_after("pending", &after, 500)?;
+        let page = state.packages_after("pending", &after, 500)?;
         let Some(last) = page.last() else { break };
         after = last.name.clone();
         for p in page {
-            read_back_one(ctx, report, p)?;
+            read_back_one(cfg, state, dir, pattern, report, p)?;
         }
     }
     Ok(())
 }
 
-fn read_back_one(ctx: &Ctx<'_>, report: &mut Report, p: PackageRow) -> Result<(), StageError> {
+fn read_back_one(
+    cfg: &Config,
+    state: &StateStore,
+    dir: &UpdateDir,
+    pattern: &PidPattern,
+    report: &mut Report,
+    p: PackageRow,
+) -> Result<(), StageError> {
     // Still waiting (one stat), the common case while Rosetta's job has not run.
-    if ctx.dir.is_pending(&p.name) {
+    if dir.is_pending(&p.name) {
         return Ok(());
     }
-    match ctx.dir.find_settled(&p.name) {
+    match dir.find_settled(&p.name) {
         None => {}
         Some(Settled::Done) => {
-            let path = ctx.dir.root().join("done").join(&p.name);
+            let path = dir.root().join("done").join(&p.name);
             let dc = std::fs::read_to_string(&path)
                 .ok()
-                .and_then(|x| UpdateMd::read(&x, &ctx.rule.pid_pattern).ok())
+                .and_then(|x| UpdateMd::read(&x, pattern).ok())
                 .as_ref()
                 .and_then(crate::rosetta::package_dc);
-            applied(ctx.cfg, ctx.state, &p, dc.as_ref())?;
+            applied(cfg, state, &p, dc.as_ref())?;
         }
         Some(Settled::Error(reason)) => {
-            ctx.state.settle_package(&p.name, "error", Some(&reason))?;
+            state.settle_package(&p.name, "error", Some(&reason))?;
             if let Some(id) = &p.source_identifier {
-                ctx.state.forget_fingerprint(SOURCE, id)?;
+                state.forget_fingerprint(SOURCE, id)?;
                 let why = format!(
                     "Rosetta's Metadata Update Job rejected {}: {reason}",
                     p.name
                 );
-                ctx.state.retry_failed(SOURCE, id, Some(&why), report.run)?;
+                state.retry_failed(SOURCE, id, Some(&why), report.run)?;
             }
             report.warnings.push(format!(
                 "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",

@@ -90,6 +90,8 @@ struct World {
     dir: std::path::PathBuf,
     state_path: std::path::PathBuf,
     bibs: std::sync::Mutex<std::collections::HashMap<usize, String>>,
+    /// No SOAP: the harvest compares with the DC it last saw, Rosetta's job applies.
+    job: bool,
 }
 
 fn pid(ie: usize) -> String {
@@ -107,11 +109,23 @@ async fn post(url: String, body: serde_json::Value) {
 }
 
 impl World {
-    async fn start(case: u32, policy: FieldPolicy, variant: PublishingVariant) -> World {
+    async fn start(case: u32, policy: FieldPolicy, variant: PublishingVariant, job: bool) -> World {
+        let name = format!("prop-{policy:?}-{variant:?}-{job}-{case}");
+        let dir =
+            std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if job {
+            std::fs::create_dir_all(&dir).expect("update dir");
+        }
         let mocks = Mocks::start(MocksConfig {
             rosetta_store: RosettaState::Generate {
                 n: IES,
                 seed: 90 + u64::from(case),
+            },
+            // Rosetta's own Metadata Update Job over the update directory, instead of apply.
+            rosetta: mock_rosetta::Config {
+                update_dir: job.then(|| dir.clone()),
+                ..mock_rosetta::Config::default()
             },
             alma: mock_alma::Config {
                 publishing_variant: variant,
@@ -121,10 +135,6 @@ impl World {
         })
         .await
         .expect("mocks");
-        let name = format!("prop-{policy:?}-{variant:?}-{case}");
-        let dir =
-            std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
         let mut cfg = config_with(
             &mocks,
             &format!(
@@ -145,6 +155,7 @@ impl World {
             dir,
             state_path,
             bibs: std::sync::Mutex::default(),
+            job,
         }
     }
 
@@ -162,17 +173,35 @@ impl World {
         let i = engine::import::import(&self.cfg, &self.store, &h, &a, &opts)
             .await
             .expect("import");
-        let hv = engine::updates::harvest(&self.cfg, &self.store, &h, Some(&self.soap), &opts)
+        let soap = (!self.job).then_some(&self.soap);
+        let hv = engine::updates::harvest(&self.cfg, &self.store, &h, soap, &opts)
             .await
             .expect("harvest");
-        let ap = engine::apply::apply(
-            &self.cfg,
-            &self.store,
-            &self.soap,
-            &engine::apply::ApplyOptions::default(),
-        )
-        .await
-        .expect("apply");
+        let ap = if self.job {
+            let r: serde_json::Value = reqwest::Client::new()
+                .post(format!(
+                    "{}/__admin/update-job/run",
+                    self.mocks.rosetta.base_url()
+                ))
+                .send()
+                .await
+                .expect("job")
+                .json()
+                .await
+                .expect("summary");
+            let mut report = Report::new("rosetta-job", None, false);
+            report.harvested = r["processed"].as_u64().unwrap_or(0);
+            report
+        } else {
+            engine::apply::apply(
+                &self.cfg,
+                &self.store,
+                &self.soap,
+                &engine::apply::ApplyOptions::default(),
+            )
+            .await
+            .expect("apply")
+        };
         for r in [&i, &hv, &ap] {
             assert!(
                 r.stopped.is_none() && r.errors() == 0,
@@ -410,6 +439,7 @@ fn run_case(
     case: u32,
     policy: FieldPolicy,
     variant: PublishingVariant,
+    job: bool,
     rounds: &[(bool, Vec<Edit>)],
 ) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -418,7 +448,7 @@ fn run_case(
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let mut w = World::start(case, policy, variant).await;
+        let mut w = World::start(case, policy, variant, job).await;
         let mut model = Model {
             live: vec![Vec::new(); IES],
             dead: vec![Vec::new(); IES],
@@ -470,7 +500,7 @@ fn cases() -> u32 {
         .unwrap_or(32)
 }
 
-fn check_policy(policy: FieldPolicy, variant: PublishingVariant) {
+fn check_policy(policy: FieldPolicy, variant: PublishingVariant, job: bool) {
     let case = std::sync::atomic::AtomicU32::new(0);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: cases(),
@@ -487,7 +517,7 @@ fn check_policy(policy: FieldPolicy, variant: PublishingVariant) {
     );
     let result = runner.run(&rounds, |rounds| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        run_case(n, policy, variant, &rounds).map_err(TestCaseError::fail)
+        run_case(n, policy, variant, job, &rounds).map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("{e}");
@@ -496,17 +526,24 @@ fn check_policy(policy: FieldPolicy, variant: PublishingVariant) {
 
 #[test]
 fn values_never_multiply_edits_never_vanish_and_a_quiet_sync_writes_nothing() {
-    check_policy(FieldPolicy::Merge, PublishingVariant::Crosswalk);
+    check_policy(FieldPolicy::Merge, PublishingVariant::Crosswalk, false);
+}
+
+/// Without SOAP: the harvest compares with the DC it last saw, and Rosetta's own Metadata
+/// Update Job applies the packages (read back from `done/` by the next harvest).
+#[test]
+fn the_same_holds_when_rosettas_own_job_applies() {
+    check_policy(FieldPolicy::Merge, PublishingVariant::Crosswalk, true);
 }
 
 /// Alma's real MARC → DC is not public: the same with a publishing that is not the
 /// crosswalk's inverse (ISBD full stops, ` -- ` subdivisions, notes reordered).
 #[test]
 fn the_same_holds_when_alma_publishes_otherwise_than_the_crosswalk() {
-    check_policy(FieldPolicy::Merge, PublishingVariant::Isbd);
+    check_policy(FieldPolicy::Merge, PublishingVariant::Isbd, false);
 }
 
 #[test]
 fn the_same_holds_with_field_policy_replace() {
-    check_policy(FieldPolicy::Replace, PublishingVariant::Crosswalk);
+    check_policy(FieldPolicy::Replace, PublishingVariant::Crosswalk, false);
 }
