@@ -131,14 +131,9 @@ async fn apply_one(
     dry_run: bool,
 ) -> Result<(RecordOutcome, Option<String>), StageError> {
     let mut out = RecordOutcome {
-        identifier: file.name.clone(),
         ie_pid: pid_of(&file.name).map(str::to_owned),
-        mms_id: None,
-        outcome: Outcome::Error,
-        reason: None,
-        changes: Vec::new(),
         file: Some(file.name.clone()),
-        retried: false,
+        ..RecordOutcome::error(file.name.clone(), None)
     };
     let package = std::fs::read_to_string(&file.path)
         .map_err(|e| format!("cannot read it: {e}"))

@@ -1,4 +1,4 @@
-//! The import stage (Rosetta → Alma, DESIGN §4): harvest Rosetta's set page by page; per record
+//! The import stage (Rosetta → Alma): harvest Rosetta's set page by page; per record
 //! crosswalk DC → MARC, match on 035, create bib + remote representation, update as a merge, or
 //! skip when identical; unchanged records cost no Alma call at all. Every record ends in exactly
 //! one outcome.
@@ -247,16 +247,10 @@ impl Stage for Ctx<'_> {
         let known = match self.state.record(SOURCE, &item.header().identifier) {
             Ok(k) => k,
             Err(e) => {
-                let out = RecordOutcome {
-                    identifier: item.header().identifier.clone(),
-                    ie_pid: None,
-                    mms_id: None,
-                    outcome: Outcome::Error,
-                    reason: Some(format!("reading the state store: {e}")),
-                    changes: Vec::new(),
-                    file: None,
-                    retried: false,
-                };
+                let out = RecordOutcome::error(
+                    item.header().identifier.clone(),
+                    Some(format!("reading the state store: {e}")),
+                );
                 return Ok(((out, None, None), None));
             }
         };
@@ -426,16 +420,7 @@ fn record(
 async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Processed<Decision> {
     let header = item.header();
     let id = header.identifier.clone();
-    let mut out = RecordOutcome {
-        identifier: id.clone(),
-        ie_pid: None,
-        mms_id: None,
-        outcome: Outcome::Error,
-        reason: None,
-        changes: Vec::new(),
-        file: None,
-        retried: false,
-    };
+    let mut out = RecordOutcome::error(id.clone(), None);
     let fail = |mut out: RecordOutcome, reason: String| -> Processed<Decision> {
         out.outcome = Outcome::Error;
         out.reason = Some(reason);

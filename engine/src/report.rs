@@ -96,6 +96,23 @@ pub struct RecordOutcome {
     pub retried: bool,
 }
 
+impl RecordOutcome {
+    /// An `error` for `identifier`, nothing else known yet: where every record starts until a
+    /// stage has done what it came for.
+    pub fn error(identifier: impl Into<String>, reason: Option<String>) -> Self {
+        RecordOutcome {
+            identifier: identifier.into(),
+            ie_pid: None,
+            mms_id: None,
+            outcome: Outcome::Error,
+            reason,
+            changes: Vec::new(),
+            file: None,
+            retried: false,
+        }
+    }
+}
+
 /// Told each record that did something, as soon as its outcome is recorded. With a hook, a
 /// stage hands its records to it instead of keeping them in [`Report::records`], so a run of
 /// millions holds none of them in memory (the binary streams them to stdout).
@@ -108,7 +125,7 @@ impl std::fmt::Debug for RecordHook {
     }
 }
 
-/// A run's report (`--report json` prints it; schema version 1, DESIGN §4). Every stage fills
+/// A run's report (`--report json` prints it; schema version 1, README "Reports"). Every stage fills
 /// the same shape; the fields a stage does not use stay zero.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {

@@ -95,14 +95,9 @@ pub async fn revert(
         }
         report.harvested += 1;
         let mut out = RecordOutcome {
-            identifier: row.identifier.clone(),
             ie_pid: row.ie_pid.clone(),
             mms_id: row.mms_id.clone(),
-            outcome: Outcome::Error,
-            reason: None,
-            changes: Vec::new(),
-            file: None,
-            retried: false,
+            ..RecordOutcome::error(row.identifier.clone(), None)
         };
         let result = match target.stage.as_str() {
             "import" => revert_bib(cfg, state, clients.alma, run, &row, dry_run).await,

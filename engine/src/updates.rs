@@ -1,4 +1,4 @@
-//! The harvest stage (Alma → Rosetta, DESIGN §4; `mdsync harvest`): harvest Alma's publishing
+//! The harvest stage (Alma → Rosetta; `mdsync harvest`): harvest Alma's publishing
 //! set; per record match the IE by its `dc:identifier`, build the record Rosetta should hold (the
 //! field policy), compare it with the IE's current DC, and write one updateMD package per IE
 //! that differs. Every record ends in exactly one outcome: updated (a package written),
@@ -370,7 +370,7 @@ fn read_back_one(
 }
 
 /// A package is in Rosetta: remember its DC as the IE's, in the import's own projection, so the
-/// import takes the IE's next harvest for the echo it is (DESIGN §4, echo suppression).
+/// import takes the IE's next harvest for the echo it is (echo suppression).
 pub(crate) fn applied(
     cfg: &Config,
     state: &StateStore,
@@ -510,16 +510,10 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
     let known = match ctx.state.record(SOURCE, &item.header().identifier) {
         Ok(k) => k,
         Err(e) => {
-            return Ok(Decision::new(RecordOutcome {
-                identifier: item.header().identifier.clone(),
-                ie_pid: None,
-                mms_id: None,
-                outcome: Outcome::Error,
-                reason: Some(format!("reading the state store: {e}")),
-                changes: Vec::new(),
-                file: None,
-                retried: false,
-            }));
+            return Ok(Decision::new(RecordOutcome::error(
+                item.header().identifier.clone(),
+                Some(format!("reading the state store: {e}")),
+            )));
         }
     };
     let known_copy = known.clone();
@@ -538,16 +532,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item) -> Processed<Decision> {
 
 async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Processed<Decision> {
     let header = item.header();
-    let d = Decision::new(RecordOutcome {
-        identifier: header.identifier.clone(),
-        ie_pid: None,
-        mms_id: None,
-        outcome: Outcome::Error,
-        reason: None,
-        changes: Vec::new(),
-        file: None,
-        retried: false,
-    });
+    let d = Decision::new(RecordOutcome::error(header.identifier.clone(), None));
     let datestamp = header.datestamp.to_string();
     // A deletion seen before (the window's inclusive `from`): already reported. A live record
     // is judged by its fingerprint below: two changes in one second share a datestamp.
