@@ -1,4 +1,4 @@
-//! The configuration file (DESIGN §4): one TOML file for both directions; every key documented;
+//! The configuration file (`mdsync.example.toml` has every key): one TOML file for both directions; every key documented;
 //! unknown keys are errors; secrets only from the environment, named by `*_env` keys.
 
 use std::path::{Path, PathBuf};
@@ -649,7 +649,7 @@ pub fn secret(var: &str) -> Result<String, ConfigProblem> {
 mod tests {
     use super::*;
 
-    const DESIGN_EXAMPLE: &str = r#"
+    const FULL_EXAMPLE: &str = r#"
 [general]
 environment = "sandbox"
 max_change_ratio = 0.2
@@ -696,14 +696,14 @@ path = "mdsync.sqlite"
         .expect("the repository's example configuration is valid");
         assert!(example.problems().is_empty(), "{:?}", example.problems());
         assert_eq!(example.general.timeout_seconds, 300);
-        let c = Config::from_toml(DESIGN_EXAMPLE, "x.toml").expect("valid");
+        let c = Config::from_toml(FULL_EXAMPLE, "x.toml").expect("valid");
         assert_eq!(c.alma.max_requests_per_second, 25);
         assert_eq!(c.match_contains(), "d4I1-pubam");
     }
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let typo = DESIGN_EXAMPLE.replace("max_requests_per_second", "max_request_per_second");
+        let typo = FULL_EXAMPLE.replace("max_requests_per_second", "max_request_per_second");
         let e = Config::from_toml(&typo, "x.toml")
             .expect_err("unknown key")
             .to_string();
@@ -711,7 +711,7 @@ path = "mdsync.sqlite"
             e.contains("max_request_per_second") && e.contains("line"),
             "{e}"
         );
-        let bad = DESIGN_EXAMPLE
+        let bad = FULL_EXAMPLE
             .replace("max_change_ratio = 0.2", "max_change_ratio = 2.0")
             .replace("^IE[0-9]+$", "^IE[")
             .replace("$$LinkingParameter1", "{pid}")

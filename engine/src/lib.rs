@@ -1,10 +1,10 @@
-//! The mdsync sync engine: what runs the round trip between Rosetta and Alma (DESIGN §4).
+//! The mdsync sync engine: what runs the round trip between Rosetta and Alma (README: "How the two sides are merged").
 //!
 //! # What it owns
 //!
 //! | module | |
 //! |---|---|
-//! | [`config`] | the configuration file: every key of DESIGN §4, unknown keys are errors, secrets from the environment |
+//! | [`config`] | the configuration file: every key of `mdsync.example.toml`, unknown keys are errors, secrets from the environment |
 //! | [`harvest`] | the OAI-PMH harvester both directions use: streaming, retries, tokens, checkpoints |
 //! | [`retry`] | which HTTP answers are retried and how long to wait (`Retry-After` in both forms, backoff with jitter) |
 //! | [`alma`] | the Alma REST client: pacing, retries, the daily quota, error bodies with trackingIds |

@@ -1,4 +1,4 @@
-//! The field policy (DESIGN §4): the DC record Rosetta should hold, built from Alma's published
+//! The field policy (README: "How the two sides are merged"): the DC record Rosetta should hold, built from Alma's published
 //! record and the IE's current one. Pure: no I/O, so every rule is a unit test.
 //!
 //! `merge` (the default) uses Rosetta's record as the skeleton, so that when Alma changed

@@ -58,7 +58,7 @@ pub struct RunOptions {
     pub retry_all: bool,
 }
 
-/// The retry set's side of a stage (DESIGN: every record whose last outcome is `error` is
+/// The retry set's side of a stage (every record whose last outcome is `error` is
 /// fetched again by the next run, whatever the window). Each real run records, per record, a
 /// failure (the set's count grows) or a success (it leaves the set).
 #[derive(Debug)]

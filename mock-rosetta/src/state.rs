@@ -1,5 +1,5 @@
 //! The repository's state: IEs with their descriptive DC, sets, deletion and lock flags, and the
-//! datestamp index that OAI-PMH lists are served from. Seeded from a state file (DESIGN §6) or
+//! datestamp index that OAI-PMH lists are served from. Seeded from a state file (scenarios/README.md) or
 //! generated deterministically.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,5 @@
 //! Scenarios: both mocks booted in-process on ephemeral ports, the engine driven against them,
-//! outcomes checked (DESIGN §6).
+//! outcomes checked (scenarios/README.md).
 //!
 //! # What it owns
 //!

@@ -1,5 +1,5 @@
 //! The scenario file (`scenarios/library/*.toml`; format in `scenarios/README.md`): the mocks'
-//! state-file sections of DESIGN §6, engine configuration overrides, ordered steps with their
+//! state-file sections (scenarios/README.md), engine configuration overrides, ordered steps with their
 //! expected outcomes, and final expectations. An unknown key or a malformed step is an error
 //! naming the file, the line and the key.
 

@@ -116,7 +116,7 @@ impl MetadataFormat {
         }
     }
 
-    /// mdsync's qualified-DC container (no official schema exists; DESIGN §2).
+    /// mdsync's qualified-DC container (no official schema exists).
     pub fn oai_qdc() -> Self {
         MetadataFormat {
             prefix: "oai_qdc".to_owned(),

@@ -60,7 +60,7 @@ fn oai_pmh_output_validates_against_the_official_schemas() {
         "testdata/schemas is missing"
     );
     // The `metadata` wildcard is strict: a payload needs its schema. `oai_qdc` has no official
-    // one (DESIGN §2) and MARC21slim.xsd is not in testdata/schemas, so those two pages stay out.
+    // one and MARC21slim.xsd is not in testdata/schemas, so those two pages stay out.
     let docs: Vec<(&str, String)> = samples::oai()
         .into_iter()
         .filter(|(n, _)| !matches!(*n, "oai_list_records_oai_qdc" | "oai_list_records_marc21"))
