@@ -809,17 +809,19 @@ impl Drop for StateStore {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let p =
-            std::env::temp_dir().join(format!("mdsync-state-{name}-{}.sqlite", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        let _ = std::fs::remove_file(format!("{}.lock", p.display()));
-        p
+    /// A state file in a directory of its own, removed with it when the test ends.
+    fn temp() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::Builder::new()
+            .prefix("mdsync-state-")
+            .tempdir()
+            .expect("dir");
+        let p = d.path().join("state.sqlite");
+        (d, p)
     }
 
     #[test]
     fn one_run_at_a_time_and_state_survives_reopening() {
-        let p = temp("lock");
+        let (_dir, p) = temp();
         let s = StateStore::open(&p).expect("open");
         let e = StateStore::open(&p).err().expect("locked");
         assert!(
@@ -862,7 +864,7 @@ mod tests {
 
     #[test]
     fn the_lock_of_a_killed_run_is_taken_over_and_a_live_ones_is_not() {
-        let p = temp("stale");
+        let (_dir, p) = temp();
         let lock = format!("{}.lock", p.display());
         // Beyond any pid_max: a process that cannot exist.
         std::fs::write(&lock, "pid 4194304000 since 2026-11-28T10:00:00Z\n").expect("lock");

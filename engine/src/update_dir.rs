@@ -530,16 +530,17 @@ mod tests {
         ] {
             assert!(check_update_dir(good, Some(home)).is_ok(), "{good:?}");
         }
-        let dir = std::env::temp_dir().join(format!("mdsync-link-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let scratch = tempfile::Builder::new()
+            .prefix("mdsync-link-")
+            .tempdir()
+            .expect("dir");
+        let dir = scratch.path().to_path_buf();
         let link = dir.join("etc-link");
         std::os::unix::fs::symlink("/etc", &link).expect("symlink");
         let e = check_update_dir(&link.display().to_string(), Some(home))
             .expect_err("a symlink to /etc");
         assert!(e.contains("/etc"), "{e}");
         assert!(check_update_dir(&link.join("sub").display().to_string(), Some(home)).is_ok());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -591,8 +592,11 @@ mod tests {
 
     #[test]
     fn one_processor_at_a_time_and_a_dead_local_holder_is_taken_over() {
-        let dir = std::env::temp_dir().join(format!("mdsync-ud-lock-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = tempfile::Builder::new()
+            .prefix("mdsync-ud-lock-")
+            .tempdir()
+            .expect("dir");
+        let dir = scratch.path().to_path_buf();
         let ud = UpdateDir::new(&dir);
         let held = ud.lock("test").expect("free");
         let e = ud.lock("second").expect_err("held");
@@ -618,13 +622,15 @@ mod tests {
         if Path::new("/proc/self").exists() {
             drop(ud.lock("apply").expect("taken over"));
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn write_pending_and_settle_keep_every_file_in_one_place() {
-        let dir = std::env::temp_dir().join(format!("mdsync-ud-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = tempfile::Builder::new()
+            .prefix("mdsync-ud-")
+            .tempdir()
+            .expect("dir");
+        let dir = scratch.path().to_path_buf();
         let ud = UpdateDir::new(&dir);
         let a = "job_20261201101112_IE1.xml";
         ud.write(None, a, "<a/>").expect("write");
@@ -652,6 +658,5 @@ mod tests {
             dir.join("passwd").is_file(),
             "a foreign file stays where it is"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

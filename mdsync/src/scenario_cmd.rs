@@ -36,9 +36,16 @@ pub async fn scenario_run(
         scenario.scenario.name,
         std::process::id()
     ));
-    let out = run(&scenario, target, &work)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let out = match run(&scenario, target, &work).await {
+        Ok(out) => out,
+        Err(e) => {
+            // A run that stops leaves no litter either, unless asked to keep it.
+            if !keep {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            return Err(anyhow::Error::msg(e));
+        }
+    };
     match report {
         ReportFormat::Text => print_text(&scenario, &out),
         ReportFormat::Json => println!(

@@ -37,9 +37,16 @@ fn validate(schema: &str, files: &[PathBuf]) -> Result<(), String> {
     }
 }
 
-fn write_all(tag: &str, docs: &[(&str, String)]) -> Vec<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("mdsync-formats-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("mdsync-formats-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Each document as a file in `scratch` (a test's own directory, removed when it ends).
+fn write_all(scratch: &tempfile::TempDir, docs: &[(&str, String)]) -> Vec<PathBuf> {
+    let dir = scratch.path();
     docs.iter()
         .map(|(name, xml)| {
             let p = dir.join(format!("{name}.xml"));
@@ -66,14 +73,15 @@ fn oai_pmh_output_validates_against_the_official_schemas() {
         .filter(|(n, _)| !matches!(*n, "oai_list_records_oai_qdc" | "oai_list_records_marc21"))
         .collect();
     assert!(docs.len() >= 10);
-    let files = write_all("oai", &docs);
+    let scratch = scratch();
+    let files = write_all(&scratch, &docs);
     validate("oai-pmh-all.xsd", &files).unwrap_or_else(|e| panic!("{e}"));
     let payload: Vec<(&str, String)> = samples::others()
         .into_iter()
         .filter(|(n, _)| n.starts_with("dc_oai_dc"))
         .collect();
     assert!(!payload.is_empty());
-    validate("oai_dc.xsd", &write_all("dc", &payload)).unwrap_or_else(|e| panic!("{e}"));
+    validate("oai_dc.xsd", &write_all(&scratch, &payload)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -91,7 +99,7 @@ fn xmllint_rejects_what_the_schema_forbids() {
     assert!(
         validate(
             "oai-pmh-all.xsd",
-            &write_all("broken", &[("broken", broken)])
+            &write_all(&scratch(), &[("broken", broken)])
         )
         .is_err()
     );
@@ -99,7 +107,7 @@ fn xmllint_rejects_what_the_schema_forbids() {
 
 /// The `types` schema of the reconstructed IEWebServices WSDL
 /// (`testdata/specs/rosetta/IEWebServices-reconstructed.wsdl`) as a standalone XSD.
-fn iews_schema() -> PathBuf {
+fn iews_schema(scratch: &tempfile::TempDir) -> PathBuf {
     let wsdl = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../testdata/specs/rosetta/IEWebServices-reconstructed.wsdl"),
@@ -112,9 +120,7 @@ fn iews_schema() -> PathBuf {
         r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="http://dps.exlibris.com/""#,
         1,
     );
-    let dir = std::env::temp_dir().join(format!("mdsync-formats-iews-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("iews.xsd");
+    let path = scratch.path().join("iews.xsd");
     std::fs::write(&path, schema).expect("write");
     path
 }
@@ -137,14 +143,15 @@ fn iewebservices_requests_and_responses_validate_against_the_live_wsdls_schema()
         eprintln!("skipped: set MDSYNC_INTEROP=1 to validate with xmllint");
         return;
     }
-    let schema = iews_schema();
+    let scratch = scratch();
+    let schema = iews_schema(&scratch);
     let docs: Vec<(&str, String)> = samples::others()
         .into_iter()
         .filter(|(n, _)| n.starts_with("soap_"))
         .map(|(n, xml)| (n, body_child(&xml)))
         .collect();
     assert!(docs.len() >= 6, "{}", docs.len());
-    let files = write_all("iews", &docs);
+    let files = write_all(&scratch, &docs);
     let out = Command::new("xmllint")
         .arg("--nonet")
         .arg("--noout")

@@ -10,7 +10,7 @@ fn rule(v: serde_json::Value) -> mockkit::FaultRule {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_stops_exits_1_with_one_valid_json_report() {
-    let (mocks, cfg) = setup_with(
+    let (_scratch, mocks, cfg) = setup_with(
         "stops",
         30,
         41,
@@ -52,7 +52,7 @@ async fn a_run_that_stops_exits_1_with_one_valid_json_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_alma_write_is_an_error_exit_1_and_retried_by_the_next_run() {
-    let (mocks, cfg) = setup("refused", 3, 42).await;
+    let (_scratch, mocks, cfg) = setup("refused", 3, 42).await;
     mocks
         .alma
         .faults()
@@ -104,7 +104,7 @@ async fn a_refused_alma_write_is_an_error_exit_1_and_retried_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_update_directory_is_refused_by_name_and_relative_paths_follow_the_config_file() {
-    let (mocks, cfg) = setup("update-dir", 2, 43).await;
+    let (_scratch, mocks, cfg) = setup("update-dir", 2, 43).await;
     let text = std::fs::read_to_string(&cfg).expect("config");
     let state_line = text
         .lines()
@@ -142,7 +142,7 @@ async fn the_update_directory_is_refused_by_name_and_relative_paths_follow_the_c
     // state lands beside the configuration file.
     let elsewhere = dir("update-dir-cwd");
     let out = mdsync()
-        .current_dir(&elsewhere)
+        .current_dir(elsewhere.path())
         .arg("--config")
         .arg(&cfg)
         .arg("import")
@@ -157,12 +157,11 @@ async fn the_update_directory_is_refused_by_name_and_relative_paths_follow_the_c
     );
     let beside = cfg.parent().expect("dir").join("relative-state.sqlite");
     assert!(beside.is_file(), "state beside the configuration");
-    assert!(!elsewhere.join("relative-state.sqlite").exists());
+    assert!(!elsewhere.path().join("relative-state.sqlite").exists());
     std::fs::write(&cfg, text.replace(&dir_line, "update_dir = \"\"")).expect("write");
     let out = mdsync_with(&cfg, &["harvest"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
-    let _ = std::fs::remove_dir_all(&elsewhere);
     mocks.shutdown().await;
 }
 
@@ -183,7 +182,7 @@ fn a_missing_configuration_file_says_what_to_do_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_goes_away_ends_the_output_quietly() {
-    let (mocks, cfg) = setup("epipe", 3, 44).await;
+    let (_scratch, mocks, cfg) = setup("epipe", 3, 44).await;
     let out = mdsync_with(&cfg, &["import"]).await;
     assert_eq!(out.status.code(), Some(0));
     let cfg2 = cfg.clone();
@@ -224,7 +223,7 @@ async fn a_reader_that_goes_away_ends_the_output_quietly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_counts_every_call_the_real_run_makes() {
-    let (mocks, cfg) = setup("estimate", 6, 45).await;
+    let (_scratch, mocks, cfg) = setup("estimate", 6, 45).await;
     let estimate = |r: &serde_json::Value| {
         r["alma_calls"].as_u64().unwrap_or(0)
             + r["planned_reads"].as_u64().unwrap_or(0)
@@ -252,7 +251,7 @@ async fn a_dry_run_counts_every_call_the_real_run_makes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
-    let (mocks, cfg) = setup("breaker", 110, 46).await;
+    let (_scratch, mocks, cfg) = setup("breaker", 110, 46).await;
     assert_eq!(mdsync_with(&cfg, &["import"]).await.status.code(), Some(0));
     for i in 0..30 {
         super::rosetta_add(&mocks, &format!("IE{}", 1000 + i), "rights", "Mass change").await;
@@ -328,7 +327,7 @@ async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
 #[test]
 fn status_before_any_run_creates_nothing() {
     let d = dir("status-empty");
-    let cfg = d.join("mdsync.toml");
+    let cfg = d.path().join("mdsync.toml");
     std::fs::write(&cfg, "[rosetta]\noai_base_url = \"https://rosetta.example.edu/oaiprovider/request\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api-eu.hosted.exlibrisgroup.com/almaws/v1\"\nremote_repository = \"R\"\n[state]\npath = \"state.sqlite\"\n").expect("write");
     for args in [&["status"][..], &["history"][..]] {
         let out = mdsync()
@@ -342,15 +341,14 @@ fn status_before_any_run_creates_nothing() {
         assert!(text.contains("nothing has run"), "{args:?}: {text}");
     }
     assert!(
-        !d.join("state.sqlite").exists(),
+        !d.path().join("state.sqlite").exists(),
         "read-only commands create no state file"
     );
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_checked_online_and_a_refused_key_stops_the_run_at_once() {
-    let (mocks, cfg) = setup("online", 40, 47).await;
+    let (_scratch, mocks, cfg) = setup("online", 40, 47).await;
     let out = mdsync_with(&cfg, &["config", "check", "--online"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -393,7 +391,7 @@ async fn credentials_are_checked_online_and_a_refused_key_stops_the_run_at_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_previews_with_plans_and_selects_like_the_stages() {
-    let (mocks, cfg) = setup("sync-preview", 6, 48).await;
+    let (_scratch, mocks, cfg) = setup("sync-preview", 6, 48).await;
     assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
     // A curator's change in Rosetta and a cataloguer's in Alma, on the same IE.
     super::rosetta_add(&mocks, "IE1002", "subject", "Curated subject").await;
@@ -472,7 +470,7 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_fetches_the_named_records_whatever_the_window_and_names_what_it_cannot_find() {
-    let (mocks, cfg) = setup("only", 5, 49).await;
+    let (_scratch, mocks, cfg) = setup("only", 5, 49).await;
     assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
     super::rosetta_add(&mocks, "IE1003", "subject", "Named by MMS ID").await;
     let mms =

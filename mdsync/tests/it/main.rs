@@ -10,16 +10,18 @@ fn mdsync() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mdsync"))
 }
 
-fn dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("mdsync-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+/// A test's own directory (config, state, update directory), removed when dropped, also when
+/// the test fails.
+fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("mdsync-cli-{name}-"))
+        .tempdir()
+        .expect("dir")
 }
 
 /// Both mocks with `n` generated IEs and a config file pointing at them (state and update
 /// directory in its own dir).
-async fn setup(name: &str, n: usize, seed: u64) -> (Mocks, std::path::PathBuf) {
+async fn setup(name: &str, n: usize, seed: u64) -> (tempfile::TempDir, Mocks, std::path::PathBuf) {
     setup_with(name, n, seed, mock_rosetta::Config::default()).await
 }
 
@@ -28,7 +30,7 @@ async fn setup_with(
     n: usize,
     seed: u64,
     rosetta: mock_rosetta::Config,
-) -> (Mocks, std::path::PathBuf) {
+) -> (tempfile::TempDir, Mocks, std::path::PathBuf) {
     let mocks = Mocks::start(MocksConfig {
         rosetta,
         rosetta_store: RosettaState::Generate { n, seed },
@@ -36,7 +38,8 @@ async fn setup_with(
     })
     .await
     .expect("mocks");
-    let d = dir(name);
+    let scratch = dir(name);
+    let d = scratch.path();
     let cfg = d.join("mdsync.toml");
     std::fs::write(
         &cfg,
@@ -67,7 +70,7 @@ path = "{}"
         ),
     )
     .expect("write");
-    (mocks, cfg)
+    (scratch, mocks, cfg)
 }
 
 /// Runs mdsync with the config and the sandbox key, off the async runtime.
@@ -90,7 +93,7 @@ async fn mdsync_with(cfg: &std::path::Path, args: &'static [&'static str]) -> st
 #[test]
 fn config_check_names_every_bad_key() {
     let d = dir("check");
-    let cfg = d.join("mdsync.toml");
+    let cfg = d.path().join("mdsync.toml");
     std::fs::write(&cfg, "[rosetta]\noai_base_url = \"ftp://x\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api/almaws/v1\"\nremote_repository = \"R\"\nconcurrency = 0\n").expect("write");
     let out = mdsync()
         .arg("--config")
@@ -124,7 +127,7 @@ fn config_check_names_every_bad_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_runs_against_the_mocks_and_reports_json() {
-    let (mocks, cfg) = setup("import", 12, 2).await;
+    let (_scratch, mocks, cfg) = setup("import", 12, 2).await;
     let out = mdsync_with(&cfg, &["import", "--report", "json"]).await;
     assert!(
         out.status.success(),
@@ -162,7 +165,7 @@ async fn import_runs_against_the_mocks_and_reports_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_junit_tell_what_runs_did() {
-    let (mocks, cfg) = setup("history", 5, 6).await;
+    let (_scratch, mocks, cfg) = setup("history", 5, 6).await;
     let out = mdsync_with(&cfg, &["import", "--report", "junit"]).await;
     let junit = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{junit}");
@@ -210,7 +213,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_runs_the_round_trip_and_a_second_cycle_writes_nothing() {
-    let (mocks, cfg) = setup("sync", 8, 31).await;
+    let (_scratch, mocks, cfg) = setup("sync", 8, 31).await;
     let r = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
     assert_eq!(r["stage"], "sync");
     let stages = r["stages"].as_array().expect("stages");
@@ -301,7 +304,7 @@ fn slow(path_prefix: &str, millis: u64) -> mockkit::FaultRule {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
-    let (mocks, cfg) = setup_with(
+    let (_scratch, mocks, cfg) = setup_with(
         "kill-import",
         60,
         32,
@@ -336,7 +339,7 @@ async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_place() {
-    let (mocks, cfg) = setup("kill-apply", 24, 33).await;
+    let (_scratch, mocks, cfg) = setup("kill-apply", 24, 33).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     let updates = cfg.parent().expect("dir").join("updates");
     std::fs::create_dir_all(&updates).expect("dir");
@@ -409,7 +412,7 @@ async fn an_apply_killed_mid_batch_finishes_on_rerun_with_every_package_in_one_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_oai_passes_both_mocks_and_names_what_fails() {
-    let (mocks, cfg) = setup("check-oai", 12, 41).await;
+    let (_scratch, mocks, cfg) = setup("check-oai", 12, 41).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     for (url, set) in [
         (mocks.rosetta.oai_url(), "alma_sync"),
@@ -464,7 +467,7 @@ fn scenario_run_passes_on_the_mocks_and_refuses_production_without_force() {
     assert!(out.status.success(), "{junit}");
     assert!(junit.contains(r#"failures="0""#), "{junit}");
     let d = dir("production");
-    let cfg = d.join("mdsync.toml");
+    let cfg = d.path().join("mdsync.toml");
     std::fs::write(&cfg, "[general]\nenvironment = \"production\"\n[rosetta]\noai_base_url = \"https://rosetta.example.edu/oaiprovider/request\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"https://api-eu.hosted.exlibrisgroup.com/almaws/v1\"\nremote_repository = \"R\"\n").expect("write");
     let out = mdsync()
         .arg("--config")
@@ -500,7 +503,7 @@ fn demo_runs_the_round_trip_and_says_where_things_are() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revert_restores_what_an_import_replaced() {
-    let (mocks, cfg) = setup("revert", 3, 51).await;
+    let (_scratch, mocks, cfg) = setup("revert", 3, 51).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     rosetta_add(&mocks, "IE1001", "subject", "Added in Rosetta").await;
     let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
@@ -538,7 +541,7 @@ async fn rosetta_add(mocks: &Mocks, pid: &str, element: &str, value: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
-    let (mocks, cfg) = setup("plan", 4, 61).await;
+    let (_scratch, mocks, cfg) = setup("plan", 4, 61).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     rosetta_add(&mocks, "IE1001", "subject", "Planned subject").await;
     rosetta_add(&mocks, "IE1002", "subject", "Another planned subject").await;
@@ -627,7 +630,7 @@ async fn alma_edit(mocks: &Mocks, mms: &str, edits: serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
-    let (mocks, cfg) = setup("reconcile", 6, 71).await;
+    let (_scratch, mocks, cfg) = setup("reconcile", 6, 71).await;
     json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
     let out = mdsync_with(&cfg, &["reconcile"]).await;
     assert!(
@@ -741,7 +744,7 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_against_real_endpoints_skips_mock_steps_and_cleans_up_the_sandbox() {
     // "Real" endpoints: mocks this test started, reached only through the configuration.
-    let (mocks, cfg) = setup("vendor", 20, 3).await;
+    let (_scratch, mocks, cfg) = setup("vendor", 20, 3).await;
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../scenarios/library/first-import-then-skip.toml"
@@ -786,7 +789,7 @@ async fn a_scenario_against_real_endpoints_skips_mock_steps_and_cleans_up_the_sa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_the_same_state_is_refused_naming_the_holder() {
-    let (mocks, cfg) = setup("locked", 2, 4).await;
+    let (_scratch, mocks, cfg) = setup("locked", 2, 4).await;
     let lock = cfg.parent().expect("dir").join("state.sqlite.lock");
     // pid 1 is alive on any Linux machine: a run that really holds the lock.
     std::fs::write(&lock, "pid 1 since 2026-11-28T10:00:00Z\n").expect("lock");

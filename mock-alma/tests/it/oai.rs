@@ -249,8 +249,11 @@ async fn oai_responses_validate_and_independent_clients_harvest() {
         1000,
     )
     .await;
-    let dir = std::env::temp_dir().join(format!("mock-alma-xsd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("mock-alma-xsd-")
+        .tempdir()
+        .expect("dir");
+    let dir = scratch.path();
     let mut files = Vec::new();
     for (i, q) in [
         "verb=Identify",

@@ -27,9 +27,11 @@ fn listing(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_batch_ends_every_file_in_done_or_error_with_reasons() {
-    let dir = std::env::temp_dir().join(format!("mock-rosetta-job-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("mock-rosetta-job-")
+        .tempdir()
+        .expect("dir");
+    let dir = scratch.path().to_path_buf();
     let store = Store::generate(4, 9, "alma_sync", NOW);
     let current = store.get("IE1001").expect("ie").dc.clone();
     let m = start_with(
@@ -128,5 +130,4 @@ async fn a_batch_ends_every_file_in_done_or_error_with_reasons() {
         .expect("json");
     assert_eq!(again["processed"], 0);
     m.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

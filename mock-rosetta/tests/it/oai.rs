@@ -324,8 +324,11 @@ async fn every_kind_of_response_validates_against_the_official_schemas() {
         "verb=ListRecords&metadataPrefix=x".to_owned(),
         "verb=ListRecords&resumptionToken=garbage".to_owned(),
     ];
-    let dir = std::env::temp_dir().join(format!("mock-rosetta-xsd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("mock-rosetta-xsd-")
+        .tempdir()
+        .expect("dir");
+    let dir = scratch.path();
     let mut files = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let (_, body) = oai(&m, q).await;

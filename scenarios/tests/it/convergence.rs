@@ -87,11 +87,12 @@ struct World {
     cfg: Config,
     store: StateStore,
     soap: RosettaClient,
-    dir: std::path::PathBuf,
-    state_path: std::path::PathBuf,
     bibs: std::sync::Mutex<std::collections::HashMap<usize, String>>,
     /// No SOAP: the harvest compares with the DC it last saw, Rosetta's job applies.
     job: bool,
+    /// Dropped last: the state files and the update directory live in it; a case that fails
+    /// leaves nothing behind, and no two cases (or tests) share a path.
+    scratch: tempfile::TempDir,
 }
 
 fn pid(ie: usize) -> String {
@@ -110,10 +111,8 @@ async fn post(url: String, body: serde_json::Value) {
 
 impl World {
     async fn start(case: u32, policy: FieldPolicy, variant: PublishingVariant, job: bool) -> World {
-        let name = format!("prop-{policy:?}-{variant:?}-{job}-{case}");
-        let dir =
-            std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = crate::support::scratch();
+        let dir = scratch.path().join("updates");
         if job {
             std::fs::create_dir_all(&dir).expect("update dir");
         }
@@ -144,18 +143,16 @@ impl World {
             ),
         );
         cfg.update.field_policy = policy;
-        let state_path = state(&name);
-        let store = StateStore::open(&state_path).expect("state");
+        let store = StateStore::open(&state(&scratch)).expect("state");
         let soap = crate::support::soap(&mocks);
         World {
             mocks,
             cfg,
             store,
             soap,
-            dir,
-            state_path,
             bibs: std::sync::Mutex::default(),
             job,
+            scratch,
         }
     }
 
@@ -417,23 +414,12 @@ impl World {
 
     /// Replaces the state store by a new, empty one.
     async fn fresh_state(&mut self, n: usize) {
-        let path = std::path::PathBuf::from(format!("{}-fresh{n}", self.state_path.display()));
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let path = self.scratch.path().join(format!("state-fresh{n}.sqlite"));
         self.store = StateStore::open(&path).expect("fresh state");
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.state_path.display()));
-        }
-        self.state_path = path;
     }
 
     async fn shutdown(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
         drop(self.store);
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.state_path.display()));
-        }
         self.mocks.shutdown().await;
     }
 }

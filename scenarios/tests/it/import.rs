@@ -4,7 +4,7 @@ use engine::stage::RunOptions;
 use engine::state::StateStore;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
-use crate::support::{clients, config, config_with, fixture, state};
+use crate::support::{clients, config, config_with, fixture, scratch, state};
 
 /// One import with fresh clients, as a separate `mdsync import` would run it.
 async fn run(
@@ -28,7 +28,8 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     .await
     .expect("mocks");
     let cfg = config(&mocks);
-    let path = state("import");
+    let scratch = scratch();
+    let path = state(&scratch);
 
     let store = StateStore::open(&path).expect("state");
     let r = run(&cfg, &store, RunOptions::default(), "first import").await;
@@ -112,7 +113,8 @@ async fn an_interrupted_import_resumes_without_duplicates() {
     .await
     .expect("mocks");
     let cfg = config(&mocks);
-    let path = state("resume");
+    let scratch = scratch();
+    let path = state(&scratch);
     {
         let store = StateStore::open(&path).expect("state");
         let r = run(
@@ -161,7 +163,7 @@ async fn an_interrupted_import_resumes_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_anywhere() {
-    let (mocks, cfg, store) = fixture("dry", 9, 10).await;
+    let (_scratch, mocks, cfg, store) = fixture(9, 10).await;
     let r = run(
         &cfg,
         &store,
@@ -202,7 +204,8 @@ async fn deleted_ies_follow_the_configured_policy() {
     })
     .await
     .expect("mocks");
-    let path = state("deleted");
+    let scratch = scratch();
+    let path = state(&scratch);
     let store = StateStore::open(&path).expect("state");
     let plain = config(&mocks);
     let first = run(&plain, &store, RunOptions::default(), "first").await;
@@ -245,7 +248,7 @@ async fn deleted_ies_follow_the_configured_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overridden_window_leaves_the_stored_one_alone() {
-    let (mocks, cfg, store) = fixture("window", 4, 13).await;
+    let (_scratch, mocks, cfg, store) = fixture(4, 13).await;
     run(&cfg, &store, RunOptions::default(), "first").await;
     let before = store.window("rosetta").expect("window");
     assert!(before.next_from.is_some());
@@ -272,7 +275,7 @@ async fn an_overridden_window_leaves_the_stored_one_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
-    let (mocks, cfg, store) = fixture("diff", 3, 14).await;
+    let (_scratch, mocks, cfg, store) = fixture(3, 14).await;
     let r = run(
         &cfg,
         &store,
@@ -331,7 +334,7 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_stops_a_run_that_would_change_too_much_and_force_passes_it() {
-    let (mocks, cfg, store) = fixture("breaker", 120, 31).await;
+    let (_scratch, mocks, cfg, store) = fixture(120, 31).await;
     let r = run(&cfg, &store, RunOptions::default(), "first import (exempt)").await;
     assert_eq!(r.counts.get("created"), Some(&120));
     // A "broken crosswalk" in miniature: 40 of 120 IEs (33%) change at once.

@@ -24,9 +24,8 @@ fn the_scenario_library() {
         };
         let name = scenario.scenario.name.clone();
         ran.push(name.clone());
-        let work =
-            std::env::temp_dir().join(format!("mdsync-scenario-{name}-{}", std::process::id()));
-        let outcome = match rt.block_on(run(&scenario, Target::Mocks, &work)) {
+        let work = crate::support::scratch();
+        let outcome = match rt.block_on(run(&scenario, Target::Mocks, work.path())) {
             Ok(o) => o,
             Err(e) => {
                 failed.push(format!("{name}: {e}"));
@@ -51,7 +50,6 @@ fn the_scenario_library() {
                 insta::assert_snapshot!(snapshot.as_str(), text);
             }
         });
-        let _ = std::fs::remove_dir_all(&work);
     });
     // `just test-scenarios <typo>` must not pass having run nothing.
     assert!(

@@ -24,8 +24,8 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
     })
     .await
     .expect("mocks");
-    let dir = std::env::temp_dir().join(format!("mdsync-updates-repair-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().join("updates");
     let cfg = config_with(
         &mocks,
         &format!(
@@ -34,7 +34,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
             dir.display()
         ),
     );
-    let store = StateStore::open(&state("repair")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = crate::support::soap(&mocks);
     let (h, a) = clients(&cfg);
     let marc = engine::harvest::Harvester::new(
@@ -155,6 +155,5 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
         "{r:#?}"
     );
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
     mocks.shutdown().await;
 }

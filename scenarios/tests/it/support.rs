@@ -35,19 +35,24 @@ max_requests_per_second = 1000
     Config::from_toml(&toml, "scenario.toml").expect("valid config")
 }
 
-pub(crate) fn state(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "mdsync-scenario-{name}-{}.sqlite",
-        std::process::id()
-    ));
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
-    }
-    p
+/// One test's scratch directory (state file, update directory), removed when dropped, also
+/// when the test fails: nothing is left in the temporary directory, and no two tests (or two
+/// cases of one property test) ever share a path.
+pub(crate) fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("mdsync-test-")
+        .tempdir()
+        .expect("scratch directory")
 }
 
-/// Both mocks with `n` generated IEs, a config pointing at them, and a fresh state store.
-pub(crate) async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, StateStore) {
+/// The state file in a scratch directory.
+pub(crate) fn state(scratch: &tempfile::TempDir) -> std::path::PathBuf {
+    scratch.path().join("state.sqlite")
+}
+
+/// Both mocks with `n` generated IEs, a config pointing at them, and a fresh state store in a
+/// scratch directory (first, so that it is dropped last).
+pub(crate) async fn fixture(n: usize, seed: u64) -> (tempfile::TempDir, Mocks, Config, StateStore) {
     let mocks = Mocks::start(MocksConfig {
         rosetta_store: RosettaState::Generate { n, seed },
         ..MocksConfig::default()
@@ -55,8 +60,9 @@ pub(crate) async fn fixture(name: &str, n: usize, seed: u64) -> (Mocks, Config, 
     .await
     .expect("mocks");
     let cfg = config(&mocks);
-    let store = StateStore::open(&state(name)).expect("state");
-    (mocks, cfg, store)
+    let scratch = scratch();
+    let store = StateStore::open(&state(&scratch)).expect("state");
+    (scratch, mocks, cfg, store)
 }
 
 pub(crate) fn clients(cfg: &Config) -> (Harvester, AlmaClient) {

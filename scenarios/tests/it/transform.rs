@@ -24,17 +24,19 @@ struct World {
     store: StateStore,
     soap: RosettaClient,
     dir: std::path::PathBuf,
+    /// Dropped last: the state file and the update directory live in it.
+    _scratch: tempfile::TempDir,
 }
 
-async fn world(name: &str, extra_alma: &str, transform: &str) -> World {
+async fn world(extra_alma: &str, transform: &str) -> World {
     let mocks = Mocks::start(MocksConfig {
         rosetta_store: RosettaState::Generate { n: 2, seed: 70 },
         ..MocksConfig::default()
     })
     .await
     .expect("mocks");
-    let dir = std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = crate::support::scratch();
+    let dir = scratch.path().join("updates");
     let cfg = config_with(
         &mocks,
         &format!(
@@ -44,7 +46,7 @@ async fn world(name: &str, extra_alma: &str, transform: &str) -> World {
             stylesheet(transform)
         ),
     );
-    let store = StateStore::open(&state(name)).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = crate::support::soap(&mocks);
     World {
         mocks,
@@ -52,6 +54,7 @@ async fn world(name: &str, extra_alma: &str, transform: &str) -> World {
         store,
         soap,
         dir,
+        _scratch: scratch,
     }
 }
 
@@ -128,7 +131,6 @@ impl World {
     }
 
     async fn shutdown(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
         drop(self.store);
         self.mocks.shutdown().await;
     }
@@ -148,7 +150,7 @@ async fn a_stylesheet_drops_a_field_and_maps_a_value_before_the_policy() {
         eprintln!("skipped: set MDSYNC_INTEROP=1 (the transform needs xsltproc)");
         return;
     }
-    let w = world("xsl-dc", "", "drop-rights-map-type.xsl").await;
+    let w = world("", "drop-rights-map-type.xsl").await;
     w.put_dc(
         "IE1000",
         &DcRecord::new(vec![
@@ -185,12 +187,7 @@ async fn marc21_publishing_becomes_dc_through_a_stylesheet() {
         eprintln!("skipped: set MDSYNC_INTEROP=1 (the transform needs xsltproc)");
         return;
     }
-    let w = world(
-        "xsl-marc",
-        "oai_metadata_prefix = \"marc21\"",
-        "marc-to-dc.xsl",
-    )
-    .await;
+    let w = world("oai_metadata_prefix = \"marc21\"", "marc-to-dc.xsl").await;
     w.put_dc(
         "IE1001",
         &DcRecord::new(vec![
@@ -222,7 +219,7 @@ async fn a_stylesheet_that_does_not_compile_is_a_configuration_error_at_start() 
         eprintln!("skipped: set MDSYNC_INTEROP=1 (the transform needs xsltproc)");
         return;
     }
-    let w = world("xsl-broken", "", "broken.xsl").await;
+    let w = world("", "broken.xsl").await;
     let (h, _) = clients(&w.cfg);
     let e = engine::updates::harvest(&w.cfg, &w.store, &h, Some(&w.soap), &RunOptions::default())
         .await

@@ -18,12 +18,10 @@ use formats::dc::DcElement;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 use serde_json::json;
 
-use crate::support::{clients, config_with, soap, state};
+use crate::support::{clients, config_with, scratch, soap, state};
 
-fn update_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mdsync-updates-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn update_dir(scratch: &tempfile::TempDir) -> PathBuf {
+    scratch.path().join("updates")
 }
 
 fn round_trip_config(m: &Mocks, dir: &std::path::Path) -> Config {
@@ -91,9 +89,10 @@ async fn a_cataloguers_description_reaches_rosetta_once_and_then_nothing_moves()
     })
     .await
     .expect("mocks");
-    let dir = update_dir("round-trip");
+    let scratch = scratch();
+    let dir = update_dir(&scratch);
     let cfg = round_trip_config(&mocks, &dir);
-    let store = StateStore::open(&state("round-trip")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = soap(&mocks);
 
     assert_eq!(
@@ -175,7 +174,8 @@ async fn a_cataloguers_description_reaches_rosetta_once_and_then_nothing_moves()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_soap_rosettas_own_job_applies_and_mdsync_reads_the_outcome_back() {
-    let dir = update_dir("job");
+    let scratch = scratch();
+    let dir = update_dir(&scratch);
     std::fs::create_dir_all(&dir).expect("dir");
     let mocks = Mocks::start(MocksConfig {
         rosetta: mock_rosetta::Config {
@@ -188,7 +188,7 @@ async fn without_soap_rosettas_own_job_applies_and_mdsync_reads_the_outcome_back
     .await
     .expect("mocks");
     let cfg = round_trip_config(&mocks, &dir);
-    let store = StateStore::open(&state("job")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, None).await;
     for (pid, text) in [("IE1001", "First summary."), ("IE1002", "Second summary.")] {
@@ -260,9 +260,10 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
     })
     .await
     .expect("mocks");
-    let dir = update_dir("bad");
+    let scratch = scratch();
+    let dir = update_dir(&scratch);
     let cfg = round_trip_config(&mocks, &dir);
-    let store = StateStore::open(&state("bad")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = soap(&mocks);
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, Some(&soap)).await;
@@ -411,10 +412,11 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
     })
     .await
     .expect("mocks");
-    let dir = update_dir("conflict");
+    let scratch = scratch();
+    let dir = update_dir(&scratch);
     let mut cfg = round_trip_config(&mocks, &dir);
     cfg.update.conflicts = engine::config::Conflicts::Park;
-    let store = StateStore::open(&state("conflict")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = soap(&mocks);
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, Some(&soap)).await;
@@ -516,9 +518,10 @@ async fn a_newer_change_replaces_the_waiting_package_deletions_are_reported_and_
     })
     .await
     .expect("mocks");
-    let dir = update_dir("replace");
+    let scratch = scratch();
+    let dir = update_dir(&scratch);
     let cfg = round_trip_config(&mocks, &dir);
-    let store = StateStore::open(&state("replace")).expect("state");
+    let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = soap(&mocks);
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, Some(&soap)).await;
