@@ -784,6 +784,7 @@ pub fn representation(cfg: &Config, oai_id: &str, pid: &IePid) -> Representation
         repository: Some(cfg.alma.remote_repository.clone()),
         originating_record_id: Some(oai_id.to_owned()),
         linking_parameter_1: Some(pid.to_string()),
+        ..Representation::default()
     }
 }
 

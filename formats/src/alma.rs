@@ -52,19 +52,44 @@ pub struct Bib {
     pub record: MarcRecord,
 }
 
-/// A representation; remote ones point at Rosetta.
+/// A representation; remote ones point at Rosetta. Every field of a real answer (the NLNZ
+/// sample in `testdata/specs/alma/samples/`), in its order; a coded field's `desc` is kept in
+/// [`Representation::desc`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Representation {
     pub id: Option<String>,
     pub is_remote: bool,
+    /// The `link` attribute: the representation's own API URL (Alma sets it).
+    pub link: Option<String>,
     pub library: Option<String>,
-    pub usage_type: Option<String>,
     pub label: Option<String>,
+    pub public_note: Option<String>,
+    pub usage_type: Option<String>,
+    pub active: Option<String>,
+    pub entity_type: Option<String>,
+    pub issue: Option<String>,
+    pub year: Option<String>,
+    pub season_month: Option<String>,
+    pub day_in_month: Option<String>,
     pub delivery_url: Option<String>,
     pub thumbnail_url: Option<String>,
     pub repository: Option<String>,
     pub originating_record_id: Option<String>,
     pub linking_parameter_1: Option<String>,
+    pub linking_parameter_2: Option<String>,
+    pub linking_parameter_3: Option<String>,
+    pub linking_parameter_4: Option<String>,
+    pub linking_parameter_5: Option<String>,
+    pub created_by: Option<String>,
+    pub created_date: Option<String>,
+    pub last_modified_by: Option<String>,
+    pub last_modified_date: Option<String>,
+    /// The `desc` of coded fields (`library`, `usage_type`, `active`, `entity_type`,
+    /// `repository`), by field name.
+    pub desc: std::collections::BTreeMap<String, String>,
+    /// Elements (keys) read that this model does not know: a server can refuse them rather than
+    /// drop them silently; a client may ignore them.
+    pub unknown: Vec<String>,
 }
 
 /// One error of a `web_service_result`.
@@ -119,6 +144,11 @@ impl Bib {
     }
 
     fn write_into(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
+        self.write_view(w, true)
+    }
+
+    /// `full`: with the MARC `record` (`view=full`); without it for `view=brief`.
+    fn write_view(&self, w: &mut XmlWriter, full: bool) -> Result<(), WriteError> {
         w.open("bib", &[])?;
         opt_leaf(w, "mms_id", &self.mms_id.as_ref().map(ToString::to_string))?;
         w.leaf("record_format", &[], &self.record_format)?;
@@ -144,7 +174,9 @@ impl Bib {
         )?;
         opt_leaf(w, "originating_system", &self.originating_system)?;
         opt_leaf(w, "originating_system_id", &self.originating_system_id)?;
-        self.record.write_into(w, MarcNs::None)?;
+        if full {
+            self.record.write_into(w, MarcNs::None)?;
+        }
         w.close("bib");
         Ok(())
     }
@@ -158,6 +190,15 @@ impl Bib {
     }
 
     fn read_children(p: &mut Pull<'_>) -> Result<Bib, AlmaError> {
+        let (b, has_record) = Self::read_view(p)?;
+        if !has_record {
+            return Err(shape("bib", "no <record>"));
+        }
+        Ok(b)
+    }
+
+    /// A bib with or without its `record`, and whether it had one.
+    fn read_view(p: &mut Pull<'_>) -> Result<(Bib, bool), AlmaError> {
         let mut b = Bib {
             record_format: "marc21".to_owned(),
             ..Bib::default()
@@ -196,10 +237,7 @@ impl Bib {
                 _ => p.skip_element()?,
             }
         }
-        if !has_record {
-            return Err(shape("bib", "no <record>"));
-        }
-        Ok(b)
+        Ok((b, has_record))
     }
 
     pub fn to_json(&self) -> Result<Value, WriteError> {
@@ -233,6 +271,15 @@ impl Bib {
         self.record.write_into(&mut w, MarcNs::None)?;
         m.insert("anies".into(), json!([w.finish()]));
         Ok(Value::Object(m))
+    }
+
+    /// The JSON of `view=brief`: everything but the record.
+    fn brief_json(&self) -> Result<Value, WriteError> {
+        let mut v = self.to_json()?;
+        if let Value::Object(m) = &mut v {
+            m.remove("anies");
+        }
+        Ok(v)
     }
 
     pub fn from_json(v: &Value) -> Result<Bib, AlmaError> {
@@ -283,37 +330,111 @@ impl Bib {
 }
 
 /// The fields a representation carries as `{value, desc}` objects in JSON and as elements with a
-/// `desc` attribute in XML; modelled by their code only.
-const CODED: [&str; 3] = ["library", "usage_type", "repository"];
+/// `desc` attribute in XML.
+pub const REPRESENTATION_CODED: [&str; 5] = [
+    "library",
+    "usage_type",
+    "active",
+    "entity_type",
+    "repository",
+];
+
+/// Every element of a representation, in the order Alma writes them.
+pub const REPRESENTATION_FIELDS: [&str; 25] = [
+    "id",
+    "library",
+    "label",
+    "public_note",
+    "usage_type",
+    "active",
+    "entity_type",
+    "issue",
+    "year",
+    "season_month",
+    "day_in_month",
+    "delivery_url",
+    "thumbnail_url",
+    "repository",
+    "originating_record_id",
+    "linking_parameter_1",
+    "linking_parameter_2",
+    "linking_parameter_3",
+    "linking_parameter_4",
+    "linking_parameter_5",
+    "created_by",
+    "created_date",
+    "last_modified_by",
+    "last_modified_date",
+    // Not an element but an attribute in XML; a key like the others in JSON.
+    "is_remote",
+];
 
 impl Representation {
-    fn fields(&self) -> [(&'static str, &Option<String>); 9] {
-        [
-            ("id", &self.id),
-            ("library", &self.library),
-            ("usage_type", &self.usage_type),
-            ("label", &self.label),
-            ("delivery_url", &self.delivery_url),
-            ("thumbnail_url", &self.thumbnail_url),
-            ("repository", &self.repository),
-            ("originating_record_id", &self.originating_record_id),
-            ("linking_parameter_1", &self.linking_parameter_1),
-        ]
+    fn field(&self, name: &str) -> Option<&Option<String>> {
+        Some(match name {
+            "id" => &self.id,
+            "library" => &self.library,
+            "label" => &self.label,
+            "public_note" => &self.public_note,
+            "usage_type" => &self.usage_type,
+            "active" => &self.active,
+            "entity_type" => &self.entity_type,
+            "issue" => &self.issue,
+            "year" => &self.year,
+            "season_month" => &self.season_month,
+            "day_in_month" => &self.day_in_month,
+            "delivery_url" => &self.delivery_url,
+            "thumbnail_url" => &self.thumbnail_url,
+            "repository" => &self.repository,
+            "originating_record_id" => &self.originating_record_id,
+            "linking_parameter_1" => &self.linking_parameter_1,
+            "linking_parameter_2" => &self.linking_parameter_2,
+            "linking_parameter_3" => &self.linking_parameter_3,
+            "linking_parameter_4" => &self.linking_parameter_4,
+            "linking_parameter_5" => &self.linking_parameter_5,
+            "created_by" => &self.created_by,
+            "created_date" => &self.created_date,
+            "last_modified_by" => &self.last_modified_by,
+            "last_modified_date" => &self.last_modified_date,
+            _ => return None,
+        })
     }
 
     fn field_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
         Some(match name {
             "id" => &mut self.id,
             "library" => &mut self.library,
-            "usage_type" => &mut self.usage_type,
             "label" => &mut self.label,
+            "public_note" => &mut self.public_note,
+            "usage_type" => &mut self.usage_type,
+            "active" => &mut self.active,
+            "entity_type" => &mut self.entity_type,
+            "issue" => &mut self.issue,
+            "year" => &mut self.year,
+            "season_month" => &mut self.season_month,
+            "day_in_month" => &mut self.day_in_month,
             "delivery_url" => &mut self.delivery_url,
             "thumbnail_url" => &mut self.thumbnail_url,
             "repository" => &mut self.repository,
             "originating_record_id" => &mut self.originating_record_id,
             "linking_parameter_1" => &mut self.linking_parameter_1,
+            "linking_parameter_2" => &mut self.linking_parameter_2,
+            "linking_parameter_3" => &mut self.linking_parameter_3,
+            "linking_parameter_4" => &mut self.linking_parameter_4,
+            "linking_parameter_5" => &mut self.linking_parameter_5,
+            "created_by" => &mut self.created_by,
+            "created_date" => &mut self.created_date,
+            "last_modified_by" => &mut self.last_modified_by,
+            "last_modified_date" => &mut self.last_modified_date,
             _ => return None,
         })
+    }
+
+    /// The fields that are set, in Alma's order.
+    fn set_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        REPRESENTATION_FIELDS
+            .iter()
+            .filter_map(|k| self.field(k).and_then(|v| v.as_deref()).map(|v| (*k, v)))
     }
 
     pub fn write_xml(&self) -> Result<String, WriteError> {
@@ -324,12 +445,19 @@ impl Representation {
     }
 
     fn write_into(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
-        w.open(
-            "representation",
-            &[("is_remote", if self.is_remote { "true" } else { "false" })],
-        )?;
-        for (k, v) in self.fields() {
-            opt_leaf(w, k, v)?;
+        let remote = if self.is_remote { "true" } else { "false" };
+        match &self.link {
+            Some(link) => w.open(
+                "representation",
+                &[("is_remote", remote), ("link", link.as_str())],
+            )?,
+            None => w.open("representation", &[("is_remote", remote)])?,
+        }
+        for (k, v) in self.set_fields() {
+            match self.desc.get(k) {
+                Some(d) => w.leaf(k, &[("desc", d.as_str())], v)?,
+                None => w.leaf(k, &[], v)?,
+            }
         }
         w.close("representation");
         Ok(())
@@ -344,16 +472,31 @@ impl Representation {
     }
 
     fn read_children(p: &mut Pull<'_>, start: &Start<'_>) -> Result<Representation, AlmaError> {
-        let mut r = Representation::default();
+        let mut r = Representation {
+            link: start.attr("", "link", p)?,
+            ..Representation::default()
+        };
         let mut is_remote_attr = start.attr("", "is_remote", p)?;
         while let Some(c) = p.next_child("representation")? {
             if c.local == "is_remote" {
                 is_remote_attr = Some(text(p, "is_remote")?);
                 continue;
             }
+            let desc = c.attr("", "desc", p)?;
             match r.field_mut(c.local) {
-                Some(slot) => *slot = Some(p.leaf_text(c.local)?.trim().to_owned()),
-                None => p.skip_element()?,
+                Some(slot) => {
+                    // Alma writes every field, empty ones as empty elements: no value.
+                    let v = p.leaf_text(c.local)?.trim().to_owned();
+                    *slot = (!v.is_empty()).then_some(v);
+                }
+                None => {
+                    r.unknown.push(c.local.to_owned());
+                    p.skip_element()?;
+                    continue;
+                }
+            }
+            if let Some(d) = desc {
+                r.desc.insert(c.local.to_owned(), d);
             }
         }
         r.is_remote = is_remote_attr.as_deref() == Some("true");
@@ -362,16 +505,20 @@ impl Representation {
 
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
+        for (k, v) in self.set_fields() {
+            let value = if REPRESENTATION_CODED.contains(&k) {
+                match self.desc.get(k) {
+                    Some(d) => json!({ "value": v, "desc": d }),
+                    None => json!({ "value": v }),
+                }
+            } else {
+                json!(v)
+            };
+            m.insert(k.into(), value);
+        }
         m.insert("is_remote".into(), json!(self.is_remote));
-        for (k, v) in self.fields() {
-            if let Some(v) = v {
-                let value = if CODED.contains(&k) {
-                    json!({ "value": v })
-                } else {
-                    json!(v)
-                };
-                m.insert(k.into(), value);
-            }
+        if let Some(link) = &self.link {
+            m.insert("link".into(), json!(link));
         }
         Value::Object(m)
     }
@@ -380,29 +527,211 @@ impl Representation {
         let o = v
             .as_object()
             .ok_or_else(|| shape("representation", "JSON representation is not an object"))?;
-        let mut r = Representation {
-            is_remote: match o.get("is_remote") {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => s == "true",
-                _ => false,
-            },
-            ..Representation::default()
-        };
+        let mut r = Representation::default();
         for (k, v) in o {
-            let value = match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Object(inner) => inner
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
+            match k.as_str() {
+                "is_remote" => {
+                    r.is_remote = match v {
+                        Value::Bool(b) => *b,
+                        Value::String(s) => s == "true",
+                        _ => false,
+                    };
+                    continue;
+                }
+                "link" => {
+                    r.link = v.as_str().map(str::to_owned);
+                    continue;
+                }
+                _ => {}
+            }
+            let (value, desc) = match v {
+                Value::String(s) => (Some(s.clone()), None),
+                Value::Object(inner) => (
+                    inner.get("value").map(value_text),
+                    inner.get("desc").and_then(Value::as_str).map(str::to_owned),
+                ),
+                Value::Number(_) | Value::Bool(_) => (Some(value_text(v)), None),
+                _ => (None, None),
             };
-            if let (Some(slot), Some(value)) = (r.field_mut(k), value) {
-                *slot = Some(value);
+            match r.field_mut(k) {
+                Some(slot) => *slot = value.filter(|v| !v.is_empty()),
+                None => {
+                    r.unknown.push(k.clone());
+                    continue;
+                }
+            }
+            if let Some(d) = desc {
+                r.desc.insert(k.clone(), d);
             }
         }
         Ok(r)
+    }
+}
+
+/// A bib without its MARC record: `view=brief`, a collection's member, and the body that adds a
+/// bib to a collection (`<bib><mms_id>…</mms_id></bib>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BriefBib(pub Bib);
+
+impl BriefBib {
+    pub fn write_xml(&self) -> Result<String, WriteError> {
+        let mut w = XmlWriter::new();
+        w.declaration();
+        self.0.write_view(&mut w, false)?;
+        Ok(w.finish())
+    }
+
+    /// Reads a `bib`, with or without `record`.
+    pub fn read_xml(xml: &str) -> Result<BriefBib, AlmaError> {
+        let mut p = Pull::new(xml);
+        root_named(&mut p, "bib")?;
+        let (b, _) = Bib::read_view(&mut p)?;
+        p.expect_eof()?;
+        Ok(BriefBib(b))
+    }
+
+    pub fn to_json(&self) -> Result<Value, WriteError> {
+        self.0.brief_json()
+    }
+
+    /// Reads a JSON `bib`, with or without `anies`.
+    pub fn from_json(v: &Value) -> Result<BriefBib, AlmaError> {
+        let o = v
+            .as_object()
+            .ok_or_else(|| shape("bib", "JSON bib is not an object"))?;
+        let mms_id = match o.get("mms_id") {
+            Some(v) if !value_text(v).is_empty() => {
+                Some(MmsId::new(&value_text(v)).map_err(|e| shape("bib", e.to_string()))?)
+            }
+            _ => None,
+        };
+        Ok(BriefBib(Bib {
+            mms_id,
+            ..Bib::default()
+        }))
+    }
+}
+
+/// A bibliographic collection (`/bibs/collections`): what the import needs of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Collection {
+    pub pid: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub library: Option<String>,
+}
+
+impl Collection {
+    fn write_into(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
+        w.open("collection", &[])?;
+        opt_leaf(w, "pid", &self.pid)?;
+        opt_leaf(w, "name", &self.name)?;
+        opt_leaf(w, "description", &self.description)?;
+        opt_leaf(w, "library", &self.library)?;
+        w.close("collection");
+        Ok(())
+    }
+
+    pub fn write_xml(&self) -> Result<String, WriteError> {
+        let mut w = XmlWriter::new();
+        w.declaration();
+        self.write_into(&mut w)?;
+        Ok(w.finish())
+    }
+
+    fn read_children(p: &mut Pull<'_>) -> Result<Collection, AlmaError> {
+        let mut c = Collection::default();
+        while let Some(e) = p.next_child("collection")? {
+            let slot = match e.local {
+                "pid" => &mut c.pid,
+                "name" => &mut c.name,
+                "description" => &mut c.description,
+                "library" => &mut c.library,
+                _ => {
+                    p.skip_element()?;
+                    continue;
+                }
+            };
+            let v = text(p, e.local)?;
+            *slot = (!v.is_empty()).then_some(v);
+        }
+        Ok(c)
+    }
+
+    pub fn read_xml(xml: &str) -> Result<Collection, AlmaError> {
+        let mut p = Pull::new(xml);
+        root_named(&mut p, "collection")?;
+        let c = Self::read_children(&mut p)?;
+        p.expect_eof()?;
+        Ok(c)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("pid", &self.pid),
+            ("name", &self.name),
+            ("description", &self.description),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(l) = &self.library {
+            m.insert("library".into(), json!({ "value": l }));
+        }
+        Value::Object(m)
+    }
+
+    pub fn from_json(v: &Value) -> Result<Collection, AlmaError> {
+        let o = v
+            .as_object()
+            .ok_or_else(|| shape("collection", "JSON collection is not an object"))?;
+        let get = |k: &str| match o.get(k) {
+            Some(Value::Object(inner)) => inner.get("value").map(value_text),
+            Some(Value::Null) | None => None,
+            Some(v) => Some(value_text(v)),
+        };
+        Ok(Collection {
+            pid: get("pid"),
+            name: get("name"),
+            description: get("description"),
+            library: get("library"),
+        })
+    }
+}
+
+impl ListItem for Collection {
+    const LIST: &'static str = "collections";
+    const ITEM: &'static str = "collection";
+    fn write_item(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
+        self.write_into(w)
+    }
+    fn read_item(p: &mut Pull<'_>, _: &Start<'_>) -> Result<Self, AlmaError> {
+        Collection::read_children(p)
+    }
+    fn item_json(&self) -> Result<Value, WriteError> {
+        Ok(self.to_json())
+    }
+    fn item_from_json(v: &Value) -> Result<Self, AlmaError> {
+        Collection::from_json(v)
+    }
+}
+
+impl ListItem for BriefBib {
+    const LIST: &'static str = "bibs";
+    const ITEM: &'static str = "bib";
+    fn write_item(&self, w: &mut XmlWriter) -> Result<(), WriteError> {
+        self.0.write_view(w, false)
+    }
+    fn read_item(p: &mut Pull<'_>, _: &Start<'_>) -> Result<Self, AlmaError> {
+        Bib::read_view(p).map(|(b, _)| BriefBib(b))
+    }
+    fn item_json(&self) -> Result<Value, WriteError> {
+        self.to_json()
+    }
+    fn item_from_json(v: &Value) -> Result<Self, AlmaError> {
+        BriefBib::from_json(v)
     }
 }
 

@@ -33,6 +33,12 @@ fn main() {
                     ..mock_rosetta::Config::default()
                 },
                 rosetta_store: RosettaState::Generate { n, seed: 11 },
+                // Three calls a record at 100,000 records: a large institution's plan.
+                alma: mock_alma::Config {
+                    rate_limit: 0,
+                    daily_quota: 100_000_000,
+                    ..mock_alma::Config::default()
+                },
                 ..MocksConfig::default()
             }))
             .expect("mocks");
@@ -100,6 +106,7 @@ fn paced_import(rt: &tokio::runtime::Runtime, n: usize) {
             rosetta_store: RosettaState::Generate { n, seed: 12 },
             alma: mock_alma::Config {
                 rate_limit: 25,
+                daily_quota: 100_000_000,
                 ..mock_alma::Config::default()
             },
             ..MocksConfig::default()

@@ -35,6 +35,7 @@ fn main() {
             rosetta_store: RosettaState::Generate { n, seed: 13 },
             alma: mock_alma::Config {
                 rate_limit: 0,
+                daily_quota: 100_000_000,
                 page_size: 500,
                 ..mock_alma::Config::default()
             },

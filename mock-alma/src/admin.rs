@@ -272,6 +272,17 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             inner.published_changed();
             Response::json(200, &json!({"deleted": mms}))
         }
+        // A cataloguer opens the bib in the Metadata Editor (PUT then needs override_lock).
+        (method @ ("POST" | "DELETE"), ["bibs", mms, "lock"]) => {
+            let Ok(m) = MmsId::new(mms) else {
+                return bad(400, format!("{mms:?} is not an MMS ID"));
+            };
+            let locked = method == "POST";
+            if !inner.with_store_mut(|s| s.set_locked(&m, locked)) {
+                return bad(404, format!("no bib {mms}"));
+            }
+            Response::json(200, &json!({"mms_id": mms, "locked": locked}))
+        }
         ("POST", ["publish"]) => {
             let full = body.get("full").and_then(Value::as_bool).unwrap_or(false);
             let n = inner.publish(full);

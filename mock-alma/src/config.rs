@@ -101,6 +101,10 @@ pub struct Config {
     pub token_ttl: Duration,
     /// How MARC becomes DC when publishing (Alma's own mapping is not public).
     pub publishing_variant: PublishingVariant,
+    /// Creating a representation needs the bib in a collection (Alma's 402260): a site setting.
+    pub require_collection: bool,
+    /// The libraries (code, name) representations name; the first is `MAIN`.
+    pub libraries: Vec<(String, String)>,
 }
 
 /// How publishing renders MARC as DC. Alma's own MARC → DC is not public, so an engine must not
@@ -123,7 +127,8 @@ impl Default for Config {
             publishing_set: "rosetta_sync".to_owned(),
             page_size: 100,
             rate_limit: 25,
-            daily_quota: 0,
+            // A realistic plan's figure (1,000 × named users); never "unlimited".
+            daily_quota: 100_000,
             oai_allow: vec![
                 Cidr {
                     addr: IpAddr::from([127, 0, 0, 0]),
@@ -139,6 +144,8 @@ impl Default for Config {
             suppressed_as_deleted: true,
             token_ttl: Duration::from_secs(3600),
             publishing_variant: PublishingVariant::Crosswalk,
+            require_collection: false,
+            libraries: vec![("MAIN".to_owned(), "Main Library".to_owned())],
         }
     }
 }
@@ -150,6 +157,29 @@ impl Config {
 
     /// The key accepted when none is configured.
     pub const SANDBOX_KEY: &'static str = "sandbox-key";
+
+    /// The `desc` Alma gives a coded representation value (assumed names where no source has
+    /// them: see README).
+    pub fn describe(&self, field: &str, value: &str) -> Option<String> {
+        let known = match (field, value) {
+            ("library", code) => {
+                return self
+                    .libraries
+                    .iter()
+                    .find(|(c, _)| c == code)
+                    .map(|(_, n)| n.clone());
+            }
+            // The NLNZ sample: PRESERVATION_MASTER is "Master", active true is "Active".
+            ("usage_type", "PRESERVATION_MASTER") => "Master",
+            ("usage_type", "DERIVATIVE_COPY") => "Derivative Copy",
+            ("usage_type", "AUXILIARY") => "Auxiliary",
+            ("active", "true") => "Active",
+            ("active", "false") => "Inactive",
+            ("repository", code) => return Some(format!("Remote repository {code}")),
+            _ => return None,
+        };
+        Some(known.to_owned())
+    }
 
     pub fn key(&self, key: &str) -> Option<ApiKey> {
         if self.api_keys.is_empty() {

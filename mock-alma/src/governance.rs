@@ -27,11 +27,9 @@ pub struct Governance {
     counters: Mutex<Counters>,
 }
 
-/// `X-Exl-Api-Remaining` when there is no daily quota.
-pub const UNLIMITED_REMAINING: u64 = 2_147_483_647;
-
 impl Governance {
-    /// Counts a request and says whether it may go on, with the calls remaining today.
+    /// Counts a request and says whether it may go on, with the calls remaining today (there is
+    /// always a quota: Alma's plans have one).
     pub fn admit(&self, per_second: u32, daily: u64) -> (Verdict, u64) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -46,14 +44,8 @@ impl Governance {
             c.day = now / 86_400;
             c.used_today = 0;
         }
-        let remaining = |used: u64| {
-            if daily == 0 {
-                UNLIMITED_REMAINING
-            } else {
-                daily.saturating_sub(used)
-            }
-        };
-        if daily > 0 && c.used_today >= daily {
+        let remaining = |used: u64| daily.saturating_sub(used);
+        if c.used_today >= daily {
             return (Verdict::Daily, 0);
         }
         if per_second > 0 && c.in_second >= per_second {

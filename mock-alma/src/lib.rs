@@ -15,6 +15,7 @@
 //! Depend on the engine or on mock-rosetta (ARCHITECTURE.md).
 
 mod admin;
+pub mod api;
 mod config;
 mod governance;
 mod oai;
@@ -30,8 +31,8 @@ use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Ser
 pub use config::{ApiKey, Cidr, Config, PublishingVariant};
 pub use rest::codes;
 pub use store::{
-    AlmaSection, BibEntry, BibSeed, PublishProfile, Published, RepresentationSeed, StateError,
-    Store,
+    AlmaSection, BibEntry, BibSeed, CollectionEntry, PublishProfile, Published, RepresentationSeed,
+    StateError, Store,
 };
 
 /// State shared by every request.
@@ -44,6 +45,8 @@ pub struct Inner {
     base_url: OnceLock<String>,
     clock: Clock,
     tracking: AtomicU64,
+    /// Error codes answered outside an operation's documented list (a bug of the mock).
+    undeclared: Mutex<Vec<String>>,
 }
 
 impl Inner {
@@ -61,6 +64,14 @@ impl Inner {
             self.base_url.get().cloned().unwrap_or_default(),
             self.oai_path()
         )
+    }
+
+    fn undeclared(&self, what: String) {
+        eprintln!("mock-alma: an error code outside the API table was answered: {what}");
+        self.undeclared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(what);
     }
 
     fn tracking_id(&self) -> String {
@@ -161,6 +172,7 @@ impl MockAlma {
             base_url: OnceLock::new(),
             clock: Clock::default(),
             tracking: AtomicU64::new(1),
+            undeclared: Mutex::default(),
         });
         inner.publish(false);
         let server = Server::start_with(
@@ -214,6 +226,22 @@ impl MockAlma {
     /// A copy of a bib as it stands.
     pub fn bib(&self, mms: &str) -> Option<BibEntry> {
         self.inner.with_store(|s| s.get(mms).cloned())
+    }
+
+    /// Error codes answered outside an operation's documented list since start (`METHOD path:
+    /// code`): empty unless the mock has a bug the contract test must catch.
+    pub fn undeclared_codes(&self) -> Vec<String> {
+        self.inner
+            .undeclared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The collections and their bibs, as they stand.
+    pub fn collections(&self) -> Vec<store::CollectionEntry> {
+        self.inner
+            .with_store(|s| s.collections().cloned().collect())
     }
 
     /// Runs General Publishing now.

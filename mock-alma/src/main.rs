@@ -45,9 +45,14 @@ struct Args {
     /// REST requests per second for the institution (0: unlimited). Never applies to OAI-PMH.
     #[arg(long, default_value_t = 25)]
     rate_limit: u32,
-    /// REST requests per day (0: unlimited).
-    #[arg(long, default_value_t = 0)]
+    /// REST requests per day for the institution (Alma's plans: 1,000 × named users), counted
+    /// down in X-Exl-Api-Remaining; DAILY_THRESHOLD once spent.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     daily_quota: u64,
+    /// Creating a representation needs the bib in a collection (Alma answers 402260 otherwise;
+    /// a site setting).
+    #[arg(long)]
+    require_collection: bool,
     /// Address range allowed to harvest OAI-PMH (repeatable; default loopback).
     #[arg(long = "oai-allow")]
     oai_allow: Vec<String>,
@@ -101,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     config.api_keys = args.api_keys.iter().map(|k| ApiKey::parse(k)).collect();
     config.rate_limit = args.rate_limit;
     config.daily_quota = args.daily_quota;
+    config.require_collection = args.require_collection;
     if !args.oai_allow.is_empty() {
         config.oai_allow = args
             .oai_allow

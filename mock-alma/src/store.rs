@@ -206,6 +206,21 @@ pub struct Store {
     suffix: String,
     /// Bibs changed since the last publishing run: publishing on change must not scan them all.
     pending: BTreeSet<MmsId>,
+    collections: BTreeMap<String, CollectionEntry>,
+    next_collection: u64,
+    /// Bibs a cataloguer holds open (`POST /__admin/bibs/{mms}/lock`).
+    locked: BTreeSet<MmsId>,
+}
+
+/// A bibliographic collection and the bibs assigned to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionEntry {
+    /// Numeric, as Alma's collection PIDs are.
+    pub pid: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub library: Option<String>,
+    pub bibs: BTreeSet<MmsId>,
 }
 
 impl Store {
@@ -481,6 +496,65 @@ impl Store {
         (self.seq - before) as usize
     }
 
+    /// Creates a collection and returns its PID; `None` when the name is another collection's.
+    pub fn create_collection(
+        &mut self,
+        name: &str,
+        description: Option<String>,
+        library: Option<String>,
+    ) -> Option<String> {
+        if self.collections.values().any(|c| c.name == name) {
+            return None;
+        }
+        self.next_collection += 1;
+        let pid = format!("81{}{}", 1_000_000 + self.next_collection, self.suffix);
+        self.collections.insert(
+            pid.clone(),
+            CollectionEntry {
+                pid: pid.clone(),
+                name: name.to_owned(),
+                description,
+                library,
+                bibs: BTreeSet::new(),
+            },
+        );
+        Some(pid)
+    }
+
+    pub fn collections(&self) -> impl Iterator<Item = &CollectionEntry> {
+        self.collections.values()
+    }
+
+    pub fn collection(&self, pid: &str) -> Option<&CollectionEntry> {
+        self.collections.get(pid)
+    }
+
+    pub fn collection_mut(&mut self, pid: &str) -> Option<&mut CollectionEntry> {
+        self.collections.get_mut(pid)
+    }
+
+    /// True when some collection holds the bib (what creating a representation may require).
+    pub fn in_a_collection(&self, mms: &MmsId) -> bool {
+        self.collections.values().any(|c| c.bibs.contains(mms))
+    }
+
+    /// Locks or unlocks a bib as a cataloguer's open editor does; false if unknown.
+    pub fn set_locked(&mut self, mms: &MmsId, locked: bool) -> bool {
+        if self.bibs.get(mms).is_none_or(|e| e.deleted) {
+            return false;
+        }
+        if locked {
+            self.locked.insert(mms.clone());
+        } else {
+            self.locked.remove(mms);
+        }
+        true
+    }
+
+    pub fn is_locked(&self, mms: &MmsId) -> bool {
+        self.locked.contains(mms)
+    }
+
     /// Mutable access to a live bib's representations.
     pub fn representations_mut(&mut self, mms: &MmsId) -> Option<&mut Vec<Representation>> {
         let e = self.bibs.get_mut(mms).filter(|e| !e.deleted)?;
@@ -527,6 +601,7 @@ impl Store {
                     repository: r.repository.clone().or(Some("ROSETTA-OAIDC01".to_owned())),
                     originating_record_id: r.originating_record_id.clone(),
                     linking_parameter_1: r.linking_parameter_1.clone(),
+                    ..Representation::default()
                 };
                 if let Some(v) = s.representations_mut(&mms) {
                     v.push(rep);
@@ -620,6 +695,7 @@ impl Store {
                     repository: Some("ROSETTA-OAIDC01".to_owned()),
                     originating_record_id: Some(oai),
                     linking_parameter_1: Some(pid),
+                    ..Representation::default()
                 });
             }
         }

@@ -1227,6 +1227,8 @@ pub fn redact(text: &str) -> String {
             "[datestamp]",
         ),
         (r"_\d{14}_", "_[yyyyMMddHHmmss]_"),
+        // Alma's date form in bib and representation objects (`2026-11-28Z`).
+        (r"\b\d{4}-\d{2}-\d{2}Z", "[date]"),
     ];
     let mut out = text.to_owned();
     for (pattern, with) in rules {

@@ -298,6 +298,7 @@ pub fn others() -> Vec<(&'static str, String)> {
         repository: Some("ROSETTA-OAIDC01".into()),
         originating_record_id: Some(OAI_ID.into()),
         linking_parameter_1: Some("IE1000".into()),
+        ..Representation::default()
     };
     out.push(("alma_representation_xml", rep.write_xml().expect("w")));
     out.push(("alma_representation_json", pretty(&rep.to_json())));
