@@ -805,13 +805,16 @@ impl<T: ListItem> List<T> {
                 format!("expected <{}>, found <{}>", T::LIST, root.local),
             ));
         }
-        let count = root.attr("", "total_record_count", &p)?.unwrap_or_default();
-        let total_record_count = count.trim().parse().map_err(|_| {
-            shape(
-                "list",
-                format!("total_record_count {count:?} is not a number"),
-            )
-        })?;
+        // A real answer may leave the count out (the NLNZ sample of `representations` does):
+        // then it is the number of items.
+        let count = root.attr("", "total_record_count", &p)?;
+        let total: Option<u64> =
+            match count.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(c) => Some(c.parse().map_err(|_| {
+                    shape("list", format!("total_record_count {c:?} is not a number"))
+                })?),
+            };
         let mut items = Vec::new();
         while let Some(c) = p.next_child(T::LIST)? {
             if c.local == T::ITEM {
@@ -822,7 +825,7 @@ impl<T: ListItem> List<T> {
         }
         p.expect_eof()?;
         Ok(List {
-            total_record_count,
+            total_record_count: total.unwrap_or(items.len() as u64),
             items,
         })
     }

@@ -127,10 +127,30 @@ impl Ctx<'_> {
         self.ok(200, || Ok(full.to_json()), || full.write_xml())
     }
 
+    /// What Alma adds to a stored representation when it answers: `active` (true unless set),
+    /// the `desc` of coded values, the `link`, and every field present.
     fn served(&self, rep: &Representation, mms: &MmsId) -> Representation {
         let mut r = rep.clone();
         if let Some(id) = &r.id {
             r.link = Some(format!("{}/bibs/{mms}/representations/{id}", self.api_base));
+        }
+        if r.active.is_none() {
+            r.active = Some("true".to_owned());
+        }
+        r.desc.clear();
+        for (field, value) in [
+            ("library", &r.library),
+            ("usage_type", &r.usage_type),
+            ("active", &r.active),
+            ("entity_type", &r.entity_type),
+            ("repository", &r.repository),
+        ] {
+            // A coded field always carries its `desc`, empty when there is no value to name.
+            let d = value
+                .as_deref()
+                .and_then(|v| self.inner.config.describe(field, v))
+                .unwrap_or_default();
+            r.desc.insert(field.to_owned(), d);
         }
         fill_empty(&mut r);
         r
