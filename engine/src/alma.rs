@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use formats::alma::{Bib, List, Representation, WebServiceResult};
+use formats::alma::{Bib, BriefBib, Collection, List, Representation, WebServiceResult};
 use formats::identifier::MmsId;
 
 use crate::retry::{RetryPolicy, parse_retry_after};
@@ -354,4 +354,37 @@ impl AlmaClient {
             .await?;
         Representation::read_xml(&body).map_err(|e| Self::protocol("POST", &path, e))
     }
+
+    /// `GET /bibs/collections/{pid}`: the collection, or Alma's refusal (an unknown PID).
+    pub async fn collection(&self, pid: &str) -> Result<Collection, AlmaError> {
+        let path = format!("/bibs/collections/{pid}");
+        let body = self.call(reqwest::Method::GET, &path, &[], None).await?;
+        Collection::read_xml(&body).map_err(|e| Self::protocol("GET", &path, e))
+    }
+
+    /// `POST /bibs/collections/{pid}/bibs` with a bib holding only its MMS ID. A bib already
+    /// in the collection (`701115`) counts as added.
+    pub async fn add_to_collection(&self, pid: &str, mms: &MmsId) -> Result<(), AlmaError> {
+        let path = format!("/bibs/collections/{pid}/bibs");
+        let member = BriefBib(Bib {
+            mms_id: Some(mms.clone()),
+            ..Bib::default()
+        });
+        let xml = member
+            .write_xml()
+            .map_err(|e| Self::protocol("POST", &path, e))?;
+        match self
+            .call(reqwest::Method::POST, &path, &[], Some(xml))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(AlmaError::Api { code, .. }) if code == ALREADY_IN_COLLECTION => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// Alma's "Bib record is already assigned to this collection."
+pub const ALREADY_IN_COLLECTION: &str = "701115";
+/// Alma's "Bib record is not assigned to a collection." (creating a representation).
+pub const NOT_IN_A_COLLECTION: &str = "402260";

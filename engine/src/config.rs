@@ -170,6 +170,11 @@ pub struct Alma {
     /// Their usage type.
     #[serde(default = "preservation_master")]
     pub usage_type: String,
+    /// The collection (Alma's numeric collection PID) a bib is added to before its remote
+    /// representation is created: sites where Alma answers 402260 "Bib record is not assigned
+    /// to a collection" need it. Checked once per import.
+    #[serde(default)]
+    pub collection_id: Option<String>,
     /// What the import does for an IE deleted in Rosetta: `report` (default), `suppress` the
     /// bib, or `delete_representation`.
     #[serde(default)]

@@ -187,6 +187,17 @@ pub async fn import(
         report.close(state)?;
         return Ok(report);
     }
+    // The collection bibs go into is checked once, before any record: a typo would otherwise
+    // fail every record the same way.
+    if let Some(pid) = &cfg.alma.collection_id
+        && let Err(e) = alma.collection(pid).await
+    {
+        report.stopped = Some(format!(
+            "[alma] collection_id = {pid:?}: Alma has no such collection, or it cannot be read: {e}"
+        ));
+        report.close(state)?;
+        return Ok(report);
+    }
     // What Rosetta's own job applied since: the bases it carried are the IEs' now (read only:
     // the import never creates or checks the update directory beyond reading it).
     if !opts.dry_run
@@ -333,8 +344,10 @@ fn record(
     }
     report.count(o.outcome);
     if ctx.dry_run {
+        // A bib and its representation; and the collection call when one is configured.
+        let collection = u64::from(ctx.cfg.alma.collection_id.is_some());
         report.planned_writes += match o.outcome {
-            Outcome::Created => 2,
+            Outcome::Created => 2 + collection,
             Outcome::Updated => 1,
             Outcome::Deleted if o.reason.as_deref().is_some_and(|r| r.starts_with("would")) => 1,
             _ => 0,
@@ -502,11 +515,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             out.mms_id = Some(mms.to_string());
             // The bib holds exactly the IE's values: they are the base.
             ctx.set_base(&id, dc.clone());
-            if let Err(e) = ctx
-                .alma
-                .create_representation(&mms, &representation(ctx.cfg, &id, &pid))
-                .await
-            {
+            if let Err(e) = add_representation(ctx, &mms, &id, &pid).await {
                 let mut failed = stop(e, out);
                 if let Ok((o, _, _)) = &mut failed {
                     // The bib exists now: the next run finds it by its 035 and adds the
@@ -817,11 +826,7 @@ async fn ensure_representation(
     if out.outcome == Outcome::Unchanged {
         out = slot(ctx, out)?;
     }
-    if let Err(e) = ctx
-        .alma
-        .create_representation(mms, &representation(ctx.cfg, oai_id, pid))
-        .await
-    {
+    if let Err(e) = add_representation(ctx, mms, oai_id, pid).await {
         return alma_failed(e, out);
     }
     if out.outcome == Outcome::Unchanged {
@@ -829,6 +834,46 @@ async fn ensure_representation(
         out.reason = Some("added the missing remote representation".to_owned());
     }
     Ok((out, Some(fingerprint), None))
+}
+
+/// Creates the bib's remote representation, first adding the bib to `[alma] collection_id`
+/// when one is set (Alma may require it: 402260). Without the key, a 402260 says which key.
+async fn add_representation(
+    ctx: &Ctx<'_>,
+    mms: &MmsId,
+    oai_id: &str,
+    pid: &IePid,
+) -> Result<(), AlmaError> {
+    if let Some(collection) = &ctx.cfg.alma.collection_id {
+        ctx.alma.add_to_collection(collection, mms).await?;
+    }
+    match ctx
+        .alma
+        .create_representation(mms, &representation(ctx.cfg, oai_id, pid))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(AlmaError::Api {
+            method,
+            path,
+            status,
+            code,
+            message,
+            tracking_id,
+        }) if code == crate::alma::NOT_IN_A_COLLECTION && ctx.cfg.alma.collection_id.is_none() => {
+            Err(AlmaError::Api {
+                method,
+                path,
+                status,
+                message: format!(
+                    "{message} — this Alma wants each bib in a collection first: set [alma] collection_id"
+                ),
+                code,
+                tracking_id,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -384,6 +384,19 @@ pub async fn check_online(
                 })
                 .map_err(|e| e.to_string());
             c.record("Alma Bibs API", r);
+            if let Some(pid) = &cfg.alma.collection_id {
+                let r = a
+                    .collection(pid)
+                    .await
+                    .map(|col| {
+                        format!(
+                            "[alma] collection_id {pid} is {:?}",
+                            col.name.unwrap_or_default()
+                        )
+                    })
+                    .map_err(|e| format!("[alma] collection_id {pid}: {e}"));
+                c.record("Alma collection", r);
+            }
         }
         None => c.skip("Alma Bibs API", "no API key in the environment"),
     }

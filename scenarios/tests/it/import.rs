@@ -385,3 +385,91 @@ async fn the_circuit_breaker_stops_a_run_that_would_change_too_much_and_force_pa
     drop(store);
     mocks.shutdown().await;
 }
+
+/// Alma may want every bib in a collection before it takes a representation (402260): without
+/// `[alma] collection_id` every record is an error naming the key, and nothing half-made stays
+/// that the next run cannot finish; with it, the same bibs (no second one) join the collection
+/// and get their representations; a collection Alma does not have stops the run before any
+/// record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_requires_collections_gets_each_bib_into_the_configured_one() {
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 3, seed: 21 },
+        alma: mock_alma::Config {
+            rate_limit: 0,
+            require_collection: true,
+            ..mock_alma::Config::default()
+        },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!(
+            "{}/bibs/collections?apikey=sandbox-key",
+            mocks.alma.api_url()
+        ))
+        .header("content-type", "application/xml")
+        .body("<collection><name>Digitised in Rosetta</name></collection>")
+        .send()
+        .await
+        .expect("collection")
+        .text()
+        .await
+        .expect("body");
+    let pid = formats::alma::Collection::read_xml(&created)
+        .expect("collection")
+        .pid
+        .expect("pid");
+    let scratch = scratch();
+    let store = StateStore::open(&state(&scratch)).expect("state");
+
+    let without = run(&config(&mocks), &store, RunOptions::default(), "without").await;
+    assert_eq!(without.errors(), 3, "{:#?}", without.records);
+    assert!(
+        without.records.iter().all(|r| r
+            .reason
+            .as_deref()
+            .is_some_and(|x| x.contains("402260") && x.contains("collection_id"))),
+        "{:#?}",
+        without.records
+    );
+
+    let wrong = config_with(&mocks, "collection_id = \"81999\"");
+    let stopped = run(&wrong, &store, RunOptions::default(), "wrong").await;
+    assert!(
+        stopped
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("collection_id")),
+        "{stopped:#?}"
+    );
+    assert!(stopped.records.is_empty(), "stopped before any record");
+
+    let with = config_with(&mocks, &format!("collection_id = \"{pid}\""));
+    let r = run(&with, &store, RunOptions::default(), "with").await;
+    assert_eq!(r.errors(), 0, "{:#?}", r.records);
+    assert_eq!(
+        r.records.len(),
+        3,
+        "the errors are retried: {:#?}",
+        r.records
+    );
+    let collections = mocks.alma.collections();
+    assert_eq!(collections[0].bibs.len(), 3, "each bib in the collection");
+    for b in &collections[0].bibs {
+        let bib = mocks.alma.bib(b.as_str()).expect("bib");
+        assert_eq!(bib.representations.len(), 1, "{b}");
+    }
+    let all: Vec<serde_json::Value> = http
+        .get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all.len(), 3, "no second bib");
+    mocks.shutdown().await;
+}
