@@ -420,3 +420,56 @@ async fn a_remote_representation_has_the_shape_of_a_real_one() {
     );
     m.shutdown().await;
 }
+
+/// Alma's 429 in JSON is the body of the shared sample, key for key.
+#[tokio::test]
+async fn a_per_second_refusal_has_the_documented_body() {
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/specs/alma/samples/per-second-threshold-429.json"
+        ))
+        .expect("the 429 sample"),
+    )
+    .expect("JSON");
+    let m = start_with(
+        Config {
+            rate_limit: 1,
+            ..Config::default()
+        },
+        1,
+    )
+    .await;
+    let url = format!("{}/bibs?other_system_id=x&apikey={KEY}", m.api_url());
+    let mut refused = None;
+    for _ in 0..5 {
+        let (s, _, body) = send(client().get(&url).header("accept", "application/json")).await;
+        if s == 429 {
+            refused = Some(body);
+            break;
+        }
+    }
+    let body: Value =
+        serde_json::from_str(&refused.expect("a 429 within five calls")).expect("JSON");
+    fn keys(v: &Value) -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+    assert_eq!(keys(&body), keys(&sample));
+    assert_eq!(
+        keys(&body["errorList"]["error"][0]),
+        keys(&sample["errorList"]["error"][0])
+    );
+    assert_eq!(
+        body["errorList"]["error"][0]["errorCode"],
+        sample["errorList"]["error"][0]["errorCode"]
+    );
+    assert_eq!(
+        body["errorList"]["error"][0]["errorMessage"],
+        sample["errorList"]["error"][0]["errorMessage"]
+    );
+    assert_eq!(body["errorsExist"], true);
+    assert!(body["result"].is_null());
+    m.shutdown().await;
+}
