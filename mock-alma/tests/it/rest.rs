@@ -265,3 +265,47 @@ async fn an_injected_gateway_503_with_malformed_xml() {
     );
     m.shutdown().await;
 }
+
+/// A cataloguer holding a bib open: `override_lock` (default true, as the OpenAPI says) decides;
+/// `view=brief` leaves the record out.
+#[tokio::test]
+async fn a_locked_bib_and_the_brief_view() {
+    let m = start(1).await;
+    let api = m.api_url();
+    let c = client();
+    let bibs: Vec<serde_json::Value> = c
+        .get(format!("{}/__admin/bibs", m.base_url()))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let mms = bibs[0]["mms_id"].as_str().expect("mms").to_owned();
+    let (s, _, brief) = send(c.get(format!("{api}/bibs/{mms}?view=brief&apikey={KEY}"))).await;
+    assert_eq!(s, 200, "{brief}");
+    assert!(!brief.contains("<record>"), "{brief}");
+    assert!(formats::alma::BriefBib::read_xml(&brief).is_ok(), "{brief}");
+    let (_, _, full) = send(c.get(format!("{api}/bibs/{mms}?apikey={KEY}"))).await;
+    assert!(full.contains("<record>"), "{full}");
+    let r = c
+        .post(format!("{}/__admin/bibs/{mms}/lock", m.base_url()))
+        .send()
+        .await
+        .expect("lock");
+    assert_eq!(r.status(), 200);
+    let (s, _, body) = send(
+        c.put(format!("{api}/bibs/{mms}?override_lock=false&apikey={KEY}"))
+            .body(full.clone()),
+    )
+    .await;
+    assert_eq!((s, code_of(&body)), (400, codes::GENERAL.to_owned()));
+    assert!(body.contains("locked"), "{body}");
+    let (s, _, body) = send(
+        c.put(format!("{api}/bibs/{mms}?apikey={KEY}"))
+            .body(full.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "override_lock defaults to true: {body}");
+    m.shutdown().await;
+}
