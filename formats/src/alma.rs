@@ -40,6 +40,9 @@ pub struct Bib {
     /// `None` on a bib about to be created.
     pub mms_id: Option<MmsId>,
     pub record_format: String,
+    /// The Network Zone record this bib is linked to (`<linked_record_id type="NZ">`): a bib
+    /// shared by the whole network, which an institution's import must not write.
+    pub nz_mms_id: Option<String>,
     pub title: Option<String>,
     pub author: Option<String>,
     /// The 035s, as Alma surfaces them.
@@ -136,6 +139,15 @@ fn root_named<'a>(p: &mut Pull<'a>, object: &'static str) -> Result<Start<'a>, A
 }
 
 impl Bib {
+    /// Linked to the Network Zone: a `linked_record_id` of type NZ, or an `(EXLNZ-…)` 035.
+    pub fn is_nz_linked(&self) -> bool {
+        self.nz_mms_id.is_some()
+            || self
+                .network_numbers
+                .iter()
+                .any(|n| n.trim_start().starts_with("(EXLNZ-"))
+    }
+
     pub fn write_xml(&self) -> Result<String, WriteError> {
         let mut w = XmlWriter::new();
         w.declaration();
@@ -152,6 +164,9 @@ impl Bib {
         w.open("bib", &[])?;
         opt_leaf(w, "mms_id", &self.mms_id.as_ref().map(ToString::to_string))?;
         w.leaf("record_format", &[], &self.record_format)?;
+        if let Some(nz) = &self.nz_mms_id {
+            w.leaf("linked_record_id", &[("type", "NZ")], nz)?;
+        }
         opt_leaf(w, "title", &self.title)?;
         opt_leaf(w, "author", &self.author)?;
         if !self.network_numbers.is_empty() {
@@ -213,6 +228,13 @@ impl Bib {
                     }
                 }
                 "record_format" => b.record_format = text(p, "record_format")?,
+                "linked_record_id" => {
+                    let kind = c.attr("", "type", p)?;
+                    let v = text(p, "linked_record_id")?;
+                    if kind.as_deref() == Some("NZ") && !v.is_empty() {
+                        b.nz_mms_id = Some(v);
+                    }
+                }
                 "title" => b.title = Some(text(p, "title")?),
                 "author" => b.author = Some(text(p, "author")?),
                 "network_numbers" => {
@@ -246,6 +268,12 @@ impl Bib {
             m.insert("mms_id".into(), json!(id.as_str()));
         }
         m.insert("record_format".into(), json!(self.record_format));
+        if let Some(nz) = &self.nz_mms_id {
+            m.insert(
+                "linked_record_id".into(),
+                json!({ "value": nz, "type": "NZ" }),
+            );
+        }
         for (k, v) in [
             ("title", &self.title),
             ("author", &self.author),
@@ -313,9 +341,16 @@ impl Bib {
             Some(Value::String(s)) => s == "true",
             _ => false,
         };
+        let nz_mms_id = o
+            .get("linked_record_id")
+            .filter(|l| l.get("type").and_then(Value::as_str) == Some("NZ"))
+            .and_then(|l| l.get("value"))
+            .map(value_text)
+            .filter(|v| !v.is_empty());
         Ok(Bib {
             mms_id,
             record_format: s("record_format").unwrap_or_else(|| "marc21".to_owned()),
+            nz_mms_id,
             title: s("title"),
             author: s("author"),
             network_numbers,

@@ -283,6 +283,25 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             }
             Response::json(200, &json!({"mms_id": mms, "locked": locked}))
         }
+        // The bib is linked to (or unlinked from) a Network Zone record, as Alma shows it:
+        // `linked_record_id type="NZ"`.
+        (method @ ("POST" | "DELETE"), ["bibs", mms, "nz-link"]) => {
+            let Ok(m) = MmsId::new(mms) else {
+                return bad(400, format!("{mms:?} is not an MMS ID"));
+            };
+            let nz = if method == "POST" {
+                match body.get("nz_mms_id").and_then(Value::as_str) {
+                    Some(nz) if MmsId::new(nz).is_ok() => Some(nz.to_owned()),
+                    _ => return bad(400, "body: {\"nz_mms_id\": \"99…\"}".to_owned()),
+                }
+            } else {
+                None
+            };
+            if !inner.with_store_mut(|s| s.set_nz_link(&m, nz.clone())) {
+                return bad(404, format!("no bib {mms}"));
+            }
+            Response::json(200, &json!({"mms_id": mms, "nz_mms_id": nz}))
+        }
         ("POST", ["publish"]) => {
             let full = body.get("full").and_then(Value::as_bool).unwrap_or(false);
             let n = inner.publish(full);

@@ -1,5 +1,5 @@
 //! The operations mock-alma serves under `/almaws/v1`, each as Ex Libris' OpenAPI describes it
-//! (`testdata/specs/alma/bibs-openapi.json`): the query parameters it implements and those it
+//! (`testdata/specs/alma/bibs-openapi.json`, and `conf-openapi.json` for `/conf`): the query parameters it implements and those it
 //! accepts and ignores, the media types, and the error codes it may answer with. The contract
 //! test checks this table against the OpenAPI; the server counts any code it emits outside it.
 
@@ -87,6 +87,24 @@ pub const OPERATIONS: &[Operation] = &[
         request: &[],
         response: BOTH,
         codes: &["402204", "402203"],
+    },
+    Operation {
+        method: "POST",
+        path: "/almaws/v1/bibs/{mms_id}",
+        implemented: &["op"],
+        ignored: &[],
+        request: XML,
+        response: XML,
+        codes: &["401652", "402204", "33007", "60105"],
+    },
+    Operation {
+        method: "GET",
+        path: "/almaws/v1/bibs/{mms_id}/holdings",
+        implemented: &[],
+        ignored: &[],
+        request: &[],
+        response: BOTH,
+        codes: &["401652"],
     },
     Operation {
         method: "PUT",
@@ -210,6 +228,26 @@ pub const OPERATIONS: &[Operation] = &[
         response: &[],
         codes: &["701116"],
     },
+    // The Configuration API (`testdata/specs/alma/conf-openapi.json`): what clients call to
+    // test a connection, and the libraries a representation may name.
+    Operation {
+        method: "GET",
+        path: "/almaws/v1/conf/libraries",
+        implemented: &[],
+        ignored: &[],
+        request: &[],
+        response: BOTH,
+        codes: &[],
+    },
+    Operation {
+        method: "GET",
+        path: "/almaws/v1/conf/libraries/{libraryCode}",
+        implemented: &[],
+        ignored: &[],
+        request: &[],
+        response: BOTH,
+        codes: &["402119"],
+    },
 ];
 
 /// The operation a request is for: its method and its path below `/almaws/v1`, split.
@@ -222,6 +260,9 @@ pub fn operation(method: &str, parts: &[&str]) -> Option<&'static Operation> {
         ["bibs", "collections", _, "bibs", _] => "/almaws/v1/bibs/collections/{pid}/bibs/{mms_id}",
         ["bibs", _] => "/almaws/v1/bibs/{mms_id}",
         ["bibs", _, "representations"] => "/almaws/v1/bibs/{mms_id}/representations",
+        ["bibs", _, "holdings"] => "/almaws/v1/bibs/{mms_id}/holdings",
+        ["conf", "libraries"] => "/almaws/v1/conf/libraries",
+        ["conf", "libraries", _] => "/almaws/v1/conf/libraries/{libraryCode}",
         ["bibs", _, "representations", _] => "/almaws/v1/bibs/{mms_id}/representations/{rep_id}",
         _ => return None,
     };

@@ -103,8 +103,10 @@ pub struct Config {
     pub publishing_variant: PublishingVariant,
     /// Creating a representation needs the bib in a collection (Alma's 402260): a site setting.
     pub require_collection: bool,
-    /// The libraries (code, name) representations name; the first is `MAIN`.
+    /// The libraries (code, name) of `/conf/libraries`; the first is `MAIN`.
     pub libraries: Vec<(String, String)>,
+    /// Libraries were named (`--library`): a representation must name one of them.
+    pub libraries_enforced: bool,
 }
 
 /// How publishing renders MARC as DC. Alma's own MARC → DC is not public, so an engine must not
@@ -146,6 +148,7 @@ impl Default for Config {
             publishing_variant: PublishingVariant::Crosswalk,
             require_collection: false,
             libraries: vec![("MAIN".to_owned(), "Main Library".to_owned())],
+            libraries_enforced: false,
         }
     }
 }
@@ -157,6 +160,15 @@ impl Config {
 
     /// The key accepted when none is configured.
     pub const SANDBOX_KEY: &'static str = "sandbox-key";
+
+    /// Adds a library (`CODE` or `CODE:NAME`) and enforces the list from then on.
+    pub fn add_library(&mut self, spec: &str) {
+        let (code, name) = spec.split_once(':').unwrap_or((spec, spec));
+        let (code, name) = (code.trim().to_owned(), name.trim().to_owned());
+        self.libraries.retain(|(c, _)| *c != code);
+        self.libraries.push((code, name));
+        self.libraries_enforced = true;
+    }
 
     /// The `desc` Alma gives a coded representation value (assumed names where no source has
     /// them: see README).

@@ -53,6 +53,13 @@ struct Args {
     /// a site setting).
     #[arg(long)]
     require_collection: bool,
+    /// A library of /conf/libraries, CODE or CODE:NAME (repeatable; MAIN is always there). With
+    /// any, a representation must name a listed library.
+    #[arg(long = "library")]
+    libraries: Vec<String>,
+    /// Link every Nth generated bib to a Network Zone record (counting from the Nth).
+    #[arg(long)]
+    nz_linked_every: Option<usize>,
     /// Address range allowed to harvest OAI-PMH (repeatable; default loopback).
     #[arg(long = "oai-allow")]
     oai_allow: Vec<String>,
@@ -107,6 +114,9 @@ async fn main() -> anyhow::Result<()> {
     config.rate_limit = args.rate_limit;
     config.daily_quota = args.daily_quota;
     config.require_collection = args.require_collection;
+    for l in &args.libraries {
+        config.add_library(l);
+    }
     if !args.oai_allow.is_empty() {
         config.oai_allow = args
             .oai_allow
@@ -120,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
     config.suppressed_as_deleted = !args.keep_suppressed;
     config.publishing_variant = args.publishing_variant;
-    let store = match args.generate {
+    let mut store = match args.generate {
         Some(n) => Store::generate(
             n,
             args.seed,
@@ -131,6 +141,10 @@ async fn main() -> anyhow::Result<()> {
         None => Store::from_section(&section, &config.institution, now)
             .context("loading the state file")?,
     };
+    // --generate links no bib to the Network Zone unless asked.
+    if let Some(every) = args.nz_linked_every {
+        store.link_every(every);
+    }
     let alma = MockAlma::start_on(args.listen, config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

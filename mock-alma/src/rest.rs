@@ -48,6 +48,10 @@ pub mod codes {
     pub const COLLECTION_NAME_DUPLICATE: &str = "402471";
     /// "Param value is invalid." (an unknown collection PID; assumed for GET).
     pub const PARAM_INVALID: &str = "40166411";
+    /// "No record found for MMS id X" (`POST /bibs/{mms_id}`).
+    pub const NO_RECORD: &str = "33007";
+    /// "General error." (the Configuration API).
+    pub const CONF_GENERAL: &str = "402119";
 }
 
 struct Ctx<'a> {
@@ -331,6 +335,14 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
                 None => unknown_mms(ctx, m.as_str()),
             }
         }),
+        ("POST", ["bibs", mms]) => with_mms(&ctx, mms, codes::MMS_NOT_NUMERIC, |ctx, m| {
+            operate(ctx, &params, m)
+        }),
+        ("GET", ["bibs", mms, "holdings"]) => {
+            with_mms(&ctx, mms, codes::GENERAL, |ctx, m| holdings(ctx, &m))
+        }
+        ("GET", ["conf", "libraries"]) => libraries(&ctx, None),
+        ("GET", ["conf", "libraries", code]) => libraries(&ctx, Some(code)),
         ("PUT", ["bibs", mms]) => with_mms(&ctx, mms, codes::MMS_NOT_NUMERIC, |ctx, m| {
             update_bib(ctx, req, &params, m)
         }),
@@ -362,20 +374,24 @@ fn body_is_json(req: &Request) -> bool {
         || std::str::from_utf8(&req.body).is_ok_and(|t| t.trim_start().starts_with('{'))
 }
 
+/// An MMS ID that names no bib, with the code the operation documents for it.
 fn unknown_mms(ctx: &Ctx<'_>, mms: &str) -> Response {
-    let code = if ctx
-        .op
-        .is_some_and(|o| o.codes.contains(&codes::MMS_NOT_VALID))
-    {
-        codes::MMS_NOT_VALID
+    let declared = |c: &str| ctx.op.is_some_and(|o| o.codes.contains(&c));
+    if declared(codes::MMS_NOT_VALID) {
+        ctx.error(
+            400,
+            codes::MMS_NOT_VALID,
+            format!("Input parameters mmsId {mms} is not valid."),
+        )
+    } else if declared(codes::NO_RECORD) {
+        ctx.error(
+            400,
+            codes::NO_RECORD,
+            format!("No record found for MMS id {mms}"),
+        )
     } else {
-        codes::GENERAL
-    };
-    ctx.error(
-        400,
-        code,
-        format!("Input parameters mmsId {mms} is not valid."),
-    )
+        ctx.error(400, codes::GENERAL, format!("General Error: no bib {mms}."))
+    }
 }
 
 /// Runs `f` with a numeric MMS ID; otherwise answers `not_numeric` (the code the operation
@@ -643,6 +659,15 @@ fn read_rep(ctx: &Ctx<'_>, req: &Request) -> Result<Representation, Response> {
         if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
             return Err(invalid(format!("Mandatory field is missing: {name}.")));
         }
+    }
+    let config = &ctx.inner.config;
+    if config.libraries_enforced
+        && let Some(l) = rep.library.as_deref()
+        && !config.libraries.iter().any(|(c, _)| c == l)
+    {
+        return Err(invalid(format!(
+            "General Error: library {l} is not one of this institution's."
+        )));
     }
     Ok(rep)
 }
@@ -914,4 +939,124 @@ fn remove_from_collection(ctx: &Ctx<'_>, pid: &str, mms: &str) -> Response {
             format!("Bib record is not assigned to this collection ({mms} in {pid})."),
         ),
     }
+}
+
+/// `POST /bibs/{mms_id}?op=unlink_from_nz` (the body, a `bib`, is not read: the operation
+/// needs only the MMS ID).
+fn operate(ctx: &Ctx<'_>, params: &[(String, String)], mms: MmsId) -> Response {
+    if param(params, "op") != Some("unlink_from_nz") {
+        return ctx.error(
+            400,
+            codes::GENERAL,
+            format!(
+                "General Error: op {:?} is not supported (only unlink_from_nz).",
+                param(params, "op").unwrap_or_default()
+            ),
+        );
+    }
+    let result = ctx.inner.with_store_mut(|s| {
+        let linked = s
+            .get(mms.as_str())
+            .filter(|e| !e.deleted)
+            .ok_or(false)?
+            .nz_link
+            .is_some();
+        if !linked {
+            return Err(true);
+        }
+        s.set_nz_link(&mms, None);
+        s.get(mms.as_str()).map(|e| e.to_bib()).ok_or(false)
+    });
+    match result {
+        Ok(b) => ctx.ok_bib(&b, false),
+        // A published client deletes a bib only when it reads this text.
+        Err(true) => ctx.error(400, codes::GENERAL, "Record not linked to Network Zone."),
+        Err(false) => unknown_mms(ctx, mms.as_str()),
+    }
+}
+
+/// `GET /bibs/{mms_id}/holdings`: a bib with only remote representations has none. No holdings
+/// model beyond that.
+fn holdings(ctx: &Ctx<'_>, mms: &MmsId) -> Response {
+    if ctx
+        .inner
+        .with_store(|s| s.get(mms.as_str()).is_none_or(|e| e.deleted))
+    {
+        return unknown_mms(ctx, mms.as_str());
+    }
+    ctx.ok(
+        200,
+        || Ok(serde_json::json!({ "total_record_count": 0 })),
+        || {
+            let mut w = formats::xml::XmlWriter::new();
+            w.declaration();
+            w.leaf("holdings", &[("total_record_count", "0")], "")?;
+            Ok(w.finish())
+        },
+    )
+}
+
+/// `GET /conf/libraries[/{code}]`: the configured libraries.
+fn libraries(ctx: &Ctx<'_>, code: Option<&str>) -> Response {
+    let all = &ctx.inner.config.libraries;
+    let chosen: Vec<&(String, String)> = match code {
+        None => all.iter().collect(),
+        Some(c) => match all.iter().find(|(k, _)| k == c) {
+            Some(l) => vec![l],
+            None => {
+                return ctx.error(
+                    400,
+                    codes::CONF_GENERAL,
+                    format!("General error: no library {c}."),
+                );
+            }
+        },
+    };
+    let one_json = |(c, n): &(String, String)| {
+        serde_json::json!({
+            "code": c, "path": c, "name": n, "description": "",
+            "resource_sharing": false, "campus": {"value": "", "desc": ""}, "proxy": "",
+            "link": format!("{}/conf/libraries/{c}", ctx.api_base),
+        })
+    };
+    let one_xml = |w: &mut formats::xml::XmlWriter,
+                   (c, n): &(String, String)|
+     -> Result<(), formats::xml::WriteError> {
+        let link = format!("{}/conf/libraries/{c}", ctx.api_base);
+        w.open("library", &[("link", link.as_str())])?;
+        w.leaf("code", &[], c)?;
+        w.leaf("path", &[], c)?;
+        w.leaf("name", &[], n)?;
+        w.leaf("description", &[], "")?;
+        w.leaf("resource_sharing", &[], "false")?;
+        w.leaf("campus", &[("desc", "")], "")?;
+        w.leaf("proxy", &[], "")?;
+        w.close("library");
+        Ok(())
+    };
+    let single = code.is_some();
+    ctx.ok(
+        200,
+        || {
+            Ok(if single {
+                one_json(chosen[0])
+            } else {
+                serde_json::json!({ "library": chosen.iter().map(|l| one_json(l)).collect::<Vec<_>>() })
+            })
+        },
+        || {
+            let mut w = formats::xml::XmlWriter::new();
+            w.declaration();
+            if single {
+                one_xml(&mut w, chosen[0])?;
+            } else {
+                w.open("libraries", &[])?;
+                for l in &chosen {
+                    one_xml(&mut w, l)?;
+                }
+                w.close("libraries");
+            }
+            Ok(w.finish())
+        },
+    )
 }

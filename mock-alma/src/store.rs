@@ -34,6 +34,8 @@ pub struct BibEntry {
     pub modified: i64,
     pub representations: Vec<Representation>,
     pub published: Option<Published>,
+    /// The Network Zone record this bib is linked to (its NZ MMS ID).
+    pub nz_link: Option<String>,
 }
 
 impl BibEntry {
@@ -42,6 +44,7 @@ impl BibEntry {
         Bib {
             mms_id: Some(self.mms_id.clone()),
             record_format: "marc21".to_owned(),
+            nz_mms_id: self.nz_link.clone(),
             title: self
                 .record
                 .fields_tagged("245")
@@ -331,6 +334,7 @@ impl Store {
             modified: now,
             representations: Vec::new(),
             published: None,
+            nz_link: None,
         };
         self.index(&e, true);
         self.bibs.insert(mms.clone(), e);
@@ -549,6 +553,32 @@ impl Store {
             self.locked.remove(mms);
         }
         true
+    }
+
+    /// Links a bib to a Network Zone record, or unlinks it (`None`); false if unknown. The link
+    /// is not part of the published form: publishing does not move.
+    pub fn set_nz_link(&mut self, mms: &MmsId, nz: Option<String>) -> bool {
+        match self.bibs.get_mut(mms).filter(|e| !e.deleted) {
+            Some(e) => {
+                e.nz_link = nz;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Links every `every`-th bib (counting from the `every`-th, in MMS ID order) to a Network
+    /// Zone record of its own.
+    pub fn link_every(&mut self, every: usize) {
+        if every == 0 {
+            return;
+        }
+        let suffix = self.suffix.clone();
+        for (i, e) in self.bibs.values_mut().enumerate() {
+            if (i + 1) % every == 0 {
+                e.nz_link = Some(format!("99{}{suffix}", 2_000_000_000 + i as u64));
+            }
+        }
     }
 
     pub fn is_locked(&self, mms: &MmsId) -> bool {

@@ -266,6 +266,7 @@ pub fn others() -> Vec<(&'static str, String)> {
     let bib = Bib {
         mms_id: Some(MmsId::new(MMS_ID).expect("valid")),
         record_format: "marc21".into(),
+        nz_mms_id: None,
         title: Some("Sunset at Montmajour".into()),
         author: Some("Vincent Willem van Gogh".into()),
         network_numbers: vec![OAI_ID.into()],

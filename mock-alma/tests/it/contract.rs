@@ -11,13 +11,31 @@ use serde_json::Value;
 
 use crate::support::*;
 
+/// The Bibs and Configuration OpenAPIs as one: their `paths` merged (the components the checks
+/// read are parameters, which each file resolves in its own `components`).
 fn openapi() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/specs/alma/bibs-openapi.json"
-    );
-    let text = std::fs::read_to_string(path).expect("the committed copy of the Bibs OpenAPI");
-    serde_json::from_str(&text).expect("JSON")
+    let mut merged = serde_json::json!({"paths": {}, "components": {"parameters": {}}});
+    for file in ["bibs-openapi.json", "conf-openapi.json"] {
+        let path = format!(
+            "{}/../testdata/specs/alma/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("the committed copy of the OpenAPI");
+        let api: Value = serde_json::from_str(&text).expect("JSON");
+        for (section, into) in [
+            ("paths", "/paths"),
+            ("components/parameters", "/components/parameters"),
+        ] {
+            let from = api
+                .pointer(&format!("/{section}"))
+                .and_then(Value::as_object)
+                .cloned();
+            if let (Some(from), Some(Value::Object(to))) = (from, merged.pointer_mut(into)) {
+                to.extend(from);
+            }
+        }
+    }
+    merged
 }
 
 /// The error codes a 400 of an operation documents ("402204 - 'Input parameters …'").
@@ -208,6 +226,31 @@ async fn every_declared_code_is_answered_where_alma_documents_it() {
     let rep = r#"<representation is_remote="true"><library>MAIN</library><usage_type>PRESERVATION_MASTER</usage_type><originating_record_id>oai:d4I1-pubam:IE1</originating_record_id></representation>"#;
     let member = format!("<bib><mms_id>{mms}</mms_id></bib>");
     let cases = vec![
+        case(
+            "POST",
+            format!("/bibs/{mms}?op=unlink_from_nz"),
+            400,
+            "401652",
+        )
+        .xml("<bib/>"),
+        case("POST", format!("/bibs/{mms}?op=merge"), 400, "401652").xml("<bib/>"),
+        case("POST", "/bibs/abc?op=unlink_from_nz", 400, "402204").xml("<bib/>"),
+        case(
+            "POST",
+            "/bibs/99000000000000?op=unlink_from_nz",
+            400,
+            "33007",
+        )
+        .xml("<bib/>"),
+        case(
+            "POST",
+            format!("/bibs/{mms}?op=unlink_from_nz"),
+            400,
+            "60105",
+        )
+        .json("{}"),
+        case("GET", "/bibs/99000000000000/holdings", 400, "401652"),
+        case("GET", "/conf/libraries/NOWHERE", 400, "402119"),
         case("GET", "/bibs", 400, "401652"),
         case(
             "GET",

@@ -309,3 +309,151 @@ async fn a_locked_bib_and_the_brief_view() {
     assert_eq!(s, 200, "override_lock defaults to true: {body}");
     m.shutdown().await;
 }
+
+/// What clients call around a bib: unlinking from the Network Zone, its holdings, the
+/// institution's libraries (the connection test of a widely used client).
+#[tokio::test]
+async fn the_calls_around_a_bib_network_zone_holdings_libraries() {
+    let mut config = Config {
+        rate_limit: 0,
+        ..Config::default()
+    };
+    config.add_library("ATL:The Alexander Turnbull Library");
+    let mut store = mock_alma::Store::generate(
+        4,
+        5,
+        &config.institution,
+        &config.rosetta_delivery_base,
+        NOW,
+    );
+    store.link_every(2);
+    let m = mock_alma::MockAlma::start(config, store)
+        .await
+        .expect("mock");
+    let (api, admin) = (m.api_url(), format!("{}/__admin", m.base_url()));
+    let c = client();
+    let bibs: Vec<serde_json::Value> = c
+        .get(format!("{admin}/bibs"))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let mms: Vec<String> = bibs
+        .iter()
+        .filter_map(|b| b["mms_id"].as_str().map(str::to_owned))
+        .collect();
+    // --nz-linked-every 2: the 2nd and 4th bibs.
+    let linked: Vec<bool> = {
+        let mut v = Vec::new();
+        for m in &mms {
+            let (_, _, body) = send(c.get(format!("{api}/bibs/{m}?apikey={KEY}"))).await;
+            v.push(Bib::read_xml(&body).expect("bib").nz_mms_id.is_some());
+        }
+        v
+    };
+    assert_eq!(linked, [false, true, false, true]);
+    let (s, _, body) = send(
+        c.post(format!(
+            "{api}/bibs/{}?op=unlink_from_nz&apikey={KEY}",
+            mms[1]
+        ))
+        .header("content-type", "application/xml")
+        .body("<bib/>"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(Bib::read_xml(&body).expect("bib").nz_mms_id.is_none());
+    assert!(!body.contains("linked_record_id"), "{body}");
+    let (s, _, body) = send(c.post(format!(
+        "{api}/bibs/{}?op=unlink_from_nz&apikey={KEY}",
+        mms[1]
+    )))
+    .await;
+    assert_eq!(
+        s, 400,
+        "an empty body is accepted; the bib is no longer linked"
+    );
+    assert!(
+        body.contains("Record not linked to Network Zone."),
+        "{body}"
+    );
+    // Linked again through the admin API, as it reads in the bib.
+    let r = c
+        .post(format!("{admin}/bibs/{}/nz-link", mms[0]))
+        .json(&json!({"nz_mms_id": "9912345678905501"}))
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(r.status(), 200);
+    let (_, _, body) = send(c.get(format!("{api}/bibs/{}?apikey={KEY}", mms[0]))).await;
+    assert!(
+        body.contains(r#"<linked_record_id type="NZ">9912345678905501</linked_record_id>"#),
+        "{body}"
+    );
+    // Holdings: none for a bib with only a remote representation.
+    let (s, _, body) = send(c.get(format!("{api}/bibs/{}/holdings?apikey={KEY}", mms[0]))).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"<holdings total_record_count="0"/>"#),
+        "{body}"
+    );
+    let (_, _, body) = send(
+        c.get(format!("{api}/bibs/{}/holdings?apikey={KEY}", mms[0]))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["total_record_count"],
+        0
+    );
+    // Libraries: MAIN and the one named; a representation elsewhere is refused.
+    let (s, _, body) = send(
+        c.get(format!("{api}/conf/libraries?apikey={KEY}"))
+            .header("accept", "application/json"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let codes_listed: Vec<&str> = v["library"]
+        .as_array()
+        .expect("libraries")
+        .iter()
+        .filter_map(|l| l["code"].as_str())
+        .collect();
+    assert_eq!(codes_listed, ["MAIN", "ATL"]);
+    let (s, _, body) = send(c.get(format!("{api}/conf/libraries/ATL?apikey={KEY}"))).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("<name>The Alexander Turnbull Library</name>"),
+        "{body}"
+    );
+    let mut rep = rosetta_rep();
+    rep.library = Some("ELSEWHERE".into());
+    let (s, _, body) = send(
+        c.post(format!(
+            "{api}/bibs/{}/representations?apikey={KEY}",
+            mms[0]
+        ))
+        .body(rep.write_xml().expect("xml")),
+    )
+    .await;
+    assert_eq!((s, code_of(&body)), (400, codes::GENERAL.to_owned()));
+    assert!(body.contains("ELSEWHERE"), "{body}");
+    rep.library = Some("ATL".into());
+    let (s, _, body) = send(
+        c.post(format!(
+            "{api}/bibs/{}/representations?apikey={KEY}",
+            mms[0]
+        ))
+        .body(rep.write_xml().expect("xml")),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(r#"<library desc="The Alexander Turnbull Library">ATL</library>"#),
+        "{body}"
+    );
+    m.shutdown().await;
+}
