@@ -355,6 +355,27 @@ impl AlmaClient {
         Representation::read_xml(&body).map_err(|e| Self::protocol("POST", &path, e))
     }
 
+    /// `GET /bibs?mms_id=a,b,…&view=brief` (at most 100 a call, as Alma allows): the bibs
+    /// without their records (what `linked_record_id` needs).
+    pub async fn bibs_brief(&self, ids: &[MmsId]) -> Result<Vec<Bib>, AlmaError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let list: Vec<&str> = chunk.iter().map(MmsId::as_str).collect();
+            let body = self
+                .call(
+                    reqwest::Method::GET,
+                    "/bibs",
+                    &[("mms_id", &list.join(",")), ("view", "brief")],
+                    None,
+                )
+                .await?;
+            let l =
+                List::<BriefBib>::read_xml(&body).map_err(|e| Self::protocol("GET", "/bibs", e))?;
+            out.extend(l.items.into_iter().map(|b| b.0));
+        }
+        Ok(out)
+    }
+
     /// `GET /bibs/collections/{pid}`: the collection, or Alma's refusal (an unknown PID).
     pub async fn collection(&self, pid: &str) -> Result<Collection, AlmaError> {
         let path = format!("/bibs/collections/{pid}");

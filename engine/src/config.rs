@@ -175,6 +175,10 @@ pub struct Alma {
     /// to a collection" need it. Checked once per import.
     #[serde(default)]
     pub collection_id: Option<String>,
+    /// Write bibs linked to the Network Zone too (default false: such a record is an `error`
+    /// "linked to the Network Zone: not written").
+    #[serde(default)]
+    pub write_nz_linked: bool,
     /// What the import does for an IE deleted in Rosetta: `report` (default), `suppress` the
     /// bib, or `delete_representation`.
     #[serde(default)]

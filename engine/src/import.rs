@@ -579,6 +579,12 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 Outcome::Conflict
             };
             out.changes = field_diff(&current, &wanted);
+            // A bib linked to the Network Zone is the whole network's record: the import does
+            // not PUT to it unless the site says so. (Its representations are the
+            // institution's own inventory and are still ensured.)
+            if let Some(why) = nz_refusal(ctx.cfg, existing) {
+                return fail(out, why);
+            }
             if ctx.dry_run {
                 // A real run then reads the bib's representations (ensure_representation).
                 ctx.planned_reads
@@ -704,6 +710,11 @@ async fn deleted(
                 out.reason = Some("deleted in Rosetta; the bib was already suppressed".to_owned());
                 return Ok((out, fingerprint, None));
             }
+            if let Some(why) = nz_refusal(ctx.cfg, bib) {
+                out.outcome = Outcome::Error;
+                out.reason = Some(why);
+                return Ok((out, None, None));
+            }
             let suppressed = Bib {
                 suppress_from_publishing: true,
                 ..bib.clone()
@@ -740,6 +751,21 @@ async fn deleted(
         OnDeleted::Report => {}
     }
     Ok((out, fingerprint, None))
+}
+
+/// Why the import will not write this bib: it is linked to the Network Zone
+/// (`linked_record_id type="NZ"` or an `(EXLNZ-…)` 035) and `[alma] write_nz_linked` is off.
+fn nz_refusal(cfg: &Config, bib: &Bib) -> Option<String> {
+    (bib.is_nz_linked() && !cfg.alma.write_nz_linked).then(|| {
+        format!(
+            "linked to the Network Zone{}: not written (a change there is the network's; set \
+             [alma] write_nz_linked = true to write such bibs anyway)",
+            bib.nz_mms_id
+                .as_deref()
+                .map(|nz| format!(" (NZ record {nz})"))
+                .unwrap_or_default()
+        )
+    })
 }
 
 /// An Alma call failed: the record's `error` (the reason is Alma's own words); a failure that

@@ -306,6 +306,33 @@ pub async fn reconcile(
             .skipped
             .push("representations: no Alma API key, not checked".to_owned()),
         Some(alma) => {
+            // A Network Zone link shows in the bib (`linked_record_id`), not in its published
+            // MARC: asked of the API, 100 bibs a call.
+            let unflagged: Vec<MmsId> = bibs
+                .iter()
+                .filter(|(_, seen)| !seen.pids.is_empty() && !seen.network_zone)
+                .filter_map(|(mms, _)| MmsId::new(mms).ok())
+                .collect();
+            let brief = alma
+                .bibs_brief(&unflagged)
+                .await
+                .map_err(|e| StageError::Config(format!("bibs (view=brief): {e}")))?;
+            for b in brief.iter().filter(|b| b.nz_mms_id.is_some()) {
+                let mms = b.mms_id.as_ref().map(ToString::to_string);
+                let pid = mms
+                    .as_ref()
+                    .and_then(|m| bibs.get(m))
+                    .and_then(|seen| seen.pids.first().cloned());
+                report.add(Finding {
+                    kind: "network-zone-linked",
+                    ie_pid: pid,
+                    mms_id: mms,
+                    detail: format!(
+                        "linked to the Network Zone (NZ record {}): the import must not overwrite it (reported, not touched)",
+                        b.nz_mms_id.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
             for (pid, mmss) in &by_ie {
                 for mms in mmss {
                     let Ok(id) = MmsId::new(mms) else { continue };

@@ -654,6 +654,15 @@ impl World {
             )
             .await?;
         }
+        if let Some(nz) = &a.nz_link {
+            self.admin(
+                "alma",
+                Method::POST,
+                &format!("bibs/{mms}/nz-link"),
+                Some(json!({"nz_mms_id": nz})),
+            )
+            .await?;
+        }
         if a.delete {
             self.admin("alma", Method::DELETE, &format!("bibs/{mms}"), None)
                 .await?;

@@ -148,6 +148,9 @@ pub struct AlmaAction {
     pub suppress: bool,
     #[serde(default)]
     pub delete: bool,
+    /// Link the bib to this Network Zone record (its NZ MMS ID), as a consortium's cataloguer
+    /// would.
+    pub nz_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -157,3 +157,58 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
     drop(store);
     mocks.shutdown().await;
 }
+
+/// A bib linked to the Network Zone after the import: its published MARC does not say so, its
+/// `linked_record_id` does; reconcile asks the API and reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_reports_a_bib_linked_to_the_network_zone() {
+    let (_scratch, mocks, _, store) = crate::support::fixture(3, 41).await;
+    let cfg = config_with(
+        &mocks,
+        &format!("oai_base_url = \"{}\"\n", mocks.alma.oai_url()),
+    );
+    let (h, a) = clients(&cfg);
+    let r = engine::import::import(&cfg, &store, &h, &a, &RunOptions::default())
+        .await
+        .expect("import");
+    let mms = r.records[1].mms_id.clone().expect("mms");
+    let linked = reqwest::Client::new()
+        .post(format!(
+            "{}/__admin/bibs/{mms}/nz-link",
+            mocks.alma.base_url()
+        ))
+        .json(&serde_json::json!({"nz_mms_id": "9912345678905501"}))
+        .send()
+        .await
+        .expect("link");
+    assert!(linked.status().is_success());
+    let marc = engine::harvest::Harvester::new(
+        engine::harvest::http_client().expect("client"),
+        engine::harvest::HarvestOptions {
+            payload: formats::oai::PayloadKind::Marc,
+            ..engine::harvest::HarvestOptions::default()
+        },
+    );
+    let found = engine::reconcile::reconcile(&cfg, &h, &marc, Some(&a))
+        .await
+        .expect("reconcile");
+    let nz: Vec<_> = found
+        .findings
+        .iter()
+        .filter(|f| f.kind == "network-zone-linked")
+        .collect();
+    assert_eq!(nz.len(), 1, "{:#?}", found.findings);
+    assert_eq!(nz[0].mms_id.as_deref(), Some(mms.as_str()));
+    assert!(nz[0].detail.contains("9912345678905501"), "{:?}", nz[0]);
+    let without_key = engine::reconcile::reconcile(&cfg, &h, &marc, None)
+        .await
+        .expect("reconcile");
+    assert!(
+        without_key
+            .findings
+            .iter()
+            .all(|f| f.kind != "network-zone-linked"),
+        "the published MARC alone cannot tell"
+    );
+    mocks.shutdown().await;
+}
