@@ -142,6 +142,16 @@ async fn start_mocks(s: &Scenario, work: &Path) -> Result<(Mocks, (Config, Strin
     if let Some(p) = m.alma_page_size {
         alma.page_size = p;
     }
+    // The library the engine's representations name is one the mock's institution has (and a
+    // representation naming another is refused, as Alma does).
+    if let Some(lib) = s
+        .config
+        .get("alma")
+        .and_then(|a| a.get("representation_library"))
+        .and_then(toml::Value::as_str)
+    {
+        alma.add_library(lib);
+    }
     let mocks = Mocks::start(MocksConfig {
         rosetta,
         rosetta_store: RosettaState::Both {
