@@ -253,6 +253,7 @@ impl Stage for Ctx<'_> {
     type Decision = (Decision, Option<RecordState>);
 
     async fn process(&self, item: &Item) -> Processed<Self::Decision> {
+        self.breaker.saw_record();
         // A state read that fails is this record's error, never "not seen": that would turn
         // off echo suppression and conflict detection for it.
         let known = match self.state.record(SOURCE, &item.header().identifier) {
@@ -530,6 +531,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             Ok((out, Some(fingerprint), None))
         }
         [existing] => {
+            // Alma already holds this repository's bibs: a first run is weighed from here on.
+            ctx.breaker.target_holds_records();
             let Some(mms) = existing.mms_id.clone() else {
                 return fail(out, "Alma returned a bib without an MMS ID".to_owned());
             };

@@ -214,15 +214,24 @@ pub fn window_from(
 }
 
 /// The circuit breaker: a run may change at most `max_change_ratio` of the records the state
-/// store knows for its source (when it knows at least [`Breaker::MIN_KNOWN`]; the first run of
-/// a state file is exempt). Each change takes a slot before its first write; the change that
-/// would go past the limit is not written and stops the run.
+/// store knows for its source (when it knows at least [`Breaker::MIN_KNOWN`]). The first run of
+/// a state file is exempt only while it finds nothing of this repository in the target: once
+/// it meets a record the target already holds (a lost state file, another tool's import), it
+/// is weighed against the records it has seen (at least `MIN_KNOWN`). Each change takes a slot
+/// before its first write; the change that would go past the limit is not written and stops
+/// the run.
 #[derive(Debug)]
 pub(crate) struct Breaker {
     limit: Option<u64>,
     known: u64,
     ratio: f64,
     used: std::sync::atomic::AtomicU64,
+    /// The state store knew nothing of the source: the first run (not forced, not a dry run).
+    first_run: bool,
+    /// That first run met a record the target already holds: it is weighed from then on.
+    weighed: std::sync::atomic::AtomicBool,
+    /// Records the run has seen so far (what a weighed first run is weighed against).
+    seen: std::sync::atomic::AtomicU64,
     /// It refused a change (or a plan): the direction is tripped when the run ends.
     tripped: std::sync::atomic::AtomicBool,
 }
@@ -325,6 +334,9 @@ impl Breaker {
             known,
             ratio,
             used: std::sync::atomic::AtomicU64::new(0),
+            first_run: known == 0 && !opts.force && !opts.dry_run,
+            weighed: std::sync::atomic::AtomicBool::new(false),
+            seen: std::sync::atomic::AtomicU64::new(0),
             tripped: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -372,8 +384,41 @@ impl Breaker {
         ))
     }
 
+    /// One more record seen by the run.
+    pub fn saw_record(&self) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The run met a record the target already holds: a first run is weighed from now on.
+    pub fn target_holds_records(&self) {
+        if self.first_run {
+            self.weighed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// Takes a slot for one record's change; `Err` with the reason when none is left.
     pub fn take(&self) -> Result<(), String> {
+        if self.limit.is_none() && self.weighed.load(std::sync::atomic::Ordering::SeqCst) {
+            let seen = self
+                .seen
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .max(Self::MIN_KNOWN);
+            let limit = (self.ratio.max(0.0) * seen as f64).floor() as u64;
+            let n = self.used.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if n <= limit {
+                return Ok(());
+            }
+            self.trip();
+            return Err(format!(
+                "circuit breaker: this is the state file's first run, but the target already \
+                 holds records of this repository (a lost or new state file, or another tool's \
+                 import): it would change more than {limit} of the {seen} records seen \
+                 (max_change_ratio = {}); it stopped before writing that change. Check with \
+                 --dry-run, then rerun with --force if this is meant",
+                self.ratio
+            ));
+        }
         let Some(limit) = self.limit else {
             return Ok(());
         };

@@ -641,8 +641,10 @@ impl Store {
         Ok(s)
     }
 
-    /// `n` bibs, each with a 035 holding a Rosetta OAI identifier and a remote representation,
-    /// deterministic for `seed`.
+    /// `n` bibs, deterministic for `seed`: the bibs an import of mock-rosetta's `--generate n
+    /// --seed seed` makes (crate `mockdata`: the crosswalk's record, the IE's OAI identifier in
+    /// 035, the remote representation), so that the first import finds them unchanged. A
+    /// cataloguer has added a 650 to every third bib (what the first harvest brings to Rosetta).
     pub fn generate(
         n: usize,
         seed: u64,
@@ -650,81 +652,34 @@ impl Store {
         delivery_base: &str,
         now: i64,
     ) -> Store {
-        let mut s = Store::new(institution);
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        const TITLES: &[&str] = &[
-            "Sunset at Montmajour",
-            "Café Terrace at Night",
-            "Les Alyscamps",
-            "Wheatfield with Crows",
-            "Père Tanguy",
-            "Irises",
-            "Ветряные мельницы",
-        ];
-        const NAMES: &[&str] = &[
-            "Vincent Willem van Gogh",
-            "Gogh, Theo van",
-            "Bernard, Émile",
-            "Gauguin, Paul",
-        ];
-        const SUBJECTS: &[&str] = &[
+        const REPOSITORY_IDENTIFIER: &str = "d4I1-pubam";
+        const ENRICHMENT: &[&str] = &[
             "Landscape painting, Dutch",
             "Post-impressionism",
             "Still life",
             "Letters",
         ];
-        for i in 0..n {
-            let pid = format!("IE{}", 1000 + i);
-            let oai = format!("oai:d4I1-pubam:{pid}");
-            let pick = |v: &[&'static str], r: u64| v[(r % v.len() as u64) as usize];
-            let dc = DcRecord::new(vec![
-                DcElement::dc("title", &format!("{} ({})", pick(TITLES, next()), i + 1)),
-                DcElement::dc("creator", pick(NAMES, next())),
-                DcElement::dc("subject", pick(SUBJECTS, next())),
-                DcElement::dc("date", &format!("{}", 1880 + next() % 11)),
-                DcElement::dc(
-                    "description",
-                    &format!(
-                        "Oil on canvas, {} × {} cm.",
-                        40 + next() % 60,
-                        30 + next() % 60
-                    ),
-                ),
-                DcElement::dc(
-                    "identifier",
-                    &format!("https://example.edu/works/{}", 1000 + i),
-                ),
-            ]);
-            let mut record = crosswalk::new_marc_record(&dc, &oai);
-            if next() % 3 == 0 {
+        let mut s = Store::new(institution);
+        for (i, ie) in mockdata::ies(n, seed).enumerate() {
+            let mut record = mockdata::imported_record(&ie, REPOSITORY_IDENTIFIER);
+            if i % 3 == 2 {
                 record.fields.push(Field::Data(
-                    DataField::new("650", ' ', '0').with('a', pick(SUBJECTS, next())),
+                    DataField::new("650", ' ', '0').with('a', ENRICHMENT[i % ENRICHMENT.len()]),
                 ));
             }
-            let back = (n - i) as i64 * 7 % (86_400 * 30);
-            let mms = s.create(record, false, now - back, None);
+            let mms = s.create(record, false, now - ie.age, None);
             let id = s.new_rep_id();
+            let oai = mockdata::oai_identifier(REPOSITORY_IDENTIFIER, &ie.pid);
             if let Some(v) = s.representations_mut(&mms) {
                 v.push(Representation {
                     id: Some(id),
                     is_remote: true,
                     library: Some("MAIN".to_owned()),
                     usage_type: Some("PRESERVATION_MASTER".to_owned()),
-                    label: None,
-                    delivery_url: Some(format!(
-                        "{}/delivery/DeliveryManagerServlet?dps_pid={pid}",
-                        delivery_base.trim_end_matches('/')
-                    )),
-                    thumbnail_url: None,
+                    delivery_url: Some(mockdata::delivery_url(delivery_base, &ie.pid)),
                     repository: Some("ROSETTA-OAIDC01".to_owned()),
                     originating_record_id: Some(oai),
-                    linking_parameter_1: Some(pid),
+                    linking_parameter_1: Some(ie.pid.to_string()),
                     ..Representation::default()
                 });
             }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use formats::dc::{Container, DcElement, DcRecord};
+use formats::dc::{Container, DcRecord};
 use formats::identifier::IePid;
 use serde::Deserialize;
 
@@ -287,20 +287,15 @@ impl Store {
     /// `n` live IEs in `set`, deterministic for `seed`, with varied, realistic DC. Datestamps
     /// are spread over the days before `now` so that incremental harvests have something to cut.
     pub fn generate(n: usize, seed: u64, set: &str, now: i64) -> Store {
-        let mut rng = SplitMix(seed);
         let mut store = Store::default();
-        for i in 0..n {
-            let pid_text = format!("IE{}", 1000 + i);
-            let Ok(pid) = IePid::new(&pid_text) else {
-                continue;
-            };
-            let back = (n - i) as i64 * 7 % (86_400 * 30);
+        // The worked example mock-alma generates from the same seed (crate `mockdata`).
+        for ie in mockdata::ies(n, seed) {
             store.put(Ie {
-                pid,
-                dc: generated_dc(&mut rng, i),
+                pid: ie.pid,
+                dc: ie.dc,
                 sets: vec![set.to_owned()],
                 deleted: false,
-                datestamp: now - back,
+                datestamp: now - ie.age,
                 locked: false,
                 in_permanent: true,
                 seq: 0,
@@ -327,122 +322,10 @@ impl Store {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator, so `--generate N --seed S` is reproducible.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-const SUBJECTS: &[&str] = &[
-    "Landscape painting, Dutch",
-    "Post-impressionism",
-    "Provence (France) -- In art",
-    "Peasants in art",
-    "Still life",
-    "Self-portraits",
-    "Sunflowers in art",
-    "Olive trees in art",
-    "Nocturnes",
-    "Letters",
-];
-const TITLES: &[&str] = &[
-    "Sunset at Montmajour",
-    "Café Terrace at Night",
-    "Les Alyscamps",
-    "Wheatfield with Crows",
-    "The Yellow House",
-    "Irises",
-    "Almond Blossom",
-    "Père Tanguy",
-    "Öl auf Leinwand: Weizenfeld",
-    "Señora en el jardín",
-    "Ζωγραφική τοπίου",
-    "Ветряные мельницы на Монмартре",
-];
-const CREATORS: &[&str] = &[
-    "Vincent Willem van Gogh",
-    "Gogh, Theo van",
-    "Bonger, Johanna",
-    "Gauguin, Paul",
-    "Bernard, Émile",
-    "Signac, Paul",
-    "Toulouse-Lautrec, Henri de",
-    "Rappard, Anthon van",
-    "Roulin, Joseph",
-    "Ginoux, Marie",
-];
-const TYPES: &[&str] = &["Image", "Text", "StillImage", "PhysicalObject"];
-const LANGS: &[&str] = &["en", "nl", "fr", "de"];
-const RIGHTS: &[&str] = &["Public domain", "CC BY-SA 4.0", "In copyright"];
-
-fn generated_dc(rng: &mut SplitMix, i: usize) -> DcRecord {
-    let mut e = vec![DcElement::dc(
-        "title",
-        &format!("{} ({})", rng.pick(TITLES), i + 1),
-    )];
-    for _ in 0..1 + rng.below(3) {
-        e.push(DcElement::dc("creator", rng.pick(CREATORS)));
-    }
-    for _ in 0..1 + rng.below(3) {
-        e.push(DcElement::dc("subject", rng.pick(SUBJECTS)));
-    }
-    let year = 1880 + rng.below(11);
-    e.push(
-        DcElement::dcterms(
-            "created",
-            &format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
-        )
-        .with_type("dcterms:W3CDTF"),
-    );
-    e.push(DcElement::dc(
-        "description",
-        &format!(
-            "Oil on canvas, {} × {} cm; letter {} describes it.",
-            40 + rng.below(60),
-            30 + rng.below(60),
-            500 + rng.below(400)
-        ),
-    ));
-    e.push(DcElement::dc("type", rng.pick(TYPES)));
-    e.push(DcElement::dc("language", rng.pick(LANGS)));
-    e.push(
-        DcElement::dc(
-            "identifier",
-            &format!("https://example.edu/works/{}", 1000 + i),
-        )
-        .with_type("dcterms:URI"),
-    );
-    if rng.below(3) == 0 {
-        e.push(DcElement::dcterms("isPartOf", "Van Gogh Museum, Amsterdam"));
-    }
-    if rng.below(4) == 0 {
-        e.push(DcElement::dcterms(
-            "provenance",
-            "Gift of the Van Gogh family, 1962",
-        ));
-    }
-    e.push(DcElement::dc("rights", rng.pick(RIGHTS)));
-    DcRecord::new(e)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use formats::dc::DcElement;
 
     #[test]
     fn generation_is_deterministic_and_valid() {

@@ -473,3 +473,40 @@ async fn a_site_that_requires_collections_gets_each_bib_into_the_configured_one(
     assert_eq!(all.len(), 3, "no second bib");
     mocks.shutdown().await;
 }
+
+/// Both mocks generated from one seed hold the same worked example: the first import finds every
+/// bib it would make and writes nothing. From another seed Alma's bibs are unrelated: the first
+/// run meets bibs of this repository, so it is not exempt from the breaker and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mocks_from_one_seed_agree_and_a_first_run_over_foreign_bibs_is_weighed() {
+    for (rosetta_seed, consistent) in [(1, true), (2, false)] {
+        let mocks = Mocks::start(MocksConfig {
+            rosetta_store: RosettaState::Generate {
+                n: 120,
+                seed: rosetta_seed,
+            },
+            alma_generate: 120,
+            ..MocksConfig::default()
+        })
+        .await
+        .expect("mocks");
+        let scratch = scratch();
+        let store = StateStore::open(&state(&scratch)).expect("state");
+        let r = run(&config(&mocks), &store, RunOptions::default(), "first").await;
+        if consistent {
+            assert_eq!(r.counts.get("unchanged"), Some(&120), "{:?}", r.counts);
+            assert_eq!(r.alma_writes, 0, "{:?}", r.counts);
+            assert!(r.stopped.is_none(), "{r:#?}");
+        } else {
+            let why = r.stopped.as_deref().unwrap_or_default();
+            assert!(why.contains("first run"), "{why}");
+            // max_change_ratio 0.2 of the (at least 100, at most 120) records seen.
+            assert!(
+                (20..=24).contains(&r.alma_writes),
+                "stopped at the limit: {} writes",
+                r.alma_writes
+            );
+        }
+        mocks.shutdown().await;
+    }
+}
