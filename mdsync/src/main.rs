@@ -306,6 +306,11 @@ enum ScenarioAction {
         /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
+        /// With --config: SCENARIO_PID=SANDBOX_PID, the sandbox record that stands for one of the
+        /// scenario's IEs (repeatable; over the scenario's [vendor] ies). Every IE the scenario
+        /// uses must be mapped; every stage then works on the mapped records only.
+        #[arg(long = "map", value_name = "IE=IE")]
+        map: Vec<String>,
     },
 }
 
@@ -605,14 +610,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     force,
                     keep,
                     report,
+                    map,
                 },
         } => {
             let real = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
             let passed = scenario_cmd::scenario_run(
                 &file,
                 real.then_some(config_path.as_path()),
-                force,
-                keep,
+                &scenario_cmd::RunFlags { force, keep, map },
                 report,
             )
             .await?;

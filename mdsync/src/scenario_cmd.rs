@@ -9,14 +9,30 @@ use scenarios::scenario::Scenario;
 
 use crate::output::ReportFormat;
 
+/// How a scenario run goes beyond its file.
+pub struct RunFlags {
+    /// Past `environment = "production"`.
+    pub force: bool,
+    /// Keep the work directory.
+    pub keep: bool,
+    /// `--map SCENARIO_PID=SANDBOX_PID`.
+    pub map: Vec<String>,
+}
+
 pub async fn scenario_run(
     file: &Path,
     config: Option<&Path>,
-    force: bool,
-    keep: bool,
+    flags: &RunFlags,
     report: ReportFormat,
 ) -> anyhow::Result<bool> {
+    let (force, keep) = (flags.force, flags.keep);
     let scenario = Scenario::load(file).map_err(|e| crate::Usage(e.to_string()))?;
+    if config.is_none() && !flags.map.is_empty() {
+        return Err(crate::Usage(
+            "--map names sandbox records: it goes with --config (on the mocks the scenario's own IEs are used)".to_owned(),
+        )
+        .into());
+    }
     let target = match config {
         None => Target::Mocks,
         Some(path) => {
@@ -28,7 +44,28 @@ pub async fn scenario_run(
                 ))
                 .into());
             }
-            Target::Real(Box::new(cfg))
+            // A real sandbox holds the user's records, not the scenario's: it works only on the
+            // records the user names, every one the scenario uses.
+            let map = scenario
+                .vendor_map(&flags.map)
+                .map_err(|e| crate::Usage(format!("{}: {e}", file.display())))?;
+            let unmapped: Vec<String> = scenario
+                .ies_used()
+                .into_iter()
+                .filter(|p| !map.contains_key(p))
+                .collect();
+            if !unmapped.is_empty() {
+                return Err(crate::Usage(format!(
+                    "{}: on real systems a scenario works only on records you name; map {} to \
+                     sandbox IEs: --map {}=<sandbox IE PID> (repeatable), or [vendor] ies in the \
+                     scenario",
+                    file.display(),
+                    unmapped.join(", "),
+                    unmapped[0]
+                ))
+                .into());
+            }
+            Target::Real(Box::new(cfg), map)
         }
     };
     let work = std::env::temp_dir().join(format!(
@@ -46,8 +83,9 @@ pub async fn scenario_run(
             return Err(anyhow::Error::msg(e));
         }
     };
+    let real = config.is_some();
     match report {
-        ReportFormat::Text => print_text(&scenario, &out),
+        ReportFormat::Text => print_text(&scenario, &out, real),
         ReportFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -56,6 +94,15 @@ pub async fn scenario_run(
                 "log": out.log,
                 "skipped": out.skipped,
                 "mismatches": out.mismatches,
+                "written": written(&out)
+                    .map(|(step, r)| serde_json::json!({
+                        "step": step,
+                        "outcome": r.outcome.as_str(),
+                        "identifier": r.identifier,
+                        "ie_pid": r.ie_pid,
+                        "mms_id": r.mms_id,
+                    }))
+                    .collect::<Vec<_>>(),
                 "work_dir": out.work_dir,
             }))?
         ),
@@ -67,10 +114,46 @@ pub async fn scenario_run(
     Ok(out.passed())
 }
 
-fn print_text(s: &Scenario, out: &RunOutcome) {
+/// The records a stage wrote (created, updated, deleted, applied, reverted, restored), with the
+/// step that wrote them.
+fn written(out: &RunOutcome) -> impl Iterator<Item = (&str, &engine::report::RecordOutcome)> {
+    use engine::report::Outcome;
+    out.records
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r.outcome,
+                Outcome::Created
+                    | Outcome::Updated
+                    | Outcome::Deleted
+                    | Outcome::Applied
+                    | Outcome::Reverted
+                    | Outcome::Restored
+            )
+        })
+        .map(|(step, r)| (step.as_str(), r))
+}
+
+fn print_text(s: &Scenario, out: &RunOutcome, real: bool) {
     println!("scenario {}: {}", out.name, s.scenario.description);
     for l in &out.log {
         println!("  {l}");
+    }
+    // On real systems, every record written is listed: the user checks nothing else was.
+    if real {
+        for (step, r) in written(out) {
+            let stage = step.rsplit(": ").next().unwrap_or(step);
+            println!(
+                "  written: {stage} {} {} ({}{})",
+                r.outcome.as_str(),
+                r.identifier,
+                r.ie_pid.as_deref().unwrap_or("-"),
+                r.mms_id
+                    .as_deref()
+                    .map(|m| format!(", bib {m}"))
+                    .unwrap_or_default()
+            );
+        }
     }
     for l in &out.skipped {
         println!("  skipped: {l}");

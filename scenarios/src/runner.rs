@@ -69,8 +69,10 @@ impl RunOutcome {
 pub enum Target {
     /// Both mocks in this process, seeded from the scenario.
     Mocks,
-    /// The endpoints of a real configuration: steps that need a mock's admin API are skipped.
-    Real(Box<Config>),
+    /// The endpoints of a real configuration: steps that need a mock's admin API are skipped;
+    /// every stage works only on the sandbox records the map names (scenario IE PID → sandbox
+    /// IE PID), which must cover every IE the scenario uses.
+    Real(Box<Config>, BTreeMap<String, String>),
 }
 
 /// The running systems and the engine's clients.
@@ -82,6 +84,8 @@ struct World {
     http: reqwest::Client,
     alma_key: String,
     rosetta_password: Option<String>,
+    /// Vendor mode: scenario IE PID → the sandbox IE PID standing for it (empty on the mocks).
+    map: BTreeMap<String, String>,
 }
 
 /// Patient enough that a scenario's fault storm (a 429 with probability 0.3, say) cannot outlast
@@ -227,6 +231,10 @@ pub async fn run_keeping(
 ) -> Result<RunOutcome, String> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let map = match &target {
+        Target::Real(_, map) => map.clone(),
+        Target::Mocks => BTreeMap::new(),
+    };
     let (mocks, (cfg, config_toml), alma_key, rosetta_password) = match target {
         Target::Mocks => {
             let (mocks, cfg) = start_mocks(s, work).await?;
@@ -236,7 +244,19 @@ pub async fn run_keeping(
                 .then(|| mocks.rosetta.config().password.clone());
             (Some(mocks), cfg, "sandbox-key".to_owned(), password)
         }
-        Target::Real(cfg) => {
+        Target::Real(cfg, ref map) => {
+            let unmapped: Vec<String> = s
+                .ies_used()
+                .into_iter()
+                .filter(|p| !map.contains_key(p))
+                .collect();
+            if !unmapped.is_empty() {
+                return Err(format!(
+                    "on real systems a scenario works only on records you name: map {} (--map {}=<sandbox IE PID>, or [vendor] ies)",
+                    unmapped.join(", "),
+                    unmapped[0]
+                ));
+            }
             let key = engine::config::secret(&cfg.alma.api_key_env).map_err(|p| p.to_string())?;
             let password = match &cfg.rosetta.soap_url {
                 Some(_) => Some(
@@ -264,6 +284,7 @@ pub async fn run_keeping(
         http: engine::harvest::http_client_with(&network)?,
         alma_key,
         rosetta_password,
+        map,
     };
     let mut out = RunOutcome {
         name: s.scenario.name.clone(),
@@ -271,6 +292,10 @@ pub async fn run_keeping(
         config_toml: w.config_toml.clone(),
         ..RunOutcome::default()
     };
+    if let Err(e) = w.mapped_ies_exist().await {
+        out.mismatches.push(e);
+        return Ok(out);
+    }
     for (i, spanned) in s.steps.iter().enumerate() {
         let step = spanned.get_ref();
         let label = format!("step {} ({})", i + 1, describe(step));
@@ -461,6 +486,10 @@ impl World {
             plan,
             ..RunOptions::default()
         };
+        let opts = RunOptions {
+            only: self.only(&step.only),
+            ..opts
+        };
         let rosetta = self.rosetta_client();
         let alma_client = AlmaClient::new(
             self.http.clone(),
@@ -510,7 +539,7 @@ impl World {
                             limit: step.limit,
                             progress: None,
                             on_record: Some(hook.clone()),
-                            only: step.only.clone(),
+                            only: self.only(&step.only),
                             force: step.force,
                         };
                         apply(&self.cfg, &state, r, &a).await
@@ -543,7 +572,96 @@ impl World {
         // transaction back, the lock goes with the process.
         drop(state);
         let records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
+        self.only_mapped_written(stage, &records)?;
         Ok(report.map(|report| Ran { report, records }))
+    }
+
+    /// `--only` for a stage: on the mocks the step's own; in vendor mode the step's selectors
+    /// mapped to the sandbox's PIDs, or, without any, every mapped PID.
+    fn only(&self, selectors: &[String]) -> Vec<String> {
+        if self.map.is_empty() {
+            return selectors.to_vec();
+        }
+        if selectors.is_empty() {
+            return self.map.values().cloned().collect();
+        }
+        selectors
+            .iter()
+            .map(|s| self.map.get(s).cloned().unwrap_or_else(|| s.clone()))
+            .collect()
+    }
+
+    /// Vendor mode: a stage that wrote a record the map does not name fails the scenario (the
+    /// sandbox holds the user's records, not the scenario's).
+    fn only_mapped_written(&self, stage: &str, records: &[RecordOutcome]) -> Result<(), String> {
+        use engine::report::Outcome;
+        if self.map.is_empty() {
+            return Ok(());
+        }
+        let allowed: std::collections::BTreeSet<&str> =
+            self.map.values().map(String::as_str).collect();
+        let foreign: Vec<String> = records
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    Outcome::Created
+                        | Outcome::Updated
+                        | Outcome::Deleted
+                        | Outcome::Applied
+                        | Outcome::Reverted
+                        | Outcome::Restored
+                )
+            })
+            .filter(|r| r.ie_pid.as_deref().is_none_or(|p| !allowed.contains(p)))
+            .map(|r| format!("{} ({})", r.identifier, r.outcome.as_str()))
+            .collect();
+        if foreign.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{stage} wrote record(s) the scenario does not map: {}",
+                foreign.join(", ")
+            ))
+        }
+    }
+
+    /// Vendor mode: every mapped sandbox IE is in Rosetta's OAI-PMH (GetRecord).
+    async fn mapped_ies_exist(&self) -> Result<(), String> {
+        if self.map.is_empty() {
+            return Ok(());
+        }
+        let harvester = Harvester::new(
+            self.http.clone(),
+            HarvestOptions {
+                retry: retry(),
+                ..HarvestOptions::from_general(&self.cfg.general)
+            },
+        );
+        let mut missing = Vec::new();
+        for (scenario_pid, pid) in &self.map {
+            let id = format!("oai:{}:{pid}", self.cfg.rosetta.repository_identifier);
+            match harvester
+                .get_record(
+                    &self.cfg.rosetta.oai_base_url,
+                    &id,
+                    &self.cfg.rosetta.metadata_prefix,
+                )
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => missing.push(format!("{scenario_pid}={pid}")),
+                Err(e) => return Err(format!("checking the mapped IE {pid}: {e}")),
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "mapped IE(s) not in the sandbox's Rosetta: {}",
+                missing.join(", ")
+            ))
+        }
     }
 
     /// `Err` naming every rule of this mock (not `optional`) that never fired.

@@ -29,6 +29,31 @@ pub struct Scenario {
     pub steps: Vec<toml::Spanned<Step>>,
     #[serde(default)]
     pub expect: Final,
+    /// Vendor mode (`scenario run --config`): which of the sandbox's records stand for the
+    /// scenario's IEs.
+    #[serde(default)]
+    pub vendor: Vendor,
+}
+
+/// `[vendor] ies = ["IE1000=IE5551234", …]`: the scenario's IE PID = the sandbox's IE PID
+/// (`--map` on the command line adds to these and wins).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vendor {
+    #[serde(default)]
+    pub ies: Vec<String>,
+}
+
+/// `IE1000=IE5551234` → (scenario PID, sandbox PID).
+pub fn parse_mapping(spec: &str) -> Result<(String, String), String> {
+    let (from, to) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: write SCENARIO_PID=SANDBOX_PID (IE1000=IE5551234)"))?;
+    let (from, to) = (from.trim(), to.trim());
+    for pid in [from, to] {
+        formats::identifier::IePid::new(pid).map_err(|e| format!("{spec:?}: {pid:?}: {e}"))?;
+    }
+    Ok((from.to_owned(), to.to_owned()))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +367,42 @@ impl Scenario {
             }
         }
         Ok(s)
+    }
+
+    /// Every IE the scenario works with: its `[[rosetta.ie]]`, the generated ones, and those its
+    /// steps name (ranges expanded). In vendor mode each must be mapped to a sandbox record.
+    pub fn ies_used(&self) -> std::collections::BTreeSet<String> {
+        let mut all: std::collections::BTreeSet<String> =
+            self.rosetta.ie.iter().map(|i| i.pid.clone()).collect();
+        all.extend((0..self.mocks.generate).map(|i| format!("IE{}", 1000 + i)));
+        for step in self.steps.iter().map(toml::Spanned::get_ref) {
+            let named = step
+                .alma
+                .iter()
+                .map(|a| a.ie.as_str())
+                .chain(step.rosetta.iter().map(|r| r.ie.as_str()));
+            for spec in named {
+                all.extend(expand_ies(spec).unwrap_or_default());
+            }
+            all.extend(
+                step.only
+                    .iter()
+                    .filter(|o| formats::identifier::IePid::new(o).is_ok())
+                    .cloned(),
+            );
+        }
+        all
+    }
+
+    /// The scenario's `[vendor] ies` with `extra` (`--map`) over them: scenario PID → sandbox
+    /// PID.
+    pub fn vendor_map(&self, extra: &[String]) -> Result<BTreeMap<String, String>, String> {
+        let mut map = BTreeMap::new();
+        for spec in self.vendor.ies.iter().chain(extra) {
+            let (from, to) = parse_mapping(spec)?;
+            map.insert(from, to);
+        }
+        Ok(map)
     }
 
     /// The IEs whose generated records are snapshotted.

@@ -741,49 +741,79 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
     mocks.shutdown().await;
 }
 
+/// Vendor mode: a sandbox holds the user's records, not the scenario's. Every IE the scenario
+/// uses must be mapped to one the user names; the stages work on those only; a mapped PID must
+/// exist; what the scenario created is cleaned up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scenario_against_real_endpoints_skips_mock_steps_and_cleans_up_the_sandbox() {
+async fn a_scenario_against_real_endpoints_works_only_on_the_records_it_is_given() {
     // "Real" endpoints: mocks this test started, reached only through the configuration.
     let (_scratch, mocks, cfg) = setup("vendor", 20, 3).await;
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/library/first-import-then-skip.toml"
+        "/tests/it/data/vendor-two-ies.toml"
     );
-    let cfg_path = cfg.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        mdsync()
-            .arg("--config")
-            .arg(&cfg_path)
-            .args(["scenario", "run", file])
-            .env("ALMA_API_KEY", "sandbox-key")
-            .env("ROSETTA_PASSWORD", "mdsync")
-            .output()
-            .expect("runs")
-    })
-    .await
-    .expect("join");
+    let run = |extra: Vec<&'static str>| {
+        let cfg_path = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            mdsync()
+                .arg("--config")
+                .arg(&cfg_path)
+                .args(["scenario", "run", file])
+                .args(extra)
+                .env("ALMA_API_KEY", "sandbox-key")
+                .env("ROSETTA_PASSWORD", "mdsync")
+                .output()
+                .expect("runs")
+        })
+    };
+    // The scenario maps IE1001 itself ([vendor] ies); IE1000 is not mapped: refused, named.
+    let out = run(vec![]).await.expect("join");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("map IE1000 ") && err.contains("--map IE1000="),
+        "{err}"
+    );
+    // A mapped PID the sandbox does not have: the scenario fails before any stage.
+    let out = run(vec!["--map", "IE1000=IE9999"]).await.expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("IE1000=IE9999"), "{text}");
+    let none: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+            .await
+            .expect("bibs")
+            .json()
+            .await
+            .expect("json");
+    assert!(none.is_empty(), "nothing written: {none:?}");
+    // Mapped: the two named records, and only they, are imported (then cleaned up).
+    let out = run(vec!["--map", "IE1000=IE1005"]).await.expect("join");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("skipped: final"), "{text}");
+    assert!(text.contains("written: import created"), "{text}");
+    assert!(text.contains("IE1005") && text.contains("IE1011"), "{text}");
     assert!(
-        text.contains("20 of the 20 bib(s) the scenario created deleted"),
+        text.contains("2 of the 2 bib(s) the scenario created deleted"),
         "{text}"
     );
-    let bibs = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-        .await
-        .expect("bibs")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json");
-    assert!(
-        bibs.as_array()
-            .is_some_and(|b| b.iter().all(|x| x["deleted"] == true)),
-        "{bibs:#}"
+    let bibs: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
+            .await
+            .expect("bibs")
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(
+        bibs.len(),
+        2,
+        "the other 18 IEs never reached Alma: {bibs:?}"
     );
+    assert!(bibs.iter().all(|x| x["deleted"] == true), "{bibs:?}");
     mocks.shutdown().await;
 }
 
