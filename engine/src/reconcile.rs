@@ -49,22 +49,14 @@ impl ReconcileReport {
 
     /// `kind,ie_pid,mms_id,detail` with RFC 4180 quoting.
     pub fn csv(&self) -> String {
-        let q = |s: &str| {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_owned()
-            }
-        };
         let mut out = String::from("kind,ie_pid,mms_id,detail\n");
         for f in &self.findings {
-            out.push_str(&format!(
-                "{},{},{},{}\n",
+            out.push_str(&crate::report::csv_row(&[
                 f.kind,
-                q(f.ie_pid.as_deref().unwrap_or("")),
-                q(f.mms_id.as_deref().unwrap_or("")),
-                q(&f.detail)
-            ));
+                f.ie_pid.as_deref().unwrap_or(""),
+                f.mms_id.as_deref().unwrap_or(""),
+                &f.detail,
+            ]));
         }
         out
     }

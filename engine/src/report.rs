@@ -52,6 +52,47 @@ impl Outcome {
     }
 }
 
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// One CSV line of fields, quoted as needed, ending in a line break.
+pub fn csv_row(fields: &[&str]) -> String {
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// The header of a stage's CSV report: one row per record.
+pub const RECORD_CSV_HEADER: &str =
+    "stage,outcome,identifier,ie_pid,mms_id,file,retried,reason,changes\n";
+
+impl RecordOutcome {
+    /// This record as a row under [`RECORD_CSV_HEADER`] (changes joined by `; `).
+    pub fn csv_row(&self, stage: &str) -> String {
+        csv_row(&[
+            stage,
+            self.outcome.as_str(),
+            &self.identifier,
+            self.ie_pid.as_deref().unwrap_or(""),
+            self.mms_id.as_deref().unwrap_or(""),
+            self.file.as_deref().unwrap_or(""),
+            if self.retried { "true" } else { "false" },
+            self.reason.as_deref().unwrap_or(""),
+            &self.changes.join("; "),
+        ])
+    }
+}
+
 /// The longest reason a report or the run log carries (bytes); a record's 10,000-character
 /// value is not repeated in full.
 pub const MAX_REASON: usize = 1000;

@@ -25,6 +25,50 @@ pub enum CheckStatus {
     Skip,
 }
 
+/// JUnit XML of a list of checks: one test case each, a failure failed, a check that could not
+/// run skipped (never passed).
+pub fn junit(suite: &str, checks: &[Check]) -> Result<String, formats::xml::WriteError> {
+    let mut w = formats::xml::XmlWriter::new();
+    w.declaration();
+    let failures = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count()
+        .to_string();
+    let skipped = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Skip)
+        .count()
+        .to_string();
+    let tests = checks.len().to_string();
+    w.open(
+        "testsuite",
+        &[
+            ("name", suite),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+            ("skipped", skipped.as_str()),
+        ],
+    )?;
+    for c in checks {
+        match c.status {
+            CheckStatus::Pass => w.leaf("testcase", &[("name", c.name.as_str())], "")?,
+            CheckStatus::Fail => {
+                w.open("testcase", &[("name", c.name.as_str())])?;
+                w.leaf("failure", &[("message", c.detail.as_str())], &c.detail)?;
+                w.close("testcase");
+            }
+            CheckStatus::Skip => {
+                w.open("testcase", &[("name", c.name.as_str())])?;
+                w.leaf("skipped", &[("message", c.detail.as_str())], "")?;
+                w.close("testcase");
+            }
+        }
+    }
+    w.close("testsuite");
+    Ok(w.finish())
+}
+
 impl CheckStatus {
     pub fn as_str(self) -> &'static str {
         match self {

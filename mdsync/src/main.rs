@@ -114,7 +114,8 @@ enum Command {
         /// Apply past a tripped circuit breaker (one run, which clears the trip).
         #[arg(long)]
         force: bool,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -145,7 +146,8 @@ enum Command {
         /// At most N records per stage (the windows do not move).
         #[arg(long)]
         limit: Option<usize>,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -184,7 +186,8 @@ enum Command {
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -210,7 +213,8 @@ enum Command {
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -226,7 +230,8 @@ enum Command {
         /// Revert past the circuit breaker (a revert is weighed like any run).
         #[arg(long)]
         force: bool,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -303,7 +308,8 @@ enum ScenarioAction {
         /// Keep the scenario's files (packages, state, plans) in the temp directory it names.
         #[arg(long)]
         keep: bool,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
         /// With --config: SCENARIO_PID=SANDBOX_PID, the sandbox record that stands for one of the
@@ -327,7 +333,8 @@ enum CheckWhat {
         /// DC and MARC payloads are read too).
         #[arg(long, default_value = "oai_dc")]
         metadata_prefix: String,
-        /// How the run reports on stdout: text (for people), json (one document), junit (for CI).
+        /// How the run reports on stdout: text (for people), json (one document), junit (for CI),
+        /// csv (one row per record, for spreadsheets).
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
@@ -637,7 +644,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             match report {
                 ReportFormat::Json => say!("{}", serde_json::to_string_pretty(&checks)?),
-                _ => {
+                ReportFormat::Csv => {
+                    say!("status,check,detail");
+                    for c in &checks {
+                        print!(
+                            "{}",
+                            engine::report::csv_row(&[c.status.as_str(), &c.name, &c.detail])
+                        );
+                    }
+                }
+                ReportFormat::Junit => say!("{}", check::junit(&base_url, &checks)?),
+                ReportFormat::Text => {
                     say!("OAI-PMH checks of {base_url}:");
                     for c in &checks {
                         say!("  {:<4} {:<24} {}", c.status.as_str(), c.name, c.detail);
@@ -817,7 +834,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let st = status::gather(&cfg)?;
             match report {
                 TableFormat::Json => say!("{}", serde_json::to_string_pretty(&st)?),
-                TableFormat::Text | TableFormat::Csv => say!("{}", st.text()),
+                TableFormat::Text => say!("{}", st.text()),
+                TableFormat::Csv => print!("{}", st.csv()),
             }
             Ok(exit_code(st.alert()))
         }

@@ -20,6 +20,8 @@ pub enum ReportFormat {
     Json,
     /// JUnit XML, one test case per record (for CI).
     Junit,
+    /// CSV, one row per record under one header (for spreadsheets); a stop is said on stderr.
+    Csv,
 }
 
 type Out = Arc<Mutex<BufWriter<Stdout>>>;
@@ -34,6 +36,7 @@ pub struct Printer {
     kept: Vec<Report>,
     /// Whether the stage's JSON record array has an element yet.
     wrote_any: Arc<AtomicBool>,
+    csv_header_written: bool,
 }
 
 fn text_record(stage: &str, rec: &RecordOutcome) -> String {
@@ -146,7 +149,16 @@ impl Printer {
             stages: 0,
             kept: Vec::new(),
             wrote_any: Arc::new(AtomicBool::new(false)),
+            csv_header_written: false,
         }
+    }
+
+    /// The CSV header, once per output (also when a run stops before its first stage).
+    fn csv_header(&mut self) -> std::io::Result<()> {
+        if std::mem::replace(&mut self.csv_header_written, true) {
+            return Ok(());
+        }
+        self.write(engine::report::RECORD_CSV_HEADER)
     }
 
     fn write(&self, s: &str) -> std::io::Result<()> {
@@ -159,6 +171,14 @@ impl Printer {
         self.stages += 1;
         match self.format {
             ReportFormat::Junit => Ok(None),
+            ReportFormat::Csv => {
+                self.csv_header()?;
+                let out = self.out.clone();
+                Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = o.write_all(rec.csv_row(stage).as_bytes());
+                }))))
+            }
             ReportFormat::Text => {
                 let out = self.out.clone();
                 Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
@@ -209,6 +229,27 @@ impl Printer {
         match self.format {
             ReportFormat::Junit => self.kept.push(report),
             ReportFormat::Text => self.write(&format!("{}\n", text_summary(&report)))?,
+            ReportFormat::Csv => {
+                self.csv_header()?;
+                // Records the stage kept in its report (a revert's) join the streamed ones.
+                for rec in &report.records {
+                    self.write(&rec.csv_row(report.stage))?;
+                }
+                // CSV has no place for them: said on stderr, as a stop is.
+                for w in &report.warnings {
+                    eprintln!("mdsync: {}: warning: {w}", report.stage);
+                }
+                if !report.not_found.is_empty() {
+                    eprintln!(
+                        "mdsync: {}: not found (--only): {} — no record is known by it",
+                        report.stage,
+                        report.not_found.join(", ")
+                    );
+                }
+                if let Some(st) = &report.stopped {
+                    eprintln!("mdsync: {} stopped: {st}", report.stage);
+                }
+            }
             ReportFormat::Json => {
                 // Records the stage kept in its report (a revert's) join the streamed ones.
                 for rec in &report.records {
@@ -243,11 +284,17 @@ impl Printer {
     pub fn abort(mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
         let why = error_text(e);
         eprintln!("mdsync: {why}");
-        if !matches!(self.format, ReportFormat::Text) {
+        if !matches!(self.format, ReportFormat::Text | ReportFormat::Csv) {
             let mut r = Report::new(stage, None, dry_run);
             r.stopped = Some(why);
             // Writing the report can only fail on a closed stdout: the exit code still tells.
             let _ = self.end(r).and_then(|()| self.finish());
+        } else if matches!(self.format, ReportFormat::Csv) {
+            // The stop was said above; the file stays a CSV with its header.
+            let _ = self
+                .csv_header()
+                .map_err(anyhow::Error::from)
+                .and_then(|()| self.finish());
         }
         ExitCode::from(crate::exit_status(e))
     }

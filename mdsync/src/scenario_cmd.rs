@@ -107,6 +107,27 @@ pub async fn scenario_run(
             }))?
         ),
         ReportFormat::Junit => print!("{}", junit(&out)?),
+        // One row per record a stage reported, with its step; a failure is the exit code's
+        // and stderr's to tell.
+        ReportFormat::Csv => {
+            println!("step,outcome,identifier,ie_pid,mms_id,reason");
+            for (step, r) in &out.records {
+                print!(
+                    "{}",
+                    engine::report::csv_row(&[
+                        step,
+                        r.outcome.as_str(),
+                        &r.identifier,
+                        r.ie_pid.as_deref().unwrap_or(""),
+                        r.mms_id.as_deref().unwrap_or(""),
+                        r.reason.as_deref().unwrap_or(""),
+                    ])
+                );
+            }
+            for m in &out.mismatches {
+                eprintln!("mdsync: scenario {}: {m}", out.name);
+            }
+        }
     }
     if !keep {
         let _ = std::fs::remove_dir_all(&work);

@@ -53,6 +53,35 @@ impl Status {
             .any(|d| d.breaker.is_some() || d.retries_exhausted > 0)
     }
 
+    /// One row per direction (the state file's path and the packages repeat on each row).
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "direction,last_run,last_stage,last_started,last_finished,last_exit,next_from,breaker_tripped_by,retrying,retries_exhausted,packages_pending,packages_parked,state_file\n",
+        );
+        for d in &self.directions {
+            let r = d.last_run.as_ref();
+            out.push_str(&engine::report::csv_row(&[
+                d.direction,
+                &r.map(|r| r.run.to_string()).unwrap_or_default(),
+                r.map_or("", |r| r.stage.as_str()),
+                r.map_or("", |r| r.started.as_str()),
+                r.and_then(|r| r.finished.as_deref()).unwrap_or(""),
+                &r.map(|r| r.exit.to_string()).unwrap_or_default(),
+                d.next_from.as_deref().unwrap_or(""),
+                &d.breaker
+                    .as_ref()
+                    .map(|t| t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()))
+                    .unwrap_or_default(),
+                &d.retrying.to_string(),
+                &d.retries_exhausted.to_string(),
+                &self.packages_pending.to_string(),
+                &self.packages_parked.to_string(),
+                &self.state_file,
+            ]));
+        }
+        out
+    }
+
     pub fn text(&self) -> String {
         let mut out = format!(
             "state file {} ({})\n",

@@ -516,3 +516,117 @@ async fn only_fetches_the_named_records_whatever_the_window_and_names_what_it_ca
     assert!(r["not_found"].is_null(), "{r}");
     mocks.shutdown().await;
 }
+
+/// Splits a CSV document into rows of fields (RFC 4180 quoting), so the test reads what a
+/// spreadsheet would.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (_, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_with_a_report_writes_each_format_as_one_document() {
+    let (_scratch, mocks, cfg) = setup("formats", 4, 8).await;
+    let out = mdsync_with(&cfg, &["import", "--report", "csv"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = csv_rows(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        rows[0],
+        [
+            "stage",
+            "outcome",
+            "identifier",
+            "ie_pid",
+            "mms_id",
+            "file",
+            "retried",
+            "reason",
+            "changes"
+        ]
+    );
+    assert_eq!(rows.len(), 5, "a header and one row per record: {rows:?}");
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.len() == 9 && r[0] == "import" && r[1] == "created"),
+        "{rows:?}"
+    );
+    // What has no row (a PID nobody knows) is said on stderr; the CSV stays its header.
+    let out = mdsync_with(&cfg, &["import", "--only", "IE999999", "--report", "csv"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(csv_rows(&String::from_utf8_lossy(&out.stdout)).len(), 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found (--only): IE999999"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let status = mdsync_with(&cfg, &["status", "--report", "csv"]).await;
+    let rows = csv_rows(&String::from_utf8_lossy(&status.stdout));
+    assert_eq!(rows[0][0], "direction", "{rows:?}");
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|r| r.len() == rows[0].len()),
+        "{rows:?}"
+    );
+
+    let url = mocks.rosetta.oai_url();
+    let out = tokio::task::spawn_blocking(move || {
+        super::mdsync()
+            .args([
+                "check",
+                "oai",
+                &url,
+                "--set",
+                "alma_sync",
+                "--report",
+                "junit",
+            ])
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let junit = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{junit}");
+    assert!(
+        junit.starts_with("<?xml")
+            && junit.contains("<testsuite")
+            && junit.contains(r#"failures="0""#),
+        "{junit}"
+    );
+    // Well formed: the project's own XML reader reads it to the end.
+    let mut pull = formats::xml::Pull::new(&junit);
+    while !matches!(
+        pull.next_event().expect("well-formed JUnit"),
+        formats::xml::Ev::Eof
+    ) {}
+    mocks.shutdown().await;
+}
