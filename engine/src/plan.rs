@@ -58,6 +58,16 @@ impl PlanWriter {
 
     /// Closes the plan with its summary: counts, the calls the run will cost, the quota share.
     pub fn finish(self, report: &Report) -> Result<(), PlanError> {
+        self.finish_after_import(report, &std::collections::BTreeSet::new())
+    }
+
+    /// Closes a harvest plan that follows an import plan (`sync --plan`): besides the summary,
+    /// the IEs the import changes, which `execute` judges again after the import ran.
+    pub fn finish_after_import(
+        self,
+        report: &Report,
+        re_evaluate: &std::collections::BTreeSet<String>,
+    ) -> Result<(), PlanError> {
         let total = report.alma_calls + report.planned_reads + report.planned_writes;
         let summary = serde_json::json!({
             "counts": report.counts,
@@ -71,6 +81,10 @@ impl PlanWriter {
             "warnings": report.warnings,
             "transform_sha256": report.transform_sha256,
         });
+        let mut summary = summary;
+        if !re_evaluate.is_empty() {
+            summary["re_evaluate_after_import"] = serde_json::json!(re_evaluate);
+        }
         let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
         write!(o, "\n],\"summary\":{summary}}}\n")
             .and_then(|()| o.flush())
@@ -101,6 +115,14 @@ pub fn read_plan(path: &Path) -> Result<Plan, PlanError> {
     let mut plan = Plan {
         stage,
         transform_sha256: v["summary"]["transform_sha256"].as_str().map(str::to_owned),
+        re_evaluate: v["summary"]["re_evaluate_after_import"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
         ..Plan::default()
     };
     for r in v["records"]

@@ -46,6 +46,7 @@ fn outcome(identifier: &str, pid: &str) -> RecordOutcome {
         changes: Vec::new(),
         file: None,
         retried: false,
+        re_evaluated: false,
     }
 }
 

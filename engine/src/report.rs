@@ -135,6 +135,10 @@ pub struct RecordOutcome {
     /// Fetched again from the retry set (its last outcome was `error`), not from the window.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
+    /// Executing a `sync --plan` harvest plan: judged again after the import plan ran, because
+    /// the import changed this IE (the outcome is what that judgement did, not the plan's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub re_evaluated: bool,
 }
 
 impl RecordOutcome {
@@ -150,6 +154,7 @@ impl RecordOutcome {
             changes: Vec::new(),
             file: None,
             retried: false,
+            re_evaluated: false,
         }
     }
 }

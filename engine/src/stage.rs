@@ -132,6 +132,10 @@ pub struct Plan {
     pub records: std::collections::BTreeMap<String, PlannedRecord>,
     /// The SHA-256 of the harvest's `transform` stylesheet when the plan was made.
     pub transform_sha256: Option<String>,
+    /// A harvest plan written by `sync --plan`: the IEs its import plan changes. Once that
+    /// import ran, their Alma records are mdsync's own writes, so the harvest judges them again
+    /// (marked `re_evaluated`) instead of calling them stale.
+    pub re_evaluate: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +145,13 @@ pub struct PlannedRecord {
 }
 
 impl Plan {
+    /// Whether `out` is an IE this (harvest) plan judges again after its import.
+    pub fn re_evaluates(&self, out: &crate::report::RecordOutcome) -> bool {
+        out.ie_pid
+            .as_ref()
+            .is_some_and(|p| self.re_evaluate.contains(p.as_str()))
+    }
+
     /// `Err(why)` when the record would now get another outcome or another diff than planned.
     pub fn check(&self, out: &crate::report::RecordOutcome) -> Result<(), String> {
         let Some(p) = self.records.get(&out.identifier) else {
@@ -828,6 +839,7 @@ pub(crate) async fn drive_plan<S: Stage>(
                 changes: Vec::new(),
                 file: None,
                 retried: false,
+                re_evaluated: false,
             });
             continue;
         };

@@ -911,6 +911,19 @@ fn rosetta_failed(d: Decision, e: RosettaError) -> Processed<Decision> {
     Ok(d)
 }
 
+/// A planned record that would now be done otherwise: nothing written, said why.
+fn stale<P>(
+    out: &mut RecordOutcome,
+    why: &str,
+    fingerprint: &mut Option<String>,
+    package: &mut Option<P>,
+) {
+    out.outcome = Outcome::Stale;
+    out.reason = Some(format!("{why}: skipped, nothing written"));
+    *fingerprint = None;
+    *package = None;
+}
+
 fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
     let Decision {
         mut out,
@@ -926,17 +939,27 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
     // Executing a plan: write only what was reviewed, through the stylesheet it was made
     // with; anything else is stale.
     let stylesheet = ctx.transform.as_ref().map(|t| t.sha256.as_str());
-    if let Some(plan) = &ctx.plan
-        && let Err(why) = (if plan.transform_sha256.as_deref() != stylesheet {
-            Err("the transform's stylesheet changed since the plan".to_owned())
-        } else {
-            plan.check(&out)
-        })
-    {
-        out.outcome = Outcome::Stale;
-        out.reason = Some(format!("{why}: skipped, nothing written"));
-        fingerprint = None;
-        package = None;
+    if let Some(plan) = &ctx.plan {
+        if plan.transform_sha256.as_deref() != stylesheet {
+            stale(
+                &mut out,
+                "the transform's stylesheet changed since the plan",
+                &mut fingerprint,
+                &mut package,
+            );
+        } else if plan.re_evaluates(&out) {
+            // The import the plan follows changed this IE: today's judgement is the one to
+            // carry out (the dry run marked it "re-evaluated after import").
+            out.re_evaluated = true;
+            if let Err(why) = plan.check(&out) {
+                out.reason = Some(match &out.reason {
+                    Some(r) => format!("re-evaluated after import ({why}): {r}"),
+                    None => format!("re-evaluated after import ({why})"),
+                });
+            }
+        } else if let Err(why) = plan.check(&out) {
+            stale(&mut out, &why, &mut fingerprint, &mut package);
+        }
     }
     if ctx.dry_run {
         ctx.retries.mark(&mut out);

@@ -205,11 +205,15 @@ enum Command {
         #[command(subcommand)]
         action: BreakerAction,
     },
-    /// Carry out a reviewed plan (`--dry-run --plan FILE`) and nothing else; a record that
-    /// changed since the plan was made is skipped as stale.
+    /// Carry out reviewed plans (`--dry-run --plan FILE`) and nothing else; a record that
+    /// changed since its plan was made is skipped as stale. Several plans run in order, import
+    /// plans first; `sync --plan FILE`'s pair is `execute FILE` (or both files named): the
+    /// harvest plan judges the IEs its import changed again (`re_evaluated`), not stale.
     Execute {
-        /// The plan file a `--dry-run --plan FILE` wrote (an import or a harvest plan).
-        plan: PathBuf,
+        /// The plan files a `--dry-run --plan FILE` wrote (import or harvest plans), or the FILE
+        /// given to `sync --dry-run --plan FILE` for its FILE.import.json and FILE.harvest.json.
+        #[arg(required = true, num_args = 1..)]
+        plan: Vec<PathBuf>,
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
@@ -498,9 +502,26 @@ async fn run_list_stage(
     flags: &ListFlags,
     execute: Option<std::sync::Arc<engine::stage::Plan>>,
 ) -> anyhow::Result<ExitCode> {
+    let mut out = Printer::new(flags.report, None);
+    let code = match run_list_stage_into(&mut out, cfg, stage, flags, execute).await? {
+        Ok(failed) => exit_code(failed),
+        Err(code) => return Ok(code),
+    };
+    out.finish()?;
+    Ok(code)
+}
+
+/// One list stage into `out` (which may hold several): `Ok(failed)`, or `Err(exit code)` once
+/// the stage could not run (the report was closed saying why).
+async fn run_list_stage_into(
+    out: &mut Printer,
+    cfg: &Config,
+    stage: &'static str,
+    flags: &ListFlags,
+    execute: Option<std::sync::Arc<engine::stage::Plan>>,
+) -> anyhow::Result<Result<bool, ExitCode>> {
     let store = open_state(cfg)?;
     let clients = Clients::new(cfg, flags.strict_counts)?;
-    let mut out = Printer::new(flags.report, false);
     let printer_hook = out.begin(stage)?;
     let writer = match &flags.plan {
         Some(path) => Some(engine::plan::PlanWriter::create(path, stage)?),
@@ -532,7 +553,7 @@ async fn run_list_stage(
     let r = match ran {
         Ok(r) => r,
         // The report is closed (one valid document) and says why, then the error is the exit's.
-        Err(e) => return Ok(out.abort(stage, flags.dry_run, &e)),
+        Err(e) => return Ok(Err(out.abort(stage, flags.dry_run, &e))),
     };
     if let (Some(w), Some(path)) = (writer, &flags.plan) {
         w.finish(&r)?;
@@ -544,8 +565,32 @@ async fn run_list_stage(
     }
     let failed = failed(&r);
     out.end_told(r)?;
-    out.finish()?;
-    Ok(exit_code(failed))
+    Ok(Ok(failed))
+}
+
+/// The plans `execute` was given, read, in the order they run: import plans first (a
+/// `sync --plan FILE` pair is named by FILE alone).
+fn plans_to_execute(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, engine::stage::Plan)>> {
+    let mut files = Vec::new();
+    for p in given {
+        let pair = ["import", "harvest"]
+            .map(|stage| PathBuf::from(format!("{}.{stage}.json", p.display())));
+        if !p.exists() && pair.iter().any(|f| f.exists()) {
+            files.extend(pair.into_iter().filter(|f| f.exists()));
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut plans = files
+        .into_iter()
+        .map(|f| {
+            let plan = engine::plan::read_plan(&f)?;
+            Ok((f, plan))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Stable: two harvest plans keep the order they were given in.
+    plans.sort_by_key(|(_, p)| p.stage != "import");
+    Ok(plans)
 }
 
 /// Exit 1 when a record ended in error or a run stopped.
@@ -582,7 +627,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma().ok();
             let rosetta = clients.rosetta()?;
-            let mut out = Printer::new(report, false);
+            let mut out = Printer::new(report, None);
             // The revert keeps its records in its report (a run's changes, not a harvest).
             let _ = out.begin("revert")?;
             let r = engine::revert::revert(
@@ -785,7 +830,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma()?;
             let rosetta = clients.rosetta()?;
-            let mut out = Printer::new(report, true);
+            let mut out = Printer::new(report, Some("repair"));
             let opts = RunOptions {
                 dry_run,
                 force,
@@ -873,12 +918,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
         } => {
             let cfg = Config::load(&config_path)?;
-            let p = engine::plan::read_plan(&plan)?;
-            let stage = if p.stage == "import" {
-                "import"
-            } else {
-                "harvest"
-            };
+            let plans = plans_to_execute(&plan)?;
             let flags = ListFlags {
                 full: false,
                 dry_run: false,
@@ -892,7 +932,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 plan: None,
                 report,
             };
-            run_list_stage(&cfg, stage, &flags, Some(std::sync::Arc::new(p))).await
+            if let [(_, p)] = plans.as_slice() {
+                let stage = if p.stage == "import" {
+                    "import"
+                } else {
+                    "harvest"
+                };
+                let p = plans.into_iter().map(|(_, p)| p).next();
+                return run_list_stage(&cfg, stage, &flags, p.map(std::sync::Arc::new)).await;
+            }
+            // Several plans: one report (like sync's), and a stage that fails to run ends it.
+            let mut out = Printer::new(report, Some("execute"));
+            let mut any_failed = false;
+            for (file, p) in plans {
+                let stage = if p.stage == "import" {
+                    "import"
+                } else {
+                    "harvest"
+                };
+                eprintln!("mdsync: executing {} ({stage})", file.display());
+                match run_list_stage_into(
+                    &mut out,
+                    &cfg,
+                    stage,
+                    &flags,
+                    Some(std::sync::Arc::new(p)),
+                )
+                .await?
+                {
+                    Ok(failed) => any_failed |= failed,
+                    Err(code) => return Ok(code),
+                }
+            }
+            out.finish()?;
+            Ok(exit_code(any_failed))
         }
         Command::Apply {
             dry_run,
@@ -913,7 +986,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or("the update directory")
                 );
             };
-            let mut out = Printer::new(report, false);
+            let mut out = Printer::new(report, None);
             let opts = ApplyOptions {
                 dry_run,
                 limit,
@@ -946,7 +1019,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let clients = Clients::new(&cfg, strict_counts)?;
             let alma = clients.alma()?;
             let rosetta = clients.rosetta()?;
-            let mut out = Printer::new(report, true);
+            let mut out = Printer::new(report, Some("sync"));
             let mut any_failed = false;
             let plan_file = |stage: &str| {
                 plan.as_ref()
@@ -1056,7 +1129,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Err(e) => return Ok(out.abort("harvest", dry_run, &e)),
                 };
                 if let (Some(w), Some(p)) = (harvest_writer, plan_file("harvest")) {
-                    w.finish(&r)?;
+                    let re_evaluate: std::collections::BTreeSet<String> = touched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .cloned()
+                        .collect();
+                    w.finish_after_import(&r, &re_evaluate)?;
                     eprintln!(
                         "mdsync: harvest plan written to {} (execute the import plan first)",
                         p.display()

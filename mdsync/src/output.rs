@@ -29,8 +29,9 @@ type Out = Arc<Mutex<BufWriter<Stdout>>>;
 pub struct Printer {
     format: ReportFormat,
     out: Out,
-    /// `sync`: several stages in one report.
-    combined: bool,
+    /// Several stages in one report (`sync`, `repair`, `execute` of several plans): the
+    /// document's name.
+    combined: Option<&'static str>,
     stages: usize,
     /// JUnit's reports, printed by `finish`.
     kept: Vec<Report>,
@@ -54,6 +55,17 @@ fn text_record(stage: &str, rec: &RecordOutcome) -> String {
     }
     if let Some(r) = &rec.reason {
         line.push_str(&format!(": {r}"));
+    }
+    if rec.re_evaluated
+        && !rec
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("re-evaluated"))
+    {
+        line.push_str(" (re-evaluated after import)");
+    }
+    if rec.retried {
+        line.push_str(" (retried)");
     }
     for c in &rec.changes {
         line.push_str(&format!("\n      {c}"));
@@ -141,7 +153,7 @@ fn text_summary(r: &Report) -> String {
 }
 
 impl Printer {
-    pub fn new(format: ReportFormat, combined: bool) -> Self {
+    pub fn new(format: ReportFormat, combined: Option<&'static str>) -> Self {
         Printer {
             format,
             out: Arc::new(Mutex::new(BufWriter::new(std::io::stdout()))),
@@ -188,11 +200,14 @@ impl Printer {
             }
             ReportFormat::Json => {
                 let open = match (self.combined, self.stages) {
-                    (true, 1) => "{\"schema\":1,\"stage\":\"sync\",\"stages\":[\n{\"records\":[",
-                    (true, _) => ",\n{\"records\":[",
-                    (false, _) => "{\"records\":[",
+                    (Some(name), 1) => format!(
+                        "{{\"schema\":1,\"stage\":{},\"stages\":[\n{{\"records\":[",
+                        serde_json::to_string(name).unwrap_or_default()
+                    ),
+                    (Some(_), _) => ",\n{\"records\":[".to_owned(),
+                    (None, _) => "{\"records\":[".to_owned(),
                 };
-                self.write(open)?;
+                self.write(&open)?;
                 let out = self.out.clone();
                 self.wrote_any = Arc::new(AtomicBool::new(false));
                 let wrote_any = self.wrote_any.clone();
@@ -246,9 +261,6 @@ impl Printer {
                         report.not_found.join(", ")
                     );
                 }
-                if let Some(st) = &report.stopped {
-                    eprintln!("mdsync: {} stopped: {st}", report.stage);
-                }
             }
             ReportFormat::Json => {
                 // Records the stage kept in its report (a revert's) join the streamed ones.
@@ -269,7 +281,7 @@ impl Printer {
                     }
                 }
                 self.write(&format!("\n]{rest}}}"))?;
-                if !self.combined {
+                if self.combined.is_none() {
                     self.write("\n")?;
                 }
             }
@@ -281,7 +293,7 @@ impl Printer {
     /// A stage failed before it could hand back a report: close what was opened with a report
     /// that says why (JSON stays one valid document; the error is said once) and return the
     /// exit code (2 for usage and configuration, 1 otherwise).
-    pub fn abort(mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
+    pub fn abort(&mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
         let why = error_text(e);
         eprintln!("mdsync: {why}");
         if !matches!(self.format, ReportFormat::Text | ReportFormat::Csv) {
@@ -300,9 +312,9 @@ impl Printer {
     }
 
     /// Ends the output (a combined JSON report's closing, JUnit's whole document).
-    pub fn finish(self) -> anyhow::Result<()> {
+    pub fn finish(&mut self) -> anyhow::Result<()> {
         match self.format {
-            ReportFormat::Json if self.combined => self.write("\n]}\n")?,
+            ReportFormat::Json if self.combined.is_some() => self.write("\n]}\n")?,
             ReportFormat::Junit => {
                 let reports: Vec<&Report> = self.kept.iter().collect();
                 self.write(&engine::report::junit(&reports)?)?;

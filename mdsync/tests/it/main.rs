@@ -599,6 +599,126 @@ async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
     mocks.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_plan_runs_import_then_harvest_and_re_judges_what_the_import_changed() {
+    let (scratch, mocks, cfg) = setup("sync-plan", 4, 62).await;
+    json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
+    // Both sides edit IE1001 (the import will write its bib first); Alma alone edits IE1002.
+    rosetta_add(&mocks, "IE1001", "description", "A curator's note").await;
+    let both = alma_bib_of(&mocks, "IE1001").await;
+    alma_edit(
+        &mocks,
+        &both,
+        serde_json::json!([{"op": "add_dc", "element": "subject", "value": "Landscape painting"}]),
+    )
+    .await;
+    let alma_only = alma_bib_of(&mocks, "IE1002").await;
+    alma_edit(
+        &mocks,
+        &alma_only,
+        serde_json::json!([{"op": "add_dc", "element": "description", "value": "Catalogued"}]),
+    )
+    .await;
+    let plan = scratch.path().join("tonight");
+    let plan_arg: &'static str = Box::leak(plan.display().to_string().into_boxed_str());
+    let args: &'static [&'static str] = Box::leak(Box::new([
+        "sync",
+        "--dry-run",
+        "--plan",
+        plan_arg,
+        "--report",
+        "json",
+    ]));
+    let dry = json(&mdsync_with(&cfg, args).await);
+    let harvest = &dry["stages"][1];
+    let marked = harvest["records"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["ie_pid"] == "IE1001"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        marked["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("re-evaluated after import")),
+        "{dry:#}"
+    );
+    let text = std::fs::read_to_string(format!("{plan_arg}.harvest.json")).expect("harvest plan");
+    let written: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        written["summary"]["re_evaluate_after_import"],
+        serde_json::json!(["IE1001"]),
+        "{written:#}"
+    );
+    // What the dry run could not know: the judgement after the import differs from the
+    // preview (here by editing the plan's diffs). IE1001 is judged again and carried out;
+    // IE1002, which the import does not touch, is stale as any record off its plan.
+    let mut tampered = written.clone();
+    for r in tampered["records"].as_array_mut().expect("records") {
+        r["changes"] = serde_json::json!(["+ dc:subject \"a preview\""]);
+    }
+    std::fs::write(format!("{plan_arg}.harvest.json"), tampered.to_string()).expect("write");
+    // Both plans, by the name given to sync, in order: nothing the import did is called stale.
+    let args: &'static [&'static str] =
+        Box::leak(Box::new(["execute", plan_arg, "--report", "json"]));
+    let run = json(&mdsync_with(&cfg, args).await);
+    assert_eq!(run["stage"], "execute", "{run:#}");
+    let stages = run["stages"].as_array().expect("stages");
+    assert_eq!(
+        (stages[0]["stage"].as_str(), stages[1]["stage"].as_str()),
+        (Some("import"), Some("harvest")),
+        "{run:#}"
+    );
+    assert_eq!(stages[0]["counts"]["updated"], 1, "{run:#}");
+    let records = stages[1]["records"].as_array().expect("records");
+    let rejudged = records
+        .iter()
+        .find(|r| r["ie_pid"] == "IE1001")
+        .expect("IE1001 judged again");
+    assert_eq!(
+        (rejudged["outcome"].as_str(), &rejudged["re_evaluated"]),
+        (Some("updated"), &serde_json::json!(true)),
+        "{run:#}"
+    );
+    assert!(
+        rejudged["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("re-evaluated after import (changed since the plan")),
+        "{run:#}"
+    );
+    let off_plan = records
+        .iter()
+        .find(|r| r["ie_pid"] == "IE1002")
+        .expect("IE1002");
+    assert_eq!(
+        (off_plan["outcome"].as_str(), off_plan.get("re_evaluated")),
+        (Some("stale"), None),
+        "{run:#}"
+    );
+    // The stale one is not lost: the next harvest carries it.
+    let next = json(&mdsync_with(&cfg, &["harvest", "--report", "json"]).await);
+    assert_eq!(next["counts"]["updated"], 1, "IE1002: {next:#}");
+    // The cataloguer's subject reached Rosetta, and the curator's note Alma: a quiet sync after.
+    let ie = mocks.rosetta.ie("IE1001").expect("ie");
+    let applied = json(&mdsync_with(&cfg, &["apply", "--report", "json"]).await);
+    assert_eq!(
+        applied["counts"]["error"],
+        serde_json::Value::Null,
+        "{applied:#}"
+    );
+    let ie_after = mocks.rosetta.ie("IE1001").expect("ie");
+    let has = |dc: &formats::dc::DcRecord, v: &str| dc.elements.iter().any(|e| e.value == v);
+    assert!(
+        has(&ie_after.dc, "Landscape painting") && has(&ie_after.dc, "A curator's note"),
+        "{:?} then {:?}",
+        ie.dc,
+        ie_after.dc
+    );
+    let quiet = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
+    assert_eq!(quiet["stages"][0]["alma_writes"], 0, "{quiet:#}");
+    assert_eq!(quiet["stages"][1]["files_written"], 0, "{quiet:#}");
+    mocks.shutdown().await;
+}
+
 async fn alma_bib_of(mocks: &Mocks, pid: &str) -> String {
     let body = reqwest::get(format!(
         "{}/bibs?other_system_id=oai:d4I1-pubam:{pid}&apikey=sandbox-key",
