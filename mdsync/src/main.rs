@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use engine::alma::AlmaClient;
 use engine::apply::{ApplyOptions, apply};
 use engine::config::{Config, ConfigError, secret};
@@ -44,6 +44,104 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `--config` means to each command (it is one global flag; its help is the command's).
+const CONFIG_HELP: &[(&[&str], &str)] = &[
+    (
+        &["config", "check"],
+        "The configuration file to check (default ./mdsync.toml)",
+    ),
+    (
+        &["import"],
+        "The site: Rosetta's OAI-PMH set read, the Alma that receives the bibs, the state file (default ./mdsync.toml)",
+    ),
+    (
+        &["harvest"],
+        "The site: Alma's publishing set read, the update directory that receives the packages, the state file (default ./mdsync.toml)",
+    ),
+    (
+        &["apply"],
+        "The site: the update directory whose packages are applied over rosetta.soap_url, the state file (default ./mdsync.toml)",
+    ),
+    (
+        &["sync"],
+        "The site: both systems, the update directory and the state file (default ./mdsync.toml)",
+    ),
+    (
+        &["reconcile"],
+        "The site whose two systems are compared, read-only (default ./mdsync.toml)",
+    ),
+    (
+        &["repair"],
+        "The site whose duplicated values are removed (default ./mdsync.toml)",
+    ),
+    (
+        &["execute"],
+        "The configuration the plans were made with: the same systems and state file (default ./mdsync.toml)",
+    ),
+    (
+        &["revert"],
+        "The configuration whose state file holds the run to undo (default ./mdsync.toml)",
+    ),
+    (
+        &["history"],
+        "The configuration whose state file is read; none is created (default ./mdsync.toml)",
+    ),
+    (
+        &["status"],
+        "The configuration whose state file and update directory are read; nothing is created (default ./mdsync.toml)",
+    ),
+    (
+        &["breaker", "reset"],
+        "The configuration whose state file holds the trip (default ./mdsync.toml)",
+    ),
+    (
+        &["scenario", "run"],
+        "The real systems (a sandbox) to run the scenario against instead of its own mocks; with --map or [vendor] ies naming the records it may touch",
+    ),
+];
+
+/// The command line, each command's `--config` explained for that command; commands that
+/// never read a configuration (`demo`, `check oai`) do not show it.
+fn cli_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let Some(global) = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "config")
+        .cloned()
+    else {
+        return cmd;
+    };
+    // A subcommand that has its own `config` is skipped when the global one is handed down; the
+    // value still reaches the top level as a global's does.
+    let own = |help: Option<&'static str>| {
+        let a = global.clone().global(false);
+        match help {
+            Some(h) => a.help(h),
+            None => a.hide(true),
+        }
+    };
+    for (path, help) in CONFIG_HELP {
+        let arg = own(Some(help));
+        cmd = mut_path(cmd, path, &|c| c.arg(arg.clone()));
+    }
+    for path in [&["demo"][..], &["check", "oai"]] {
+        let arg = own(None);
+        cmd = mut_path(cmd, path, &|c| c.arg(arg.clone()));
+    }
+    cmd
+}
+
+fn mut_path(
+    cmd: clap::Command,
+    path: &[&str],
+    f: &dyn Fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    match path {
+        [] => f(cmd),
+        [first, rest @ ..] => cmd.mut_subcommand(*first, |c| mut_path(c, rest, f)),
+    }
 }
 
 /// The flags of a stage that harvests (import, harvest).
@@ -195,7 +293,8 @@ enum Command {
     /// breaker, the retry set; packages waiting; the state file. Exit 1 when a breaker is
     /// tripped or a retry is exhausted (for cron wrappers to alert), 0 otherwise.
     Status {
-        /// How the status is written on stdout: text or json.
+        /// How the status is written on stdout: text (for people), json (one document), csv (one
+        /// row per direction).
         #[arg(long, value_enum, default_value = "text")]
         report: TableFormat,
     },
@@ -295,8 +394,11 @@ enum ConfigAction {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum TableFormat {
+    /// Lines for people.
     Text,
+    /// One JSON document.
     Json,
+    /// CSV under one header (for spreadsheets).
     Csv,
 }
 
@@ -1263,7 +1365,10 @@ fn main() -> ExitCode {
         // Colour codes only for a person at a terminal, never into a log file or cron mail.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&cli_command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1324,5 +1429,48 @@ mod tests {
         let mut missing = Vec::new();
         walk(&super::Cli::command(), "mdsync", &mut missing);
         assert!(missing.is_empty(), "without a description: {missing:?}");
+    }
+
+    /// `--config` says what it is to the command it is given to, and is not offered where it
+    /// means nothing; it still works before or after the command.
+    #[test]
+    fn config_help_is_the_commands_own() {
+        let mut cmd = super::cli_command();
+        cmd.build();
+        let help_of = |path: &[&str]| {
+            let mut c = &cmd;
+            for p in path {
+                c = c.find_subcommand(p).expect("subcommand");
+            }
+            let a = c
+                .get_arguments()
+                .find(|a| a.get_id() == "config")
+                .expect("config");
+            (a.is_hide_set(), a.get_help().map(|h| h.to_string()))
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, _) in super::CONFIG_HELP {
+            let (hidden, help) = help_of(path);
+            assert!(!hidden, "{path:?}");
+            assert!(seen.insert(help.clone()), "{path:?} repeats {help:?}");
+        }
+        for path in [&["demo"][..], &["check", "oai"]] {
+            assert!(help_of(path).0, "{path:?} offers --config");
+        }
+        for args in [
+            &["mdsync", "--config", "a.toml", "history"][..],
+            &["mdsync", "history", "--config", "a.toml"],
+            &["mdsync", "scenario", "run", "x.toml", "--config", "a.toml"],
+        ] {
+            let m = super::cli_command()
+                .try_get_matches_from(args)
+                .expect("parses");
+            let cli = <super::Cli as clap::FromArgMatches>::from_arg_matches(&m).expect("cli");
+            assert_eq!(
+                cli.config.as_deref(),
+                Some(std::path::Path::new("a.toml")),
+                "{args:?}"
+            );
+        }
     }
 }

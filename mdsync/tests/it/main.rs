@@ -457,7 +457,7 @@ async fn check_oai_passes_both_mocks_and_names_what_fails() {
 fn scenario_run_passes_on_the_mocks_and_refuses_production_without_force() {
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/library/seed-round-trip.toml"
+        "/../scenarios/library/worked-example-round-trip.toml"
     );
     let out = mdsync()
         .args(["scenario", "run", file, "--report", "junit"])

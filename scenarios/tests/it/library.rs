@@ -1,6 +1,6 @@
 //! Every scenario of `library/`, each checked against its own expectations and the convergence
 //! invariant, with snapshots of what the engine generated under `snapshots/<scenario>/`.
-//! `INSTA_GLOB_FILTER=seed-round-trip.toml` (or `just test-scenarios seed-round-trip`) runs one.
+//! `INSTA_GLOB_FILTER=worked-example-round-trip.toml` (or `just test-scenarios worked-example-round-trip`) runs one.
 
 use scenarios::runner::{Target, run};
 use scenarios::scenario::Scenario;
