@@ -234,6 +234,9 @@ pub async fn import(
     report.alma_writes = writes;
     report.planned_reads = ctx.planned_reads.load(std::sync::atomic::Ordering::SeqCst);
     report.alma_remaining_today = alma.remaining_today();
+    if opts.dry_run {
+        report.breaker = Some(ctx.breaker.would_allow());
+    }
     // A run-level failure (a page that cannot be read, a transport error after retries, an
     // OAI-PMH error) ends the run with what it did so far and says why: one report, always.
     if let Err(e) = driven {
@@ -482,6 +485,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         out.outcome = Outcome::Unchanged;
         return Ok((out, Some(fingerprint), None));
     }
+    out.title = dc.values("title").next().map(str::to_owned);
     let fields = crosswalk::dc_to_marc(&dc, &id);
     // A refused or failed call is the record's `error` whatever was planned (a write Alma
     // refused is never a success with a reason); the next run retries it.

@@ -80,6 +80,7 @@ impl PlanWriter {
                 .map(|n| total as f64 / n as f64),
             "warnings": report.warnings,
             "transform_sha256": report.transform_sha256,
+            "breaker": report.breaker,
         });
         let mut summary = summary;
         if !re_evaluate.is_empty() {

@@ -47,6 +47,7 @@ fn outcome(identifier: &str, pid: &str) -> RecordOutcome {
         file: None,
         retried: false,
         re_evaluated: false,
+        title: None,
     }
 }
 

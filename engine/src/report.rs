@@ -50,6 +50,34 @@ impl Outcome {
             Outcome::Error => "error",
         }
     }
+
+    pub const ALL: [Outcome; 13] = [
+        Outcome::Created,
+        Outcome::Updated,
+        Outcome::Unchanged,
+        Outcome::Deleted,
+        Outcome::Unmatched,
+        Outcome::Conflict,
+        Outcome::DeletedInAlma,
+        Outcome::Applied,
+        Outcome::Pending,
+        Outcome::Reverted,
+        Outcome::Stale,
+        Outcome::Restored,
+        Outcome::Error,
+    ];
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+
+    /// The outcome a report, plan or run log names.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an outcome"))
+    }
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
@@ -139,6 +167,10 @@ pub struct RecordOutcome {
     /// the import changed this IE (the outcome is what that judgement did, not the plan's).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub re_evaluated: bool,
+    /// The record's first title, for people finding it in a review (not for unchanged records,
+    /// which no report lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 impl RecordOutcome {
@@ -155,6 +187,7 @@ impl RecordOutcome {
             file: None,
             retried: false,
             re_evaluated: false,
+            title: None,
         }
     }
 }
@@ -209,6 +242,19 @@ pub struct Report {
     /// The harvest's `transform` stylesheet (SHA-256), when one is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transform_sha256: Option<String>,
+    /// With `--dry-run`: what the circuit breaker lets a real run (or `execute`) change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerView>,
+}
+
+/// The circuit breaker as a review sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct BreakerView {
+    /// Records the state store knows for the stage's source.
+    pub known: u64,
+    pub max_change_ratio: f64,
+    /// Changes a run may make; `None` when too few records are known to weigh.
+    pub allows: Option<u64>,
 }
 
 impl Report {

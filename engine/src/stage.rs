@@ -352,6 +352,17 @@ impl Breaker {
         })
     }
 
+    /// What a real run (or `execute` of this dry run's plan) may change: `None` when the state
+    /// store knows too few records to weigh (a first run is weighed as it goes).
+    pub fn would_allow(&self) -> crate::report::BreakerView {
+        crate::report::BreakerView {
+            known: self.known,
+            max_change_ratio: self.ratio,
+            allows: (self.known >= Self::MIN_KNOWN)
+                .then(|| (self.ratio.max(0.0) * self.known as f64).floor() as u64),
+        }
+    }
+
     /// It refused a change or a plan in this run.
     pub fn tripped(&self) -> bool {
         self.tripped.load(std::sync::atomic::Ordering::SeqCst)
@@ -840,6 +851,7 @@ pub(crate) async fn drive_plan<S: Stage>(
                 file: None,
                 retried: false,
                 re_evaluated: false,
+                title: None,
             });
             continue;
         };

@@ -58,6 +58,8 @@ pub struct RunRecord<'a> {
     pub mms_id: Option<&'a str>,
     /// What the record was before this run changed it (MARC or DC), for revert.
     pub previous: Option<&'a str>,
+    /// The field-level diff the report showed.
+    pub changes: &'a [String],
 }
 
 impl<'a> RunRecord<'a> {
@@ -70,6 +72,7 @@ impl<'a> RunRecord<'a> {
             ie_pid: out.ie_pid.as_deref(),
             mms_id: out.mms_id.as_deref(),
             previous,
+            changes: &out.changes,
         }
     }
 }
@@ -90,7 +93,7 @@ pub struct StateStore {
     lock: Option<PathBuf>,
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -125,6 +128,9 @@ const MIGRATIONS: &[&str] = &[
     // 5: circuit-breaker trips, per direction: until reset, no run of that direction writes.
     "CREATE TABLE breaker_trips (direction TEXT PRIMARY KEY, run INTEGER, tripped TEXT NOT NULL,
         reason TEXT NOT NULL);",
+    // 6: each run record's field-level diff (a JSON array of lines), so a past run can be
+    // reviewed as its live report showed it (`mdsync report html RUN`). Older rows have none.
+    "ALTER TABLE run_records ADD COLUMN changes TEXT;",
 ];
 
 const RECORD_COLUMNS: &str =
@@ -271,6 +277,11 @@ impl StateStore {
             let _ = std::fs::remove_file(&lock);
         }
         store
+    }
+
+    /// The state file this store is.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Opens an existing store to read, without its lock (a run may hold it) and without
@@ -421,8 +432,18 @@ impl StateStore {
     pub fn log_record(&self, run: i64, r: &RunRecord<'_>) -> Result<(), StateError> {
         let reason = r.reason.map(crate::report::bounded);
         self.exec(
-                "INSERT INTO run_records (run_id, identifier, outcome, reason, ie_pid, mms_id, previous) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![run, r.identifier, r.outcome, reason, r.ie_pid, r.mms_id, r.previous],
+                "INSERT INTO run_records (run_id, identifier, outcome, reason, ie_pid, mms_id, previous, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    run,
+                    r.identifier,
+                    r.outcome,
+                    reason,
+                    r.ie_pid,
+                    r.mms_id,
+                    r.previous,
+                    (!r.changes.is_empty())
+                        .then(|| serde_json::to_string(r.changes).unwrap_or_default())
+                ],
             )
     }
 
@@ -738,6 +759,8 @@ pub struct RunRecordRow {
     pub mms_id: Option<String>,
     /// What the record was before the run changed it (MARC or DC).
     pub previous: Option<String>,
+    /// The field-level diff the run's report showed (empty for rows from before schema 6).
+    pub changes: Vec<String>,
 }
 
 impl StateStore {
@@ -779,7 +802,7 @@ impl StateStore {
     pub fn run_records(&self, run: i64) -> Result<Vec<RunRecordRow>, StateError> {
         let mut st = self
             .conn
-            .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id, previous FROM run_records WHERE run_id = ?1 ORDER BY rowid")
+            .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id, previous, changes FROM run_records WHERE run_id = ?1 ORDER BY rowid")
             .map_err(|e| self.sql(e))?;
         let rows = st
             .query_map([run], |r| {
@@ -790,6 +813,10 @@ impl StateStore {
                     ie_pid: r.get(3)?,
                     mms_id: r.get(4)?,
                     previous: r.get(5)?,
+                    changes: r
+                        .get::<_, Option<String>>(6)?
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
                 })
             })
             .map_err(|e| self.sql(e))?;

@@ -33,17 +33,22 @@ fn xsltproc() -> String {
     std::env::var("MDSYNC_XSLTPROC").unwrap_or_else(|_| "xsltproc".to_owned())
 }
 
+/// A file's SHA-256 as plans and review pages show it (lower-case hex).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Transform {
     /// Loads and checks a stylesheet: the file is read, `xsltproc` runs it once on an empty
     /// record (a stylesheet that does not compile fails here, naming its errors).
     pub fn load(path: &Path) -> Result<Transform, String> {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("{}: cannot read the stylesheet: {e}", path.display()))?;
-        use sha2::Digest;
-        let sha256 = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = sha256_hex(&bytes);
         let t = Transform {
             path: path.to_path_buf(),
             sha256,

@@ -286,6 +286,9 @@ pub async fn harvest(
     )
     .await;
     report.rosetta_calls = rosetta.map_or(0, RosettaClient::calls);
+    if opts.dry_run {
+        report.breaker = Some(ctx.breaker.would_allow());
+    }
     // A run-level failure (a page that cannot be read, a transport error after retries, an
     // OAI-PMH error) ends the run with what it did so far and says why: one report, always.
     if let Err(e) = driven {
@@ -592,6 +595,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     }
     let mms = mms_of(&header.identifier, dc);
     d.out.mms_id = mms.clone();
+    d.out.title = dc.values("title").next().map(str::to_owned);
     let pid = match ctx.rule.find_ie_pid(dc.values("identifier")) {
         Ok(Some(pid)) => pid,
         Ok(None) => {

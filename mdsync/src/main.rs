@@ -29,6 +29,8 @@ macro_rules! say {
 
 mod check;
 mod demo;
+mod html;
+mod html_pages;
 mod output;
 mod scenario_cmd;
 mod status;
@@ -42,6 +44,10 @@ struct Cli {
     /// `scenario run`: the real systems to run the scenario against instead of the mocks.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// With `--report html`: list at most N records on the page (the rest are counted, and the
+    /// page says where the full list is).
+    #[arg(long, global = true, value_name = "N", default_value_t = html::DEFAULT_MAX_RECORDS)]
+    html_max_records: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -313,6 +319,10 @@ enum Command {
         /// given to `sync --dry-run --plan FILE` for its FILE.import.json and FILE.harvest.json.
         #[arg(required = true, num_args = 1..)]
         plan: Vec<PathBuf>,
+        /// Refuse a plan file whose SHA-256 is not this (the one its review page showed), so
+        /// what was reviewed is what runs. With several plans: one hash per plan, in order.
+        #[arg(long, value_name = "HASH")]
+        expect_sha256: Vec<String>,
         /// Write past the circuit breaker.
         #[arg(long)]
         force: bool,
@@ -321,6 +331,19 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: ReportFormat,
     },
+    /// Render a plan file or a past run as one self-contained HTML page to review (no network
+    /// request; readable without JavaScript).
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `mdsync man > mdsync.1; man ./mdsync.1`.
+    Man,
     /// Undo run N: the MARC it replaced in Alma, the DC it replaced in Rosetta (a package not yet
     /// taken is withdrawn); a record changed again since is reported as a conflict, not touched.
     Revert {
@@ -371,6 +394,19 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReportWhat {
+    /// One HTML page: a plan's records with their field-level diffs, what `execute` will do and
+    /// what the circuit breaker allows, the plan's SHA-256; or a past run's records.
+    Html {
+        /// A plan file (`--dry-run --plan FILE`), or a run's number (`mdsync history`).
+        source: String,
+        /// The page to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BreakerAction {
     /// Reset a tripped breaker so that runs of that direction write again.
     Reset {
@@ -400,6 +436,8 @@ enum TableFormat {
     Json,
     /// CSV under one header (for spreadsheets).
     Csv,
+    /// One self-contained HTML page (inline CSS and JS, no network request).
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -670,6 +708,72 @@ async fn run_list_stage_into(
     Ok(Ok(failed))
 }
 
+/// `--expect-sha256`: each plan file is byte for byte the one reviewed (exit 2 otherwise).
+fn check_reviewed(
+    plans: &[(PathBuf, engine::stage::Plan)],
+    expected: &[String],
+) -> anyhow::Result<()> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    if expected.len() != plans.len() {
+        return Err(Usage(format!(
+            "--expect-sha256 given {} time(s) for {} plan(s): give one per plan, in the order they run",
+            expected.len(),
+            plans.len()
+        ))
+        .into());
+    }
+    for ((file, _), want) in plans.iter().zip(expected) {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("{}: cannot read it", file.display()))?;
+        let got = engine::transform::sha256_hex(&bytes);
+        if !got.eq_ignore_ascii_case(want.trim()) {
+            return Err(Usage(format!(
+                "{}: its SHA-256 is {got}, not the reviewed {want}: the plan changed since its review; nothing was executed",
+                file.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Loads the configuration and tells the HTML pages where they come from.
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    let cfg = Config::load(path)?;
+    html::note(|c| {
+        c.config = Some(path.display().to_string());
+        c.environment = Some(
+            match cfg.general.environment {
+                engine::config::Environment::Sandbox => "sandbox",
+                engine::config::Environment::Production => "production",
+            }
+            .to_owned(),
+        );
+    });
+    Ok(cfg)
+}
+
+/// Writes a page next to its final name, then renames it there (a reader never sees half).
+fn write_page(
+    output: &std::path::Path,
+    render: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let tmp = output.with_extension("html.partial");
+    let file = std::fs::File::create(&tmp)
+        .with_context(|| format!("{}: cannot write it", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let done = render(&mut w).and_then(|()| Ok(std::io::Write::flush(&mut w)?));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, output)
+        .with_context(|| format!("{}: cannot write it", output.display()))?;
+    Ok(())
+}
+
 /// The plans `execute` was given, read, in the order they run: import plans first (a
 /// `sync --plan FILE` pair is named by FILE alone).
 fn plans_to_execute(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, engine::stage::Plan)>> {
@@ -713,6 +817,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("mdsync.toml"));
+    html::note(|c| c.max_records = Some(cli.html_max_records));
     let cli = Cli {
         config: Some(config_path.clone()),
         ..cli
@@ -724,7 +829,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             report,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma().ok();
@@ -801,6 +906,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 ReportFormat::Junit => say!("{}", check::junit(&base_url, &checks)?),
+                ReportFormat::Html => print!("{}", html_pages::checks(&base_url, &checks)),
                 ReportFormat::Text => {
                     say!("OAI-PMH checks of {base_url}:");
                     for c in &checks {
@@ -856,18 +962,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Import(flags) => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             run_list_stage(&cfg, "import", &flags, None).await
         }
         Command::Harvest(flags) => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             run_list_stage(&cfg, "harvest", &flags, None).await
         }
         Command::Reconcile {
             report,
             allow_partial,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let clients = Clients::new(&cfg, false)?;
             let marc = Harvester::new(
                 clients.http.clone(),
@@ -884,6 +990,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match report {
                 TableFormat::Json => say!("{}", serde_json::to_string_pretty(&r)?),
                 TableFormat::Csv => print!("{}", r.csv()),
+                TableFormat::Html => print!("{}", html_pages::reconcile(&r)),
                 TableFormat::Text => {
                     say!(
                         "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {}",
@@ -927,7 +1034,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             report,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let alma = clients.alma()?;
@@ -977,19 +1084,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(failed))
         }
         Command::Status { report } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let st = status::gather(&cfg)?;
             match report {
                 TableFormat::Json => say!("{}", serde_json::to_string_pretty(&st)?),
                 TableFormat::Text => say!("{}", st.text()),
                 TableFormat::Csv => print!("{}", st.csv()),
+                TableFormat::Html => print!("{}", html_pages::status(&st)),
             }
             Ok(exit_code(st.alert()))
         }
         Command::Breaker {
             action: BreakerAction::Reset { direction },
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             if let Some(d) = &direction
                 && engine::stage::Direction::parse(d).is_none()
             {
@@ -1014,13 +1122,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report {
+            what: ReportWhat::Html { source, output },
+        } => {
+            let as_plan = std::path::Path::new(&source);
+            if as_plan.exists() || source.parse::<i64>().is_err() {
+                if std::fs::metadata(&config_path).is_ok() {
+                    let _ = load_config(&config_path);
+                }
+                write_page(&output, |w| html_pages::plan(as_plan, w))?;
+            } else {
+                let run: i64 = source
+                    .parse()
+                    .map_err(|_| Usage(format!("{source}: not a plan file or a run number")))?;
+                let cfg = load_config(&config_path)?;
+                let state = std::path::Path::new(&cfg.state.path);
+                if !state.exists() {
+                    return Err(Usage(format!(
+                        "no state file at {}: nothing has run with this configuration yet",
+                        cfg.state.path
+                    ))
+                    .into());
+                }
+                let store = StateStore::open_read_only(state)?;
+                write_page(&output, |w| html_pages::run(&store, run, w))?;
+            }
+            eprintln!("mdsync: review page written to {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut cli_command(), "mdsync", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(cli_command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Execute {
             plan,
+            expect_sha256,
             force,
             report,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let plans = plans_to_execute(&plan)?;
+            check_reviewed(&plans, &expect_sha256)?;
             let flags = ListFlags {
                 full: false,
                 dry_run: false,
@@ -1076,7 +1222,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             report,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, false)?;
             let Some(rosetta) = clients.rosetta()? else {
@@ -1116,7 +1262,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             report,
         } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             let store = open_state(&cfg)?;
             let clients = Clients::new(&cfg, strict_counts)?;
             let alma = clients.alma()?;
@@ -1270,7 +1416,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(any_failed))
         }
         Command::History { run, retrying } => {
-            let cfg = Config::load(&config_path)?;
+            let cfg = load_config(&config_path)?;
             // Read-only: a missing state file is "nothing has run yet", never a new one.
             if !std::path::Path::new(&cfg.state.path).exists() {
                 say!(

@@ -22,6 +22,9 @@ pub enum ReportFormat {
     Junit,
     /// CSV, one row per record under one header (for spreadsheets); a stop is said on stderr.
     Csv,
+    /// One self-contained HTML page for review (inline CSS and JS, no network request): counts,
+    /// warnings, each record that did something with its field-level diff side by side.
+    Html,
 }
 
 type Out = Arc<Mutex<BufWriter<Stdout>>>;
@@ -38,6 +41,10 @@ pub struct Printer {
     /// Whether the stage's JSON record array has an element yet.
     wrote_any: Arc<AtomicBool>,
     csv_header_written: bool,
+    /// HTML: the page's head is out, a stage's section is open, when it began, what is listed.
+    html_head_written: bool,
+    html_open: Option<std::time::Instant>,
+    html_budget: Arc<crate::html::Budget>,
 }
 
 fn text_record(stage: &str, rec: &RecordOutcome) -> String {
@@ -162,6 +169,13 @@ impl Printer {
             kept: Vec::new(),
             wrote_any: Arc::new(AtomicBool::new(false)),
             csv_header_written: false,
+            html_head_written: false,
+            html_open: None,
+            html_budget: Arc::new(crate::html::Budget::new(
+                crate::html::context()
+                    .max_records
+                    .unwrap_or(crate::html::DEFAULT_MAX_RECORDS),
+            )),
         }
     }
 
@@ -178,10 +192,37 @@ impl Printer {
         out.write_all(s.as_bytes())
     }
 
+    /// The HTML page's head, once.
+    fn html_head(&mut self, stage: &str) -> std::io::Result<()> {
+        if std::mem::replace(&mut self.html_head_written, true) {
+            return Ok(());
+        }
+        let name = self.combined.unwrap_or(stage);
+        let title = format!("mdsync {name}");
+        self.write(&crate::html::head(
+            &title,
+            &crate::html::page_facts(vec![("command", format!("mdsync {name}"))]),
+        ))
+    }
+
     /// Opens a stage's output; the hook its records go to (none for JUnit).
     pub fn begin(&mut self, stage: &'static str) -> std::io::Result<Option<RecordHook>> {
         self.stages += 1;
         match self.format {
+            ReportFormat::Html => {
+                self.html_head(stage)?;
+                self.write(&crate::html::part_open(stage))?;
+                self.html_open = Some(std::time::Instant::now());
+                let out = self.out.clone();
+                let budget = self.html_budget.clone();
+                Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
+                    if budget.take(rec.outcome) {
+                        let html = crate::html::row(&crate::html::Row::of(stage, rec));
+                        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = o.write_all(html.as_bytes());
+                    }
+                }))))
+            }
             ReportFormat::Junit => Ok(None),
             ReportFormat::Csv => {
                 self.csv_header()?;
@@ -242,6 +283,29 @@ impl Printer {
     /// Closes a stage's output with its summary.
     pub fn end(&mut self, report: Report) -> anyhow::Result<()> {
         match self.format {
+            ReportFormat::Html => {
+                let started = match self.html_open.take() {
+                    Some(t) => t,
+                    // A stop before the stage opened: its section still says why.
+                    None => {
+                        let _ = self.begin(report.stage)?;
+                        self.html_open
+                            .take()
+                            .unwrap_or_else(std::time::Instant::now)
+                    }
+                };
+                for rec in &report.records {
+                    if self.html_budget.take(rec.outcome) {
+                        self.write(&crate::html::row(&crate::html::Row::of(report.stage, rec)))?;
+                    }
+                }
+                self.write(&crate::html::part_close(
+                    &report,
+                    self.html_budget.take_not_listed(),
+                    Some(started.elapsed()),
+                    &crate::html::FullList::Run(report.run),
+                ))?;
+            }
             ReportFormat::Junit => self.kept.push(report),
             ReportFormat::Text => self.write(&format!("{}\n", text_summary(&report)))?,
             ReportFormat::Csv => {
@@ -318,6 +382,10 @@ impl Printer {
             ReportFormat::Junit => {
                 let reports: Vec<&Report> = self.kept.iter().collect();
                 self.write(&engine::report::junit(&reports)?)?;
+            }
+            ReportFormat::Html => {
+                self.html_head("run")?;
+                self.write(&crate::html::foot())?;
             }
             _ => {}
         }

@@ -107,6 +107,10 @@ pub async fn scenario_run(
             }))?
         ),
         ReportFormat::Junit => print!("{}", junit(&out)?),
+        ReportFormat::Html => print!(
+            "{}",
+            crate::html_pages::scenario(&scenario.scenario.description, &out)
+        ),
         // One row per record a stage reported, with its step; a failure is the exit code's
         // and stderr's to tell.
         ReportFormat::Csv => {

@@ -54,30 +54,57 @@ impl Status {
     }
 
     /// One row per direction (the state file's path and the packages repeat on each row).
+    /// One row per direction under [`Status::COLUMNS`] (CSV and HTML).
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        self.directions
+            .iter()
+            .map(|d| {
+                let r = d.last_run.as_ref();
+                vec![
+                    d.direction.to_owned(),
+                    r.map(|r| r.run.to_string()).unwrap_or_default(),
+                    r.map_or("", |r| r.stage.as_str()).to_owned(),
+                    r.map_or("", |r| r.started.as_str()).to_owned(),
+                    r.and_then(|r| r.finished.as_deref())
+                        .unwrap_or("")
+                        .to_owned(),
+                    r.map(|r| r.exit.to_string()).unwrap_or_default(),
+                    d.next_from.clone().unwrap_or_default(),
+                    d.breaker
+                        .as_ref()
+                        .map(|t| t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()))
+                        .unwrap_or_default(),
+                    d.retrying.to_string(),
+                    d.retries_exhausted.to_string(),
+                    self.packages_pending.to_string(),
+                    self.packages_parked.to_string(),
+                    self.state_file.clone(),
+                ]
+            })
+            .collect()
+    }
+
+    pub const COLUMNS: [&'static str; 13] = [
+        "direction",
+        "last_run",
+        "last_stage",
+        "last_started",
+        "last_finished",
+        "last_exit",
+        "next_from",
+        "breaker_tripped_by",
+        "retrying",
+        "retries_exhausted",
+        "packages_pending",
+        "packages_parked",
+        "state_file",
+    ];
+
     pub fn csv(&self) -> String {
-        let mut out = String::from(
-            "direction,last_run,last_stage,last_started,last_finished,last_exit,next_from,breaker_tripped_by,retrying,retries_exhausted,packages_pending,packages_parked,state_file\n",
-        );
-        for d in &self.directions {
-            let r = d.last_run.as_ref();
-            out.push_str(&engine::report::csv_row(&[
-                d.direction,
-                &r.map(|r| r.run.to_string()).unwrap_or_default(),
-                r.map_or("", |r| r.stage.as_str()),
-                r.map_or("", |r| r.started.as_str()),
-                r.and_then(|r| r.finished.as_deref()).unwrap_or(""),
-                &r.map(|r| r.exit.to_string()).unwrap_or_default(),
-                d.next_from.as_deref().unwrap_or(""),
-                &d.breaker
-                    .as_ref()
-                    .map(|t| t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()))
-                    .unwrap_or_default(),
-                &d.retrying.to_string(),
-                &d.retries_exhausted.to_string(),
-                &self.packages_pending.to_string(),
-                &self.packages_parked.to_string(),
-                &self.state_file,
-            ]));
+        let mut out = engine::report::csv_row(&Self::COLUMNS);
+        for row in self.rows() {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            out.push_str(&engine::report::csv_row(&cells));
         }
         out
     }

@@ -5,6 +5,7 @@ use std::process::Command;
 use scenarios::{Mocks, MocksConfig, RosettaState};
 
 mod honest;
+mod review;
 
 fn mdsync() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mdsync"))
