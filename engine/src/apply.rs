@@ -29,6 +29,8 @@ pub struct ApplyOptions {
     pub only: Vec<String>,
     /// Past a tripped circuit breaker (Alma → Rosetta): one run, which clears the trip.
     pub force: bool,
+    /// Raised by a signal: the package being applied is finished, no other is taken.
+    pub interrupt: crate::stage::Interrupt,
 }
 
 /// Runs the apply stage over `[update] update_dir`.
@@ -94,6 +96,10 @@ pub async fn apply(
     }
     let total = files.len() as u64;
     for file in files {
+        if opts.interrupt.raised() {
+            report.stopped = Some(crate::stage::Interrupt::STOPPED.to_owned());
+            break;
+        }
         report.harvested += 1;
         if let Some(hook) = &opts.progress {
             hook.tell(crate::stage::Progress {

@@ -56,6 +56,27 @@ pub struct RunOptions {
     pub plan: Option<std::sync::Arc<Plan>>,
     /// Retry every record of the retry set, those past `max_retries` too (`--retry-all`).
     pub retry_all: bool,
+    /// Raised by a signal: finish the records in flight, commit, stop ("interrupted").
+    pub interrupt: Interrupt,
+}
+
+/// A request to stop (SIGINT, SIGTERM): a stage finishes the records it has started, commits
+/// what they did, takes no new one and ends its report with `stopped: "interrupted"`. The
+/// window does not move and the page's checkpoint is not taken, so a rerun continues there.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    /// What a stopped report says.
+    pub const STOPPED: &'static str = "interrupted";
+
+    pub fn raise(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn raised(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The retry set's side of a stage (every record whose last outcome is `error` is
@@ -545,6 +566,10 @@ pub(crate) async fn drive<S: Stage>(
     let mut limited = false;
     let mut next = cursor.next_page().await?;
     while let Some(page) = next.take() {
+        if opts.interrupt.raised() {
+            report.stopped = Some(Interrupt::STOPPED.to_owned());
+            break;
+        }
         let mut items = page.items;
         {
             // A record of the retry set is processed once per run, even when the window brings
@@ -577,8 +602,10 @@ pub(crate) async fn drive<S: Stage>(
                 cursor.next_page().await
             }
         };
-        let (stopped, fetched) =
-            tokio::join!(process_page(stage, report, items, concurrency), fetch_next);
+        let (stopped, fetched) = tokio::join!(
+            process_page(stage, report, items, concurrency, &opts.interrupt),
+            fetch_next
+        );
         let stopped = match stopped {
             Ok(s) => s,
             Err(e) => {
@@ -874,11 +901,12 @@ async fn process_page<S: Stage>(
     report: &mut Report,
     items: Vec<Item>,
     concurrency: usize,
+    interrupt: &Interrupt,
 ) -> Result<bool, StageError> {
     let stopping = std::sync::atomic::AtomicBool::new(false);
     let stopping = &stopping;
     let mut results = futures_util::stream::iter(items.into_iter().map(|item| async move {
-        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) || interrupt.raised() {
             return (item, None);
         }
         let r = stage.process(&item).await;
@@ -891,7 +919,13 @@ async fn process_page<S: Stage>(
     let mut stopped = false;
     while let Some((item, result)) = results.next().await {
         match result {
-            None => report.harvested = report.harvested.saturating_sub(1),
+            None => {
+                report.harvested = report.harvested.saturating_sub(1);
+                if interrupt.raised() && !stopped {
+                    report.stopped = Some(Interrupt::STOPPED.to_owned());
+                    stopped = true;
+                }
+            }
             Some(Ok(d)) => stage.record(report, d, &item)?,
             Some(Err(stop)) => {
                 let Stop { message, decision } = *stop;

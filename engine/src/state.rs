@@ -800,6 +800,20 @@ impl StateStore {
 
     /// What one run did to each record, in order.
     pub fn run_records(&self, run: i64) -> Result<Vec<RunRecordRow>, StateError> {
+        let mut rows = Vec::new();
+        self.each_run_record(run, |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Each record of one run, in order, one at a time (a review page of a run of millions).
+    pub fn each_run_record(
+        &self,
+        run: i64,
+        mut each: impl FnMut(RunRecordRow) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
         let mut st = self
             .conn
             .prepare("SELECT identifier, outcome, reason, ie_pid, mms_id, previous, changes FROM run_records WHERE run_id = ?1 ORDER BY rowid")
@@ -820,7 +834,10 @@ impl StateStore {
                 })
             })
             .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+        for row in rows {
+            each(row.map_err(|e| self.sql(e))?)?;
+        }
+        Ok(())
     }
 }
 

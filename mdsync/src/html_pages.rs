@@ -452,12 +452,13 @@ pub fn run(
     )?;
     out.write_all(html::part_open(&format!("run {run}: {}", summary.stage)).as_bytes())?;
     let mut report = engine::report::Report::new(stage, Some(run), false);
-    for r in store.run_records(run)? {
+    let mut written: std::io::Result<()> = Ok(());
+    store.each_run_record(run, |r| {
         let Ok(outcome) = r.outcome.parse::<engine::report::Outcome>() else {
-            continue;
+            return Ok(());
         };
         report.count(outcome);
-        if budget.take(outcome) {
+        if written.is_ok() && budget.take(outcome) {
             let row = Row {
                 stage,
                 outcome: outcome.as_str(),
@@ -470,9 +471,11 @@ pub fn run(
                 file: None,
                 marks: Vec::new(),
             };
-            out.write_all(html::row(&row).as_bytes())?;
+            written = out.write_all(html::row(&row).as_bytes());
         }
-    }
+        Ok(())
+    })?;
+    written?;
     if summary.finished.is_none() {
         report.stopped = Some("the run did not finish (killed, or still running)".to_owned());
     }

@@ -150,6 +150,49 @@ fn mut_path(
     }
 }
 
+/// The run's stop request (SIGINT, SIGTERM), shared by every stage of the command.
+static INTERRUPT: std::sync::LazyLock<engine::stage::Interrupt> =
+    std::sync::LazyLock::new(engine::stage::Interrupt::default);
+/// A stage is listening: the first signal asks it to stop; otherwise a signal ends the process.
+static LISTENING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The exit status the signal asks for: 130 (SIGINT) or 143 (SIGTERM); 0 when none came.
+static SIGNALLED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// A stage that finishes its records in flight on a signal takes this.
+fn listen_for_interrupt() -> engine::stage::Interrupt {
+    LISTENING.store(true, std::sync::atomic::Ordering::SeqCst);
+    INTERRUPT.clone()
+}
+
+/// SIGINT and SIGTERM: the first asks the running stage to finish the records in flight, commit
+/// and stop (exit 130 or 143, the report saying `"stopped": "interrupted"`); a second, or one
+/// while no stage listens, ends the process at once (the state store is crash-safe).
+async fn watch_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let code: u8 = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        use std::sync::atomic::Ordering::SeqCst;
+        if INTERRUPT.raised() || !LISTENING.load(SeqCst) {
+            eprintln!("mdsync: stopped at once");
+            std::process::exit(i32::from(code));
+        }
+        SIGNALLED.store(code, SeqCst);
+        INTERRUPT.raise();
+        eprintln!(
+            "mdsync: interrupted: finishing the records in flight, then stopping (again to stop at once)"
+        );
+    }
+}
+
 /// The flags of a stage that harvests (import, harvest).
 #[derive(Debug, clap::Args)]
 struct ListFlags {
@@ -572,6 +615,7 @@ impl ListFlags {
             force: self.force,
             plan: None,
             retry_all: self.retry_all,
+            interrupt: listen_for_interrupt(),
         }
     }
 }
@@ -1242,6 +1286,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 on_record: out.begin("apply")?,
                 only,
                 force,
+                interrupt: listen_for_interrupt(),
             };
             let r = match apply(&cfg, &store, &rosetta, &opts).await.context("apply") {
                 Ok(r) => r,
@@ -1317,6 +1362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit,
                 progress: Some(progress_hook()),
                 on_record: (!keeps).then_some(import_hook),
+                interrupt: listen_for_interrupt(),
                 ..RunOptions::default()
             };
             let r = match import(&cfg, &store, &clients.harvester, &alma, &opts)
@@ -1403,6 +1449,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     force,
                     limit,
                     only: only.clone(),
+                    interrupt: listen_for_interrupt(),
                     ..ApplyOptions::default()
                 };
                 let r = match apply(&cfg, &store, rosetta, &opts).await.context("apply") {
@@ -1526,7 +1573,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(cli)) {
+    rt.spawn(watch_signals());
+    let result = rt.block_on(run(cli));
+    // A stage that stopped on a signal says so with the signal's status (130, 143).
+    let signalled = SIGNALLED.load(std::sync::atomic::Ordering::SeqCst);
+    if signalled != 0 && result.is_ok() {
+        return ExitCode::from(signalled);
+    }
+    match result {
         Ok(code) => code,
         // The reader went away (`mdsync history | head`): nothing to say, nowhere to say it.
         Err(e)

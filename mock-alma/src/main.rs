@@ -148,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
     let alma = MockAlma::start_on(args.listen, config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let stop = mockkit::StopSignal::install().context("catching SIGINT and SIGTERM")?;
     println!("listening on {}", alma.base_url());
     eprintln!("REST: {}  OAI-PMH: {}", alma.api_url(), alma.oai_url());
     // The keys it accepts (stdout's first line stays `listening on …`).
@@ -171,9 +172,7 @@ async fn main() -> anyhow::Result<()> {
             .collect()
     };
     println!("API key(s): {}", keys.join(", "));
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop.wait().await;
     alma.shutdown().await;
     Ok(())
 }

@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let rosetta = MockRosetta::start_on(args.listen, config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let stop = mockkit::StopSignal::install().context("catching SIGINT and SIGTERM")?;
     println!("listening on {}", rosetta.base_url());
     eprintln!(
         "OAI-PMH: {}  SOAP: {}",
@@ -144,9 +145,7 @@ async fn main() -> anyhow::Result<()> {
         rosetta.config().soap_user(),
         rosetta.config().password
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    stop.wait().await;
     rosetta.shutdown().await;
     Ok(())
 }

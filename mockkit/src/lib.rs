@@ -88,3 +88,29 @@ pub fn common_admin(
         _ => return None,
     })
 }
+
+/// SIGINT (Ctrl-C) and SIGTERM (a service manager's stop), caught from the moment this is made:
+/// a standalone mock makes it before it says where it listens, so a stop sent as soon as it is
+/// up shuts it down cleanly (exit 0) instead of killing it.
+pub struct StopSignal {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    pub fn install() -> std::io::Result<StopSignal> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignal {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either.
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
+    }
+}

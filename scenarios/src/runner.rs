@@ -541,6 +541,7 @@ impl World {
                             on_record: Some(hook.clone()),
                             only: self.only(&step.only),
                             force: step.force,
+                            ..ApplyOptions::default()
                         };
                         apply(&self.cfg, &state, r, &a).await
                     }

@@ -304,6 +304,72 @@ fn slow(path_prefix: &str, millis: u64) -> mockkit::FaultRule {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_records_in_flight_exits_143_and_a_rerun_continues() {
+    let (_scratch, mocks, cfg) = setup_with(
+        "sigterm",
+        60,
+        33,
+        mock_rosetta::Config {
+            page_size: 10,
+            ..mock_rosetta::Config::default()
+        },
+    )
+    .await;
+    mocks
+        .alma
+        .faults()
+        .add(slow("/almaws/v1/bibs", 20))
+        .expect("added");
+    let child = mdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["import", "--report", "json"])
+        .env("ALMA_API_KEY", "sandbox-key")
+        .env("ROSETTA_PASSWORD", "mdsync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while bib_count(&mocks).await < 5 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("reaped"))
+        .await
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(r["stopped"], "interrupted", "{r:#}");
+    let done = r["counts"]["created"].as_u64().unwrap_or(0);
+    assert!(done > 0 && done < 60, "{r:#}");
+    // Every record it reported was finished: Alma holds exactly those bibs, the lock is gone.
+    assert_eq!(bib_count(&mocks).await as u64, done, "{r:#}");
+    mocks.alma.faults().clear();
+    let r = json(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
+    assert_eq!(
+        r["counts"]["created"].as_u64().unwrap_or(0) + done,
+        60,
+        "the rerun continues: {r:#}"
+    );
+    assert_eq!(bib_count(&mocks).await, 60, "every IE once, none twice");
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_mid_harvest_finishes_on_rerun_without_duplicates() {
     let (_scratch, mocks, cfg) = setup_with(
         "kill-import",

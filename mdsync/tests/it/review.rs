@@ -58,7 +58,10 @@ fn redact(page: &str) -> String {
         (r"/[^\s<>&]*mdsync-cli-[^\s<>&]*", "[path]"),
         (r"\d+\.\d s", "[duration]"),
         // The mock's quota counts every call of the test, some made concurrently.
-        (r"\d+\.\d+% of the \d+ calls left today", "[share] of the [n] calls left today"),
+        (
+            r"\d+\.\d+% of the \d+ calls left today",
+            "[share] of the [n] calls left today",
+        ),
         (r"_\d{14}_", "_[yyyyMMddHHmmss]_"),
         (r"mdsync \d+\.\d+\.\d+", "mdsync [version]"),
     ];
@@ -317,4 +320,24 @@ fn browser_renders(page: &Path, shot: &Path) {
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "a screenshot of the page"
     );
+}
+
+#[test]
+fn completions_and_a_man_page_come_from_the_command_line_definition() {
+    let out = mdsync()
+        .args(["completions", "bash"])
+        .output()
+        .expect("runs");
+    let script = ok(&out);
+    assert!(
+        script.contains("_mdsync()") && script.contains("--html-max-records"),
+        "{script}"
+    );
+    let out = mdsync().arg("man").output().expect("runs");
+    let page = ok(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH mdsync"),
+        "{page}"
+    );
+    assert!(page.contains("reconcile"), "every command is in it");
 }

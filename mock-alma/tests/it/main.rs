@@ -7,4 +7,5 @@ mod contract;
 mod oai;
 mod props;
 mod rest;
+mod standalone;
 mod support;

@@ -7,4 +7,5 @@ mod interop;
 mod job;
 mod oai;
 mod soap;
+mod standalone;
 mod support;
