@@ -68,16 +68,12 @@ impl PlanWriter {
         report: &Report,
         re_evaluate: &std::collections::BTreeSet<String>,
     ) -> Result<(), PlanError> {
-        let total = report.alma_calls + report.planned_reads + report.planned_writes;
         let summary = serde_json::json!({
             "counts": report.counts,
-            "alma_calls_estimate": total,
+            "alma_calls_estimate": report.alma_calls_estimate(),
             "alma_writes": report.planned_writes,
             "alma_remaining_today": report.alma_remaining_today,
-            "quota_share": report
-                .alma_remaining_today
-                .filter(|n| *n > 0)
-                .map(|n| total as f64 / n as f64),
+            "quota_share": report.quota_share().map(|(share, _)| share),
             "warnings": report.warnings,
             "transform_sha256": report.transform_sha256,
             "breaker": report.breaker,

@@ -268,6 +268,19 @@ impl Report {
         }
     }
 
+    /// The Alma calls this run made plus, for a dry run, those a real run would add.
+    pub fn alma_calls_estimate(&self) -> u64 {
+        self.alma_calls + self.planned_reads + self.planned_writes
+    }
+
+    /// That estimate as a share of the calls Alma said were left today (0.0–1.0), with the
+    /// number left; `None` when Alma did not say.
+    pub fn quota_share(&self) -> Option<(f64, u64)> {
+        self.alma_remaining_today
+            .filter(|n| *n > 0)
+            .map(|n| (self.alma_calls_estimate() as f64 / n as f64, n))
+    }
+
     pub fn errors(&self) -> u64 {
         self.counts.get("error").copied().unwrap_or(0)
     }

@@ -475,16 +475,10 @@ fn facts_table(r: &Report, elapsed: Option<std::time::Duration>) -> String {
         rows.push(("records read", r.harvested.to_string()));
     }
     if r.alma_calls > 0 || r.stage == "import" {
-        let total = r.alma_calls + r.planned_reads + r.planned_writes;
+        let total = r.alma_calls_estimate();
         let share = r
-            .alma_remaining_today
-            .filter(|n| *n > 0)
-            .map(|n| {
-                format!(
-                    " — {:.2}% of the {n} calls left today",
-                    total as f64 * 100.0 / n as f64
-                )
-            })
+            .quota_share()
+            .map(|(share, n)| format!(" — {:.2}% of the {n} calls left today", share * 100.0))
             .unwrap_or_default();
         rows.push((
             "Alma API calls",

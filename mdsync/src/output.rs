@@ -124,16 +124,10 @@ fn text_summary(r: &Report) -> String {
         },
     );
     if r.dry_run && r.stage == "import" {
-        let total = r.alma_calls + r.planned_reads + r.planned_writes;
+        let total = r.alma_calls_estimate();
         let share = r
-            .alma_remaining_today
-            .filter(|n| *n > 0)
-            .map(|n| {
-                format!(
-                    ", {:.1}% of the {n} calls left today",
-                    total as f64 * 100.0 / n as f64
-                )
-            })
+            .quota_share()
+            .map(|(share, n)| format!(", {:.1}% of the {n} calls left today", share * 100.0))
             .unwrap_or_default();
         s.push_str(&format!(
             "\n  a real run would cost about {total} calls ({} reads made, {} more reads, {} writes){share}",

@@ -114,3 +114,32 @@ impl StopSignal {
         }
     }
 }
+
+/// For a mock's own tests: starts its standalone binary on a free port, checks the first line
+/// says where it listens, sends `signal` (`-TERM`, `-INT`) and returns its exit status.
+#[doc(hidden)]
+pub fn run_standalone_until(binary: &str, signal: &str) -> std::process::ExitStatus {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(binary)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a line");
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    // The rest of what it prints is read, so it never writes into a closed pipe.
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let sent = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("reaped");
+    let _ = drain.join();
+    status
+}

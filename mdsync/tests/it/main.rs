@@ -253,34 +253,44 @@ async fn sync_runs_the_round_trip_and_a_second_cycle_writes_nothing() {
     mocks.shutdown().await;
 }
 
-/// Starts mdsync, waits until `ready` holds, kills it (SIGKILL: no cleanup at all).
-async fn kill_when(
+/// Starts mdsync with the config and keys, its output piped, and waits until `ready` holds.
+async fn start_until(
     cfg: &std::path::Path,
-    args: &'static [&'static str],
+    args: &[&str],
     ready: impl AsyncFn() -> bool,
-) {
+) -> std::process::Child {
     let mut child = mdsync()
         .arg("--config")
         .arg(cfg)
         .args(args)
         .env("ALMA_API_KEY", "sandbox-key")
         .env("ROSETTA_PASSWORD", "mdsync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
     let start = std::time::Instant::now();
     while !ready().await {
         assert!(
             child.try_wait().expect("wait").is_none(),
-            "mdsync ended before it could be killed"
+            "mdsync ended before it was ready"
         );
         assert!(
             start.elapsed() < std::time::Duration::from_secs(30),
             "never ready"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    child
+}
+
+/// Starts mdsync, waits until `ready` holds, kills it (SIGKILL: no cleanup at all).
+async fn kill_when(
+    cfg: &std::path::Path,
+    args: &'static [&'static str],
+    ready: impl AsyncFn() -> bool,
+) {
+    let mut child = start_until(cfg, args, ready).await;
     child.kill().expect("kill");
     child.wait().expect("reaped");
 }
@@ -320,24 +330,10 @@ async fn sigterm_finishes_the_records_in_flight_exits_143_and_a_rerun_continues(
         .faults()
         .add(slow("/almaws/v1/bibs", 20))
         .expect("added");
-    let child = mdsync()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["import", "--report", "json"])
-        .env("ALMA_API_KEY", "sandbox-key")
-        .env("ROSETTA_PASSWORD", "mdsync")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = std::time::Instant::now();
-    while bib_count(&mocks).await < 5 {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let child = start_until(&cfg, &["import", "--report", "json"], async || {
+        bib_count(&mocks).await >= 5
+    })
+    .await;
     let term = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
