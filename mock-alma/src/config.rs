@@ -88,6 +88,8 @@ pub struct Config {
     pub api_keys: Vec<ApiKey>,
     pub publishing_set: String,
     pub page_size: usize,
+    /// Requests the journal holds before it drops the oldest (counted, see `/__admin/journal`).
+    pub journal_cap: usize,
     /// REST requests per second for the institution (0: unlimited).
     pub rate_limit: u32,
     /// REST requests per day (0: unlimited).
@@ -128,6 +130,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             publishing_set: "rosetta_sync".to_owned(),
             page_size: 100,
+            journal_cap: mockkit::Journal::DEFAULT_CAP,
             rate_limit: 25,
             // A realistic plan's figure (1,000 × named users); never "unlimited".
             daily_quota: 100_000,

@@ -163,10 +163,11 @@ impl MockAlma {
         store: Store,
     ) -> std::io::Result<MockAlma> {
         let interval = config.publish_interval;
+        let journal = Journal::with_cap(config.journal_cap);
         let inner = Arc::new(Inner {
             config,
             store: Mutex::new(store),
-            journal: Journal::default(),
+            journal,
             faults: Faults::default().with_domain_names(mockkit::OAI_DOMAIN_FAULTS),
             governance: governance::Governance::default(),
             base_url: OnceLock::new(),

@@ -42,6 +42,10 @@ struct Args {
     /// Records per OAI-PMH page (at most 900).
     #[arg(long, default_value_t = 100)]
     page_size: usize,
+    /// Requests the admin journal holds; past it the oldest are dropped and counted
+    /// (`GET /__admin/journal/summary`).
+    #[arg(long, default_value_t = mockkit::Journal::DEFAULT_CAP)]
+    journal_cap: usize,
     /// REST requests per second for the institution (0: unlimited). Never applies to OAI-PMH.
     #[arg(long, default_value_t = 25)]
     rate_limit: u32,
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("--page-size must be between 1 and 900");
     }
     config.page_size = args.page_size;
+    config.journal_cap = args.journal_cap;
     config.api_keys = args.api_keys.iter().map(|k| ApiKey::parse(k)).collect();
     config.rate_limit = args.rate_limit;
     config.daily_quota = args.daily_quota;

@@ -34,6 +34,8 @@ pub struct Config {
     pub omitted_commit_pending: bool,
     /// The qualified-DC metadataPrefix (not published for Rosetta; `oai_qdc` by default).
     pub qdc_prefix: String,
+    /// Requests the journal holds before it drops the oldest (counted, see `/__admin/journal`).
+    pub journal_cap: usize,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             institution: "INS01".to_owned(),
             set: "alma_sync".to_owned(),
             page_size: 100,
+            journal_cap: mockkit::Journal::DEFAULT_CAP,
             user: "mdsync".to_owned(),
             password: "mdsync".to_owned(),
             update_dir: None,

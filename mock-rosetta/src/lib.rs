@@ -200,10 +200,11 @@ impl MockRosetta {
         store: Store,
     ) -> std::io::Result<MockRosetta> {
         let interval = config.update_job_interval;
+        let journal = Journal::with_cap(config.journal_cap);
         let inner = Arc::new(Inner {
             config,
             store: Mutex::new(store),
-            journal: Journal::default(),
+            journal,
             faults: Faults::default()
                 .with_domain_names(&[mockkit::OAI_DOMAIN_FAULTS, &["soap_fault"]].concat()),
             updates: Mutex::new(Vec::new()),

@@ -40,6 +40,10 @@ struct Args {
     /// Records per ListRecords / ListIdentifiers page.
     #[arg(long, default_value_t = 100)]
     page_size: usize,
+    /// Requests the admin journal holds; past it the oldest are dropped and counted
+    /// (`GET /__admin/journal/summary`).
+    #[arg(long, default_value_t = mockkit::Journal::DEFAULT_CAP)]
+    journal_cap: usize,
     /// Generate N live IEs in the publishing set (deterministic for --seed).
     #[arg(long, conflicts_with = "state")]
     generate: Option<usize>,
@@ -104,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("--page-size must be at least 1");
     }
     config.page_size = args.page_size;
+    config.journal_cap = args.journal_cap;
     config.user = args.user;
     config.password = args.password;
     config.deleted_record = match DeletedRecord::parse(&args.deleted_record) {

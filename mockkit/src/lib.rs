@@ -35,12 +35,14 @@ mod ticker;
 
 pub use clock::Clock;
 pub use fault::{Fault, FaultRule, Faults, RetryAfter, RuleReport};
-pub use journal::{Journal, JournalEntry};
+pub use journal::{Journal, JournalEntry, JournalSummary};
 pub use oai::{OAI_DOMAIN_FAULTS, oai_quirks};
 pub use server::{BoxFuture, Handler, Request, Response, Server};
 pub use ticker::Ticker;
 
-/// The admin endpoints every mock has: `GET /__admin/journal`, `GET|POST|DELETE
+/// The admin endpoints every mock has: `GET /__admin/journal[?since=SEQ]` (entries after SEQ;
+/// `X-Journal-Dropped` counts those the cap dropped before they were read),
+/// `GET /__admin/journal/summary` (`next_seq`, `held`, `dropped`, `cap`), `GET|POST|DELETE
 /// /__admin/faults` (rules with uses left), `GET /__admin/faults/report` (every rule since the
 /// last clear, with how often it fired), `POST /__admin/clock` (`{"advance_seconds": N}`). `None` when the request
 /// is not one of them.
@@ -66,7 +68,24 @@ pub fn common_admin(
                 ),
             }
         }
-        ("GET", "/__admin/journal") => Response::json(200, &serde_json::json!(journal.entries())),
+        ("GET", "/__admin/journal") => {
+            let since = req.query.split('&').find_map(|p| p.strip_prefix("since="));
+            match since.map(str::parse::<u64>) {
+                None => Response::json(200, &serde_json::json!(journal.entries())),
+                Some(Ok(seq)) => {
+                    let (entries, missed) = journal.since(seq);
+                    Response::json(200, &serde_json::json!(entries))
+                        .with_header("x-journal-dropped", &missed.to_string())
+                }
+                Some(Err(_)) => Response::json(
+                    400,
+                    &serde_json::json!({"error": "since: expected a journal seq (a number)"}),
+                ),
+            }
+        }
+        ("GET", "/__admin/journal/summary") => {
+            Response::json(200, &serde_json::json!(journal.summary()))
+        }
         ("GET", "/__admin/faults") => Response::json(200, &serde_json::json!(faults.list())),
         ("GET", "/__admin/faults/report") => {
             Response::json(200, &serde_json::json!(faults.report()))

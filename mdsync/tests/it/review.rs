@@ -123,7 +123,15 @@ async fn a_librarian_reviews_a_plan_page_and_executes_exactly_what_was_reviewed(
     let plan_s = plan.display().to_string();
     ok(&run(
         &cfg,
-        &["import", "--dry-run", "--plan", &plan_s, "--report", "json"],
+        &[
+            "import",
+            "--full",
+            "--dry-run",
+            "--plan",
+            &plan_s,
+            "--report",
+            "json",
+        ],
     )
     .await);
     let html = scratch.path().join("plan.html");

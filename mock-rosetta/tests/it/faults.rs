@@ -221,3 +221,54 @@ async fn a_domain_and_a_transport_rule_on_one_request_both_fire_and_the_journal_
         .expect("post");
     assert_eq!(unknown.status(), 400, "an unknown domain fault is refused");
 }
+
+#[tokio::test]
+async fn the_journal_is_read_since_a_seq_and_says_what_its_cap_dropped() {
+    let m = start_with(
+        mock_rosetta::Config {
+            journal_cap: 3,
+            ..mock_rosetta::Config::default()
+        },
+        mock_rosetta::Store::generate(2, 42, "alma_sync", NOW),
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(oai(&m, "verb=Identify").await.0, 200);
+    }
+    let admin = |path: &str| format!("{}/__admin/{path}", m.base_url());
+    let summary: serde_json::Value = reqwest::get(admin("journal/summary"))
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        summary,
+        serde_json::json!({"next_seq": 6, "held": 3, "dropped": 2, "cap": 3})
+    );
+    let r = reqwest::get(admin("journal?since=0")).await.expect("since");
+    assert_eq!(
+        r.headers()
+            .get("x-journal-dropped")
+            .and_then(|v| v.to_str().ok()),
+        Some("2"),
+        "entries 1 and 2 were dropped before they were read"
+    );
+    let entries: Vec<serde_json::Value> = r.json().await.expect("json");
+    let seqs: Vec<u64> = entries.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    let r = reqwest::get(admin("journal?since=4")).await.expect("since");
+    assert_eq!(
+        r.headers().get("x-journal-dropped").map(|v| v.as_bytes()),
+        Some(&b"0"[..])
+    );
+    assert_eq!(
+        r.json::<Vec<serde_json::Value>>()
+            .await
+            .expect("json")
+            .len(),
+        1
+    );
+    assert_eq!(get(&admin("journal?since=soon")).await.0, 400);
+    m.shutdown().await;
+}

@@ -285,7 +285,7 @@ async fn the_journal_records_requests_but_not_admin_ones() {
     let v: serde_json::Value = serde_json::from_str(&j).expect("json");
     assert_eq!(
         v,
-        serde_json::json!([{"method": "GET", "path": "/oaiprovider/request", "query": "verb=Identify", "status": 200}])
+        serde_json::json!([{"seq": 1, "method": "GET", "path": "/oaiprovider/request", "query": "verb=Identify", "status": 200}])
     );
     m.shutdown().await;
 }
