@@ -12,6 +12,7 @@
 //!
 //! Be depended on by the engine or the mocks: it sits above them (ARCHITECTURE.md).
 
+pub mod redact;
 pub mod runner;
 pub mod scenario;
 

@@ -1350,29 +1350,7 @@ fn check_lines(
     }
 }
 
-/// Generated ids and times out of a snapshot: MMS IDs, representation ids, 005, datestamps,
-/// package-name timestamps.
+/// Generated ids and times out of a snapshot (see [`crate::redact::Redactor::snapshots`]).
 pub fn redact(text: &str) -> String {
-    let rules: &[(&str, &str)] = &[
-        (r"99\d{10,}", "[mms_id]"),
-        (r#""id": "\d+""#, r#""id": "[id]""#),
-        (
-            r#"<controlfield tag="005">[^<]*</controlfield>"#,
-            r#"<controlfield tag="005">[005]</controlfield>"#,
-        ),
-        (
-            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",
-            "[datestamp]",
-        ),
-        (r"_\d{14}_", "_[yyyyMMddHHmmss]_"),
-        // Alma's date form in bib and representation objects (`2026-11-28Z`).
-        (r"\b\d{4}-\d{2}-\d{2}Z", "[date]"),
-    ];
-    let mut out = text.to_owned();
-    for (pattern, with) in rules {
-        if let Ok(re) = regex::Regex::new(pattern) {
-            out = re.replace_all(&out, *with).into_owned();
-        }
-    }
-    out
+    crate::redact::Redactor::snapshots().apply(text)
 }

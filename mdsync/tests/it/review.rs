@@ -50,29 +50,67 @@ fn check_page(page: &str) {
 }
 
 /// Stable text for a snapshot: no dates, hashes, generated ids, temporary paths or timings.
+fn redactor() -> &'static scenarios::redact::Redactor {
+    static PAGES: std::sync::LazyLock<scenarios::redact::Redactor> =
+        std::sync::LazyLock::new(|| {
+            let time = "2026-12-01T12:00:00Z";
+            scenarios::redact::Redactor::default()
+                .rule("time", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]", time)
+                .and_then(|r| {
+                    r.rule(
+                        "sha256",
+                        r"[0-9a-f]{64}",
+                        "[sha256]",
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    )
+                })
+                .and_then(|r| r.rule("mms_id", r"99\d{10,}", "[mms_id]", "9910000000026204"))
+                .and_then(|r| {
+                    r.rule(
+                        "scratch path",
+                        r"/[^\s<>&]*mdsync-cli-[^\s<>&]*",
+                        "[path]",
+                        "/tmp/mdsync-cli-review-AbC123/plan.json",
+                    )
+                })
+                .and_then(|r| r.rule("duration", r"\d+\.\d s", "[duration]", "0.4 s"))
+                // The mock's quota counts every call of the test, some made concurrently.
+                .and_then(|r| {
+                    r.rule(
+                        "quota share",
+                        r"\d+\.\d+% of the \d+ calls left today",
+                        "[share] of the [n] calls left today",
+                        "0.01% of the 99989 calls left today",
+                    )
+                })
+                .and_then(|r| {
+                    r.rule(
+                        "package timestamp",
+                        r"_\d{14}_",
+                        "_[yyyyMMddHHmmss]_",
+                        "Updates_20261201120000_IE1.xml",
+                    )
+                })
+                .and_then(|r| {
+                    r.rule(
+                        "version",
+                        r"mdsync \d+\.\d+\.\d+",
+                        "mdsync [version]",
+                        "mdsync 0.1.0",
+                    )
+                })
+                .expect("review redaction rules")
+        });
+    &PAGES
+}
+
+#[test]
+fn every_review_redaction_rule_matches_what_it_is_for() {
+    redactor().check().expect("rules");
+}
+
 fn redact(page: &str) -> String {
-    let rules = [
-        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]"),
-        (r"[0-9a-f]{64}", "[sha256]"),
-        (r"99\d{10,}", "[mms_id]"),
-        (r"/[^\s<>&]*mdsync-cli-[^\s<>&]*", "[path]"),
-        (r"\d+\.\d s", "[duration]"),
-        // The mock's quota counts every call of the test, some made concurrently.
-        (
-            r"\d+\.\d+% of the \d+ calls left today",
-            "[share] of the [n] calls left today",
-        ),
-        (r"_\d{14}_", "_[yyyyMMddHHmmss]_"),
-        (r"mdsync \d+\.\d+\.\d+", "mdsync [version]"),
-    ];
-    let mut out = page.to_owned();
-    for (pattern, with) in rules {
-        out = regex::Regex::new(pattern)
-            .expect("pattern")
-            .replace_all(&out, with)
-            .into_owned();
-    }
-    out
+    redactor().apply(page)
 }
 
 fn snapshot(name: &str, page: &str) {
