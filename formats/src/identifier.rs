@@ -130,17 +130,34 @@ impl PidPattern {
     }
 }
 
+/// The default pattern, compiled once: compiling a regex costs tens of microseconds, more
+/// than everything else done with a record.
+static DEFAULT_PATTERN: std::sync::LazyLock<PidPattern> = std::sync::LazyLock::new(|| {
+    // The default pattern is a constant that compiles; a failure here is a bug in this file.
+    PidPattern(Regex::new(PidPattern::DEFAULT).unwrap_or_else(|_| unreachable!()))
+});
+
+/// Any PID the file-name rules allow.
+static ANY_PATTERN: std::sync::LazyLock<PidPattern> =
+    std::sync::LazyLock::new(|| PidPattern(Regex::new(".*").unwrap_or_else(|_| unreachable!())));
+
+impl PidPattern {
+    /// A pattern every PID matches (only the file-name rules apply); compiled once.
+    pub fn any() -> &'static PidPattern {
+        &ANY_PATTERN
+    }
+}
+
 impl Default for PidPattern {
     fn default() -> Self {
-        // The default pattern is a constant that compiles; a failure here is a bug in this file.
-        PidPattern(Regex::new(Self::DEFAULT).unwrap_or_else(|_| unreachable!()))
+        DEFAULT_PATTERN.clone()
     }
 }
 
 impl IePid {
     /// An IE PID checked against the default pattern `^IE[0-9]+$`.
     pub fn new(s: &str) -> Result<Self, IdentifierError> {
-        Self::with_pattern(s, &PidPattern::default())
+        Self::with_pattern(s, &DEFAULT_PATTERN)
     }
 
     /// An IE PID checked against a configured pattern (and the file-name safety rules).

@@ -219,7 +219,7 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             Response::json(200, &json!(v))
         }
         ("GET", ["bibs", mms]) => {
-            match inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, e))) {
+            match inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, &e))) {
                 Some(v) => Response::json(200, &v),
                 None => bad(404, format!("no bib {mms}")),
             }
@@ -245,7 +245,7 @@ pub fn handle(inner: &Inner, req: &Request) -> Response {
             }
             inner.with_store_mut(|s| s.change(&m, now, |e| e.record = record));
             inner.published_changed();
-            let v = inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, e)));
+            let v = inner.with_store(|s| s.get(mms).map(|e| bib_json(inner, &e)));
             Response::json(200, &v.unwrap_or(Value::Null))
         }
         ("POST", ["bibs", mms, "suppress"]) => {

@@ -226,7 +226,8 @@ impl MockAlma {
 
     /// A copy of a bib as it stands.
     pub fn bib(&self, mms: &str) -> Option<BibEntry> {
-        self.inner.with_store(|s| s.get(mms).cloned())
+        self.inner
+            .with_store(|s| s.get(mms).map(std::borrow::Cow::into_owned))
     }
 
     /// Error codes answered outside an operation's documented list since start (`METHOD path:

@@ -57,7 +57,7 @@ impl View<'_> {
         })
     }
 
-    fn published(&self, identifier: &str) -> Option<&BibEntry> {
+    fn published(&self, identifier: &str) -> Option<std::borrow::Cow<'_, BibEntry>> {
         let id = OaiIdentifier::parse(identifier).ok()?;
         if id.namespace() != self.inner.config.repository_identifier() {
             return None;
@@ -138,8 +138,19 @@ impl Repository for View<'_> {
                 format!("{identifier} is not published"),
             )
         })?;
-        self.emit(e, &mut |h, p| f(h, p).map(|()| true), prefix)
+        self.emit(&e, &mut |h, p| f(h, p).map(|()| true), prefix)
             .map(|_| ())
+    }
+
+    fn count(&self, q: &ListQuery) -> Result<u64, OaiError> {
+        form(&q.prefix)?;
+        if q.set
+            .as_deref()
+            .is_some_and(|s| s != self.inner.config.publishing_set)
+        {
+            return Ok(0);
+        }
+        Ok(self.store.count_published(q.snapshot, &|d| q.in_window(d)))
     }
 
     fn for_each(
@@ -164,13 +175,13 @@ impl Repository for View<'_> {
             )),
             None => None,
         };
-        for e in self.store.published_after(after) {
+        for e in self.store.published_after(after, q.bounds().0) {
             let Some(p) = &e.published else { continue };
             if p.seq > q.snapshot || !q.in_window(p.datestamp) {
                 continue;
             }
             let pos = (p.datestamp, e.mms_id.to_string());
-            if !self.emit(e, &mut |h, pl| f(pos.clone(), h, pl), &q.prefix)? {
+            if !self.emit(&e, &mut |h, pl| f(pos.clone(), h, pl), &q.prefix)? {
                 break;
             }
         }

@@ -1,6 +1,7 @@
 //! Alma's state: bibs (MARC with 001, 005 and 035s maintained), their representations, the
 //! `other_system_id` index the import matches on, and what General Publishing last published.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use formats::alma::{Bib, Representation};
@@ -213,6 +214,175 @@ pub struct Store {
     next_collection: u64,
     /// Bibs a cataloguer holds open (`POST /__admin/bibs/{mms}/lock`).
     locked: BTreeSet<MmsId>,
+    /// Bibs built when asked for (`--generate`); `bibs` holds only those that changed.
+    generated: Option<Generated>,
+    /// Generated bibs deleted for good (by a full publish after their deletion).
+    removed: BTreeSet<MmsId>,
+}
+
+/// The Rosetta repository the generated bibs were imported from (mock-rosetta's default).
+const REPOSITORY_IDENTIFIER: &str = "d4I1-pubam";
+/// What a cataloguer added to every third generated bib.
+const ENRICHMENT: &[&str] = &[
+    "Landscape painting, Dutch",
+    "Post-impressionism",
+    "Still life",
+    "Letters",
+];
+/// The number in the first generated MMS ID and representation id (`99<n><suffix>`,
+/// `12<n><suffix>`): what creating them one by one into an empty store gave.
+const FIRST_MMS: u64 = 1_000_000_001;
+const FIRST_REP: u64 = 1_000_001;
+/// The published fingerprint of a stored copy of a generated bib, until publishing computes
+/// the generated bib's own (only needed when the copy changes).
+const AS_GENERATED: &str = "as-generated";
+
+/// The generated bibs: bib `i` is a pure function of `(seed, i)` (crate `mockdata`), built when
+/// it is read. A bib that changes is stored and shadows its generated self from then on.
+#[derive(Debug)]
+struct Generated {
+    ies: mockdata::Generator,
+    suffix: String,
+    delivery_base: String,
+    now: i64,
+    /// When publishing first ran: every generated bib was published then.
+    published_at: Option<i64>,
+    /// `--nz-linked-every`: every k-th generated bib is linked to the Network Zone.
+    nz_every: Option<usize>,
+}
+
+impl Generated {
+    fn mms(&self, index: usize) -> Option<MmsId> {
+        MmsId::new(&format!("99{}{}", FIRST_MMS + index as u64, self.suffix)).ok()
+    }
+
+    /// The index of a generated MMS ID, if it is one.
+    fn index_of(&self, mms: &str) -> Option<usize> {
+        let digits = mms.strip_prefix("99")?.strip_suffix(self.suffix.as_str())?;
+        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let i = usize::try_from(digits.parse::<u64>().ok()?.checked_sub(FIRST_MMS)?).ok()?;
+        (i < self.ies.len()).then_some(i)
+    }
+
+    /// The index of the generated bib whose 035 holds `value` (the IE's OAI identifier).
+    fn index_of_network_number(&self, value: &str) -> Option<usize> {
+        let id = OaiIdentifier::parse(value.trim()).ok()?;
+        if id.namespace() != REPOSITORY_IDENTIFIER {
+            return None;
+        }
+        let i = self.ies.index_of(id.local())?;
+        (mockdata::pid_text(i) == id.local()).then_some(i)
+    }
+
+    /// The first index whose MMS ID sorts after `mms`.
+    fn first_after(&self, mms: &MmsId) -> usize {
+        let (mut lo, mut hi) = (0, self.ies.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.mms(mid).is_some_and(|m| m <= *mms) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Generated bib `index`: what an import of the IE made, as Alma holds it.
+    fn bib(&self, index: usize, ie: mockdata::GeneratedIe) -> Option<BibEntry> {
+        let mms = self.mms(index)?;
+        let mut record = mockdata::imported_record(&ie, REPOSITORY_IDENTIFIER);
+        if index % 3 == 2 {
+            record.fields.push(Field::Data(
+                DataField::new("650", ' ', '0').with('a', ENRICHMENT[index % ENRICHMENT.len()]),
+            ));
+        }
+        let at = self.now - ie.age;
+        record.set_control("001", mms.as_str());
+        record.set_control("005", &marc_005(at));
+        let representation = Representation {
+            id: Some(format!("12{}{}", FIRST_REP + index as u64, self.suffix)),
+            is_remote: true,
+            library: Some("MAIN".to_owned()),
+            usage_type: Some("PRESERVATION_MASTER".to_owned()),
+            delivery_url: Some(mockdata::delivery_url(&self.delivery_base, &ie.pid)),
+            repository: Some("ROSETTA-OAIDC01".to_owned()),
+            originating_record_id: Some(mockdata::oai_identifier(REPOSITORY_IDENTIFIER, &ie.pid)),
+            linking_parameter_1: Some(ie.pid.to_string()),
+            ..Representation::default()
+        };
+        Some(BibEntry {
+            mms_id: mms,
+            record,
+            suppressed: false,
+            deleted: false,
+            created: at,
+            modified: at,
+            representations: vec![representation],
+            published: self.published_at.map(|datestamp| Published {
+                datestamp,
+                fingerprint: AS_GENERATED.to_owned(),
+                deleted: false,
+                seq: 0,
+            }),
+            nz_link: self
+                .nz_every
+                .filter(|&k| k > 0 && (index + 1).is_multiple_of(k))
+                .map(|_| format!("99{}{}", 2_000_000_000 + index as u64, self.suffix)),
+        })
+    }
+}
+
+type StoredBibs<'a, K> = Box<dyn Iterator<Item = (K, &'a BibEntry)> + 'a>;
+
+/// Bibs in an order keyed by `K`: the stored ones and the generated ones they do not shadow,
+/// merged; a generated bib is built only when it is handed out.
+pub struct Bibs<'a, K> {
+    store: &'a Store,
+    stored: std::iter::Peekable<StoredBibs<'a, K>>,
+    walk: Option<mockdata::Walk>,
+    key: fn(&Generated, usize) -> Option<K>,
+}
+
+impl<'a, K: Ord> Bibs<'a, K> {
+    fn generated_key(&mut self) -> Option<K> {
+        let g = self.store.generated.as_ref()?;
+        let walk = self.walk.as_mut()?;
+        loop {
+            let i = walk.index();
+            if i >= g.ies.len() {
+                return None;
+            }
+            match g.mms(i) {
+                Some(m) if !self.store.hides(&m) => return (self.key)(g, i),
+                _ => walk.skip_one(),
+            }
+        }
+    }
+}
+
+impl<'a, K: Ord> Iterator for Bibs<'a, K> {
+    type Item = Cow<'a, BibEntry>;
+
+    fn next(&mut self) -> Option<Cow<'a, BibEntry>> {
+        let generated = self.generated_key();
+        let take_stored = match (self.stored.peek(), &generated) {
+            (None, None) => return None,
+            (Some((s, _)), Some(g)) => s < g,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if take_stored {
+            return self.stored.next().map(|(_, e)| Cow::Borrowed(e));
+        }
+        let g = self.store.generated.as_ref()?;
+        let walk = self.walk.as_mut()?;
+        let i = walk.index();
+        let ie = walk.next()?;
+        g.bib(i, ie).map(Cow::Owned)
+    }
 }
 
 /// A bibliographic collection and the bibs assigned to it.
@@ -240,45 +410,159 @@ impl Store {
         }
     }
 
+    /// How many bibs there are, stored and generated (a walk over the stored ones).
     pub fn len(&self) -> usize {
-        self.bibs.len()
+        let Some(g) = &self.generated else {
+            return self.bibs.len();
+        };
+        let hidden = self
+            .bibs
+            .keys()
+            .chain(&self.removed)
+            .filter(|m| g.index_of(m.as_str()).is_some())
+            .count();
+        self.bibs.len() + g.ies.len() - hidden
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bibs.is_empty()
+        self.len() == 0
+    }
+
+    /// True when a generated bib with this MMS ID is stored (changed) or gone.
+    fn hides(&self, mms: &MmsId) -> bool {
+        self.bibs.contains_key(mms) || self.removed.contains(mms)
+    }
+
+    /// The generated bib with this MMS ID, unless stored or gone.
+    fn generated_bib(&self, mms: &MmsId) -> Option<BibEntry> {
+        let g = self.generated.as_ref()?;
+        if self.hides(mms) {
+            return None;
+        }
+        let i = g.index_of(mms.as_str())?;
+        g.bib(i, g.ies.ie(i)?)
+    }
+
+    /// Stores a generated bib before it changes (its 035 indexed, its publication listed).
+    fn materialize(&mut self, mms: &MmsId) {
+        if let Some(e) = self.generated_bib(mms) {
+            self.index(&e, true);
+            if let Some(p) = &e.published {
+                self.published.insert((p.datestamp, mms.clone()));
+            }
+            self.bibs.insert(mms.clone(), e);
+        }
     }
 
     pub fn seq(&self) -> u64 {
         self.seq
     }
 
-    pub fn get(&self, mms: &str) -> Option<&BibEntry> {
-        self.bibs.get(&MmsId::new(mms).ok()?)
+    /// A bib as it stands (a generated one is built for the caller).
+    pub fn get(&self, mms: &str) -> Option<Cow<'_, BibEntry>> {
+        let mms = MmsId::new(mms).ok()?;
+        match self.bibs.get(&mms) {
+            Some(e) => Some(Cow::Borrowed(e)),
+            None => self.generated_bib(&mms).map(Cow::Owned),
+        }
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &BibEntry> {
-        self.bibs.values()
+    /// Every bib, in MMS ID order.
+    pub fn all(&self) -> Bibs<'_, MmsId> {
+        Bibs {
+            store: self,
+            stored: (Box::new(self.bibs.iter().map(|(m, e)| (m.clone(), e)))
+                as StoredBibs<'_, MmsId>)
+                .peekable(),
+            walk: self.generated.as_ref().map(|g| g.ies.from(0)),
+            key: Generated::mms,
+        }
     }
 
     /// MMS IDs whose 035 $a equals `value`.
     pub fn by_other_system_id(&self, value: &str) -> Vec<MmsId> {
-        self.by_other_id
+        let mut found: Vec<MmsId> = self
+            .by_other_id
             .get(value.trim())
             .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(g) = &self.generated
+            && let Some(m) = g
+                .index_of_network_number(value)
+                .and_then(|i| g.mms(i))
+                .filter(|m| !self.hides(m))
+        {
+            found.push(m);
+            found.sort();
+        }
+        found
     }
 
-    /// Published bibs in datestamp order after a position.
-    pub fn published_after(&self, after: Option<(i64, MmsId)>) -> impl Iterator<Item = &BibEntry> {
+    /// Published bibs in datestamp order after a position, none published before `from`.
+    pub fn published_after(
+        &self,
+        after: Option<(i64, MmsId)>,
+        from: Option<i64>,
+    ) -> Bibs<'_, (i64, MmsId)> {
         use std::ops::Bound;
+        let walk = self.generated.as_ref().and_then(|g| {
+            let at = g.published_at?;
+            let start = match &after {
+                _ if from.is_some_and(|f| f > at) => g.ies.len(),
+                None => 0,
+                Some((d, _)) if *d < at => 0,
+                Some((d, _)) if *d > at => g.ies.len(),
+                Some((_, m)) => g.first_after(m),
+            };
+            Some(g.ies.from(start))
+        });
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.published
+        let from = from.unwrap_or(i64::MIN);
+        let stored = self
+            .published
             .range((lower, Bound::Unbounded))
-            .filter_map(|(_, m)| self.bibs.get(m))
+            .skip_while(move |(d, _)| *d < from)
+            .filter_map(|k| self.bibs.get(&k.1).map(|e| (k.clone(), e)));
+        Bibs {
+            store: self,
+            stored: (Box::new(stored) as StoredBibs<'_, (i64, MmsId)>).peekable(),
+            walk,
+            key: |g, i| Some((g.published_at?, g.mms(i)?)),
+        }
+    }
+
+    /// How many published bibs a list made at `snapshot` holds in a window, without building
+    /// the generated ones (all published together, live, when publishing first ran).
+    pub fn count_published(&self, snapshot: u64, in_window: &dyn Fn(i64) -> bool) -> u64 {
+        let stored = self
+            .published
+            .iter()
+            .filter_map(|(_, m)| self.bibs.get(m)?.published.as_ref())
+            .filter(|p| p.seq <= snapshot && in_window(p.datestamp))
+            .count();
+        let generated = match &self.generated {
+            Some(g) if g.published_at.is_some_and(in_window) => {
+                let hidden = self
+                    .bibs
+                    .keys()
+                    .chain(&self.removed)
+                    .filter(|m| g.index_of(m.as_str()).is_some())
+                    .count();
+                g.ies.len() - hidden
+            }
+            _ => 0,
+        };
+        (stored + generated) as u64
     }
 
     pub fn earliest_published(&self) -> Option<i64> {
-        self.published.first().map(|(d, _)| *d)
+        let stored = self.published.first().map(|(d, _)| *d);
+        let generated = self
+            .generated
+            .as_ref()
+            .filter(|g| !g.ies.is_empty())
+            .and_then(|g| g.published_at);
+        stored.into_iter().chain(generated).min()
     }
 
     fn new_mms(&mut self) -> MmsId {
@@ -287,7 +571,7 @@ impl Store {
             self.next_mms += 1;
             let text = format!("99{}{}", self.next_mms, self.suffix);
             if let Ok(m) = MmsId::new(&text)
-                && !self.bibs.contains_key(&m)
+                && self.get(m.as_str()).is_none()
             {
                 return m;
             }
@@ -320,9 +604,10 @@ impl Store {
         mms: Option<MmsId>,
     ) -> MmsId {
         let mms = match mms {
-            Some(m) if !self.bibs.contains_key(&m) => m,
+            Some(m) if self.get(m.as_str()).is_none() => m,
             _ => self.new_mms(),
         };
+        self.removed.remove(&mms);
         record.set_control("001", mms.as_str());
         record.set_control("005", &marc_005(now));
         let e = BibEntry {
@@ -344,6 +629,7 @@ impl Store {
 
     /// Changes a bib; 001 is kept, 005 moves, the 035 index follows. False if unknown/deleted.
     pub fn change(&mut self, mms: &MmsId, now: i64, f: impl FnOnce(&mut BibEntry)) -> bool {
+        self.materialize(mms);
         let Some(mut e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else {
             return false;
         };
@@ -360,6 +646,7 @@ impl Store {
 
     /// Deletes a bib: gone from the API; published as deleted until a full publish.
     pub fn delete(&mut self, mms: &MmsId, now: i64) -> bool {
+        self.materialize(mms);
         let Some(e) = self.bibs.get(mms).filter(|e| !e.deleted).cloned() else {
             return false;
         };
@@ -410,11 +697,36 @@ impl Store {
         dc
     }
 
+    /// Of a bib's published form: its oai_dc and its MARC without 005.
+    fn fingerprint(e: &BibEntry, profile: &PublishProfile) -> String {
+        let mut h = Sha256::new();
+        let dc = Self::published_dc(e, profile)
+            .write(Container::OaiDc)
+            .unwrap_or_default();
+        let mut marc = e.record.clone();
+        marc.fields.retain(|f| f.tag() != "005");
+        h.update(dc.as_bytes());
+        h.update(marc.write(MarcNs::Slim).unwrap_or_default().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Runs General Publishing for one bib: a changed published form gets a new datestamp.
     fn publish_one(&mut self, mms: &MmsId, now: i64, profile: &PublishProfile) {
-        let Some(e) = self.bibs.get(mms).cloned() else {
+        let Some(mut e) = self.bibs.get(mms).cloned() else {
             return;
         };
+        // A stored copy of a generated bib was published as generated: its fingerprint then.
+        if let Some(p) = e
+            .published
+            .as_mut()
+            .filter(|p| p.fingerprint == AS_GENERATED)
+        {
+            let original = self.generated.as_ref().and_then(|g| {
+                let i = g.index_of(mms.as_str())?;
+                g.bib(i, g.ies.ie(i)?)
+            });
+            p.fingerprint = original.map_or_else(String::new, |o| Self::fingerprint(&o, profile));
+        }
         let live = !e.deleted
             && e.rosetta_representation().is_some()
             && !(e.suppressed && profile.suppressed_as_deleted);
@@ -426,15 +738,7 @@ impl Store {
                 None => return,
             }
         } else if live {
-            let mut h = Sha256::new();
-            let dc = Self::published_dc(&e, profile)
-                .write(Container::OaiDc)
-                .unwrap_or_default();
-            let mut marc = e.record.clone();
-            marc.fields.retain(|f| f.tag() != "005");
-            h.update(dc.as_bytes());
-            h.update(marc.write(MarcNs::Slim).unwrap_or_default().as_bytes());
-            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            Self::fingerprint(&e, profile)
         } else if e.published.as_ref().is_some_and(|p| !p.deleted) {
             "deleted".to_owned()
         } else {
@@ -468,6 +772,21 @@ impl Store {
     /// Publishes every bib changed since the last run. `full`: also drops deleted headers
     /// (Alma's deleted records are transient) and deleted bibs for good.
     pub fn publish(&mut self, now: i64, profile: &PublishProfile, full: bool) -> usize {
+        let mut first = 0;
+        let first_run = self
+            .generated
+            .as_ref()
+            .is_some_and(|g| g.published_at.is_none() && !g.ies.is_empty());
+        if first_run {
+            // Publishing's first run: every generated bib goes out at once (built when listed).
+            self.clock = self.clock.max(now);
+            let hidden = self.bibs.len() + self.removed.len();
+            if let Some(g) = self.generated.as_mut() {
+                g.published_at = Some(self.clock);
+                first = g.ies.len().saturating_sub(hidden);
+            }
+            self.seq += first as u64;
+        }
         let dirty: Vec<MmsId> = if full {
             self.bibs.keys().cloned().collect()
         } else {
@@ -495,9 +814,16 @@ impl Store {
                     e.published = None;
                 }
             }
+            if let Some(g) = &self.generated {
+                let gone = self
+                    .bibs
+                    .values()
+                    .filter(|e| e.deleted && g.index_of(e.mms_id.as_str()).is_some());
+                self.removed.extend(gone.map(|e| e.mms_id.clone()));
+            }
             self.bibs.retain(|_, e| !e.deleted);
         }
-        (self.seq - before) as usize
+        (self.seq - before) as usize + first
     }
 
     /// Creates a collection and returns its PID; `None` when the name is another collection's.
@@ -544,7 +870,7 @@ impl Store {
 
     /// Locks or unlocks a bib as a cataloguer's open editor does; false if unknown.
     pub fn set_locked(&mut self, mms: &MmsId, locked: bool) -> bool {
-        if self.bibs.get(mms).is_none_or(|e| e.deleted) {
+        if self.get(mms.as_str()).is_none_or(|e| e.deleted) {
             return false;
         }
         if locked {
@@ -558,6 +884,7 @@ impl Store {
     /// Links a bib to a Network Zone record, or unlinks it (`None`); false if unknown. The link
     /// is not part of the published form: publishing does not move.
     pub fn set_nz_link(&mut self, mms: &MmsId, nz: Option<String>) -> bool {
+        self.materialize(mms);
         match self.bibs.get_mut(mms).filter(|e| !e.deleted) {
             Some(e) => {
                 e.nz_link = nz;
@@ -567,11 +894,14 @@ impl Store {
         }
     }
 
-    /// Links every `every`-th bib (counting from the `every`-th, in MMS ID order) to a Network
-    /// Zone record of its own.
+    /// Links every `every`-th bib (counting from the `every`-th, in MMS ID order; generated and
+    /// stored bibs counted apart) to a Network Zone record of its own.
     pub fn link_every(&mut self, every: usize) {
         if every == 0 {
             return;
+        }
+        if let Some(g) = self.generated.as_mut() {
+            g.nz_every = Some(every);
         }
         let suffix = self.suffix.clone();
         for (i, e) in self.bibs.values_mut().enumerate() {
@@ -587,6 +917,7 @@ impl Store {
 
     /// Mutable access to a live bib's representations.
     pub fn representations_mut(&mut self, mms: &MmsId) -> Option<&mut Vec<Representation>> {
+        self.materialize(mms);
         let e = self.bibs.get_mut(mms).filter(|e| !e.deleted)?;
         self.pending.insert(mms.clone());
         Some(&mut e.representations)
@@ -652,38 +983,18 @@ impl Store {
         delivery_base: &str,
         now: i64,
     ) -> Store {
-        const REPOSITORY_IDENTIFIER: &str = "d4I1-pubam";
-        const ENRICHMENT: &[&str] = &[
-            "Landscape painting, Dutch",
-            "Post-impressionism",
-            "Still life",
-            "Letters",
-        ];
         let mut s = Store::new(institution);
-        for (i, ie) in mockdata::ies(n, seed).enumerate() {
-            let mut record = mockdata::imported_record(&ie, REPOSITORY_IDENTIFIER);
-            if i % 3 == 2 {
-                record.fields.push(Field::Data(
-                    DataField::new("650", ' ', '0').with('a', ENRICHMENT[i % ENRICHMENT.len()]),
-                ));
-            }
-            let mms = s.create(record, false, now - ie.age, None);
-            let id = s.new_rep_id();
-            let oai = mockdata::oai_identifier(REPOSITORY_IDENTIFIER, &ie.pid);
-            if let Some(v) = s.representations_mut(&mms) {
-                v.push(Representation {
-                    id: Some(id),
-                    is_remote: true,
-                    library: Some("MAIN".to_owned()),
-                    usage_type: Some("PRESERVATION_MASTER".to_owned()),
-                    delivery_url: Some(mockdata::delivery_url(delivery_base, &ie.pid)),
-                    repository: Some("ROSETTA-OAIDC01".to_owned()),
-                    originating_record_id: Some(oai),
-                    linking_parameter_1: Some(ie.pid.to_string()),
-                    ..Representation::default()
-                });
-            }
-        }
+        // Created as if one by one: new MMS IDs and representation ids continue after them.
+        s.next_mms = FIRST_MMS - 1 + n as u64;
+        s.next_rep = FIRST_REP - 1 + n as u64;
+        s.generated = Some(Generated {
+            ies: mockdata::Generator::new(n, seed),
+            suffix: s.suffix.clone(),
+            delivery_base: delivery_base.to_owned(),
+            now,
+            published_at: None,
+            nz_every: None,
+        });
         s
     }
 }
@@ -710,7 +1021,7 @@ mod tests {
             1_700_000_000,
         );
         assert_eq!(s.publish(1_700_000_000, &profile(), false), 2);
-        let e = s.all().next().expect("bib").clone();
+        let e = s.all().next().expect("bib").into_owned();
         let dc = Store::published_dc(&e, &profile());
         let ids: Vec<&str> = dc.values("identifier").collect();
         assert_eq!(ids[0], "oai:d4I1-pubam:IE1000");
@@ -732,9 +1043,133 @@ mod tests {
         );
         s.publish(1_700_000_300, &profile(), true);
         assert!(
-            s.published_after(None).all(|b| b.mms_id != e.mms_id),
+            s.published_after(None, None).all(|b| b.mms_id != e.mms_id),
             "a full publish drops deleted headers"
         );
+    }
+
+    /// The store `generate` made before bibs were built on demand: each bib created, its
+    /// representation added, one by one.
+    fn built_one_by_one(n: usize, seed: u64, now: i64) -> Store {
+        let mut s = Store::new("01EXAMPLE_INST");
+        for (i, ie) in mockdata::ies(n, seed).enumerate() {
+            let mut record = mockdata::imported_record(&ie, REPOSITORY_IDENTIFIER);
+            if i % 3 == 2 {
+                record.fields.push(Field::Data(
+                    DataField::new("650", ' ', '0').with('a', ENRICHMENT[i % ENRICHMENT.len()]),
+                ));
+            }
+            let mms = s.create(record, false, now - ie.age, None);
+            let id = s.new_rep_id();
+            let oai = mockdata::oai_identifier(REPOSITORY_IDENTIFIER, &ie.pid);
+            if let Some(v) = s.representations_mut(&mms) {
+                v.push(Representation {
+                    id: Some(id),
+                    is_remote: true,
+                    library: Some("MAIN".to_owned()),
+                    usage_type: Some("PRESERVATION_MASTER".to_owned()),
+                    delivery_url: Some(mockdata::delivery_url(
+                        "https://rosetta.example.edu",
+                        &ie.pid,
+                    )),
+                    repository: Some("ROSETTA-OAIDC01".to_owned()),
+                    originating_record_id: Some(oai),
+                    linking_parameter_1: Some(ie.pid.to_string()),
+                    ..Representation::default()
+                });
+            }
+        }
+        s
+    }
+
+    /// What a client can see of a store: every bib, the 035 index, the published list.
+    type Seen = (Vec<BibEntry>, Vec<Vec<MmsId>>, Vec<(i64, String, bool)>);
+
+    fn seen(s: &Store) -> Seen {
+        let mut bibs: Vec<BibEntry> = s.all().map(Cow::into_owned).collect();
+        for b in &mut bibs {
+            // Equal when published alike; the fingerprint is the store's own bookkeeping.
+            if let Some(p) = b.published.as_mut() {
+                p.fingerprint.clear();
+                p.seq = 0;
+            }
+        }
+        let index = (0..bibs.len() + 2)
+            .map(|i| s.by_other_system_id(&format!("oai:d4I1-pubam:IE{}", 1000 + i)))
+            .collect();
+        let published = s
+            .published_after(None, None)
+            .filter_map(|e| {
+                let p = e.published.clone()?;
+                Some((p.datestamp, e.mms_id.to_string(), p.deleted))
+            })
+            .collect();
+        (bibs, index, published)
+    }
+
+    #[test]
+    fn generated_bibs_are_the_bibs_built_one_by_one_before_and_after_changes() {
+        let now = 1_700_000_000;
+        let mut lazy = Store::generate(40, 9, "01EXAMPLE_INST", "https://rosetta.example.edu", now);
+        let mut eager = built_one_by_one(40, 9, now);
+        assert!(
+            lazy.bibs.is_empty(),
+            "nothing stored until something changes"
+        );
+        assert_eq!(lazy.len(), 40);
+        assert_eq!(
+            lazy.publish(now, &profile(), false),
+            eager.publish(now, &profile(), false)
+        );
+        assert_eq!(seen(&lazy), seen(&eager));
+        let mms: Vec<MmsId> = eager.all().map(|e| e.mms_id.clone()).collect();
+        // The same edits on both: a 650 added, a bib deleted, one suppressed, one touched (005
+        // alone), a representation dropped, a new bib; then publishing, and a full one.
+        for s in [&mut lazy, &mut eager] {
+            let t = now + 60;
+            assert!(s.change(&mms[3], t, |b| b.record.fields.push(Field::Data(
+                DataField::new("650", ' ', '0').with('a', "Nocturnes")
+            ))));
+            assert!(s.delete(&mms[5], t));
+            assert!(s.change(&mms[7], t, |b| b.suppressed = true));
+            assert!(s.change(&mms[9], t, |_| {}));
+            assert!(s.representations_mut(&mms[11]).map(Vec::clear).is_some());
+            let new = s.create(
+                MarcRecord::new(formats::marc::DEFAULT_LEADER),
+                false,
+                t,
+                None,
+            );
+            assert!(!mms.contains(&new), "a new MMS ID is no generated one");
+            assert_eq!(s.publish(t, &profile(), false), 4, "005 alone is no change");
+        }
+        assert_eq!(seen(&lazy), seen(&eager));
+        for s in [&mut lazy, &mut eager] {
+            s.publish(now + 120, &profile(), true);
+        }
+        assert_eq!(seen(&lazy), seen(&eager));
+        assert_eq!(lazy.len(), eager.len());
+        assert!(
+            lazy.get(mms[5].as_str()).is_none(),
+            "deleted for good stays gone"
+        );
+        assert!(lazy.bibs.len() < 10, "only what changed is stored");
+        // Resuming a published list after any position gives the rest.
+        let all: Vec<(i64, MmsId)> = lazy
+            .published_after(None, None)
+            .filter_map(|e| Some((e.published.as_ref()?.datestamp, e.mms_id.clone())))
+            .collect();
+        for k in [0, 1, 20, all.len() - 2] {
+            let rest: Vec<(i64, MmsId)> = lazy
+                .published_after(Some(all[k].clone()), None)
+                .filter_map(|e| Some((e.published.as_ref()?.datestamp, e.mms_id.clone())))
+                .collect();
+            assert_eq!(rest, all[k + 1..], "after #{k}");
+        }
+        let later = lazy.published_after(None, Some(now + 1)).count();
+        assert_eq!(later, all.iter().filter(|(d, _)| *d > now).count());
+        assert_eq!(lazy.count_published(u64::MAX, &|_| true), all.len() as u64);
+        assert_eq!(lazy.count_published(u64::MAX, &|d| d > now), later as u64);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! records (`testdata/peers/pyoai_alma_like.py`), and with sickle as the client.
 //!
 //! `cargo bench -p mock-rosetta` (or `just bench`). `BENCH_N` sets the number of IEs (default
-//! 100,000), `BENCH_PAGE` the page size (default 100). Python parts need `MDSYNC_PYTHON` (a Python
+//! 100,000), `BENCH_PAGE` the page size (default 100); the figures use
+//! `BENCH_N=1000000 BENCH_PAGE=900`, and `BENCH_START=10000000` times a start with ten million
+//! generated IEs (start-up time, RSS at start and across a first pages' harvest). Python parts need `MDSYNC_PYTHON` (a Python
 //! with sickle, pyoai and lxml; `.ci/run` builds one in `target/interop-venv`) and are skipped
 //! without it. Client and server share the machine's cores, so besides wall-clock records/s the
 //! bench reports each server's own CPU time during the harvest (from `/proc/<pid>/stat`) and its
@@ -32,9 +34,32 @@ struct Harvest {
     records: usize,
     bytes: usize,
     elapsed: Duration,
+    /// The server's RSS (MB) sampled every 100 pages: (min, max).
+    server_rss: (f64, f64),
 }
 
-fn rust_harvest(base_oai: &str, prefix: &str) -> Harvest {
+/// How often `needle` occurs in `hay`.
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// The page's resumptionToken value (tokens hold no markup: base64 and a checksum).
+fn token(page: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(page).ok()?;
+    let at = text.rfind("<resumptionToken")?;
+    let rest = &text[at..];
+    let start = rest.find('>')?;
+    if rest[..start].ends_with('/') {
+        return Some(String::new());
+    }
+    let end = rest.find("</resumptionToken>")?;
+    Some(rest[start + 1..end].trim().to_owned())
+}
+
+/// A fetch-only harvest (pages fetched, `<record>`s counted, the token cut out: what a client
+/// costs at least), sampling the server's RSS;
+/// stops after `max_records` (the whole list when `None`).
+fn rust_harvest(base_oai: &str, prefix: &str, server: u32, max_records: Option<usize>) -> Harvest {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -43,8 +68,16 @@ fn rust_harvest(base_oai: &str, prefix: &str) -> Harvest {
         let client = reqwest::Client::new();
         let start = Instant::now();
         let (mut records, mut bytes) = (0usize, 0usize);
+        let mut rss = (f64::MAX, 0f64);
         let mut query = format!("verb=ListRecords&metadataPrefix={prefix}");
-        loop {
+        for page_no in 0usize.. {
+            if page_no % 100 == 0 {
+                let now = proc::rss_mb(server);
+                rss = (rss.0.min(now), rss.1.max(now));
+            }
+            if max_records.is_some_and(|m| records >= m) {
+                break;
+            }
             let body = client
                 .get(format!("{base_oai}?{query}"))
                 .send()
@@ -54,22 +87,25 @@ fn rust_harvest(base_oai: &str, prefix: &str) -> Harvest {
                 .await
                 .expect("body");
             bytes += body.len();
-            let mut page = PageReader::new(&body, PayloadKind::Raw).expect("page");
-            for item in page.by_ref() {
-                item.expect("record");
-                records += 1;
-            }
-            match page.resumption_token() {
-                Some(t) if t.continues() => {
-                    query = format!("verb=ListRecords&resumptionToken={}", t.value)
+            if page_no == 0 {
+                // The first page is read as mdsync reads it: the feed is well formed.
+                let mut page = PageReader::new(&body, PayloadKind::Raw).expect("page");
+                for item in page.by_ref() {
+                    item.expect("record");
                 }
+            }
+            records += count(&body, b"<record>");
+            match token(&body) {
+                Some(t) if !t.is_empty() => query = format!("verb=ListRecords&resumptionToken={t}"),
                 _ => break,
             }
         }
+        let now = proc::rss_mb(server);
         Harvest {
             records,
             bytes,
             elapsed: start.elapsed(),
+            server_rss: (rss.0.min(now), rss.1.max(now)),
         }
     })
 }
@@ -90,6 +126,7 @@ fn sickle_harvest(python: &str, base_oai: &str) -> Option<Harvest> {
         records,
         bytes: 0,
         elapsed: start.elapsed(),
+        server_rss: (0.0, 0.0),
     })
 }
 
@@ -108,6 +145,37 @@ fn report(what: &str, h: &Harvest) {
     );
 }
 
+/// Starts mock-rosetta with `n` generated IEs: how long until it listens, its RSS then, and
+/// across the first 200,000 records of a harvest.
+fn large_start(bin: &str, n: usize, page: usize) {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--generate", &n.to_string()])
+        .args(["--page-size", &page.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mock-rosetta starts");
+    let base = listening(&mut child);
+    let ready = start.elapsed().as_secs_f64();
+    let at_start = proc::rss_mb(child.id());
+    let h = rust_harvest(
+        &format!("{base}/oaiprovider/request"),
+        "oai_dc",
+        child.id(),
+        Some(200_000),
+    );
+    println!(
+        "mock-rosetta --generate {n}: listening after {ready:.2} s, RSS {at_start:.0} MB; first {} records at {:.0} records/s, RSS {:.0}–{:.0} MB, peak {:.0} MB",
+        h.records,
+        h.records as f64 / h.elapsed.as_secs_f64(),
+        h.server_rss.0,
+        h.server_rss.1,
+        peak_rss_mb(child.id())
+    );
+    stop(child);
+}
+
 fn stop(mut child: Child) {
     proc::interrupt(&mut child);
 }
@@ -120,6 +188,11 @@ fn main() {
     let page = env_usize("BENCH_PAGE", 100);
     let python = std::env::var("MDSYNC_PYTHON").ok();
     let bin = env!("CARGO_BIN_EXE_mock-rosetta");
+    if let Ok(big) = std::env::var("BENCH_START")
+        && let Ok(big) = big.parse::<usize>()
+    {
+        large_start(bin, big, page);
+    }
     let start = Instant::now();
     let mut child = Command::new(bin)
         .args([
@@ -131,7 +204,7 @@ fn main() {
             &page.to_string(),
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("mock-rosetta starts");
     let base = listening(&mut child);
@@ -141,10 +214,14 @@ fn main() {
     );
     let oai = format!("{base}/oaiprovider/request");
     let cpu0 = cpu_seconds(child.id());
-    let h = rust_harvest(&oai, "oai_dc");
+    let h = rust_harvest(&oai, "oai_dc", child.id(), None);
     let our_cpu = cpu_seconds(child.id()) - cpu0;
     assert_eq!(h.records, n, "a full harvest");
-    report("mock-rosetta, Rust client (reqwest + PageReader raw)", &h);
+    report("mock-rosetta, Rust fetch-only client", &h);
+    println!(
+        "  server RSS across the harvest: {:.0}–{:.0} MB",
+        h.server_rss.0, h.server_rss.1
+    );
     let ours = h.records as f64 / h.elapsed.as_secs_f64();
     let ours_per_cpu = h.records as f64 / our_cpu.max(0.01);
     println!("  server CPU {our_cpu:.2} s: {ours_per_cpu:.0} records per server CPU-second");
@@ -188,9 +265,9 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let cpu0 = cpu_seconds(peer.id());
-    let h = rust_harvest(&format!("{url}/oai"), "oai_dc");
+    let h = rust_harvest(&format!("{url}/oai"), "oai_dc", peer.id(), None);
     let their_cpu = cpu_seconds(peer.id()) - cpu0;
-    report("pyoai server, same Rust client (baseline)", &h);
+    report("pyoai server, same fetch-only client (baseline)", &h);
     let theirs = h.records as f64 / h.elapsed.as_secs_f64();
     let theirs_per_cpu = h.records as f64 / their_cpu.max(0.01);
     println!(

@@ -69,7 +69,7 @@ pub async fn handle(inner: &Inner, req: &Request) -> Response {
             Response::json(200, &json!(list))
         }
         ("GET", ["ies", pid]) => {
-            match inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie))) {
+            match inner.with_store(|s| s.get(pid).map(|ie| ie_json(inner, &ie))) {
                 Some(v) => Response::json(200, &v),
                 None => bad(404, format!("no IE {pid}")),
             }
@@ -194,7 +194,7 @@ fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
             s.set_locked(&p, l);
         }
         if let Some(ip) = edit.in_permanent
-            && let Some(mut ie) = s.get(pid).cloned()
+            && let Some(mut ie) = s.get(pid).map(std::borrow::Cow::into_owned)
         {
             ie.in_permanent = ip;
             s.put(ie);
@@ -204,7 +204,7 @@ fn put_ie(inner: &Inner, pid: &str, body: &[u8]) -> Response {
     match created {
         Ok(created) => {
             let v = inner
-                .with_store(|s| s.get(pid).map(|ie| ie_json(inner, ie)))
+                .with_store(|s| s.get(pid).map(|ie| ie_json(inner, &ie)))
                 .unwrap_or(Value::Null);
             Response::json(if created { 201 } else { 200 }, &v)
         }

@@ -266,7 +266,8 @@ impl MockRosetta {
 
     /// A copy of an IE as it stands.
     pub fn ie(&self, pid: &str) -> Option<Ie> {
-        self.inner.with_store(|s| s.get(pid).cloned())
+        self.inner
+            .with_store(|s| s.get(pid).map(std::borrow::Cow::into_owned))
     }
 
     /// Runs the Metadata Update Job once.

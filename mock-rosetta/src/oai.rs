@@ -1,6 +1,8 @@
 //! The OAI-PMH provider at `/oaiprovider/request`: the store seen as a
 //! [`formats::oai::provider::Repository`]. Paging, tokens and errors are the shared provider's.
 
+use std::borrow::Cow;
+
 use formats::dc::Container;
 use formats::identifier::{IePid, OaiIdentifier, PidPattern};
 use formats::oai::provider::{
@@ -63,7 +65,7 @@ impl View<'_> {
     }
 
     /// The published IE an OAI identifier names.
-    fn published(&self, identifier: &str) -> Option<&Ie> {
+    fn published(&self, identifier: &str) -> Option<Cow<'_, Ie>> {
         let id = OaiIdentifier::parse(identifier).ok()?;
         if id.namespace() != self.inner.config.repository_identifier {
             return None;
@@ -72,7 +74,12 @@ impl View<'_> {
     }
 
     fn in_list(&self, q: &ListQuery, ie: &Ie) -> bool {
-        if ie.sets.is_empty() || ie.seq > q.snapshot || !q.in_window(ie.datestamp) {
+        q.in_window(ie.datestamp) && self.listed(q, ie)
+    }
+
+    /// In the list apart from the window.
+    fn listed(&self, q: &ListQuery, ie: &Ie) -> bool {
+        if ie.sets.is_empty() || ie.seq > q.snapshot {
             return false;
         }
         if ie.deleted && self.inner.config.deleted_record == DeletedRecord::No {
@@ -167,7 +174,21 @@ impl Repository for View<'_> {
                 format!("{identifier} is not in this repository"),
             )
         })?;
-        f(&self.header(ie), Some(Payload::Dc(&ie.dc, c)))
+        f(&self.header(&ie), Some(Payload::Dc(&ie.dc, c)))
+    }
+
+    fn count(&self, q: &ListQuery) -> Result<u64, OaiError> {
+        container(&q.prefix, &self.inner.config.qdc_prefix)?;
+        if q.set.as_deref() == Some(self.inner.config.collections_set().as_str()) {
+            return Ok(self
+                .store
+                .collections()
+                .iter()
+                .filter(|c| q.in_window(c.datestamp))
+                .count() as u64);
+        }
+        let (from, until) = q.bounds();
+        Ok(self.store.count(from, until, &|ie| self.listed(q, ie)))
     }
 
     fn for_each(
@@ -179,8 +200,7 @@ impl Repository for View<'_> {
         let c = container(&q.prefix, &self.inner.config.qdc_prefix)?;
         let after = match after {
             Some((d, key)) => {
-                let any = PidPattern::new(".*").unwrap_or_default();
-                let pid = IePid::with_pattern(key, &any).map_err(|_| {
+                let pid = IePid::with_pattern(key, PidPattern::any()).map_err(|_| {
                     OaiError::new(ErrorCode::BadResumptionToken, "the token names no position")
                 })?;
                 Some((*d, pid))
@@ -208,10 +228,15 @@ impl Repository for View<'_> {
             }
             return Ok(());
         }
-        for ie in self.store.after(after).filter(|ie| self.in_list(q, ie)) {
+        let from = q.bounds().0;
+        for ie in self
+            .store
+            .after(after, from)
+            .filter(|ie| self.in_list(q, ie))
+        {
             if !f(
                 (ie.datestamp, ie.pid.to_string()),
-                &self.header(ie),
+                &self.header(&ie),
                 Some(Payload::Dc(&ie.dc, c)),
             )? {
                 break;

@@ -2,6 +2,7 @@
 //! datestamp index that OAI-PMH lists are served from. Seeded from a state file (scenarios/README.md) or
 //! generated deterministically.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -130,7 +131,6 @@ pub fn parse_dc_children(children: &str) -> Result<DcRecord, formats::dc::DcErro
     DcRecord::read(&xml)
 }
 
-/// The IEs, by PID, with the datestamp index lists are served from.
 /// A collection record, as Rosetta publishes in `<INST>-collections` (not an IE: never in a
 /// publishing set, never updated through IEWebServices).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,12 +141,76 @@ pub struct Collection {
     pub datestamp: i64,
 }
 
+/// The generated IEs (crate `mockdata`): IE `i` is a pure function of `(seed, i)`, built when it
+/// is served. Only an IE that changes is stored; the stored copy then shadows the generated one.
+#[derive(Debug)]
+struct Generated {
+    ies: mockdata::Generator,
+    set: String,
+    now: i64,
+}
+
+impl Generated {
+    fn datestamp(&self, index: usize) -> i64 {
+        self.now - self.ies.age(index)
+    }
+
+    fn ie(&self, g: mockdata::GeneratedIe) -> Ie {
+        Ie {
+            datestamp: self.now - g.age,
+            pid: g.pid,
+            dc: g.dc,
+            sets: vec![self.set.clone()],
+            deleted: false,
+            locked: false,
+            in_permanent: true,
+            seq: 0,
+            source_md: Vec::new(),
+            pending: None,
+        }
+    }
+
+    /// The first index whose datestamp is at or after `datestamp` (datestamps strictly grow
+    /// with the index).
+    fn first_at_or_after(&self, datestamp: i64) -> usize {
+        let (mut lo, mut hi) = (0, self.ies.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.datestamp(mid) < datestamp {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The first index strictly after the list position `after`, at or after `from`.
+    fn start(&self, after: Option<&(i64, IePid)>, from: Option<i64>) -> usize {
+        let mut i = from.map_or(0, |f| self.first_at_or_after(f));
+        if let Some((d, pid)) = after {
+            let mut j = self.first_at_or_after(*d);
+            if j < self.ies.len()
+                && self.datestamp(j) == *d
+                && mockdata::pid_text(j).as_str() <= pid.as_str()
+            {
+                j += 1;
+            }
+            i = i.max(j);
+        }
+        i
+    }
+}
+
+/// The IEs, by PID, with the datestamp index lists are served from.
 #[derive(Debug, Default)]
 pub struct Store {
     /// Collection records by datestamp and id (few: a list of them is a plain scan).
     collections: Vec<Collection>,
+    generated: Option<Generated>,
+    /// Every IE that is not (or no longer) as generated: seeded, added or changed.
     ies: BTreeMap<IePid, Ie>,
-    /// (datestamp, PID): the order of every OAI-PMH list.
+    /// (datestamp, PID) of the stored IEs: with the generated ones, the order of every list.
     by_datestamp: BTreeSet<(i64, IePid)>,
     /// The last datestamp handed out: changes never go back in time.
     clock: i64,
@@ -155,22 +219,45 @@ pub struct Store {
 }
 
 impl Store {
+    /// How many IEs there are, generated and stored (a walk over the stored ones).
     pub fn len(&self) -> usize {
-        self.ies.len()
+        self.generated_count() + self.ies.len() - self.shadowed(0, usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ies.is_empty()
+        self.len() == 0
     }
 
-    pub fn get(&self, pid: &str) -> Option<&Ie> {
-        let pid =
-            IePid::with_pattern(pid, &formats::identifier::PidPattern::new(".*").ok()?).ok()?;
-        self.ies.get(&pid)
+    fn generated_count(&self) -> usize {
+        self.generated.as_ref().map_or(0, |g| g.ies.len())
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Ie> {
-        self.ies.values()
+    /// How many stored IEs shadow a generated one with an index in `lo..hi`.
+    fn shadowed(&self, lo: usize, hi: usize) -> usize {
+        let Some(g) = &self.generated else {
+            return 0;
+        };
+        self.ies
+            .keys()
+            .filter_map(|pid| g.ies.index_of(pid.as_str()))
+            .filter(|i| (lo..hi).contains(i))
+            .count()
+    }
+
+    /// An IE as it stands now (a generated one is built for the caller).
+    pub fn get(&self, pid: &str) -> Option<Cow<'_, Ie>> {
+        let pid = IePid::with_pattern(pid, formats::identifier::PidPattern::any()).ok()?;
+        if let Some(ie) = self.ies.get(&pid) {
+            return Some(Cow::Borrowed(ie));
+        }
+        let g = self.generated.as_ref()?;
+        let i = g.ies.index_of(pid.as_str())?;
+        Some(Cow::Owned(g.ie(g.ies.ie(i)?)))
+    }
+
+    /// Every IE, in list order.
+    pub fn all(&self) -> List<'_> {
+        self.after(None, None)
     }
 
     /// The collection records, in datestamp order.
@@ -189,19 +276,53 @@ impl Store {
 
     /// The earliest datestamp, for Identify.
     pub fn earliest(&self) -> Option<i64> {
-        self.by_datestamp.first().map(|(d, _)| *d)
+        self.all().next().map(|ie| ie.datestamp)
     }
 
-    /// IEs in datestamp order starting strictly after `after` (or from the start).
-    pub fn after(&self, after: Option<(i64, IePid)>) -> impl Iterator<Item = &Ie> {
+    /// IEs in datestamp order strictly after `after` (or from the start), none before `from`.
+    pub fn after(&self, after: Option<(i64, IePid)>, from: Option<i64>) -> List<'_> {
         use std::ops::Bound;
+        let generated = self
+            .generated
+            .as_ref()
+            .map(|g| g.ies.from(g.start(after.as_ref(), from)));
         let lower = match after {
             Some(k) => Bound::Excluded(k),
             None => Bound::Unbounded,
         };
-        self.by_datestamp
-            .range((lower, Bound::Unbounded))
-            .filter_map(|(_, pid)| self.ies.get(pid))
+        let from = from.unwrap_or(i64::MIN);
+        List {
+            store: self,
+            stored: self
+                .by_datestamp
+                .range((lower, Bound::Unbounded))
+                .skip_while(Box::new(move |(d, _): &&(i64, IePid)| *d < from)),
+            generated,
+            head: None,
+        }
+    }
+
+    /// How many IEs with a datestamp in `from..=until` (both optional, unix seconds) pass
+    /// `keep`, without building the generated ones: those not stored differ only in metadata,
+    /// so one of them stands for all.
+    pub fn count(&self, from: Option<i64>, until: Option<i64>, keep: &dyn Fn(&Ie) -> bool) -> u64 {
+        let in_window = |d: i64| from.is_none_or(|f| d >= f) && until.is_none_or(|u| d <= u);
+        let stored = self
+            .ies
+            .values()
+            .filter(|ie| in_window(ie.datestamp) && keep(ie))
+            .count();
+        let Some(g) = &self.generated else {
+            return stored as u64;
+        };
+        if !g.ies.ie(0).is_some_and(|x| keep(&g.ie(x))) {
+            return stored as u64;
+        }
+        // Datestamps grow with the index: the window is one range of indices.
+        let lo = from.map_or(0, |f| g.first_at_or_after(f));
+        let hi = until.map_or(g.ies.len(), |u| g.first_at_or_after(u.saturating_add(1)));
+        let hi = hi.max(lo);
+        (stored + (hi - lo) - self.shadowed(lo, hi)) as u64
     }
 
     /// A datestamp for a change happening at `now`: never earlier than the last one.
@@ -219,6 +340,11 @@ impl Store {
     pub fn put(&mut self, mut ie: Ie) {
         self.seq += 1;
         ie.seq = self.seq;
+        self.store(ie);
+    }
+
+    /// Keeps an IE in the store (shadowing a generated one), indexed at its datestamp.
+    fn store(&mut self, ie: Ie) {
         if let Some(old) = self.ies.get(&ie.pid) {
             self.by_datestamp.remove(&(old.datestamp, old.pid.clone()));
         }
@@ -229,7 +355,7 @@ impl Store {
 
     /// Changes an IE (metadata, sets, deletion) and moves its datestamp to `now`.
     pub fn change(&mut self, pid: &IePid, now: i64, f: impl FnOnce(&mut Ie)) -> bool {
-        let Some(mut ie) = self.ies.get(pid).cloned() else {
+        let Some(mut ie) = self.get(pid.as_str()).map(Cow::into_owned) else {
             return false;
         };
         f(&mut ie);
@@ -238,15 +364,14 @@ impl Store {
         true
     }
 
-    /// Sets a flag that is not metadata (a lock): the datestamp stays.
+    /// Sets a flag that is not metadata (a lock): the datestamp and list snapshots stay.
     pub fn set_locked(&mut self, pid: &IePid, locked: bool) -> bool {
-        match self.ies.get_mut(pid) {
-            Some(ie) => {
-                ie.locked = locked;
-                true
-            }
-            None => false,
-        }
+        let Some(mut ie) = self.get(pid.as_str()).map(Cow::into_owned) else {
+            return false;
+        };
+        ie.locked = locked;
+        self.store(ie);
+        true
     }
 
     /// Builds a store from a state-file section; every IE stamped `now`.
@@ -284,25 +409,22 @@ impl Store {
         Ok(store)
     }
 
-    /// `n` live IEs in `set`, deterministic for `seed`, with varied, realistic DC. Datestamps
-    /// are spread over the days before `now` so that incremental harvests have something to cut.
+    /// `n` live IEs in `set`, deterministic for `seed`, with varied, realistic DC (the worked
+    /// example mock-alma generates from the same seed: crate `mockdata`). Datestamps are spread
+    /// over the days before `now` so that incremental harvests have something to cut. Nothing
+    /// is built here: an IE is built when it is served, so ten million cost a few megabytes.
     pub fn generate(n: usize, seed: u64, set: &str, now: i64) -> Store {
-        let mut store = Store::default();
-        // The worked example mock-alma generates from the same seed (crate `mockdata`).
-        for ie in mockdata::ies(n, seed) {
-            store.put(Ie {
-                pid: ie.pid,
-                dc: ie.dc,
-                sets: vec![set.to_owned()],
-                deleted: false,
-                datestamp: now - ie.age,
-                locked: false,
-                in_permanent: true,
-                seq: 0,
-                source_md: Vec::new(),
-                pending: None,
-            });
-        }
+        let generated = Generated {
+            ies: mockdata::Generator::new(n, seed),
+            set: set.to_owned(),
+            now,
+        };
+        let mut store = Store {
+            clock: if n > 0 { generated.datestamp(n - 1) } else { 0 },
+            seq: n as u64,
+            generated: Some(generated),
+            ..Store::default()
+        };
         // A few collection records for `<INST>-collections` (the IEs keep their numbers).
         for (i, title) in ["Van Gogh letters", "Paintings 1888", "Drawings"]
             .into_iter()
@@ -322,6 +444,65 @@ impl Store {
     }
 }
 
+type StoredKeys<'a> = std::iter::SkipWhile<
+    std::collections::btree_set::Range<'a, (i64, IePid)>,
+    Box<dyn FnMut(&&(i64, IePid)) -> bool + 'a>,
+>;
+
+/// IEs in list order: the stored ones and the generated ones they do not shadow, merged by
+/// (datestamp, PID). A generated IE's DC is built only when it is handed out.
+pub struct List<'a> {
+    store: &'a Store,
+    stored: StoredKeys<'a>,
+    generated: Option<mockdata::Walk>,
+    /// The next stored key, read ahead.
+    head: Option<Option<&'a (i64, IePid)>>,
+}
+
+impl<'a> List<'a> {
+    /// The key of the next generated IE no stored IE shadows (skipped ones are not built).
+    fn generated_key(&mut self) -> Option<(i64, IePid)> {
+        let g = self.store.generated.as_ref()?;
+        let walk = self.generated.as_mut()?;
+        loop {
+            let i = walk.index();
+            if i >= g.ies.len() {
+                return None;
+            }
+            let pid = IePid::new(&mockdata::pid_text(i)).ok();
+            match pid {
+                Some(pid) if !self.store.ies.contains_key(&pid) => {
+                    return Some((g.datestamp(i), pid));
+                }
+                _ => walk.skip_one(),
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for List<'a> {
+    type Item = Cow<'a, Ie>;
+
+    fn next(&mut self) -> Option<Cow<'a, Ie>> {
+        let stored = *self.head.get_or_insert_with(|| self.stored.next());
+        let generated = self.generated_key();
+        let take_stored = match (stored, &generated) {
+            (None, None) => return None,
+            (Some(s), Some(g)) => s < g,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if take_stored {
+            self.head = None;
+            let (_, pid) = stored?;
+            return self.store.ies.get(pid).map(Cow::Borrowed);
+        }
+        let g = self.store.generated.as_ref()?;
+        let ie = self.generated.as_mut()?.next()?;
+        Some(Cow::Owned(g.ie(ie)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +519,84 @@ mod tests {
         assert!(a.all().all(|i| i.dc.write(Container::OaiDc).is_ok()));
     }
 
+    /// The list as (datestamp, PID), and what `count` says of a window.
+    fn listed(s: &Store, from: Option<i64>) -> Vec<(i64, String)> {
+        s.after(None, from)
+            .map(|ie| (ie.datestamp, ie.pid.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn generated_ies_are_built_when_served_and_a_changed_one_is_stored_once() {
+        let now = 1_700_000_000;
+        let mut s = Store::generate(600, 5, "alma_sync", now);
+        assert_eq!(s.len(), 600);
+        assert!(s.ies.is_empty(), "nothing stored until something changes");
+        let before = listed(&s, None);
+        assert_eq!(before.len(), 600);
+        assert!(before.windows(2).all(|w| w[0] < w[1]), "list order");
+        // Change one in the middle, lock another (no datestamp move), add a new IE.
+        let mid = IePid::new("IE1300").expect("pid");
+        assert!(s.change(&mid, now + 10, |ie| {
+            ie.dc.push(DcElement::dc("subject", "x"))
+        }));
+        assert!(s.set_locked(&IePid::new("IE1001").expect("pid"), true));
+        let mut extra = s.get("IE1002").expect("ie").into_owned();
+        extra.pid = IePid::new("IE77").expect("pid");
+        extra.datestamp = before[10].0;
+        s.put(extra);
+        assert_eq!(s.len(), 601);
+        let after = listed(&s, None);
+        assert_eq!(after.len(), 601, "each IE once");
+        assert!(after.windows(2).all(|w| w[0] < w[1]), "still in order");
+        assert_eq!(after.last().map(|x| x.1.as_str()), Some("IE1300"));
+        assert!(
+            after.contains(&(before[1].0, "IE1001".to_owned())),
+            "a lock keeps the datestamp"
+        );
+        assert!(s.get("IE1001").is_some_and(|ie| ie.locked));
+        assert!(
+            s.get("IE1300")
+                .is_some_and(|ie| ie.dc.values("subject").any(|v| v == "x"))
+        );
+        // Resuming after any position gives the rest, and a window starts where it says.
+        for k in [0, 9, 10, 11, 299, 599] {
+            let (d, pid) = after[k].clone();
+            let rest: Vec<_> = s
+                .after(Some((d, IePid::new(&pid).expect("pid"))), None)
+                .map(|ie| (ie.datestamp, ie.pid.to_string()))
+                .collect();
+            assert_eq!(rest, after[k + 1..], "after #{k}");
+        }
+        for from in [
+            None,
+            Some(after[0].0),
+            Some(after[10].0),
+            Some(after[400].0 + 1),
+            Some(now + 5),
+        ] {
+            let expected: Vec<_> = after
+                .iter()
+                .filter(|(d, _)| from.is_none_or(|f| *d >= f))
+                .cloned()
+                .collect();
+            assert_eq!(listed(&s, from), expected, "from {from:?}");
+            assert_eq!(
+                s.count(from, None, &|_| true),
+                expected.len() as u64,
+                "from {from:?}"
+            );
+            let until = after[200].0;
+            let window = expected.iter().filter(|(d, _)| *d <= until).count() as u64;
+            assert_eq!(
+                s.count(from, Some(until), &|_| true),
+                window,
+                "from {from:?} until"
+            );
+        }
+        assert_eq!(s.count(None, None, &|ie| ie.pid.as_str() == "IE77"), 1);
+    }
+
     #[test]
     fn changes_move_the_datestamp_forward_only() {
         let mut s = Store::generate(3, 1, "alma_sync", 1_700_000_000);
@@ -349,7 +608,7 @@ mod tests {
         let ie = s.get("IE1000").expect("ie");
         assert!(ie.datestamp >= latest, "never back in time");
         assert_eq!(
-            s.after(None).last().map(|i| i.datestamp),
+            s.after(None, None).last().map(|i| i.datestamp),
             Some(ie.datestamp),
             "indexed at its new datestamp"
         );

@@ -4,16 +4,18 @@
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 
-/// Waits for the child's first stdout line, `listening on <url>`, and returns the URL.
+/// Waits for the child's first stdout line, `listening on <url>`, and returns the URL; the rest
+/// of its stdout is read and dropped.
 pub fn listening_url(child: &mut Child) -> Result<String, String> {
     let out = child
         .stdout
         .take()
         .ok_or("the child's stdout is not piped")?;
     let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(out);
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    // Keep reading what it prints after: a closed pipe would fail its next line.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     line.trim()
         .strip_prefix("listening on ")
         .map(str::to_owned)
@@ -33,10 +35,19 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident set size (`VmHWM`) in MB; 0 where `/proc` is missing.
 pub fn peak_rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmHWM:")
+}
+
+/// Resident set size now (`VmRSS`) in MB; 0 where `/proc` is missing.
+pub fn rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS:")
+}
+
+fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }

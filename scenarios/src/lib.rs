@@ -84,7 +84,7 @@ impl Mocks {
                 let listed = mock_rosetta::Store::from_section(section, &c.rosetta.set, c.now)
                     .map_err(|e| e.to_string())?;
                 for ie in listed.all() {
-                    store.put(ie.clone());
+                    store.put(ie.into_owned());
                 }
                 store
             }

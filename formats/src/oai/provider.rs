@@ -33,18 +33,16 @@ pub struct ListQuery {
 impl ListQuery {
     /// True when a datestamp falls in `from`..=`until` (a day `until` covers the whole day).
     pub fn in_window(&self, datestamp: i64) -> bool {
-        if let Some((f, _)) = self.from
-            && datestamp < f
-        {
-            return false;
-        }
-        if let Some((u, day)) = self.until {
-            let end = if day { u + 86_399 } else { u };
-            if datestamp > end {
-                return false;
-            }
-        }
-        true
+        let (from, until) = self.bounds();
+        from.is_none_or(|f| datestamp >= f) && until.is_none_or(|u| datestamp <= u)
+    }
+
+    /// The window as inclusive unix seconds (a day `until` runs to the day's last second).
+    pub fn bounds(&self) -> (Option<i64>, Option<i64>) {
+        let until = self
+            .until
+            .map(|(u, day)| if day { u.saturating_add(86_399) } else { u });
+        (self.from.map(|(f, _)| f), until)
     }
 }
 
@@ -74,6 +72,16 @@ pub trait Repository {
         prefix: &str,
         f: &mut RecordSink<'_>,
     ) -> Result<(), OaiError>;
+    /// How many records the list holds (`completeListSize`). By default a walk over them all;
+    /// a repository that can count without building its records says so here.
+    fn count(&self, query: &ListQuery) -> Result<u64, OaiError> {
+        let mut total = 0u64;
+        self.for_each(query, None, &mut |_, _, _| {
+            total += 1;
+            Ok(true)
+        })?;
+        Ok(total)
+    }
     /// Calls `f` for each record of the list, in position order, strictly after `after`, until
     /// `f` returns `Ok(false)`. The repository applies the query (set, window, snapshot).
     fn for_each(
@@ -269,11 +277,7 @@ fn list(
                 until: until.map(|d| (d.unix(), d.granularity() == Granularity::Day)),
                 snapshot: repo.snapshot(),
             };
-            let mut total = 0u64;
-            repo.for_each(&q, None, &mut |_, _, _| {
-                total += 1;
-                Ok(true)
-            })?;
+            let total = repo.count(&q)?;
             if total == 0 {
                 return Err(OaiError::new(
                     ErrorCode::NoRecordsMatch,
