@@ -544,15 +544,24 @@ impl Harvester {
 
     /// A page reader with the record size limit.
     fn reader<'b>(&self, body: &'b [u8]) -> Result<PageReader<'b>, PageError> {
-        Ok(PageReader::new(body, self.options.payload)?
-            .with_max_record_bytes(self.options.max_record_bytes))
+        self.options.reader(body)
+    }
+
+    fn repaired<'b>(&self, body: &'b [u8]) -> (std::borrow::Cow<'b, [u8]>, Vec<String>) {
+        self.options.repaired(body)
+    }
+}
+
+impl HarvestOptions {
+    fn reader<'b>(&self, body: &'b [u8]) -> Result<PageReader<'b>, PageError> {
+        Ok(PageReader::new(body, self.payload)?.with_max_record_bytes(self.max_record_bytes))
     }
 
     /// With `invalid_xml_chars = "strip"`: the page without the characters XML 1.0 forbids,
     /// and a warning per record that held some (naming what was removed).
     fn repaired<'b>(&self, body: &'b [u8]) -> (std::borrow::Cow<'b, [u8]>, Vec<String>) {
         use std::borrow::Cow;
-        if self.options.invalid_xml_chars != crate::config::InvalidXmlChars::Strip {
+        if self.invalid_xml_chars != crate::config::InvalidXmlChars::Strip {
             return (Cow::Borrowed(body), Vec::new());
         }
         let Ok(text) = std::str::from_utf8(body) else {
@@ -590,7 +599,9 @@ impl Harvester {
             .collect();
         (Cow::Owned(clean.into_owned().into_bytes()), warnings)
     }
+}
 
+impl Harvester {
     /// A cursor over a list, page by page (for callers that do async work per page).
     pub fn cursor<'h>(
         &'h self,
@@ -605,6 +616,7 @@ impl Harvester {
         };
         ListCursor {
             harvester: self,
+            ahead: None,
             base_url: base_url.to_owned(),
             args: args.clone(),
             identifiers_only,
@@ -652,8 +664,90 @@ pub struct Page {
 }
 
 /// A list being harvested, page by page.
+/// A task's result; its panic goes on in the caller, a cancelled task is a failed request.
+fn joined<T>(r: Result<T, tokio::task::JoinError>, url: &str) -> Result<T, HarvestError> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(HarvestError::Transport {
+            url: url.to_owned(),
+            message: format!("cancelled: {e}"),
+            attempts: 1,
+        }),
+    }
+}
+
+/// The resumptionToken of a page, found without parsing it (from its end), when it is plainly
+/// written: no entity, no markup. Only a guess to request the next page early: the page's own
+/// parse decides, and a next page requested on a wrong guess is dropped and requested again.
+fn quick_token(body: &[u8]) -> Option<String> {
+    const OPEN: &[u8] = b"<resumptionToken";
+    const CLOSE: &[u8] = b"</resumptionToken>";
+    let tail = &body[body.len().saturating_sub(4096)..];
+    let at = tail.windows(OPEN.len()).rposition(|w| w == OPEN)?;
+    let rest = &tail[at + OPEN.len()..];
+    let gt = rest.iter().position(|&b| b == b'>')?;
+    if gt > 0 && rest[gt - 1] == b'/' {
+        return None;
+    }
+    let value = &rest[gt + 1..];
+    let end = value.windows(CLOSE.len()).position(|w| w == CLOSE)?;
+    let token = std::str::from_utf8(&value[..end]).ok()?.trim();
+    (!token.is_empty() && !token.contains(['&', '<'])).then(|| token.to_owned())
+}
+
+impl Drop for ListCursor<'_> {
+    /// A page requested ahead and not needed (the run stopped) is not fetched to the end.
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.ahead.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A list page read off the async threads: everything `next_page` needs of it.
+struct ParsedPage {
+    errors: Vec<OaiError>,
+    response_date: Datestamp,
+    items: Vec<Item>,
+    token: Option<formats::oai::ResumptionToken>,
+    /// Warnings of `invalid_xml_chars = "strip"`.
+    repairs: Vec<String>,
+}
+
+impl ParsedPage {
+    fn read(options: &HarvestOptions, body: &[u8]) -> Result<ParsedPage, PageError> {
+        let (body, repairs) = options.repaired(body);
+        let mut page = options.reader(&body)?;
+        let errors = page.errors().to_vec();
+        let response_date = page.response_date();
+        let mut items = Vec::new();
+        if errors.is_empty() {
+            for item in page.by_ref() {
+                items.push(item?);
+            }
+        }
+        Ok(ParsedPage {
+            errors,
+            response_date,
+            items,
+            token: page.resumption_token().cloned(),
+            repairs,
+        })
+    }
+}
+
+/// A page requested before it is needed: its request, and the task fetching it.
+type Ahead = (
+    Request,
+    tokio::task::JoinHandle<Result<(bytes::Bytes, Vec<Duration>), HarvestError>>,
+);
+
 pub struct ListCursor<'h> {
     harvester: &'h Harvester,
+    /// The next page, requested as soon as this page's token was seen (before this page is
+    /// parsed): the repository works on it while mdsync parses and processes.
+    ahead: Option<Ahead>,
     base_url: String,
     args: ListArgs,
     identifiers_only: bool,
@@ -672,7 +766,30 @@ impl ListCursor<'_> {
                 return Ok(None);
             };
             let url = format!("{}?{}", self.base_url, next.to_query());
-            let body = self.harvester.get(&url, &mut self.summary.waits).await?;
+            let body = match self.ahead.take() {
+                Some((request, task)) if request == next => {
+                    let (body, waits) = joined(task.await, &url)??;
+                    self.summary.waits.extend(waits);
+                    body
+                }
+                other => {
+                    if let Some((_, task)) = other {
+                        task.abort();
+                    }
+                    self.harvester.get(&url, &mut self.summary.waits).await?
+                }
+            };
+            if let Some(token) = quick_token(&body) {
+                let request = list_request(self.identifiers_only, ListRequest::Resume(token));
+                let url = format!("{}?{}", self.base_url, request.to_query());
+                let harvester = self.harvester.clone();
+                let task = tokio::spawn(async move {
+                    let mut waits = Vec::new();
+                    let body = harvester.get(&url, &mut waits).await?;
+                    Ok((body, waits))
+                });
+                self.ahead = Some((request, task));
+            }
             self.summary.pages += 1;
             let page_no = self.summary.pages;
             let parse = |source: PageError| {
@@ -683,21 +800,24 @@ impl ListCursor<'_> {
                 }
                 .hint()
             };
-            let (body, repairs) = self.harvester.repaired(&body);
-            self.summary.warnings.extend(repairs);
-            let mut page = self.harvester.reader(&body).map_err(parse)?;
-            if let Some(e) = page.errors().first().cloned() {
+            // Parsed on a blocking thread: the records of the page before are processed
+            // meanwhile (the stage fetches one page ahead), on the other core.
+            let options = opts.clone();
+            let parsed = tokio::task::spawn_blocking(move || ParsedPage::read(&options, &body));
+            let page = joined(parsed.await, &url)?.map_err(parse)?;
+            self.summary.warnings.extend(page.repairs);
+            if let Some(e) = page.errors.first().cloned() {
                 match e.code {
                     ErrorCode::NoRecordsMatch => {
                         // An empty window (first page) or a list whose remaining records changed
                         // meanwhile: the repository says the list ends here.
                         self.summary
                             .first_response_date
-                            .get_or_insert(page.response_date());
+                            .get_or_insert(page.response_date);
                         let info = PageInfo {
                             number: page_no,
                             records: 0,
-                            response_date: page.response_date(),
+                            response_date: page.response_date,
                             resume_with: None,
                             complete_list_size: None,
                         };
@@ -732,14 +852,11 @@ impl ListCursor<'_> {
             }
             self.summary
                 .first_response_date
-                .get_or_insert(page.response_date());
-            let mut items = Vec::new();
-            for item in page.by_ref() {
-                items.push(item.map_err(parse)?);
-            }
+                .get_or_insert(page.response_date);
+            let items = page.items;
             let records = items.len() as u64;
             self.summary.records += records;
-            let token = page.resumption_token().cloned();
+            let token = page.token;
             if let Some(size) = token.as_ref().and_then(|t| t.complete_list_size) {
                 self.summary.complete_list_size = Some(size);
             }
@@ -765,7 +882,7 @@ impl ListCursor<'_> {
             let info = PageInfo {
                 number: page_no,
                 records,
-                response_date: page.response_date(),
+                response_date: page.response_date,
                 resume_with,
                 complete_list_size: self.summary.complete_list_size,
             };
@@ -790,6 +907,41 @@ impl ListCursor<'_> {
                 self.summary.records
             ));
         }
-        Ok(self.summary)
+        Ok(std::mem::take(&mut self.summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick_token;
+
+    #[test]
+    fn a_plain_token_is_found_from_the_end_and_anything_unusual_is_left_to_the_parse() {
+        let page = |tail: &str| {
+            format!("<OAI-PMH><ListRecords><record>x</record>{tail}</ListRecords></OAI-PMH>")
+        };
+        let t = |tail: &str| quick_token(page(tail).as_bytes());
+        assert_eq!(
+            t(r#"<resumptionToken cursor="0" completeListSize="9">abc.123</resumptionToken>"#),
+            Some("abc.123".to_owned())
+        );
+        assert_eq!(
+            t("<resumptionToken>\n  abc \n</resumptionToken>"),
+            Some("abc".to_owned())
+        );
+        assert_eq!(
+            t(r#"<resumptionToken completeListSize="9" cursor="8"/>"#),
+            None,
+            "the last page"
+        );
+        assert_eq!(t("<resumptionToken></resumptionToken>"), None);
+        assert_eq!(
+            t("<resumptionToken>a&amp;b</resumptionToken>"),
+            None,
+            "escaped: the parse decides"
+        );
+        assert_eq!(t("<resumptionToken><![CDATA[a]]></resumptionToken>"), None);
+        assert_eq!(t(""), None);
+        assert_eq!(quick_token(b"<resumptionToken>abc"), None, "truncated");
     }
 }

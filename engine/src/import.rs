@@ -84,20 +84,43 @@ pub fn import_dc(
     DcRecord::new(
         dc.elements
             .iter()
-            .filter(|e| {
-                let v = e.value.trim();
-                !(e.name == "identifier"
-                    && (v == oai_id || Some(v) == alma.as_deref() || Some(v) == delivery))
-            })
+            .filter(|e| !round_trip_identifier(e, oai_id, alma.as_deref(), delivery))
             .cloned()
             .collect(),
     )
+}
+
+/// True for an identifier the round trip itself produces (see [`import_dc`]).
+fn round_trip_identifier(
+    e: &formats::dc::DcElement,
+    oai_id: &str,
+    alma: Option<&str>,
+    delivery: Option<&str>,
+) -> bool {
+    let v = e.value.trim();
+    e.name == "identifier" && (v == oai_id || Some(v) == alma || Some(v) == delivery)
 }
 
 /// The import's fingerprint of an IE's (import) DC: dumbed down, as a multiset. The harvest
 /// compares Rosetta's side with the same projection (like with like).
 pub fn import_fingerprint(dc: &DcRecord) -> String {
     dc.dumb_down().fingerprint(Comparison::Multiset).to_string()
+}
+
+/// `import_fingerprint(&import_dc(dc, …))`, without building either record: the check every
+/// unchanged record costs.
+pub fn import_fingerprint_of(
+    dc: &DcRecord,
+    oai_id: &str,
+    mms: Option<&str>,
+    delivery: Option<&str>,
+) -> String {
+    let alma = mms.map(|m| format!("alma_{m}"));
+    dc.dumb_fingerprint_where(
+        |e| !round_trip_identifier(e, oai_id, alma.as_deref(), delivery),
+        Comparison::Multiset,
+    )
+    .to_string()
 }
 
 fn field_line(f: &formats::marc::DataField) -> String {
@@ -259,7 +282,9 @@ impl Stage for Ctx<'_> {
         self.breaker.saw_record();
         // A state read that fails is this record's error, never "not seen": that would turn
         // off echo suppression and conflict detection for it.
-        let known = match self.state.record(SOURCE, &item.header().identifier) {
+        // Brief: the import never reads the IE's stored DC, and reads the base only when it
+        // merges (most records are unchanged: a lookup a record is the run's cost).
+        let known = match self.state.record_brief(SOURCE, &item.header().identifier) {
             Ok(k) => k,
             Err(e) => {
                 let out = RecordOutcome::error(
@@ -477,14 +502,14 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         return fail(out, "no Dublin Core metadata".to_owned());
     };
     let delivery = delivery_url(ctx.cfg, pid.as_str());
-    let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
-    let fingerprint = import_fingerprint(&dc);
+    let fingerprint = import_fingerprint_of(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     if known.as_ref().is_some_and(|k| {
         k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
     }) {
         out.outcome = Outcome::Unchanged;
         return Ok((out, Some(fingerprint), None));
     }
+    let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     out.title = dc.values("title").next().map(str::to_owned);
     let fields = crosswalk::dc_to_marc(&dc, &id);
     // A refused or failed call is the record's `error` whatever was planned (a write Alma
@@ -543,7 +568,11 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             out.mms_id = Some(mms.to_string());
             // Three-way, value by value against the base (what both sides held after the last
             // sync): Rosetta's changes since then are carried, Alma's own are kept.
-            let base = match known.and_then(|k| k.base.as_deref()) {
+            let stored_base = match ctx.state.record_base(SOURCE, &id) {
+                Ok(b) => b,
+                Err(e) => return fail(out, format!("reading the state store: {e}")),
+            };
+            let base = match stored_base.as_deref() {
                 Some(x) => match DcRecord::read(x) {
                     Ok(b) => b,
                     Err(e) => {
@@ -916,6 +945,30 @@ mod tests {
 
     fn cfg() -> Config {
         crate::config::seed_config("")
+    }
+
+    #[test]
+    fn the_quick_fingerprint_is_the_fingerprint_of_the_import_dc() {
+        use formats::dc::DcElement;
+        let mut records: Vec<DcRecord> = mockdata::ies(300, 5).map(|ie| ie.dc).collect();
+        records.push(DcRecord::new(vec![
+            DcElement::dc("identifier", " oai:d4I1-pubam:IE1000 "),
+            DcElement::dc("identifier", "alma_991234"),
+            DcElement::dc("identifier", "https://d/IE1000"),
+            DcElement::dcterms("bibliographicCitation", "x").with_lang("en"),
+            DcElement::dcterms("notAProperty", "dropped when dumbed down"),
+            DcElement::dc("title", "Same").with_type("x:y"),
+            DcElement::dc("title", "Same"),
+        ]));
+        for dc in &records {
+            for (mms, delivery) in [(None, None), (Some("991234"), Some("https://d/IE1000"))] {
+                assert_eq!(
+                    import_fingerprint_of(dc, "oai:d4I1-pubam:IE1000", mms, delivery),
+                    import_fingerprint(&import_dc(dc, "oai:d4I1-pubam:IE1000", mms, delivery)),
+                    "{dc:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -602,9 +602,12 @@ pub(crate) async fn drive<S: Stage>(
                 cursor.next_page().await
             }
         };
-        let (stopped, fetched) = tokio::join!(
-            process_page(stage, report, items, concurrency, &opts.interrupt),
-            fetch_next
+        // The fetch is polled first, so its request is out before the records take the thread;
+        // `process_page` yields now and then, so the answer is read (and handed to a parsing
+        // thread) as soon as it arrives, even when no record waits for the network.
+        let (fetched, stopped) = tokio::join!(
+            fetch_next,
+            process_page(stage, report, items, concurrency, &opts.interrupt)
         );
         let stopped = match stopped {
             Ok(s) => s,
@@ -917,7 +920,12 @@ async fn process_page<S: Stage>(
     }))
     .buffered(concurrency.max(1));
     let mut stopped = false;
+    let mut done = 0u32;
     while let Some((item, result)) = results.next().await {
+        done += 1;
+        if done.is_multiple_of(16) {
+            tokio::task::yield_now().await;
+        }
         match result {
             None => {
                 report.harvested = report.harvested.saturating_sub(1);

@@ -395,6 +395,35 @@ impl StateStore {
         )
     }
 
+    /// A record without its two DC documents (`dc` and `base` are `None`): what deciding that
+    /// a record is unchanged needs, without reading kilobytes a record.
+    pub fn record_brief(
+        &self,
+        source: &str,
+        identifier: &str,
+    ) -> Result<Option<RecordState>, StateError> {
+        self.one(
+            "SELECT identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, NULL, NULL FROM records WHERE source = ?1 AND identifier = ?2",
+            params![source, identifier],
+            record_row,
+        )
+    }
+
+    /// A record's three-way base (`RecordState::base`), if it has one.
+    pub fn record_base(
+        &self,
+        source: &str,
+        identifier: &str,
+    ) -> Result<Option<String>, StateError> {
+        Ok(self
+            .one(
+                "SELECT base FROM records WHERE source = ?1 AND identifier = ?2",
+                params![source, identifier],
+                |r| r.get::<_, Option<String>>(0),
+            )?
+            .flatten())
+    }
+
     pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
         self.exec(
                 "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc, base)

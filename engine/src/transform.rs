@@ -36,10 +36,7 @@ fn xsltproc() -> String {
 /// A file's SHA-256 as plans and review pages show it (lower-case hex).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    formats::hex(&sha2::Sha256::digest(bytes))
 }
 
 impl Transform {

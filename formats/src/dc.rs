@@ -369,22 +369,83 @@ impl DcRecord {
     /// (up to SHA-256 collisions). Each element is length-prefixed so no two records share an
     /// encoding.
     pub fn fingerprint(&self, mode: Comparison) -> Fingerprint {
-        let mut encoded: Vec<Vec<u8>> = self.elements.iter().map(encode_element).collect();
-        if mode == Comparison::Multiset {
-            encoded.sort();
-        }
-        let mut h = Sha256::new();
-        h.update(match mode {
-            Comparison::Exact => b"dc-exact-v1\0".as_slice(),
-            Comparison::Multiset => b"dc-multiset-v1\0".as_slice(),
-        });
-        for e in &encoded {
-            h.update((e.len() as u64).to_be_bytes());
-            h.update(e);
-        }
-        Fingerprint(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        fingerprint_of(self.elements.iter().map(Encoded::from), mode)
     }
 
+    /// `self` with only the elements `keep` keeps, dumbed down ([`DcRecord::dumb_down`]),
+    /// fingerprinted under `mode` — without building that record (the import's per-record
+    /// check).
+    pub fn dumb_fingerprint_where(
+        &self,
+        keep: impl Fn(&DcElement) -> bool,
+        mode: Comparison,
+    ) -> Fingerprint {
+        let dumbed = self.elements.iter().filter(|e| keep(e)).filter_map(|e| {
+            let parent = match e.ns {
+                DcNs::Dc => dc_element(&e.name),
+                DcNs::Dcterms => refinement_parent(&e.name),
+            }?;
+            Some(Encoded {
+                ns: DcNs::Dc,
+                name: parent,
+                lang: e.lang.as_deref(),
+                xsi_type: None,
+                value: &e.value,
+            })
+        });
+        fingerprint_of(dumbed, mode)
+    }
+}
+
+/// An element's parts as the fingerprint encodes them.
+struct Encoded<'a> {
+    ns: DcNs,
+    name: &'a str,
+    lang: Option<&'a str>,
+    xsi_type: Option<&'a str>,
+    value: &'a str,
+}
+
+impl<'a> From<&'a DcElement> for Encoded<'a> {
+    fn from(e: &'a DcElement) -> Self {
+        Encoded {
+            ns: e.ns,
+            name: &e.name,
+            lang: e.lang.as_deref(),
+            xsi_type: e.xsi_type.as_deref(),
+            value: &e.value,
+        }
+    }
+}
+
+fn fingerprint_of<'a>(
+    elements: impl Iterator<Item = Encoded<'a>>,
+    mode: Comparison,
+) -> Fingerprint {
+    // Every element encoded into one buffer (one allocation), sorted as slices.
+    let mut buf = Vec::with_capacity(512);
+    let mut spans = Vec::with_capacity(16);
+    for e in elements {
+        let start = buf.len();
+        encode_element(&e, &mut buf);
+        spans.push(start..buf.len());
+    }
+    if mode == Comparison::Multiset {
+        spans.sort_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
+    }
+    let mut h = Sha256::new();
+    h.update(match mode {
+        Comparison::Exact => b"dc-exact-v1\0".as_slice(),
+        Comparison::Multiset => b"dc-multiset-v1\0".as_slice(),
+    });
+    for span in spans {
+        h.update((span.len() as u64).to_be_bytes());
+        h.update(&buf[span]);
+    }
+    Fingerprint(crate::hex(&h.finalize()))
+}
+
+impl DcRecord {
     /// Serialises the record in a container. `oai_dc` dumbs qualified elements down first.
     pub fn write(&self, container: Container) -> Result<String, WriteError> {
         let mut w = XmlWriter::new();
@@ -515,18 +576,16 @@ fn is_ncname(s: &str) -> bool {
         && c.all(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.'))
 }
 
-fn encode_element(e: &DcElement) -> Vec<u8> {
-    let mut out = Vec::with_capacity(e.value.len() + 32);
+fn encode_element(e: &Encoded<'_>, out: &mut Vec<u8>) {
     let mut field = |s: &str| {
         out.extend_from_slice(&(s.len() as u32).to_be_bytes());
         out.extend_from_slice(s.as_bytes());
     };
     field(e.ns.uri());
-    field(&e.name);
-    field(e.lang.as_deref().unwrap_or("\u{0}none"));
-    field(e.xsi_type.as_deref().unwrap_or("\u{0}none"));
-    field(&e.value);
-    out
+    field(e.name);
+    field(e.lang.unwrap_or("\u{0}none"));
+    field(e.xsi_type.unwrap_or("\u{0}none"));
+    field(e.value);
 }
 
 #[cfg(test)]

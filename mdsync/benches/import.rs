@@ -62,6 +62,10 @@ fn main() {
             first / again
         );
         per_record.push(first / n as f64);
+        println!(
+            "  both mocks (this bench process): peak RSS {:.0} MB",
+            mockkit::proc::peak_rss_mb(std::process::id())
+        );
         rt.block_on(mocks.shutdown());
         let _ = std::fs::remove_dir_all(&dir);
     }

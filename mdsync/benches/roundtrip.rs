@@ -117,6 +117,10 @@ path = "{}"
         "apply   {m:>7} packages:                {secs:>7.2} s ({:>6.0} packages/s), peak RSS {rss3:.0} MB",
         m as f64 / secs
     );
+    println!(
+        "both mocks (this bench process): peak RSS {:.0} MB",
+        mockkit::proc::peak_rss_mb(std::process::id())
+    );
     rt.block_on(mocks.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -707,7 +707,7 @@ impl Store {
         marc.fields.retain(|f| f.tag() != "005");
         h.update(dc.as_bytes());
         h.update(marc.write(MarcNs::Slim).unwrap_or_default().as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        formats::hex(&h.finalize())
     }
 
     /// Runs General Publishing for one bib: a changed published form gets a new datestamp.
