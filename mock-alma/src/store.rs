@@ -412,8 +412,13 @@ impl Store {
 
     /// How many bibs there are, stored and generated (a walk over the stored ones).
     pub fn len(&self) -> usize {
+        self.bibs.len() + self.generated_not_hidden()
+    }
+
+    /// How many generated bibs are neither stored (changed) nor gone: a walk over those.
+    fn generated_not_hidden(&self) -> usize {
         let Some(g) = &self.generated else {
-            return self.bibs.len();
+            return 0;
         };
         let hidden = self
             .bibs
@@ -421,7 +426,7 @@ impl Store {
             .chain(&self.removed)
             .filter(|m| g.index_of(m.as_str()).is_some())
             .count();
-        self.bibs.len() + g.ies.len() - hidden
+        g.ies.len() - hidden
     }
 
     pub fn is_empty(&self) -> bool {
@@ -541,15 +546,7 @@ impl Store {
             .filter(|p| p.seq <= snapshot && in_window(p.datestamp))
             .count();
         let generated = match &self.generated {
-            Some(g) if g.published_at.is_some_and(in_window) => {
-                let hidden = self
-                    .bibs
-                    .keys()
-                    .chain(&self.removed)
-                    .filter(|m| g.index_of(m.as_str()).is_some())
-                    .count();
-                g.ies.len() - hidden
-            }
+            Some(g) if g.published_at.is_some_and(in_window) => self.generated_not_hidden(),
             _ => 0,
         };
         (stored + generated) as u64
@@ -780,10 +777,9 @@ impl Store {
         if first_run {
             // Publishing's first run: every generated bib goes out at once (built when listed).
             self.clock = self.clock.max(now);
-            let hidden = self.bibs.len() + self.removed.len();
+            first = self.generated_not_hidden();
             if let Some(g) = self.generated.as_mut() {
                 g.published_at = Some(self.clock);
-                first = g.ies.len().saturating_sub(hidden);
             }
             self.seq += first as u64;
         }
