@@ -422,27 +422,56 @@ fn fingerprint_of<'a>(
     elements: impl Iterator<Item = Encoded<'a>>,
     mode: Comparison,
 ) -> Fingerprint {
-    // Every element encoded into one buffer (one allocation), sorted as slices.
-    let mut buf = Vec::with_capacity(512);
-    let mut spans = Vec::with_capacity(16);
-    for e in elements {
-        let start = buf.len();
-        encode_element(&e, &mut buf);
-        spans.push(start..buf.len());
-    }
+    // Hashed from the values where they are (no copy); a multiset sorted by the order of the
+    // encodings' bytes (`Encoded::cmp_encoded`), which is what the fingerprint has always been.
+    let mut parts: Vec<Encoded<'a>> = elements.collect();
     if mode == Comparison::Multiset {
-        spans.sort_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
+        parts.sort_by(Encoded::cmp_encoded);
     }
     let mut h = Sha256::new();
     h.update(match mode {
         Comparison::Exact => b"dc-exact-v1\0".as_slice(),
         Comparison::Multiset => b"dc-multiset-v1\0".as_slice(),
     });
-    for span in spans {
-        h.update((span.len() as u64).to_be_bytes());
-        h.update(&buf[span]);
+    for e in &parts {
+        let fields = e.fields();
+        let len: usize = fields.iter().map(|f| 4 + f.len()).sum();
+        h.update((len as u64).to_be_bytes());
+        for f in fields {
+            h.update((f.len() as u32).to_be_bytes());
+            h.update(f.as_bytes());
+        }
     }
     Fingerprint(crate::hex(&h.finalize()))
+}
+
+impl Encoded<'_> {
+    /// The five fields in the order they are encoded: each as a big-endian `u32` length and
+    /// its bytes.
+    fn fields(&self) -> [&str; 5] {
+        [
+            self.ns.uri(),
+            self.name,
+            self.lang.unwrap_or("\u{0}none"),
+            self.xsi_type.unwrap_or("\u{0}none"),
+            self.value,
+        ]
+    }
+
+    /// The order of two encodings' bytes, without encoding: field by field, the length first
+    /// (a big-endian prefix orders as the number), then the bytes (of equal length).
+    fn cmp_encoded(a: &Self, b: &Self) -> std::cmp::Ordering {
+        a.fields()
+            .iter()
+            .zip(b.fields().iter())
+            .map(|(x, y)| {
+                x.len()
+                    .cmp(&y.len())
+                    .then_with(|| x.as_bytes().cmp(y.as_bytes()))
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
 }
 
 impl DcRecord {
@@ -576,21 +605,71 @@ fn is_ncname(s: &str) -> bool {
         && c.all(|ch| ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.'))
 }
 
-fn encode_element(e: &Encoded<'_>, out: &mut Vec<u8>) {
-    let mut field = |s: &str| {
-        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-        out.extend_from_slice(s.as_bytes());
-    };
-    field(e.ns.uri());
-    field(e.name);
-    field(e.lang.unwrap_or("\u{0}none"));
-    field(e.xsi_type.unwrap_or("\u{0}none"));
-    field(e.value);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fingerprint as it was first written (every element encoded into one buffer, the
+    /// encodings sorted as bytes): stored fingerprints were made this way, so any faster
+    /// computation must give exactly the same.
+    fn reference_fingerprint(rec: &DcRecord, mode: Comparison) -> Fingerprint {
+        let mut encoded: Vec<Vec<u8>> = rec
+            .elements
+            .iter()
+            .map(|e| {
+                let mut out = Vec::new();
+                for f in Encoded::from(e).fields() {
+                    out.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                    out.extend_from_slice(f.as_bytes());
+                }
+                out
+            })
+            .collect();
+        if mode == Comparison::Multiset {
+            encoded.sort();
+        }
+        let mut h = Sha256::new();
+        h.update(match mode {
+            Comparison::Exact => b"dc-exact-v1\0".as_slice(),
+            Comparison::Multiset => b"dc-multiset-v1\0".as_slice(),
+        });
+        for e in encoded {
+            h.update((e.len() as u64).to_be_bytes());
+            h.update(&e);
+        }
+        Fingerprint(crate::hex(&h.finalize()))
+    }
+
+    #[test]
+    fn fingerprints_are_what_stores_hold() {
+        let mut rec = seed();
+        // Same lengths, different bytes; a prefix of another value; an empty one; a language.
+        rec.elements.push(DcElement::dc("subject", "abc"));
+        rec.elements.push(DcElement::dc("subject", "abd"));
+        rec.elements.push(DcElement::dc("subject", "ab"));
+        rec.elements.push(DcElement::dc("subject", ""));
+        rec.elements
+            .push(DcElement::dc("subject", "abc").with_lang("en"));
+        for mode in [Comparison::Exact, Comparison::Multiset] {
+            assert_eq!(
+                rec.fingerprint(mode),
+                reference_fingerprint(&rec, mode),
+                "{mode:?}"
+            );
+            let mut reversed = rec.clone();
+            reversed.elements.reverse();
+            assert_eq!(
+                reversed.fingerprint(mode),
+                reference_fingerprint(&reversed, mode),
+                "{mode:?}"
+            );
+        }
+        // The seed record's, as every store since the first schema holds it.
+        assert_eq!(
+            seed().fingerprint(Comparison::Multiset).to_string(),
+            "78b02c8e0878aec8f19d45990d6507c5d5b827f0b3d9e2b27124c73af47b6be9"
+        );
+    }
 
     fn seed() -> DcRecord {
         DcRecord::new(vec![
