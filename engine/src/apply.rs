@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::{RosettaClient, package_dc};
 use crate::stage::StageError;
+use crate::stage::StageKind;
 use crate::state::{PackageRow, RunRecord, StateStore};
 use crate::update_dir::{PendingFile, Settled, UpdateDir, pid_of};
 
@@ -53,9 +54,9 @@ pub async fn apply(
     let run = if opts.dry_run {
         None
     } else {
-        Some(state.start_run("apply", &format!("limit={:?}", opts.limit))?)
+        Some(state.start_run(StageKind::Apply, &format!("limit={:?}", opts.limit))?)
     };
-    let mut report = Report::new("apply", run, opts.dry_run);
+    let mut report = Report::new(StageKind::Apply, run, opts.dry_run);
     report.update_dir = Some(dir.root().display().to_string());
     let as_run = crate::stage::RunOptions {
         dry_run: opts.dry_run,
@@ -103,7 +104,7 @@ pub async fn apply(
         report.harvested += 1;
         if let Some(hook) = &opts.progress {
             hook.tell(crate::stage::Progress {
-                stage: "apply",
+                stage: StageKind::Apply,
                 done: report.harvested,
                 total: Some(total),
             });

@@ -14,6 +14,7 @@ use crate::alma::{AlmaClient, AlmaError};
 use crate::config::Config;
 use crate::harvest::Harvester;
 pub use crate::report::{Outcome, RecordOutcome, Report};
+use crate::stage::StageKind;
 use crate::stage::{ListSource, Processed, Stage, StageError, Stop};
 pub use crate::stage::{RunOptions, window_from};
 use crate::state::{RecordState, RunRecord, StateStore};
@@ -179,7 +180,7 @@ pub async fn import(
         None
     } else {
         Some(state.start_run(
-            "import",
+            StageKind::Import,
             &format!(
                 "full={} limit={:?} from={:?} until={:?}",
                 opts.full,
@@ -203,7 +204,7 @@ pub async fn import(
         restore: std::sync::Mutex::new(std::collections::HashMap::new()),
         planned_reads: std::sync::atomic::AtomicU64::new(0),
     };
-    let mut report = Report::new("import", run, opts.dry_run);
+    let mut report = Report::new(StageKind::Import, run, opts.dry_run);
     let direction = crate::stage::Direction::RosettaToAlma;
     if let Some(why) = crate::stage::breaker_guard(state, direction, opts)? {
         report.stopped = Some(why);

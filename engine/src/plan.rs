@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::report::{RecordHook, RecordOutcome, Report};
+use crate::stage::StageKind;
 use crate::stage::{Plan, PlannedRecord};
 
 /// The outcomes a plan carries out (the rest are reported in it, not executed).
@@ -19,7 +20,7 @@ pub struct PlanWriter {
 }
 
 impl PlanWriter {
-    pub fn create(path: &Path, stage: &str) -> Result<PlanWriter, PlanError> {
+    pub fn create(path: &Path, stage: StageKind) -> Result<PlanWriter, PlanError> {
         let io =
             |e: std::io::Error| PlanError(format!("cannot write the plan {}: {e}", path.display()));
         let file = std::fs::File::create(path).map_err(io)?;
@@ -27,7 +28,7 @@ impl PlanWriter {
         write!(
             out,
             "{{\"schema\":1,\"kind\":\"mdsync-plan\",\"stage\":{},\"records\":[",
-            serde_json::to_string(stage).unwrap_or_default()
+            serde_json::to_string(&stage).unwrap_or_default()
         )
         .map_err(io)?;
         Ok(PlanWriter {
@@ -103,12 +104,12 @@ pub fn read_plan(path: &Path) -> Result<Plan, PlanError> {
     if v["kind"] != "mdsync-plan" || v["schema"] != 1 {
         return Err(bad("not an mdsync plan (schema 1)".to_owned()));
     }
-    let stage = v["stage"].as_str().unwrap_or_default().to_owned();
-    if stage != "import" && stage != "harvest" {
+    let text = v["stage"].as_str().unwrap_or_default();
+    let Some(stage) = StageKind::parse(text).filter(|s| s.has_plans()) else {
         return Err(bad(format!(
-            "a plan of stage {stage:?}; import and harvest plans execute"
+            "a plan of stage {text:?}; import and harvest plans execute"
         )));
-    }
+    };
     let mut plan = Plan {
         stage,
         transform_sha256: v["summary"]["transform_sha256"].as_str().map(str::to_owned),

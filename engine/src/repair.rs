@@ -25,6 +25,7 @@ use crate::import::import_dc;
 use crate::policy::dc_diff;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::RosettaClient;
+use crate::stage::StageKind;
 use crate::stage::{Breaker, RunOptions, StageError};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
 use crate::update_dir::{UpdateDir, package_name};
@@ -69,12 +70,12 @@ pub async fn repair_duplicates(
         (None, None)
     } else {
         (
-            Some(state.start_run("import", flags)?),
-            Some(state.start_run("harvest", flags)?),
+            Some(state.start_run(StageKind::Import, flags)?),
+            Some(state.start_run(StageKind::Harvest, flags)?),
         )
     };
-    let mut bibs = Report::new("import", bib_run, opts.dry_run);
-    let mut ies = Report::new("harvest", ie_run, opts.dry_run);
+    let mut bibs = Report::new(StageKind::Import, bib_run, opts.dry_run);
+    let mut ies = Report::new(StageKind::Harvest, ie_run, opts.dry_run);
     ies.update_dir = Some(dir.root().display().to_string());
     if !opts.dry_run && dir.create_root()? {
         ies.warnings.push(format!(

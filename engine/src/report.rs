@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::stage::StageKind;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -209,7 +210,7 @@ impl std::fmt::Debug for RecordHook {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub schema: u32,
-    pub stage: &'static str,
+    pub stage: StageKind,
     pub run: Option<i64>,
     pub dry_run: bool,
     pub counts: BTreeMap<&'static str, u64>,
@@ -258,7 +259,7 @@ pub struct BreakerView {
 }
 
 impl Report {
-    pub fn new(stage: &'static str, run: Option<i64>, dry_run: bool) -> Self {
+    pub fn new(stage: StageKind, run: Option<i64>, dry_run: bool) -> Self {
         Report {
             schema: 1,
             stage,

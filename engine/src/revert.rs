@@ -20,6 +20,7 @@ use crate::import::import_dc;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::RosettaClient;
 use crate::stage::StageError;
+use crate::stage::StageKind;
 use crate::state::{RunRecord, RunRecordRow, StateStore};
 use crate::update_dir::{UpdateDir, package_name};
 
@@ -44,18 +45,18 @@ pub async fn revert(
             "no run {run} in the state store"
         )));
     };
-    if !matches!(target.stage.as_str(), "import" | "harvest") {
+    let Some(reverted @ (StageKind::Import | StageKind::Harvest)) = target.kind() else {
         return Err(StageError::Config(format!(
             "run {run} is a {} run: only import and harvest runs change records (apply carries out a harvest's packages: revert that harvest)",
             target.stage
         )));
-    }
+    };
     let this = if dry_run {
         None
     } else {
-        Some(state.start_run("revert", &format!("run={run}"))?)
+        Some(state.start_run(StageKind::Revert, &format!("run={run}"))?)
     };
-    let mut report = Report::new("revert", this, dry_run);
+    let mut report = Report::new(StageKind::Revert, this, dry_run);
     // A revert writes like any run of its direction: a tripped breaker holds it (unless it is
     // the revert of the run that tripped it), and it is weighed whole before any write.
     let opts = crate::stage::RunOptions {
@@ -63,7 +64,7 @@ pub async fn revert(
         force,
         ..crate::stage::RunOptions::default()
     };
-    let direction = crate::stage::Direction::of_stage(&target.stage);
+    let direction = crate::stage::Direction::of_stage(reverted);
     let reverts_the_trip = state
         .trip(direction.as_str())?
         .is_some_and(|t| t.run == Some(run));
@@ -73,7 +74,7 @@ pub async fn revert(
         return Ok(report);
     }
     let rows = state.run_records(run)?;
-    let source = if target.stage == "import" {
+    let source = if reverted == StageKind::Import {
         crate::import::SOURCE
     } else {
         crate::updates::SOURCE
@@ -99,8 +100,8 @@ pub async fn revert(
             mms_id: row.mms_id.clone(),
             ..RecordOutcome::error(row.identifier.clone(), None)
         };
-        let result = match target.stage.as_str() {
-            "import" => revert_bib(cfg, state, clients.alma, run, &row, dry_run).await,
+        let result = match reverted {
+            StageKind::Import => revert_bib(cfg, state, clients.alma, run, &row, dry_run).await,
             _ => revert_dc(cfg, state, clients.rosetta, run, &row, dry_run).await,
         };
         let mut previous_now = None;

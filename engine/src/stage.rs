@@ -149,7 +149,7 @@ impl Retries {
 /// that were shown.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    pub stage: String,
+    pub stage: StageKind,
     pub records: std::collections::BTreeMap<String, PlannedRecord>,
     /// The SHA-256 of the harvest's `transform` stylesheet when the plan was made.
     pub transform_sha256: Option<String>,
@@ -207,7 +207,7 @@ pub fn identifier_selected(identifier: &str, only: &[String]) -> bool {
 /// How far a run is: records (or packages) done, and the total when the source says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    pub stage: &'static str,
+    pub stage: StageKind,
     pub done: u64,
     pub total: Option<u64>,
 }
@@ -268,6 +268,88 @@ pub(crate) struct Breaker {
     tripped: std::sync::atomic::AtomicBool,
 }
 
+/// A stage of the round trip: what a run, a report, a plan and the `runs` table name. Its text
+/// (`import`, …) is what reports, plans and the state store have always held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    /// Rosetta → Alma: bibs and remote representations.
+    #[default]
+    Import,
+    /// Alma → Rosetta: updateMD packages.
+    Harvest,
+    /// The packages through IEWebServices.
+    Apply,
+    /// Undoing a run.
+    Revert,
+    /// Removing duplicate bibs (`repair --duplicates`).
+    Repair,
+}
+
+impl StageKind {
+    pub const ALL: [StageKind; 5] = [
+        StageKind::Import,
+        StageKind::Harvest,
+        StageKind::Apply,
+        StageKind::Revert,
+        StageKind::Repair,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Import => "import",
+            StageKind::Harvest => "harvest",
+            StageKind::Apply => "apply",
+            StageKind::Revert => "revert",
+            StageKind::Repair => "repair",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StageKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether `--dry-run --plan` writes a plan of this stage that `mdsync execute` runs.
+    pub fn has_plans(self) -> bool {
+        matches!(self, StageKind::Import | StageKind::Harvest)
+    }
+}
+
+impl std::fmt::Display for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for StageKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        StageKind::parse(s).ok_or_else(|| {
+            format!(
+                "{s:?} is not a stage ({})",
+                Self::ALL.map(StageKind::as_str).join(", ")
+            )
+        })
+    }
+}
+
+/// The stages `sync` runs, in order: the import, the harvest, and, with IEWebServices
+/// (`rosetta.soap_url`), the apply of the harvest's packages; never in a dry run, whose harvest
+/// wrote no package to apply. Without IEWebServices, Rosetta's own job applies them.
+pub fn sync_stages(soap: bool, dry_run: bool) -> &'static [StageKind] {
+    if soap && !dry_run {
+        &[StageKind::Import, StageKind::Harvest, StageKind::Apply]
+    } else {
+        &[StageKind::Import, StageKind::Harvest]
+    }
+}
+
+/// `sync`'s stop rule: a stage that stopped (a spent quota, an unreachable system, a tripped
+/// breaker, an interrupt) ends the round trip there; one with record errors does not.
+pub fn sync_goes_on(after: &Report) -> bool {
+    after.stopped.is_none()
+}
+
 /// Which way a run writes: the circuit breaker trips per state file and per direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -292,11 +374,12 @@ impl Direction {
     }
 
     /// The direction a stage writes in.
-    pub fn of_stage(stage: &str) -> Direction {
-        if stage == "import" {
-            Direction::RosettaToAlma
-        } else {
-            Direction::AlmaToRosetta
+    pub fn of_stage(stage: StageKind) -> Direction {
+        match stage {
+            StageKind::Import => Direction::RosettaToAlma,
+            StageKind::Harvest | StageKind::Apply | StageKind::Revert | StageKind::Repair => {
+                Direction::AlmaToRosetta
+            }
         }
     }
 }

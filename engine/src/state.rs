@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::stage::StageKind;
 use rusqlite::{Connection, OptionalExtension, params};
 
 #[derive(Debug, thiserror::Error)]
@@ -454,11 +455,11 @@ impl StateStore {
             .map_err(|e| self.sql(e))
     }
 
-    pub fn start_run(&self, stage: &str, flags: &str) -> Result<i64, StateError> {
+    pub fn start_run(&self, stage: StageKind, flags: &str) -> Result<i64, StateError> {
         self.conn
             .execute(
                 "INSERT INTO runs (stage, started, flags) VALUES (?1, ?2, ?3)",
-                params![stage, now_text(), flags],
+                params![stage.as_str(), now_text(), flags],
             )
             .map_err(|e| self.sql(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -782,6 +783,13 @@ pub struct RunSummary {
     /// Outcome counts as JSON (`{"created": 3}`); `None` for a run that did not finish.
     pub counts: Option<String>,
     pub flags: Option<String>,
+}
+
+impl RunSummary {
+    /// The run's stage; `None` for a text this version does not know.
+    pub fn kind(&self) -> Option<StageKind> {
+        StageKind::parse(&self.stage)
+    }
 }
 
 /// One record of a run, as `mdsync history --run N` lists it.

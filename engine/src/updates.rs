@@ -17,6 +17,7 @@ use crate::import::{import_dc, import_fingerprint};
 use crate::policy::{Policy, dc_diff};
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::{RosettaClient, RosettaError};
+use crate::stage::StageKind;
 use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
 use crate::update_dir::{Settled, UpdateDir, package_name};
@@ -231,11 +232,11 @@ pub async fn harvest(
         None
     } else {
         Some(state.start_run(
-            "harvest",
+            StageKind::Harvest,
             &format!("full={} limit={:?}", opts.full, opts.limit),
         )?)
     };
-    let mut report = Report::new("harvest", run, opts.dry_run);
+    let mut report = Report::new(StageKind::Harvest, run, opts.dry_run);
     report.update_dir = Some(ctx.dir.root().display().to_string());
     report.transform_sha256 = ctx.transform.as_ref().map(|t| t.sha256.clone());
     let direction = crate::stage::Direction::AlmaToRosetta;

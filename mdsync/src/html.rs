@@ -474,7 +474,7 @@ fn facts_table(r: &Report, elapsed: Option<std::time::Duration>) -> String {
     if r.harvested > 0 {
         rows.push(("records read", r.harvested.to_string()));
     }
-    if r.alma_calls > 0 || r.stage == "import" {
+    if r.alma_calls > 0 || r.stage == engine::stage::StageKind::Import {
         let total = r.alma_calls_estimate();
         let share = r
             .quota_share()
@@ -522,7 +522,7 @@ fn facts_table(r: &Report, elapsed: Option<std::time::Duration>) -> String {
 
 /// For a plan (a dry run): what `mdsync execute` will do, and what the breaker lets through.
 fn plan_box(
-    stage: &str,
+    stage: engine::stage::StageKind,
     counts: &[(&str, u64)],
     breaker: Option<&BreakerView>,
     r: &Report,
@@ -538,7 +538,7 @@ fn plan_box(
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let target = if stage == "import" {
+    let target = if stage == engine::stage::StageKind::Import {
         format!("{} write(s) to Alma", r.planned_writes)
     } else {
         "one updateMD package per IE into the update directory".to_owned()

@@ -371,10 +371,8 @@ pub fn plan(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         anyhow::bail!("{}: not a plan: no records", path.display());
     }
     // The plan's summary as a report, so the page's summary says what a live dry run says.
-    let stage: &'static str = match page.stage.as_str() {
-        "import" => "import",
-        "harvest" => "harvest",
-        _ => "plan",
+    let Some(stage) = engine::stage::StageKind::parse(&page.stage) else {
+        anyhow::bail!("{}: a plan of stage {:?}", path.display(), page.stage);
     };
     let mut report = engine::report::Report::new(stage, None, true);
     let s = &page.summary;
@@ -421,13 +419,13 @@ pub fn run(
         .into_iter()
         .find(|r| r.id == run)
         .ok_or_else(|| crate::Usage(format!("no run {run} in {}", store.path())))?;
-    let stage: &'static str = match summary.stage.as_str() {
-        "import" => "import",
-        "harvest" => "harvest",
-        "apply" => "apply",
-        "revert" => "revert",
-        _ => "run",
+    let Some(kind) = summary.kind() else {
+        anyhow::bail!(
+            "run {run} is of a stage this mdsync does not know ({})",
+            summary.stage
+        );
     };
+    let stage = kind.as_str();
     let max = html::context()
         .max_records
         .unwrap_or(html::DEFAULT_MAX_RECORDS);
@@ -451,7 +449,7 @@ pub fn run(
         .as_bytes(),
     )?;
     out.write_all(html::part_open(&format!("run {run}: {}", summary.stage)).as_bytes())?;
-    let mut report = engine::report::Report::new(stage, Some(run), false);
+    let mut report = engine::report::Report::new(kind, Some(run), false);
     let mut written: std::io::Result<()> = Ok(());
     store.each_run_record(run, |r| {
         let Ok(outcome) = r.outcome.parse::<engine::report::Outcome>() else {

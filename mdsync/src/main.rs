@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::FromArgMatches;
 use engine::config::Config;
 use engine::report::Report;
-use engine::stage::{Progress, ProgressHook};
+use engine::stage::{Progress, ProgressHook, StageKind};
 use engine::state::StateStore;
 
 /// `println!` that returns an error instead of panicking when stdout is gone (`| head`): the
@@ -83,7 +83,7 @@ fn progress_hook() -> ProgressHook {
             .progress_chars("=> "),
         );
         return ProgressHook(std::sync::Arc::new(move |p: Progress| {
-            bar.set_prefix(p.stage);
+            bar.set_prefix(p.stage.as_str());
             bar.set_length(p.total.unwrap_or(p.done).max(p.done));
             bar.set_position(p.done);
         }));
@@ -159,8 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_path = config_path.as_path();
     html::note(|c| c.max_records = Some(cli.html_max_records));
     match cli.command {
-        Command::Import(flags) => stage::list_stage(config_path, "import", &flags).await,
-        Command::Harvest(flags) => stage::list_stage(config_path, "harvest", &flags).await,
+        Command::Import(flags) => stage::list_stage(config_path, StageKind::Import, &flags).await,
+        Command::Harvest(flags) => stage::list_stage(config_path, StageKind::Harvest, &flags).await,
         Command::Execute(args) => stage::execute(config_path, args).await,
         Command::Apply(args) => stage::apply(config_path, args).await,
         Command::Revert(args) => stage::revert(config_path, args).await,

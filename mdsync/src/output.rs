@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use engine::report::{RecordHook, RecordOutcome, Report};
+use engine::stage::StageKind;
 
 /// How a run reports on stdout.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -47,7 +48,7 @@ pub struct Printer {
     html_budget: Arc<crate::html::Budget>,
 }
 
-fn text_record(stage: &str, rec: &RecordOutcome) -> String {
+fn text_record(stage: StageKind, rec: &RecordOutcome) -> String {
     let mut line = format!(
         "  {:<15} {} {} {}",
         rec.outcome.as_str(),
@@ -55,7 +56,7 @@ fn text_record(stage: &str, rec: &RecordOutcome) -> String {
         rec.ie_pid.as_deref().unwrap_or("-"),
         rec.mms_id.as_deref().unwrap_or("-"),
     );
-    if stage == "harvest"
+    if stage == StageKind::Harvest
         && let Some(f) = &rec.file
     {
         line.push_str(&format!(" → {f}"));
@@ -83,8 +84,8 @@ fn text_record(stage: &str, rec: &RecordOutcome) -> String {
 fn text_summary(r: &Report) -> String {
     let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let calls = match r.stage {
-        "import" => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
-        "harvest" => format!(
+        StageKind::Import => format!("{} Alma calls ({} writes)", r.alma_calls, r.alma_writes),
+        StageKind::Harvest => format!(
             "{} packages written{}, {} IEWebServices calls",
             r.files_written,
             r.update_dir
@@ -93,7 +94,7 @@ fn text_summary(r: &Report) -> String {
                 .unwrap_or_default(),
             r.rosetta_calls
         ),
-        "apply" => format!(
+        StageKind::Apply => format!(
             "{} IEWebServices calls{}",
             r.rosetta_calls,
             r.update_dir
@@ -101,18 +102,17 @@ fn text_summary(r: &Report) -> String {
                 .map(|d| format!("; packages from {d}"))
                 .unwrap_or_default()
         ),
-        "revert" | "repair" => format!(
+        StageKind::Revert | StageKind::Repair => format!(
             "{} Alma calls ({} writes), {} IEWebServices calls",
             r.alma_calls, r.alma_writes, r.rosetta_calls
         ),
-        _ => format!("{} IEWebServices calls", r.rosetta_calls),
     };
     let mut s = format!(
         "{}{}: {} {}; {}; {calls}",
         r.stage,
         if r.dry_run { " (dry run)" } else { "" },
         r.harvested,
-        if r.stage == "apply" {
+        if r.stage == StageKind::Apply {
             "packages"
         } else {
             "harvested"
@@ -123,7 +123,7 @@ fn text_summary(r: &Report) -> String {
             counts.join(", ")
         },
     );
-    if r.dry_run && r.stage == "import" {
+    if r.dry_run && r.stage == StageKind::Import {
         let total = r.alma_calls_estimate();
         let share = r
             .quota_share()
@@ -200,18 +200,18 @@ impl Printer {
     }
 
     /// Opens a stage's output; the hook its records go to (none for JUnit).
-    pub fn begin(&mut self, stage: &'static str) -> std::io::Result<Option<RecordHook>> {
+    pub fn begin(&mut self, stage: StageKind) -> std::io::Result<Option<RecordHook>> {
         self.stages += 1;
         match self.format {
             ReportFormat::Html => {
-                self.html_head(stage)?;
-                self.write(&crate::html::part_open(stage))?;
+                self.html_head(stage.as_str())?;
+                self.write(&crate::html::part_open(stage.as_str()))?;
                 self.html_open = Some(std::time::Instant::now());
                 let out = self.out.clone();
                 let budget = self.html_budget.clone();
                 Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
                     if budget.take(rec.outcome) {
-                        let html = crate::html::row(&crate::html::Row::of(stage, rec));
+                        let html = crate::html::row(&crate::html::Row::of(stage.as_str(), rec));
                         let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
                         let _ = o.write_all(html.as_bytes());
                     }
@@ -223,7 +223,7 @@ impl Printer {
                 let out = self.out.clone();
                 Ok(Some(RecordHook(Arc::new(move |rec: &RecordOutcome| {
                     let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = o.write_all(rec.csv_row(stage).as_bytes());
+                    let _ = o.write_all(rec.csv_row(stage.as_str()).as_bytes());
                 }))))
             }
             ReportFormat::Text => {
@@ -290,7 +290,10 @@ impl Printer {
                 };
                 for rec in &report.records {
                     if self.html_budget.take(rec.outcome) {
-                        self.write(&crate::html::row(&crate::html::Row::of(report.stage, rec)))?;
+                        self.write(&crate::html::row(&crate::html::Row::of(
+                            report.stage.as_str(),
+                            rec,
+                        )))?;
                     }
                 }
                 self.write(&crate::html::part_close(
@@ -306,7 +309,7 @@ impl Printer {
                 self.csv_header()?;
                 // Records the stage kept in its report (a revert's) join the streamed ones.
                 for rec in &report.records {
-                    self.write(&rec.csv_row(report.stage))?;
+                    self.write(&rec.csv_row(report.stage.as_str()))?;
                 }
                 // CSV has no place for them: said on stderr, as a stop is.
                 for w in &report.warnings {
@@ -351,7 +354,7 @@ impl Printer {
     /// A stage failed before it could hand back a report: close what was opened with a report
     /// that says why (JSON stays one valid document; the error is said once) and return the
     /// exit code (2 for usage and configuration, 1 otherwise).
-    pub fn abort(&mut self, stage: &'static str, dry_run: bool, e: &anyhow::Error) -> ExitCode {
+    pub fn abort(&mut self, stage: StageKind, dry_run: bool, e: &anyhow::Error) -> ExitCode {
         let why = error_text(e);
         eprintln!("mdsync: {why}");
         if !matches!(self.format, ReportFormat::Text | ReportFormat::Csv) {

@@ -215,17 +215,22 @@ pub fn gather(cfg: &Config) -> anyhow::Result<Status> {
         Some(s) => s.runs()?,
         None => Vec::new(),
     };
+    use engine::stage::StageKind;
     for (direction, source, stages) in [
-        ("rosetta-to-alma", engine::import::SOURCE, &["import"][..]),
+        (
+            "rosetta-to-alma",
+            engine::import::SOURCE,
+            &[StageKind::Import][..],
+        ),
         (
             "alma-to-rosetta",
             engine::updates::SOURCE,
-            &["harvest", "apply"][..],
+            &[StageKind::Harvest, StageKind::Apply][..],
         ),
     ] {
         let last = runs
             .iter()
-            .filter(|r| stages.contains(&r.stage.as_str()))
+            .filter(|r| r.kind().is_some_and(|k| stages.contains(&k)))
             .max_by_key(|r| r.id)
             .map(|r| {
                 let counts: Option<serde_json::Value> = r

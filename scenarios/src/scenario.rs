@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use engine::stage::StageKind;
 use serde::Deserialize;
 
 /// A whole scenario file.
@@ -266,15 +267,53 @@ pub enum ScenarioError {
     },
 }
 
-const STAGES: &[&str] = &[
-    "import",
-    "harvest",
-    "apply",
-    "sync",
-    "rosetta-job",
-    "revert",
-    "execute",
-];
+/// What a step's `run =` names: an engine stage, the round trip, a reviewed plan, or Rosetta's own
+/// Metadata Update Job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Stage(StageKind),
+    Sync,
+    Execute,
+    RosettaJob,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 7] = [
+        RunKind::Stage(StageKind::Import),
+        RunKind::Stage(StageKind::Harvest),
+        RunKind::Stage(StageKind::Apply),
+        RunKind::Sync,
+        RunKind::RosettaJob,
+        RunKind::Stage(StageKind::Revert),
+        RunKind::Execute,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Stage(s) => s.as_str(),
+            RunKind::Sync => "sync",
+            RunKind::Execute => "execute",
+            RunKind::RosettaJob => "rosetta-job",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Step {
+    /// `run =`, parsed (validated when the scenario loads).
+    pub fn run_kind(&self) -> Option<RunKind> {
+        self.run.as_deref().and_then(RunKind::parse)
+    }
+}
 
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
@@ -321,10 +360,10 @@ impl Scenario {
                 )));
             }
             match &step.run {
-                Some(stage) if !STAGES.contains(&stage.as_str()) => {
+                Some(stage) if RunKind::parse(stage).is_none() => {
                     return Err(bad(format!(
                         "run = {stage:?}: not one of {}",
-                        STAGES.join(", ")
+                        RunKind::ALL.map(RunKind::as_str).join(", ")
                     )));
                 }
                 None if step.expect.is_some()
@@ -342,19 +381,21 @@ impl Scenario {
                 }
                 _ => {}
             }
-            if step.run.as_deref() == Some("execute") && step.plan.is_none() {
+            let kind = step.run_kind();
+            if kind == Some(RunKind::Execute) && step.plan.is_none() {
                 return Err(bad("run = \"execute\" needs plan = NAME".to_owned()));
             }
             if step.plan.is_some()
-                && step.run.as_deref() != Some("execute")
-                && !(step.dry_run && matches!(step.run.as_deref(), Some("import" | "harvest")))
+                && kind != Some(RunKind::Execute)
+                && !(step.dry_run
+                    && kind.is_some_and(|k| matches!(k, RunKind::Stage(s) if s.has_plans())))
             {
                 return Err(bad(
                     "plan = NAME goes with an import or harvest dry run, or with run = \"execute\""
                         .to_owned(),
                 ));
             }
-            if (step.run.as_deref() == Some("revert")) != step.revert.is_some() {
+            if (kind == Some(RunKind::Stage(StageKind::Revert))) != step.revert.is_some() {
                 return Err(bad("run = \"revert\" and revert = N go together".to_owned()));
             }
             if let Some(f) = &step.fault {

@@ -162,9 +162,9 @@ pub(crate) async fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Re
         say!("{} record(s) in the retry set", rows.len());
         for r in rows {
             let stage = if r.source == engine::import::SOURCE {
-                "import"
+                engine::stage::StageKind::Import
             } else {
-                "harvest"
+                engine::stage::StageKind::Harvest
             };
             let state = if r.failures == 0 {
                 "to visit next run (no failure)"

@@ -12,7 +12,7 @@ use engine::harvest::{HarvestOptions, Harvester, Network, http_client_with};
 use engine::import::import;
 use engine::retry::RetryPolicy;
 use engine::rosetta::{RosettaClient, RosettaConfig};
-use engine::stage::RunOptions;
+use engine::stage::{RunOptions, StageKind};
 use engine::updates::harvest;
 
 use crate::cli::*;
@@ -100,7 +100,7 @@ impl<'c> Clients<'c> {
 /// `mdsync import` or `mdsync harvest`.
 pub(crate) async fn list_stage(
     config_path: &Path,
-    stage: &'static str,
+    stage: StageKind,
     flags: &ListFlags,
 ) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config_path)?;
@@ -111,7 +111,7 @@ pub(crate) async fn list_stage(
 /// given.
 async fn run_list_stage(
     cfg: &Config,
-    stage: &'static str,
+    stage: StageKind,
     flags: &ListFlags,
     execute: Option<std::sync::Arc<engine::stage::Plan>>,
 ) -> anyhow::Result<ExitCode> {
@@ -129,7 +129,7 @@ async fn run_list_stage(
 async fn run_list_stage_into(
     out: &mut Printer,
     cfg: &Config,
-    stage: &'static str,
+    stage: StageKind,
     flags: &ListFlags,
     execute: Option<std::sync::Arc<engine::stage::Plan>>,
 ) -> anyhow::Result<Result<bool, ExitCode>> {
@@ -150,16 +150,16 @@ async fn run_list_stage_into(
         ..flags.options()
     };
     let ran = async {
-        if stage == "import" {
+        if stage == StageKind::Import {
             let alma = clients.alma()?;
             import(cfg, &store, &clients.harvester, &alma, &opts)
                 .await
-                .context("import")
+                .context(StageKind::Import)
         } else {
             let rosetta = clients.rosetta()?;
             harvest(cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
                 .await
-                .context("harvest")
+                .context(StageKind::Harvest)
         }
     }
     .await;
@@ -217,7 +217,7 @@ fn check_reviewed(
 fn plans_to_execute(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, engine::stage::Plan)>> {
     let mut files = Vec::new();
     for p in given {
-        let pair = ["import", "harvest"]
+        let pair = [StageKind::Import, StageKind::Harvest]
             .map(|stage| PathBuf::from(format!("{}.{stage}.json", p.display())));
         if !p.exists() && pair.iter().any(|f| f.exists()) {
             files.extend(pair.into_iter().filter(|f| f.exists()));
@@ -233,7 +233,7 @@ fn plans_to_execute(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, engine::s
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Stable: two harvest plans keep the order they were given in.
-    plans.sort_by_key(|(_, p)| p.stage != "import");
+    plans.sort_by_key(|(_, p)| p.stage != StageKind::Import);
     Ok(plans)
 }
 
@@ -252,7 +252,7 @@ pub(crate) async fn revert(config_path: &Path, args: RevertArgs) -> anyhow::Resu
     let rosetta = clients.rosetta()?;
     let mut out = Printer::new(report, None);
     // The revert keeps its records in its report (a run's changes, not a harvest).
-    let _ = out.begin("revert")?;
+    let _ = out.begin(StageKind::Revert)?;
     let r = engine::revert::revert(
         &cfg,
         &store,
@@ -265,10 +265,21 @@ pub(crate) async fn revert(config_path: &Path, args: RevertArgs) -> anyhow::Resu
         force,
     )
     .await
-    .context("revert");
-    let r = match r {
+    .context(StageKind::Revert);
+    close_one(out, StageKind::Revert, dry_run, r)
+}
+
+/// A one-stage command's end: its report closed (or, when the stage could not run, closed saying
+/// why) and its exit code.
+fn close_one(
+    mut out: Printer,
+    stage: StageKind,
+    dry_run: bool,
+    ran: anyhow::Result<engine::report::Report>,
+) -> anyhow::Result<ExitCode> {
+    let r = match ran {
         Ok(r) => r,
-        Err(e) => return Ok(out.abort("revert", dry_run, &e)),
+        Err(e) => return Ok(out.abort(stage, dry_run, &e)),
     };
     let failed = failed(&r);
     out.end_told(r)?;
@@ -301,11 +312,7 @@ pub(crate) async fn execute(config_path: &Path, args: ExecuteArgs) -> anyhow::Re
         report,
     };
     if let [(_, p)] = plans.as_slice() {
-        let stage = if p.stage == "import" {
-            "import"
-        } else {
-            "harvest"
-        };
+        let stage = p.stage;
         let p = plans.into_iter().map(|(_, p)| p).next();
         return run_list_stage(&cfg, stage, &flags, p.map(std::sync::Arc::new)).await;
     }
@@ -313,11 +320,7 @@ pub(crate) async fn execute(config_path: &Path, args: ExecuteArgs) -> anyhow::Re
     let mut out = Printer::new(report, Some("execute"));
     let mut any_failed = false;
     for (file, p) in plans {
-        let stage = if p.stage == "import" {
-            "import"
-        } else {
-            "harvest"
-        };
+        let stage = p.stage;
         eprintln!("mdsync: executing {} ({stage})", file.display());
         match run_list_stage_into(&mut out, &cfg, stage, &flags, Some(std::sync::Arc::new(p)))
             .await?
@@ -356,22 +359,15 @@ pub(crate) async fn apply(config_path: &Path, args: ApplyArgs) -> anyhow::Result
         dry_run,
         limit,
         progress: Some(progress_hook()),
-        on_record: out.begin("apply")?,
+        on_record: out.begin(StageKind::Apply)?,
         only,
         force,
         interrupt: listen_for_interrupt(),
     };
-    let r = match engine::apply::apply(&cfg, &store, &rosetta, &opts)
+    let r = engine::apply::apply(&cfg, &store, &rosetta, &opts)
         .await
-        .context("apply")
-    {
-        Ok(r) => r,
-        Err(e) => return Ok(out.abort("apply", dry_run, &e)),
-    };
-    let failed = failed(&r);
-    out.end_told(r)?;
-    out.finish()?;
-    Ok(exit_code(failed))
+        .context(StageKind::Apply);
+    close_one(out, StageKind::Apply, dry_run, r)
 }
 
 /// `mdsync repair --duplicates`.
@@ -407,19 +403,19 @@ pub(crate) async fn repair(config_path: &Path, args: RepairArgs) -> anyhow::Resu
         &opts,
     )
     .await
-    .context("repair");
+    .context(StageKind::Repair);
     let r = match r {
         Ok(r) => r,
-        Err(e) => return Ok(out.abort("import", dry_run, &e)),
+        Err(e) => return Ok(out.abort(StageKind::Import, dry_run, &e)),
     };
     if let Some(path) = &plan {
-        let w = engine::plan::PlanWriter::create(path, "repair")?;
+        let w = engine::plan::PlanWriter::create(path, StageKind::Repair)?;
         let hook = w.hook(None);
         for rec in r.bibs.records.iter().chain(&r.ies.records) {
             (hook.0)(rec);
         }
         let mut summary = r.bibs.clone();
-        summary.stage = "repair";
+        summary.stage = StageKind::Repair;
         w.finish(&summary)?;
         eprintln!(
             "mdsync: what the repair would remove is in {}",
@@ -427,9 +423,9 @@ pub(crate) async fn repair(config_path: &Path, args: RepairArgs) -> anyhow::Resu
         );
     }
     let failed = failed(&r.bibs) || failed(&r.ies);
-    let _ = out.begin("import")?;
+    let _ = out.begin(StageKind::Import)?;
     out.end_told(r.bibs)?;
-    let _ = out.begin("harvest")?;
+    let _ = out.begin(StageKind::Harvest)?;
     out.end_told(r.ies)?;
     out.finish()?;
     Ok(exit_code(failed))

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use engine::apply::{ApplyOptions, apply};
 use engine::import::import;
-use engine::stage::RunOptions;
+use engine::stage::{RunOptions, StageKind, sync_goes_on, sync_stages};
 use engine::updates::harvest;
 
 use crate::cli::*;
@@ -35,7 +35,7 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
     let rosetta = clients.rosetta()?;
     let mut out = Printer::new(report, Some("sync"));
     let mut any_failed = false;
-    let plan_file = |stage: &str| {
+    let plan_file = |stage: StageKind| {
         plan.as_ref()
             .map(|p| PathBuf::from(format!("{}.{stage}.json", p.display())))
     };
@@ -43,11 +43,11 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
     // marked, since the real sync judges them again after the import.
     let touched: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>> =
         std::sync::Arc::default();
-    let import_writer = match plan_file("import") {
-        Some(p) => Some(engine::plan::PlanWriter::create(&p, "import")?),
+    let import_writer = match plan_file(StageKind::Import) {
+        Some(p) => Some(engine::plan::PlanWriter::create(&p, StageKind::Import)?),
         None => None,
     };
-    let printer_hook = out.begin("import")?;
+    let printer_hook = out.begin(StageKind::Import)?;
     // JUnit keeps the records in the report: no hook then (nothing to mark either).
     let keeps = printer_hook.is_none() && import_writer.is_none();
     let import_hook = {
@@ -88,25 +88,25 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
     };
     let r = match import(&cfg, &store, &clients.harvester, &alma, &opts)
         .await
-        .context("import")
+        .context(StageKind::Import)
     {
         Ok(r) => r,
-        Err(e) => return Ok(out.abort("import", dry_run, &e)),
+        Err(e) => return Ok(out.abort(StageKind::Import, dry_run, &e)),
     };
-    if let (Some(w), Some(p)) = (import_writer, plan_file("import")) {
+    if let (Some(w), Some(p)) = (import_writer, plan_file(StageKind::Import)) {
         w.finish(&r)?;
         eprintln!("mdsync: import plan written to {}", p.display());
     }
     // A stage that stopped (quota, an unreachable system) ends the round trip there.
-    let mut stopped = r.stopped.is_some();
+    let mut goes_on = sync_goes_on(&r);
     any_failed |= failed(&r);
     out.end_told(r)?;
-    if !stopped {
-        let harvest_writer = match plan_file("harvest") {
-            Some(p) => Some(engine::plan::PlanWriter::create(&p, "harvest")?),
+    if goes_on {
+        let harvest_writer = match plan_file(StageKind::Harvest) {
+            Some(p) => Some(engine::plan::PlanWriter::create(&p, StageKind::Harvest)?),
             None => None,
         };
-        let printer_hook = out.begin("harvest")?;
+        let printer_hook = out.begin(StageKind::Harvest)?;
         let keeps = printer_hook.is_none() && harvest_writer.is_none();
         let next = match &harvest_writer {
             Some(w) => Some(w.hook(printer_hook)),
@@ -138,12 +138,12 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
         };
         let r = match harvest(&cfg, &store, &clients.harvester, rosetta.as_ref(), &opts)
             .await
-            .context("harvest")
+            .context(StageKind::Harvest)
         {
             Ok(r) => r,
-            Err(e) => return Ok(out.abort("harvest", dry_run, &e)),
+            Err(e) => return Ok(out.abort(StageKind::Harvest, dry_run, &e)),
         };
-        if let (Some(w), Some(p)) = (harvest_writer, plan_file("harvest")) {
+        if let (Some(w), Some(p)) = (harvest_writer, plan_file(StageKind::Harvest)) {
             let re_evaluate: std::collections::BTreeSet<String> = touched
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -156,26 +156,29 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
                 p.display()
             );
         }
-        stopped = r.stopped.is_some();
+        goes_on = sync_goes_on(&r);
         any_failed |= failed(&r);
         out.end_told(r)?;
     }
     if let Some(rosetta) = &rosetta
-        && !stopped
-        && !dry_run
+        && goes_on
+        && sync_stages(true, dry_run).contains(&StageKind::Apply)
     {
         let opts = ApplyOptions {
             progress: Some(progress_hook()),
-            on_record: out.begin("apply")?,
+            on_record: out.begin(StageKind::Apply)?,
             force,
             limit,
             only: only.clone(),
             interrupt: listen_for_interrupt(),
             ..ApplyOptions::default()
         };
-        let r = match apply(&cfg, &store, rosetta, &opts).await.context("apply") {
+        let r = match apply(&cfg, &store, rosetta, &opts)
+            .await
+            .context(StageKind::Apply)
+        {
             Ok(r) => r,
-            Err(e) => return Ok(out.abort("apply", false, &e)),
+            Err(e) => return Ok(out.abort(StageKind::Apply, false, &e)),
         };
         any_failed |= failed(&r);
         out.end_told(r)?;

@@ -23,8 +23,9 @@ use engine::updates::harvest;
 use formats::dc::{Container, DcElement};
 use serde_json::{Value, json};
 
-use crate::scenario::{Final, Scenario, Step};
+use crate::scenario::{Final, RunKind, Scenario, Step};
 use crate::{Mocks, MocksConfig, RosettaState};
+use engine::stage::StageKind;
 
 mod expect;
 mod snapshots;

@@ -7,7 +7,7 @@ impl World {
     /// Runs one engine stage as a separate `mdsync` run would: its own state store handle.
     pub(super) async fn stage(
         &self,
-        stage: &str,
+        what: RunKind,
         step: &Step,
         kill_after: Option<usize>,
     ) -> Result<Option<Ran>, String> {
@@ -33,24 +33,22 @@ impl World {
                 seen.notify_one();
             }))
         };
-        let writer = match (&step.plan, step.dry_run) {
-            (Some(name), true) => Some(
+        let (stage, plan) = match what {
+            RunKind::Execute => {
+                let name = step.plan.as_deref().unwrap_or_default();
+                let plan =
+                    engine::plan::read_plan(&self.work.join(name)).map_err(|e| e.to_string())?;
+                (plan.stage, Some(Arc::new(plan)))
+            }
+            RunKind::Stage(s) => (s, None),
+            other => return Err(format!("{other} is not an engine stage")),
+        };
+        let writer = match (&step.plan, step.dry_run, &plan) {
+            (Some(name), true, None) => Some(
                 engine::plan::PlanWriter::create(&self.work.join(name), stage)
                     .map_err(|e| e.to_string())?,
             ),
             _ => None,
-        };
-        let (stage, plan) = if stage == "execute" {
-            let name = step.plan.as_deref().unwrap_or_default();
-            let plan = engine::plan::read_plan(&self.work.join(name)).map_err(|e| e.to_string())?;
-            let s = if plan.stage == "import" {
-                "import"
-            } else {
-                "harvest"
-            };
-            (s, Some(Arc::new(plan)))
-        } else {
-            (stage, None)
         };
         let opts = RunOptions {
             full: step.full,
@@ -80,7 +78,7 @@ impl World {
         );
         let work = async {
             match stage {
-                "revert" => {
+                StageKind::Revert => {
                     let clients = engine::revert::RevertClients {
                         alma: Some(&alma_client),
                         rosetta: rosetta.as_ref(),
@@ -101,7 +99,7 @@ impl World {
                     }
                     r
                 }
-                "import" => {
+                StageKind::Import => {
                     let alma = AlmaClient::new(
                         self.http.clone(),
                         &self.cfg.alma.api_base_url,
@@ -111,8 +109,13 @@ impl World {
                     );
                     import(&self.cfg, &state, &harvester, &alma, &opts).await
                 }
-                "harvest" => harvest(&self.cfg, &state, &harvester, rosetta.as_ref(), &opts).await,
-                _ => match &rosetta {
+                StageKind::Harvest => {
+                    harvest(&self.cfg, &state, &harvester, rosetta.as_ref(), &opts).await
+                }
+                StageKind::Repair => Err(engine::stage::StageError::Config(
+                    "a scenario does not run repair".to_owned(),
+                )),
+                StageKind::Apply => match &rosetta {
                     Some(r) => {
                         let a = ApplyOptions {
                             dry_run: step.dry_run,
@@ -176,7 +179,7 @@ impl World {
     /// sandbox holds the user's records, not the scenario's).
     pub(super) fn only_mapped_written(
         &self,
-        stage: &str,
+        stage: StageKind,
         records: &[RecordOutcome],
     ) -> Result<(), String> {
         use engine::report::Outcome;
@@ -217,8 +220,8 @@ impl World {
         label: &str,
         out: &mut RunOutcome,
     ) -> Result<(), String> {
-        if let Some(stage) = &step.run {
-            return self.run_step(stage, step, label, out).await;
+        if let Some(what) = step.run_kind() {
+            return self.run_step(what, step, label, out).await;
         }
         if self.mocks.is_none() {
             out.skipped
@@ -264,12 +267,12 @@ impl World {
 
     pub(super) async fn run_step(
         &mut self,
-        stage: &str,
+        what: RunKind,
         step: &Step,
         label: &str,
         out: &mut RunOutcome,
     ) -> Result<(), String> {
-        if stage == "rosetta-job" {
+        if what == RunKind::RosettaJob {
             let Some(m) = &self.mocks else {
                 out.skipped
                     .push(format!("{label}: Rosetta's own job runs on its schedule"));
@@ -288,10 +291,14 @@ impl World {
             out.log.push(format!("{label}: {got:?}"));
             return compare_counts(step, &got, &[], label);
         }
-        let stages: &[&str] = match stage {
-            "sync" if self.cfg.rosetta.soap_url.is_some() => &["import", "harvest", "apply"],
-            "sync" => &["import", "harvest"],
-            s => &[s][..],
+        let stages: Vec<RunKind> = match what {
+            RunKind::Sync => {
+                engine::stage::sync_stages(self.cfg.rosetta.soap_url.is_some(), step.dry_run)
+                    .iter()
+                    .map(|s| RunKind::Stage(*s))
+                    .collect()
+            }
+            other => vec![other],
         };
         let mut total: BTreeMap<String, u64> = BTreeMap::new();
         let mut records = Vec::new();
@@ -299,7 +306,7 @@ impl World {
         let mut warnings: Vec<String> = Vec::new();
         for (i, s) in stages.iter().enumerate() {
             let kill = step.kill_after.filter(|_| i == stages.len() - 1);
-            let Some(ran) = self.stage(s, step, kill).await? else {
+            let Some(ran) = self.stage(*s, step, kill).await? else {
                 out.log.push(format!("{label}: {s} killed"));
                 return Ok(());
             };
@@ -330,8 +337,8 @@ impl World {
                     .map(|r| (format!("{label}: {s}"), r.clone())),
             );
             records.extend(ran.records);
-            if let Some(st) = ran.report.stopped {
-                stopped = Some(st);
+            if !engine::stage::sync_goes_on(&ran.report) {
+                stopped = ran.report.stopped;
                 break;
             }
         }
@@ -375,20 +382,20 @@ impl World {
         let soap = self.cfg.rosetta.soap_url.is_some();
         for round in 1..=2 {
             let mut written = Vec::new();
-            for s in ["import", "harvest", "apply"] {
-                if s == "apply" && !soap {
+            for s in [StageKind::Import, StageKind::Harvest, StageKind::Apply] {
+                if s == StageKind::Apply && !soap {
                     if let Some(m) = &self.mocks {
                         m.rosetta.run_update_job().await?;
                     }
                     continue;
                 }
-                let Some(ran) = self.stage(s, &full, None).await? else {
+                let Some(ran) = self.stage(RunKind::Stage(s), &full, None).await? else {
                     continue;
                 };
                 let r = &ran.report;
                 let wrote = match s {
-                    "import" => r.alma_writes,
-                    "harvest" => r.files_written,
+                    StageKind::Import => r.alma_writes,
+                    StageKind::Harvest => r.files_written,
                     _ => 0,
                 };
                 if round == 2 && wrote > 0 {

@@ -186,7 +186,8 @@ impl World {
                 .json()
                 .await
                 .expect("summary");
-            let mut report = Report::new("rosetta-job", None, false);
+            // Rosetta's own job: what apply does through IEWebServices.
+            let mut report = Report::new(engine::stage::StageKind::Apply, None, false);
             report.harvested = r["processed"].as_u64().unwrap_or(0);
             report
         } else {
