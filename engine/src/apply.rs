@@ -180,7 +180,7 @@ async fn apply_one(
                     row
                 }
             };
-            crate::updates::applied(cfg, state, &row, package_dc(&package).as_ref())?;
+            crate::rosetta_side::applied(cfg, state, &row, package_dc(&package).as_ref())?;
             out.outcome = Outcome::Applied;
             out.reason = Some("applied (or identical, which Rosetta ignores)".to_owned());
             Ok((out, None))
@@ -220,7 +220,7 @@ fn refused(
     if let Some(row) = state.package(name)? {
         state.settle_package(name, "error", Some(reason))?;
         if let Some(id) = &row.source_identifier {
-            state.forget_fingerprint(crate::updates::SOURCE, id)?;
+            state.forget_fingerprint(crate::state::ALMA, id)?;
         }
     }
     Ok(())

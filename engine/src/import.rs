@@ -5,7 +5,7 @@
 
 use formats::alma::{Bib, Representation};
 use formats::crosswalk;
-use formats::dc::{Comparison, DcRecord};
+use formats::dc::DcRecord;
 use formats::identifier::{IePid, MmsId, OaiIdentifier, PidPattern};
 use formats::marc::MarcNs;
 use formats::oai::{Item, Metadata};
@@ -20,7 +20,10 @@ pub use crate::stage::{RunOptions, window_from};
 use crate::state::{RecordState, RunRecord, StateStore};
 
 /// The state store's name for Rosetta's set.
-pub const SOURCE: &str = "rosetta";
+pub const SOURCE: &str = crate::state::ROSETTA;
+pub use crate::policy::field_diff;
+use crate::rosetta_side::delivery_url;
+pub use crate::rosetta_side::{import_dc, import_fingerprint, import_fingerprint_of};
 
 struct Ctx<'a> {
     cfg: &'a Config,
@@ -64,97 +67,6 @@ impl Ctx<'_> {
     fn take_restore(&self, identifier: &str) -> Option<String> {
         self.restore.lock().ok()?.remove(identifier)
     }
-}
-
-fn delivery_url(cfg: &Config, pid: &str) -> Option<String> {
-    cfg.rosetta
-        .delivery_template
-        .as_ref()
-        .map(|t| t.replace("$$LinkingParameter1", pid))
-}
-
-/// The DC the import crosswalks: the identifiers the round trip itself produces removed, by
-/// value (the record's own OAI identifier, `alma_<its MMS ID>`, its delivery link).
-pub fn import_dc(
-    dc: &DcRecord,
-    oai_id: &str,
-    mms: Option<&str>,
-    delivery: Option<&str>,
-) -> DcRecord {
-    let alma = mms.map(|m| format!("alma_{m}"));
-    DcRecord::new(
-        dc.elements
-            .iter()
-            .filter(|e| !round_trip_identifier(e, oai_id, alma.as_deref(), delivery))
-            .cloned()
-            .collect(),
-    )
-}
-
-/// True for an identifier the round trip itself produces (see [`import_dc`]).
-fn round_trip_identifier(
-    e: &formats::dc::DcElement,
-    oai_id: &str,
-    alma: Option<&str>,
-    delivery: Option<&str>,
-) -> bool {
-    let v = e.value.trim();
-    e.name == "identifier" && (v == oai_id || Some(v) == alma || Some(v) == delivery)
-}
-
-/// The import's fingerprint of an IE's (import) DC: dumbed down, as a multiset. The harvest
-/// compares Rosetta's side with the same projection (like with like).
-pub fn import_fingerprint(dc: &DcRecord) -> String {
-    dc.dumb_down().fingerprint(Comparison::Multiset).to_string()
-}
-
-/// `import_fingerprint(&import_dc(dc, …))`, without building either record: the check every
-/// unchanged record costs.
-pub fn import_fingerprint_of(
-    dc: &DcRecord,
-    oai_id: &str,
-    mms: Option<&str>,
-    delivery: Option<&str>,
-) -> String {
-    let alma = mms.map(|m| format!("alma_{m}"));
-    dc.dumb_fingerprint_where(
-        |e| !round_trip_identifier(e, oai_id, alma.as_deref(), delivery),
-        Comparison::Multiset,
-    )
-    .to_string()
-}
-
-fn field_line(f: &formats::marc::DataField) -> String {
-    let subfields: Vec<String> = f
-        .subfields
-        .iter()
-        .map(|s| format!("${} {}", s.code, s.value))
-        .collect();
-    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subfields.join(" "))
-}
-
-/// The field-level difference between two sets of MARC fields, as a multiset: `- ` lines for
-/// fields only in `old`, `+ ` lines for fields only in `new`.
-pub fn field_diff(
-    old: &[formats::marc::DataField],
-    new: &[formats::marc::DataField],
-) -> Vec<String> {
-    let mut remaining: Vec<&formats::marc::DataField> = new.iter().collect();
-    let mut out = Vec::new();
-    for f in old {
-        match remaining.iter().position(|n| *n == f) {
-            Some(i) => {
-                remaining.remove(i);
-            }
-            None => out.push(format!("- {}", field_line(f))),
-        }
-    }
-    out.extend(
-        remaining
-            .into_iter()
-            .map(|f| format!("+ {}", field_line(f))),
-    );
-    out
 }
 
 /// The bib the import creates for a record's (import) DC.
@@ -228,7 +140,7 @@ pub async fn import(
         && let Ok(dir) = cfg.update_dir()
         && dir.is_dir()
     {
-        crate::updates::read_back_job(
+        crate::rosetta_side::read_back_job(
             cfg,
             state,
             &crate::update_dir::UpdateDir::new(dir),
@@ -438,9 +350,9 @@ fn record(
         && !matches!(o.outcome, Outcome::Error | Outcome::Stale)
     {
         // The bib did not change, so Alma will not republish it: the harvest visits it anyway.
-        match ctx.state.record_by_mms(crate::updates::SOURCE, &mms)? {
+        match ctx.state.record_by_mms(crate::state::ALMA, &mms)? {
             Some(alma) => ctx.state.queue_visit(
-                crate::updates::SOURCE,
+                crate::state::ALMA,
                 &alma.identifier,
                 "restore values Rosetta removed but Alma keeps",
             )?,

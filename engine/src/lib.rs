@@ -36,6 +36,7 @@ pub mod report;
 pub mod retry;
 pub mod revert;
 pub mod rosetta;
+pub mod rosetta_side;
 pub mod stage;
 pub mod state;
 pub mod threeway;

@@ -184,6 +184,39 @@ pub fn dc_diff(old: &DcRecord, new: &DcRecord) -> Vec<String> {
     out
 }
 
+fn field_line(f: &formats::marc::DataField) -> String {
+    let subfields: Vec<String> = f
+        .subfields
+        .iter()
+        .map(|s| format!("${} {}", s.code, s.value))
+        .collect();
+    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subfields.join(" "))
+}
+
+/// The field-level difference between two sets of MARC fields, as a multiset: `- ` lines for
+/// fields only in `old`, `+ ` lines for fields only in `new`.
+pub fn field_diff(
+    old: &[formats::marc::DataField],
+    new: &[formats::marc::DataField],
+) -> Vec<String> {
+    let mut remaining: Vec<&formats::marc::DataField> = new.iter().collect();
+    let mut out = Vec::new();
+    for f in old {
+        match remaining.iter().position(|n| *n == f) {
+            Some(i) => {
+                remaining.remove(i);
+            }
+            None => out.push(format!("- {}", field_line(f))),
+        }
+    }
+    out.extend(
+        remaining
+            .into_iter()
+            .map(|f| format!("+ {}", field_line(f))),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,7 +96,7 @@ fn duplicated_by_sync(
 ) {
     let fields = crate::threeway::duplicated_fields(marc, oai_identifier);
     if !fields.is_empty() {
-        let lines: Vec<String> = crate::import::field_diff(&fields, &[])
+        let lines: Vec<String> = crate::policy::field_diff(&fields, &[])
             .into_iter()
             .map(|l| l.trim_start_matches("- ").to_owned())
             .collect();

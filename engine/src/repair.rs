@@ -21,10 +21,10 @@ use formats::rosetta::UpdateMd;
 use crate::alma::AlmaClient;
 use crate::config::Config;
 use crate::harvest::Harvester;
-use crate::import::import_dc;
 use crate::policy::dc_diff;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::RosettaClient;
+use crate::rosetta_side::import_dc;
 use crate::stage::StageKind;
 use crate::stage::{Breaker, RunOptions, StageError};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
@@ -85,13 +85,13 @@ pub async fn repair_duplicates(
     }
     let bib_breaker = Breaker::new(
         state,
-        crate::import::SOURCE,
+        crate::state::ROSETTA,
         cfg.general.max_change_ratio,
         opts,
     )?;
     let ie_breaker = Breaker::new(
         state,
-        crate::updates::SOURCE,
+        crate::state::ALMA,
         cfg.general.max_change_ratio,
         opts,
     )?;
@@ -159,7 +159,7 @@ pub async fn repair_duplicates(
             let mut o = outcome(&id, pid.as_str());
             o.mms_id = Some(mms.to_string());
             if !dup_fields.is_empty() {
-                o.changes = crate::import::field_diff(&dup_fields, &[]);
+                o.changes = crate::policy::field_diff(&dup_fields, &[]);
                 o.outcome = Outcome::Updated;
                 o.reason = Some(format!(
                     "{}{} field(s) repeating a value of Alma's own fields removed (duplicated by \
@@ -204,7 +204,7 @@ pub async fn repair_duplicates(
                 if !opts.dry_run && !dup_fields.is_empty() {
                     let base = crate::threeway::initial_base(&projected, &bib_dc);
                     if let Ok(x) = base.write(Container::DcRecord) {
-                        state.set_base(crate::import::SOURCE, pid.as_str(), &x)?;
+                        state.set_base(crate::state::ROSETTA, pid.as_str(), &x)?;
                     }
                 }
                 continue;
@@ -271,7 +271,7 @@ pub async fn repair_duplicates(
                 })?;
                 // The harvest would otherwise compare with the DC it last saw: it is this one.
                 state.put_record(
-                    crate::import::SOURCE,
+                    crate::state::ROSETTA,
                     &RecordState {
                         identifier: id.clone(),
                         ie_pid: Some(pid.to_string()),

@@ -16,9 +16,9 @@ use formats::rosetta::UpdateMd;
 
 use crate::alma::AlmaClient;
 use crate::config::Config;
-use crate::import::import_dc;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::RosettaClient;
+use crate::rosetta_side::import_dc;
 use crate::stage::StageError;
 use crate::stage::StageKind;
 use crate::state::{RunRecord, RunRecordRow, StateStore};
@@ -75,9 +75,9 @@ pub async fn revert(
     }
     let rows = state.run_records(run)?;
     let source = if reverted == StageKind::Import {
-        crate::import::SOURCE
+        crate::state::ROSETTA
     } else {
-        crate::updates::SOURCE
+        crate::state::ALMA
     };
     let breaker = crate::stage::Breaker::new(state, source, cfg.general.max_change_ratio, &opts)?;
     let changes = rows
@@ -196,7 +196,7 @@ async fn revert_bib(
     let oai_id = &row.identifier;
     // What the run left: its crosswalk of the IE's DC, and every other field as it found them.
     let seen = state
-        .record(crate::import::SOURCE, oai_id)
+        .record(crate::state::ROSETTA, oai_id)
         .map_err(|e| e.to_string())?
         .and_then(|r| r.dc)
         .and_then(|x| DcRecord::read(&x).ok());
@@ -291,7 +291,7 @@ async fn revert_dc(
     }
     let previous = DcRecord::read(previous).map_err(|e| format!("the previous DC: {e}"))?;
     let applied = state
-        .record_by_pid(crate::import::SOURCE, pid)
+        .record_by_pid(crate::state::ROSETTA, pid)
         .map_err(|e| e.to_string())?
         .and_then(|r| r.dc)
         .and_then(|x| DcRecord::read(&x).ok())
@@ -323,7 +323,7 @@ async fn revert_dc(
                 ..crate::state::PackageRow::default()
             };
             state.put_package(&row).map_err(|e| e.to_string())?;
-            crate::updates::applied(cfg, state, &row, Some(&previous))
+            crate::rosetta_side::applied(cfg, state, &row, Some(&previous))
                 .map_err(|e| e.to_string())?;
             Ok(Done::Reverted(
                 format!("IE {pid}'s DC restored as before run {run} (updateMD)"),

@@ -94,6 +94,11 @@ pub struct StateStore {
     lock: Option<PathBuf>,
 }
 
+/// The state store's two namespaces of records: Rosetta's IEs (what the import harvests) and
+/// Alma's records (what the harvest harvests).
+pub const ROSETTA: &str = "rosetta";
+pub const ALMA: &str = "alma";
+
 const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[

@@ -13,17 +13,19 @@ use formats::rosetta::UpdateMd;
 
 use crate::config::{Config, Conflicts};
 use crate::harvest::Harvester;
-use crate::import::{import_dc, import_fingerprint};
 use crate::policy::{Policy, dc_diff};
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::{RosettaClient, RosettaError};
+use crate::rosetta_side::{
+    identifier as rosetta_identifier, import_dc, import_fingerprint, read_back_job,
+};
 use crate::stage::StageKind;
 use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
-use crate::update_dir::{Settled, UpdateDir, package_name};
+use crate::update_dir::{UpdateDir, package_name};
 
 /// The state store's name for Alma's publishing set.
-pub const SOURCE: &str = "alma";
+pub const SOURCE: &str = crate::state::ALMA;
 
 /// What one record comes to.
 pub(crate) struct Decision {
@@ -80,11 +82,6 @@ struct Ctx<'a> {
     retries: crate::stage::Retries,
     /// `[update] transform`: each record's payload through the stylesheet before the policy.
     transform: Option<crate::transform::Transform>,
-}
-
-/// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
-fn rosetta_identifier(cfg: &Config, pid: &str) -> String {
-    format!("oai:{}:{pid}", cfg.rosetta.repository_identifier)
 }
 
 /// The MMS ID of an Alma record: its `alma_<MMS ID>` identifier, else the header's local part.
@@ -308,125 +305,6 @@ fn read_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<(), StageError> {
     read_back_job(ctx.cfg, ctx.state, &ctx.dir, &ctx.rule.pid_pattern, report)
 }
 
-/// Learns where Rosetta's own job put each pending package (done: the IE holds it, and the base
-/// it carries becomes the IE's; error: its Alma record joins the retry set). The harvest does it
-/// first; so does the import, whose three-way step needs the base Rosetta's job left.
-pub(crate) fn read_back_job(
-    cfg: &Config,
-    state: &StateStore,
-    dir: &UpdateDir,
-    pattern: &PidPattern,
-    report: &mut Report,
-) -> Result<(), StageError> {
-    let mut after = String::new();
-    // A page of pending packages at a time: memory stays bounded however many wait.
-    loop {
-        let page = state.packages_after("pending", &after, 500)?;
-        let Some(last) = page.last() else { break };
-        after = last.name.clone();
-        for p in page {
-            read_back_one(cfg, state, dir, pattern, report, p)?;
-        }
-    }
-    Ok(())
-}
-
-fn read_back_one(
-    cfg: &Config,
-    state: &StateStore,
-    dir: &UpdateDir,
-    pattern: &PidPattern,
-    report: &mut Report,
-    p: PackageRow,
-) -> Result<(), StageError> {
-    // Still waiting (one stat), the common case while Rosetta's job has not run.
-    if dir.is_pending(&p.name) {
-        return Ok(());
-    }
-    match dir.find_settled(&p.name) {
-        None => {}
-        Some(Settled::Done) => {
-            let path = dir.root().join("done").join(&p.name);
-            let dc = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|x| UpdateMd::read(&x, pattern).ok())
-                .as_ref()
-                .and_then(crate::rosetta::package_dc);
-            applied(cfg, state, &p, dc.as_ref())?;
-        }
-        Some(Settled::Error(reason)) => {
-            state.settle_package(&p.name, "error", Some(&reason))?;
-            if let Some(id) = &p.source_identifier {
-                state.forget_fingerprint(SOURCE, id)?;
-                let why = format!(
-                    "Rosetta's Metadata Update Job rejected {}: {reason}",
-                    p.name
-                );
-                state.retry_failed(SOURCE, id, Some(&why), report.run)?;
-            }
-            report.warnings.push(format!(
-                "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",
-                p.name, p.ie_pid
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A package is in Rosetta: remember its DC as the IE's, in the import's own projection, so the
-/// import takes the IE's next harvest for the echo it is (echo suppression).
-pub(crate) fn applied(
-    cfg: &Config,
-    state: &StateStore,
-    p: &PackageRow,
-    dc: Option<&DcRecord>,
-) -> Result<(), StageError> {
-    state.settle_package(&p.name, "done", None)?;
-    let Some(dc) = dc else { return Ok(()) };
-    let known = state.record_by_pid(crate::import::SOURCE, &p.ie_pid)?;
-    let identifier = known.as_ref().map_or_else(
-        || rosetta_identifier(cfg, &p.ie_pid),
-        |k| k.identifier.clone(),
-    );
-    let mms = known
-        .as_ref()
-        .and_then(|k| k.mms_id.clone())
-        .or_else(|| p.mms_id.clone());
-    let delivery = cfg
-        .rosetta
-        .delivery_template
-        .as_ref()
-        .map(|t| t.replace("$$LinkingParameter1", &p.ie_pid));
-    let projected = import_dc(dc, &identifier, mms.as_deref(), delivery.as_deref());
-    // The import may skip this IE as unchanged only if Rosetta now holds nothing the base lacks:
-    // a package that kept Rosetta's own changes not yet imported leaves them to the import.
-    // (A package without a base of its own — a revert's — is weighed against the stored one.)
-    let base = p
-        .base
-        .as_deref()
-        .or_else(|| known.as_ref().and_then(|k| k.base.as_deref()));
-    let settled = match base.map(DcRecord::read) {
-        Some(Ok(base)) => sorted_keys(&base) == sorted_keys(&projected),
-        Some(Err(_)) => false,
-        None => true,
-    };
-    state.put_record(
-        crate::import::SOURCE,
-        &RecordState {
-            identifier,
-            ie_pid: Some(p.ie_pid.clone()),
-            mms_id: mms,
-            fingerprint: settled.then(|| import_fingerprint(&projected)),
-            datestamp: known.as_ref().and_then(|k| k.datestamp.clone()),
-            outcome: known.and_then(|k| k.outcome),
-            dc: dc.write(Container::DcRecord).ok(),
-            // Rosetta now holds what the package carried: the base it was written with.
-            base: p.base.clone(),
-        },
-    )?;
-    Ok(())
-}
-
 impl Stage for Ctx<'_> {
     type Decision = Decision;
 
@@ -484,7 +362,7 @@ impl Stage for Ctx<'_> {
                 Some(r) => return Ok(Some(r.identifier)),
                 None => self
                     .state
-                    .record_by_pid(crate::import::SOURCE, selector)?
+                    .record_by_pid(crate::state::ROSETTA, selector)?
                     .and_then(|r| r.mms_id),
             }
         };
@@ -620,7 +498,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
-    let seen = match ctx.state.record_by_pid(crate::import::SOURCE, pid.as_str()) {
+    let seen = match ctx.state.record_by_pid(crate::state::ROSETTA, pid.as_str()) {
         Ok(s) => s,
         Err(e) => {
             return Ok(d.ends(
@@ -1006,7 +884,7 @@ fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Resul
         && let (Some(b), Some(pid)) = (&base, &pid)
         && !matches!(out.outcome, Outcome::Error | Outcome::Stale)
     {
-        ctx.state.set_base(crate::import::SOURCE, pid, b)?;
+        ctx.state.set_base(crate::state::ROSETTA, pid, b)?;
     }
     if let Some((p, parked)) = package {
         let name = package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid);
