@@ -11,14 +11,12 @@ use formats::identifier::{IePid, MatchRule, PidPattern};
 use formats::oai::{Item, Metadata};
 use formats::rosetta::UpdateMd;
 
-use crate::config::{Config, Conflicts};
+use crate::config::Config;
 use crate::harvest::Harvester;
-use crate::policy::{Policy, dc_diff};
+use crate::policy::Policy;
 use crate::report::{Outcome, RecordOutcome, Report};
 use crate::rosetta::{RosettaClient, RosettaError};
-use crate::rosetta_side::{
-    identifier as rosetta_identifier, import_dc, import_fingerprint, read_back_job,
-};
+use crate::rosetta_side::{identifier as rosetta_identifier, import_dc, read_back_job};
 use crate::stage::StageKind;
 use crate::stage::{ListSource, Processed, RunOptions, Stage, StageError, Stop};
 use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
@@ -26,6 +24,13 @@ use crate::update_dir::{UpdateDir, package_name};
 
 /// The state store's name for Alma's publishing set.
 pub const SOURCE: &str = crate::state::ALMA;
+
+mod judge;
+mod matching;
+mod record;
+use judge::{Judgement, judge};
+use matching::*;
+use record::*;
 
 /// What one record comes to.
 pub(crate) struct Decision {
@@ -82,87 +87,6 @@ struct Ctx<'a> {
     retries: crate::stage::Retries,
     /// `[update] transform`: each record's payload through the stylesheet before the policy.
     transform: Option<crate::transform::Transform>,
-}
-
-/// The MMS ID of an Alma record: its `alma_<MMS ID>` identifier, else the header's local part.
-fn mms_of(header_identifier: &str, dc: &DcRecord) -> Option<String> {
-    dc.values("identifier")
-        .filter_map(|v| v.trim().strip_prefix("alma_"))
-        .find(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
-        .or_else(|| {
-            header_identifier
-                .rsplit(':')
-                .next()
-                .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_owned)
-}
-
-/// The identifiers the round trip itself produces for this IE, as Alma publishes them: the OAI
-/// identifiers naming it, `alma_<MMS ID>`, its delivery link.
-fn round_trip_identifiers(
-    cfg: &Config,
-    dc: &DcRecord,
-    pid: &IePid,
-    mms: Option<&str>,
-) -> Vec<String> {
-    let delivery = cfg
-        .rosetta
-        .delivery_template
-        .as_ref()
-        .map(|t| t.replace("$$LinkingParameter1", pid.as_str()));
-    let dps = format!("dps_pid={}", pid.as_str());
-    let mut ids: Vec<String> = dc
-        .values("identifier")
-        .map(str::trim)
-        .filter(|v| {
-            (v.starts_with("oai:")
-                && v.contains(cfg.match_contains())
-                && v.rsplit(':').next().map(str::trim) == Some(pid.as_str()))
-                || Some(*v) == delivery.as_deref()
-                || v.ends_with(&dps)
-                || mms.is_some_and(|m| v.strip_prefix("alma_") == Some(m))
-        })
-        .map(str::to_owned)
-        .collect();
-    ids.push(rosetta_identifier(cfg, pid.as_str()));
-    ids.dedup();
-    ids
-}
-
-/// What both sides are compared on for an echo: the simple-DC values as a multiset, without
-/// `xml:lang` (Alma carries none) and surrounding spaces.
-fn echo_projection(dc: &DcRecord) -> formats::dc::Fingerprint {
-    DcRecord::new(
-        dc.dumb_down()
-            .elements
-            .into_iter()
-            .map(|mut e| {
-                e.lang = None;
-                e.value = e.value.trim().to_owned();
-                e
-            })
-            .collect(),
-    )
-    .fingerprint(Comparison::Multiset)
-}
-
-/// A record's three-way values, sorted (compared as a multiset).
-fn sorted_keys(dc: &DcRecord) -> Vec<crate::threeway::ValueKey> {
-    let mut k = crate::threeway::keys(dc);
-    k.sort();
-    k
-}
-
-/// Alma's record minus the round trip's identifiers, by value.
-fn without(dc: &DcRecord, ids: &[String]) -> DcRecord {
-    DcRecord::new(
-        dc.elements
-            .iter()
-            .filter(|e| !(e.name == "identifier" && ids.iter().any(|i| i == e.value.trim())))
-            .cloned()
-            .collect(),
-    )
 }
 
 /// Runs the harvest stage.
@@ -606,67 +530,32 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
             }
         },
     };
-    let refs: Vec<&str> = round_trip.iter().map(String::as_str).collect();
-    let alma_wins = ctx.cfg.update.conflicts == Conflicts::Overwrite;
-    // With a conflict: both sides' changes since the base, for the report.
-    let mut sides: Vec<String> = Vec::new();
-    let (wanted, three_way_conflicts) = if three_way {
-        let projected = import_dc(&current, &ie_identifier, mms_ref, delivery.as_deref());
-        let base = base.unwrap_or_else(|| crate::threeway::initial_base(&projected, &published));
-        // Parked conflicts show a person what Alma's side would write: Alma's values win in
-        // the parked package (it is never applied by itself).
-        let parks = ctx.cfg.update.conflicts == Conflicts::Park;
-        let plan = crate::threeway::harvest_plan(
-            &base,
-            &published,
-            &current,
-            |e| ctx.policy.settable(e),
-            alma_wins || parks,
-        );
-        d.base = Some(plan.base);
-        if !plan.conflicts.is_empty() {
-            sides = plan
-                .rosetta_changes
-                .iter()
-                .map(|l| format!("rosetta {l}"))
-                .chain(plan.alma_changes.iter().map(|l| format!("alma {l}")))
-                .collect();
-        }
-        (plan.wanted, Some(plan.conflicts))
-    } else {
-        // `replace`, or a transform: the field policy on the record as a whole; the base is what
-        // both then hold.
-        let wanted = ctx.policy.apply(&published, &current, &refs);
-        d.base = Some(crate::threeway::initial_base(&wanted, &published));
-        (wanted, None)
-    };
-    let conflict_note = three_way_conflicts
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            let names: Vec<String> = c.iter().map(|n| format!("dc:{n}")).collect();
-            names.join(", ")
-        });
-    if wanted.same_as(&current, ctx.compare) {
-        d.fingerprint = Some(fingerprint);
-        d.withdraw = true;
-        if let Some(names) = conflict_note {
-            d.out.changes = sides;
-            return Ok(d.ends(
-                Outcome::Conflict,
-                format!(
-                    "{names} changed differently in Rosetta and in Alma since the last sync: \
-                     neither side written (conflicts = \"{}\"; resolve it in one system)",
-                    ctx.cfg.update.conflicts.as_str()
-                ),
-            ));
-        }
-        return Ok(d.ends(Outcome::Unchanged, "the IE already holds this record"));
-    }
-    d.out.changes = dc_diff(&current, &wanted);
-    d.fingerprint = Some(fingerprint);
-    d.previous = current.write(Container::DcRecord).ok();
-    if let Err(message) = ctx.breaker.take() {
+    let verdict = judge(
+        &Judgement {
+            policy: &ctx.policy,
+            conflicts: ctx.cfg.update.conflicts,
+            compare: ctx.compare,
+            three_way,
+            soap: ctx.rosetta.is_some(),
+            pid: &pid,
+            published: &published,
+            round_trip: &round_trip,
+            base: base.as_ref(),
+            seen_fingerprint: seen.as_ref().and_then(|s| s.fingerprint.as_deref()),
+            seen_dc: seen_dc.as_ref(),
+            ie_identifier: &ie_identifier,
+            mms: mms_ref,
+            delivery: delivery.as_deref(),
+        },
+        &current,
+    );
+    // A write the breaker refuses stops the run before its package exists.
+    if verdict.writes
+        && let Err(message) = ctx.breaker.take()
+    {
+        d.out.changes = verdict.diff;
+        d.previous = verdict.previous;
+        d.base = verdict.base;
         let d = d.ends(Outcome::Error, format!("not written: {message}"));
         return Err(Box::new(Stop {
             message,
@@ -676,349 +565,14 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
             },
         }));
     }
-    let package = match UpdateMd::descriptive_dc(pid.clone(), &wanted) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(d.ends(
-                Outcome::Error,
-                format!("the package cannot be written: {e}"),
-            ));
-        }
-    };
-    // Three-way: a conflict is the same value changed differently on both sides; the rest of
-    // the record is merged either way.
-    if three_way {
-        let Some(names) = conflict_note else {
-            d.package = Some((package, false));
-            let how = if ctx.rosetta.is_some() {
-                "Alma's changes since the last sync, carried value by value (getMD)"
-            } else {
-                "Alma's changes since the last sync, carried value by value (no SOAP access: \
-                 compared with the DC mdsync last saw in Rosetta)"
-            };
-            return Ok(d.ends(Outcome::Updated, how));
-        };
-        d.out.changes = sides;
-        let (reason, package) = match ctx.cfg.update.conflicts {
-            Conflicts::Overwrite => (
-                format!(
-                    "{names} changed differently in Rosetta and in Alma since the last sync: \
-                     Alma's values overwrite Rosetta's (conflicts = \"overwrite\"); the rest \
-                     merged"
-                ),
-                Some((package, false)),
-            ),
-            Conflicts::Skip => (
-                format!(
-                    "{names} changed differently in Rosetta and in Alma since the last sync: \
-                     left as they are (conflicts = \"skip\"); the rest merged"
-                ),
-                Some((package, false)),
-            ),
-            Conflicts::Park => {
-                // Parked for a person: the package is what Alma's side would make of it, and
-                // it is not applied, so the base stays.
-                d.base = None;
-                (
-                    format!(
-                        "{names} changed differently in Rosetta and in Alma since the last \
-                         sync: the package is parked in conflicts/ for review"
-                    ),
-                    Some((package, true)),
-                )
-            }
-        };
-        d.package = package;
-        return Ok(d.ends(Outcome::Conflict, reason));
-    }
-    // A conflict: Rosetta's record changed since mdsync last saw it (the import's projection
-    // on both sides), and Alma's would overwrite that change.
-    let now_fp = import_fingerprint(&import_dc(
-        &current,
-        &ie_identifier,
-        mms_ref,
-        delivery.as_deref(),
-    ));
-    let changed_in_rosetta = seen
-        .as_ref()
-        .and_then(|s| s.fingerprint.as_deref())
-        .is_some_and(|f| f != now_fp);
-    if changed_in_rosetta {
-        let rosetta_side = seen_dc
-            .as_ref()
-            .map(|s| dc_diff(s, &current))
-            .unwrap_or_default();
-        let mut changes: Vec<String> = rosetta_side
-            .into_iter()
-            .map(|l| format!("rosetta {l}"))
-            .collect();
-        changes.extend(d.out.changes.iter().map(|l| format!("alma {l}")));
-        d.out.changes = changes;
-        let (reason, package) = match ctx.cfg.update.conflicts {
-            Conflicts::Overwrite => (
-                "the IE changed in Rosetta since mdsync last saw it; Alma's record overwrites it (conflicts = \"overwrite\")",
-                Some((package, false)),
-            ),
-            Conflicts::Skip => (
-                "the IE changed in Rosetta since mdsync last saw it; skipped (conflicts = \"skip\")",
-                None,
-            ),
-            Conflicts::Park => (
-                "the IE changed in Rosetta since mdsync last saw it; the package is parked in conflicts/ for review",
-                Some((package, true)),
-            ),
-        };
-        d.package = package;
-        return Ok(d.ends(Outcome::Conflict, reason));
-    }
-    d.package = Some((package, false));
-    let how = if ctx.rosetta.is_some() {
-        "differs from the IE's DC (getMD)"
-    } else {
-        "differs from the DC mdsync last saw in Rosetta (no SOAP access)"
-    };
-    Ok(d.ends(Outcome::Updated, how))
-}
-
-/// getMD failed: an authorisation failure or Rosetta away stops the run; anything else is this
-/// record's error (tried again next run: no fingerprint is stored).
-fn rosetta_failed(d: Decision, e: RosettaError) -> Processed<Decision> {
-    let message = e.to_string();
-    let d = d.ends(Outcome::Error, message.clone());
-    if e.is_auth() || matches!(e, RosettaError::Unavailable { .. }) {
-        return Err(Box::new(Stop {
-            message,
-            decision: d,
-        }));
-    }
-    Ok(d)
-}
-
-/// A planned record that would now be done otherwise: nothing written, said why.
-fn stale<P>(
-    out: &mut RecordOutcome,
-    why: &str,
-    fingerprint: &mut Option<String>,
-    package: &mut Option<P>,
-) {
-    out.outcome = Outcome::Stale;
-    out.reason = Some(format!("{why}: skipped, nothing written"));
-    *fingerprint = None;
-    *package = None;
-}
-
-fn record(ctx: &Ctx<'_>, report: &mut Report, d: Decision, item: &Item) -> Result<(), StageError> {
-    let Decision {
-        mut out,
-        fingerprint,
-        package,
-        withdraw,
-        previous,
-        known,
-        base,
-    } = d;
-    let base = base.and_then(|b| b.write(Container::DcRecord).ok());
-    let (mut fingerprint, mut package) = (fingerprint, package);
-    // Executing a plan: write only what was reviewed, through the stylesheet it was made
-    // with; anything else is stale.
-    let stylesheet = ctx.transform.as_ref().map(|t| t.sha256.as_str());
-    if let Some(plan) = &ctx.plan {
-        if plan.transform_sha256.as_deref() != stylesheet {
-            stale(
-                &mut out,
-                "the transform's stylesheet changed since the plan",
-                &mut fingerprint,
-                &mut package,
-            );
-        } else if plan.re_evaluates(&out) {
-            // The import the plan follows changed this IE: today's judgement is the one to
-            // carry out (the dry run marked it "re-evaluated after import").
-            out.re_evaluated = true;
-            if let Err(why) = plan.check(&out) {
-                out.reason = Some(match &out.reason {
-                    Some(r) => format!("re-evaluated after import ({why}): {r}"),
-                    None => format!("re-evaluated after import ({why})"),
-                });
-            }
-        } else if let Err(why) = plan.check(&out) {
-            stale(&mut out, &why, &mut fingerprint, &mut package);
-        }
-    }
-    if ctx.dry_run {
-        ctx.retries.mark(&mut out);
-    } else {
-        ctx.retries.settle(ctx.state, report.run, &mut out)?;
-    }
-    report.count(out.outcome);
-    let pid = out.ie_pid.clone();
-    if ctx.dry_run {
-        if let Some((p, parked)) = &package {
-            out.file = Some(format!(
-                "{}{}",
-                if *parked { "conflicts/" } else { "" },
-                package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid)
-            ));
-        }
-        if out.outcome != Outcome::Unchanged {
-            report.push(out, ctx.on_record.as_ref());
-        }
-        return Ok(());
-    }
-    // A package still waiting for this IE is stale once a newer decision exists.
-    if (withdraw || package.is_some())
-        && let Some(pid) = &pid
-        && let Some(old) = ctx.state.pending_package_for(pid)?
-        && ctx.dir.remove_pending(&old.name)?
-    {
-        ctx.state.settle_package(&old.name, "superseded", None)?;
-        if out.outcome == Outcome::Unchanged {
-            out.reason = Some(format!(
-                "the IE already holds this record; the waiting package {} was withdrawn",
-                old.name
-            ));
-        }
-    }
-    // Nothing to write: Rosetta already holds the result, so the base is the new one now (a
-    // package's base waits until the package is applied).
-    if package.is_none()
-        && let (Some(b), Some(pid)) = (&base, &pid)
-        && !matches!(out.outcome, Outcome::Error | Outcome::Stale)
-    {
-        ctx.state.set_base(crate::state::ROSETTA, pid, b)?;
-    }
-    if let Some((p, parked)) = package {
-        let name = package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid);
-        let xml = p.write().map_err(|e| {
-            StageError::Config(format!(
-                "{}: the package cannot be written: {e}",
-                out.identifier
-            ))
-        })?;
-        let staged = ctx.dir.stage(parked.then_some("conflicts"), &name, &xml)?;
-        ctx.staged.borrow_mut().push(staged);
-        report.files_written += 1;
-        ctx.state.put_package(&PackageRow {
-            name: name.clone(),
-            ie_pid: p.pid.to_string(),
-            source_identifier: Some(out.identifier.clone()),
-            mms_id: out.mms_id.clone(),
-            fingerprint: fingerprint.clone(),
-            status: if parked { "parked" } else { "pending" }.to_owned(),
-            reason: None,
-            base: base.clone(),
-        })?;
-        out.file = Some(if parked {
-            format!("conflicts/{name}")
-        } else {
-            name
-        });
-    }
-    if !matches!(out.outcome, Outcome::Error | Outcome::Stale) {
-        let row = RecordState {
-            identifier: out.identifier.clone(),
-            ie_pid: out.ie_pid.clone(),
-            mms_id: out.mms_id.clone(),
-            fingerprint,
-            datestamp: Some(item.header().datestamp.to_string()),
-            outcome: Some(out.outcome.as_str().to_owned()),
-            dc: None,
-            base: None,
-        };
-        // An unchanged record keeps the outcome it was last given (a deletion stays one).
-        let same = known
-            .as_ref()
-            .is_some_and(|k| k.datestamp == row.datestamp && k.fingerprint == row.fingerprint);
-        if !same {
-            ctx.state.put_record(SOURCE, &row)?;
-        }
-    }
-    if out.outcome == Outcome::Unchanged {
-        return Ok(());
-    }
-    if let Some(run) = report.run {
-        ctx.state
-            .log_record(run, &RunRecord::of(&out, previous.as_deref()))?;
-    }
-    report.push(out, ctx.on_record.as_ref());
-    Ok(())
+    d.out.changes = verdict.changes;
+    d.package = verdict.package;
+    d.base = verdict.base;
+    d.previous = verdict.previous;
+    d.withdraw = verdict.withdraw;
+    d.fingerprint = Some(fingerprint);
+    Ok(d.ends(verdict.outcome, verdict.reason))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use formats::crosswalk;
-    use formats::dc::DcElement;
-
-    fn cfg() -> Config {
-        crate::config::seed_config(
-            "[update]
-job_name = \"Metadata Updates from Alma\"
-",
-        )
-    }
-
-    /// The seed's IE as Rosetta holds it: qualified DC.
-    fn seed_ie() -> DcRecord {
-        DcRecord::new(vec![
-            DcElement::dc("title", "Sunset at Montmajour"),
-            DcElement::dc("creator", "Vincent Willem van Gogh"),
-            DcElement::dcterms("created", "1888-07-04").with_type("dcterms:W3CDTF"),
-            DcElement::dc("identifier", "https://example.edu/works/1000").with_type("dcterms:URI"),
-            DcElement::dcterms("provenance", "Private collection, Norway"),
-            DcElement::dcterms("accessRights", "Open access"),
-        ])
-    }
-
-    #[test]
-    fn the_seed_records_round_trip_gives_this_update_md_package() {
-        let cfg = cfg();
-        let oai = "oai:d4I1-pubam:IE1000";
-        let pid = IePid::new("IE1000").expect("pid");
-        // What Alma publishes after the import and a cataloguer's 520: MARC → DC plus the three
-        // enrichment identifiers, first.
-        let mut record = crosswalk::new_marc_record(&seed_ie().dumb_down(), oai);
-        record.fields.push(formats::marc::Field::Data(
-            formats::marc::DataField::new("520", ' ', ' ')
-                .with('a', "Sunset at Montmajour is a landscape in oils..."),
-        ));
-        let mut published = crosswalk::marc_to_dc(&record);
-        for (i, v) in [
-            oai.to_owned(),
-            "alma_991000000000013601".to_owned(),
-            "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=IE1000".to_owned(),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            published
-                .elements
-                .insert(i, DcElement::dc("identifier", &v));
-        }
-        let mms = mms_of("oai:alma.01EXAMPLE_INST:991000000000013601", &published);
-        assert_eq!(mms.as_deref(), Some("991000000000013601"));
-        let round_trip = round_trip_identifiers(&cfg, &published, &pid, mms.as_deref());
-        let policy = Policy {
-            rosetta_owned: cfg.update.rosetta_owned.clone(),
-            ..Policy::default()
-        };
-        let refs: Vec<&str> = round_trip.iter().map(String::as_str).collect();
-        let wanted = policy.apply(&without(&published, &round_trip), &seed_ie(), &refs);
-        assert_eq!(
-            dc_diff(&seed_ie(), &wanted),
-            [r#"+ dc:description "Sunset at Montmajour is a landscape in oils...""#]
-        );
-        let package = UpdateMd::descriptive_dc(pid.clone(), &wanted).expect("package");
-        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
-        let text = format!(
-            "{}\n{}",
-            package_name(&cfg.update.job_name, at, &pid),
-            package.write().expect("xml")
-        );
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("../../snapshots/engine");
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_omit_expression(true);
-        settings.add_filter(r"_\d{14}_", "_[yyyyMMddHHmmss]_");
-        settings.bind(|| insta::assert_snapshot!("harvest_seed_update_md", text));
-    }
-}
+mod tests;
