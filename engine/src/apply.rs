@@ -173,7 +173,7 @@ async fn apply_one(
                     let row = PackageRow {
                         name: file.name.clone(),
                         ie_pid: package.pid.to_string(),
-                        status: "pending".to_owned(),
+                        status: crate::state::PackageStatus::Pending,
                         ..PackageRow::default()
                     };
                     state.put_package(&row)?;
@@ -218,7 +218,7 @@ fn refused(
 ) -> Result<(), StageError> {
     dir.settle(name, &Settled::Error(reason.to_owned()))?;
     if let Some(row) = state.package(name)? {
-        state.settle_package(name, "error", Some(reason))?;
+        state.settle_package(name, crate::state::PackageStatus::Error, Some(reason))?;
         if let Some(id) = &row.source_identifier {
             state.forget_fingerprint(crate::state::ALMA, id)?;
         }

@@ -249,7 +249,11 @@ pub async fn repair_duplicates(
                 if let Some(old) = state.pending_package_for(pid.as_str())?
                     && dir.remove_pending(&old.name)?
                 {
-                    state.settle_package(&old.name, "superseded", None)?;
+                    state.settle_package(
+                        &old.name,
+                        crate::state::PackageStatus::Superseded,
+                        None,
+                    )?;
                 }
                 dir.write(None, &name, &xml)?;
                 let wanted_projection = import_dc(
@@ -265,7 +269,7 @@ pub async fn repair_duplicates(
                     source_identifier: None,
                     mms_id: Some(mms.to_string()),
                     fingerprint: None,
-                    status: "pending".to_owned(),
+                    status: crate::state::PackageStatus::Pending,
                     reason: None,
                     base: base.write(Container::DcRecord).ok(),
                 })?;

@@ -283,7 +283,10 @@ impl Report {
     }
 
     pub fn errors(&self) -> u64 {
-        self.counts.get("error").copied().unwrap_or(0)
+        self.counts
+            .get(Outcome::Error.as_str())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Ends the run in the state store's log with the counts (nothing for a dry run).

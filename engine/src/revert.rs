@@ -280,7 +280,7 @@ async fn revert_dc(
         state
             .settle_package(
                 &p.name,
-                "superseded",
+                crate::state::PackageStatus::Superseded,
                 Some(&format!("withdrawn by reverting run {run}")),
             )
             .map_err(|e| e.to_string())?;
@@ -319,7 +319,7 @@ async fn revert_dc(
             let row = crate::state::PackageRow {
                 name: format!("revert-run-{run}-{pid}"),
                 ie_pid: pid.clone(),
-                status: "pending".to_owned(),
+                status: crate::state::PackageStatus::Pending,
                 ..crate::state::PackageRow::default()
             };
             state.put_package(&row).map_err(|e| e.to_string())?;
@@ -342,7 +342,7 @@ async fn revert_dc(
                 .put_package(&crate::state::PackageRow {
                     name: name.clone(),
                     ie_pid: pid.clone(),
-                    status: "pending".to_owned(),
+                    status: crate::state::PackageStatus::Pending,
                     ..crate::state::PackageRow::default()
                 })
                 .map_err(|e| e.to_string())?;

@@ -85,7 +85,7 @@ pub fn applied(
     p: &PackageRow,
     dc: Option<&DcRecord>,
 ) -> Result<(), StageError> {
-    state.settle_package(&p.name, "done", None)?;
+    state.settle_package(&p.name, crate::state::PackageStatus::Done, None)?;
     let Some(dc) = dc else { return Ok(()) };
     let known = state.record_by_pid(ROSETTA, &p.ie_pid)?;
     let identifier = known
@@ -143,7 +143,7 @@ pub fn read_back_job(
     let mut after = String::new();
     // A page of pending packages at a time: memory stays bounded however many wait.
     loop {
-        let page = state.packages_after("pending", &after, 500)?;
+        let page = state.packages_after(crate::state::PackageStatus::Pending, &after, 500)?;
         let Some(last) = page.last() else { break };
         after = last.name.clone();
         for p in page {
@@ -177,7 +177,7 @@ fn read_back_one(
             applied(cfg, state, &p, dc.as_ref())?;
         }
         Some(Settled::Error(reason)) => {
-            state.settle_package(&p.name, "error", Some(&reason))?;
+            state.settle_package(&p.name, crate::state::PackageStatus::Error, Some(&reason))?;
             if let Some(id) = &p.source_identifier {
                 state.forget_fingerprint(ALMA, id)?;
                 let why = format!(

@@ -386,7 +386,10 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let fingerprint = dc.fingerprint(Comparison::Multiset).to_string();
     if let Some(k) = known
         && k.fingerprint.as_deref() == Some(fingerprint.as_str())
-        && k.outcome.as_deref().is_some_and(|o| o != "error")
+        && k.outcome
+            .as_deref()
+            .and_then(|o| o.parse::<Outcome>().ok())
+            .is_some_and(|o| o != Outcome::Error)
     {
         d.out.ie_pid = k.ie_pid.clone();
         d.out.mms_id = k.mms_id.clone();

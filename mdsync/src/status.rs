@@ -275,8 +275,8 @@ pub fn gather(cfg: &Config) -> anyhow::Result<Status> {
         st.directions.push(d);
     }
     if let Some(s) = &store {
-        st.packages_pending = s.count_packages("pending")?;
-        st.packages_parked = s.count_packages("parked")?;
+        st.packages_pending = s.count_packages(engine::state::PackageStatus::Pending)?;
+        st.packages_parked = s.count_packages(engine::state::PackageStatus::Parked)?;
     }
     Ok(st)
 }

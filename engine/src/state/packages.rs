@@ -15,6 +15,67 @@ pub(crate) fn package_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PackageRow>
     })
 }
 
+/// Where an updateMD package stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PackageStatus {
+    /// Written to the update directory; waiting for apply or Rosetta's own job.
+    #[default]
+    Pending,
+    /// In Rosetta (`done/`).
+    Done,
+    /// Refused (`error/`, with its reason).
+    Error,
+    /// Replaced by a newer package for the same IE before it was applied.
+    Superseded,
+    /// A conflict parked in `conflicts/` for a person; never applied by itself.
+    Parked,
+}
+
+impl PackageStatus {
+    pub const ALL: [PackageStatus; 5] = [
+        PackageStatus::Pending,
+        PackageStatus::Done,
+        PackageStatus::Error,
+        PackageStatus::Superseded,
+        PackageStatus::Parked,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PackageStatus::Pending => "pending",
+            PackageStatus::Done => "done",
+            PackageStatus::Error => "error",
+            PackageStatus::Superseded => "superseded",
+            PackageStatus::Parked => "parked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PackageStatus> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PackageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for PackageStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for PackageStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = v.as_str()?;
+        PackageStatus::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown package status {text:?}").into())
+        })
+    }
+}
+
 /// An updateMD package mdsync wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PackageRow {
@@ -25,8 +86,7 @@ pub struct PackageRow {
     pub mms_id: Option<String>,
     /// The Alma record's fingerprint: stored on the record once the package is applied.
     pub fingerprint: Option<String>,
-    /// `pending`, `done`, `error`, `superseded`, `parked`.
-    pub status: String,
+    pub status: PackageStatus,
     pub reason: Option<String>,
     /// The three-way base Rosetta and Alma agree on once this package is applied.
     pub base: Option<String>,
@@ -34,7 +94,7 @@ pub struct PackageRow {
 
 impl StateStore {
     /// How many packages have this status (`pending`, `parked`, …).
-    pub fn count_packages(&self, status: &str) -> Result<u64, StateError> {
+    pub fn count_packages(&self, status: PackageStatus) -> Result<u64, StateError> {
         self.conn
             .query_row(
                 "SELECT COUNT(*) FROM packages WHERE status = ?1",
@@ -61,7 +121,7 @@ impl StateStore {
     pub fn settle_package(
         &self,
         name: &str,
-        status: &str,
+        status: PackageStatus,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
         self.exec(
@@ -78,7 +138,7 @@ impl StateStore {
     /// caller pages through any number of them in bounded memory.
     pub fn packages_after(
         &self,
-        status: &str,
+        status: PackageStatus,
         after: &str,
         limit: usize,
     ) -> Result<Vec<PackageRow>, StateError> {
@@ -94,6 +154,7 @@ impl StateStore {
 
     /// The package still waiting for an IE, if any.
     pub fn pending_package_for(&self, pid: &str) -> Result<Option<PackageRow>, StateError> {
+        // The status as the store writes it (`PackageStatus::Pending`).
         self.packages_where("status = 'pending' AND ie_pid = ?1", pid)
             .map(|mut v| v.pop())
     }

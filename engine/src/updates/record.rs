@@ -71,7 +71,8 @@ pub(crate) fn record(
         && let Some(old) = ctx.state.pending_package_for(pid)?
         && ctx.dir.remove_pending(&old.name)?
     {
-        ctx.state.settle_package(&old.name, "superseded", None)?;
+        ctx.state
+            .settle_package(&old.name, crate::state::PackageStatus::Superseded, None)?;
         if out.outcome == Outcome::Unchanged {
             out.reason = Some(format!(
                 "the IE already holds this record; the waiting package {} was withdrawn",
@@ -104,7 +105,11 @@ pub(crate) fn record(
             source_identifier: Some(out.identifier.clone()),
             mms_id: out.mms_id.clone(),
             fingerprint: fingerprint.clone(),
-            status: if parked { "parked" } else { "pending" }.to_owned(),
+            status: if parked {
+                crate::state::PackageStatus::Parked
+            } else {
+                crate::state::PackageStatus::Pending
+            },
             reason: None,
             base: base.clone(),
         })?;

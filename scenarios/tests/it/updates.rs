@@ -571,7 +571,7 @@ async fn a_newer_change_replaces_the_waiting_package_deletions_are_reported_and_
     assert!(text.contains("Second summary.") && !text.contains("First summary."));
     assert_eq!(
         store.package(&first[0]).expect("state").map(|p| p.status),
-        Some("superseded".to_owned())
+        Some(engine::state::PackageStatus::Superseded)
     );
     assert_eq!(
         mocks.rosetta.ie("IE1002").expect("ie").dc,
