@@ -25,6 +25,7 @@
 
 pub mod alma;
 pub mod apply;
+pub mod clients;
 pub mod config;
 pub mod harvest;
 pub mod import;

@@ -62,6 +62,7 @@ fn exit_status(e: &anyhow::Error) -> u8 {
     let usage = e.chain().any(|c| {
         c.downcast_ref::<engine::config::ConfigError>().is_some()
             || c.downcast_ref::<Usage>().is_some()
+            || c.downcast_ref::<engine::clients::MissingSecret>().is_some()
             || matches!(
                 c.downcast_ref::<engine::stage::StageError>(),
                 Some(engine::stage::StageError::Config(_))

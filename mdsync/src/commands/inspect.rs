@@ -5,12 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use engine::clients::{ClientOptions, Clients};
 use engine::config::{Config, ConfigError};
 use engine::harvest::{HarvestOptions, Harvester};
 use engine::state::StateStore;
 
 use crate::cli::*;
-use crate::commands::stage::Clients;
 use crate::output::ReportFormat;
 use crate::{Usage, check, exit_code, html_pages, load_config, scenario_cmd, status, write_page};
 
@@ -21,7 +21,7 @@ pub(crate) async fn reconcile(config_path: &Path, args: ReconcileArgs) -> anyhow
         allow_partial,
     } = args;
     let cfg = load_config(config_path)?;
-    let clients = Clients::new(&cfg, false)?;
+    let clients = Clients::from_config(&cfg, ClientOptions::default())?;
     let marc = Harvester::new(
         clients.http.clone(),
         HarvestOptions {
@@ -254,7 +254,7 @@ pub(crate) async fn config_check(
             if !online {
                 return Ok(ExitCode::SUCCESS);
             }
-            let clients = Clients::new(&cfg, false)?;
+            let clients = Clients::from_config(&cfg, ClientOptions::default())?;
             let alma = clients.alma().ok();
             let rosetta = clients.rosetta().ok().flatten();
             let checks =

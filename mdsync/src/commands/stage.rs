@@ -5,13 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use engine::alma::AlmaClient;
 use engine::apply::ApplyOptions;
-use engine::config::{Config, secret};
-use engine::harvest::{HarvestOptions, Harvester, Network, http_client_with};
+use engine::clients::{ClientOptions, Clients};
+use engine::config::Config;
 use engine::import::import;
-use engine::retry::RetryPolicy;
-use engine::rosetta::{RosettaClient, RosettaConfig};
 use engine::stage::{RunOptions, StageKind};
 use engine::updates::harvest;
 
@@ -36,64 +33,6 @@ impl ListFlags {
             retry_all: self.retry_all,
             interrupt: listen_for_interrupt(),
         }
-    }
-}
-
-/// The HTTP clients a stage needs, built from the configuration and the environment.
-pub(crate) struct Clients<'c> {
-    cfg: &'c Config,
-    pub(crate) http: reqwest::Client,
-    pub(crate) harvester: Harvester,
-}
-
-impl<'c> Clients<'c> {
-    pub(crate) fn new(cfg: &'c Config, strict_counts: bool) -> anyhow::Result<Self> {
-        let network = Network::from_config(&cfg.general).map_err(anyhow::Error::msg)?;
-        let http = http_client_with(&network).map_err(anyhow::Error::msg)?;
-        let harvester = Harvester::new(
-            http.clone(),
-            HarvestOptions {
-                strict_counts,
-                ..HarvestOptions::from_general(&cfg.general)
-            },
-        );
-        Ok(Clients {
-            cfg,
-            http,
-            harvester,
-        })
-    }
-
-    pub(crate) fn alma(&self) -> anyhow::Result<AlmaClient> {
-        let key = secret(&self.cfg.alma.api_key_env)
-            .map_err(|p| Usage(format!("{p}: the Alma API key")))?;
-        Ok(AlmaClient::new(
-            self.http.clone(),
-            &self.cfg.alma.api_base_url,
-            &key,
-            self.cfg.alma.max_requests_per_second,
-            RetryPolicy::default(),
-        ))
-    }
-
-    /// IEWebServices, when `rosetta.soap_url` is set.
-    pub(crate) fn rosetta(&self) -> anyhow::Result<Option<RosettaClient>> {
-        let r = &self.cfg.rosetta;
-        let Some(url) = &r.soap_url else {
-            return Ok(None);
-        };
-        let password = secret(&r.password_env)
-            .map_err(|p| Usage(format!("{p}: the Rosetta web services password")))?;
-        Ok(Some(RosettaClient::new(
-            self.http.clone(),
-            RosettaConfig {
-                soap_url: url.clone(),
-                user: r.user.clone().unwrap_or_default(),
-                institution: r.institution.clone().unwrap_or_default(),
-                password,
-                retry: RetryPolicy::default(),
-            },
-        )))
     }
 }
 
@@ -134,7 +73,13 @@ async fn run_list_stage_into(
     execute: Option<std::sync::Arc<engine::stage::Plan>>,
 ) -> anyhow::Result<Result<bool, ExitCode>> {
     let store = open_state(cfg)?;
-    let clients = Clients::new(cfg, flags.strict_counts)?;
+    let clients = Clients::from_config(
+        cfg,
+        ClientOptions {
+            strict_counts: flags.strict_counts,
+            ..ClientOptions::default()
+        },
+    )?;
     let printer_hook = out.begin(stage)?;
     let writer = match &flags.plan {
         Some(path) => Some(engine::plan::PlanWriter::create(path, stage)?),
@@ -247,7 +192,7 @@ pub(crate) async fn revert(config_path: &Path, args: RevertArgs) -> anyhow::Resu
     } = args;
     let cfg = load_config(config_path)?;
     let store = open_state(&cfg)?;
-    let clients = Clients::new(&cfg, false)?;
+    let clients = Clients::from_config(&cfg, ClientOptions::default())?;
     let alma = clients.alma().ok();
     let rosetta = clients.rosetta()?;
     let mut out = Printer::new(report, None);
@@ -344,7 +289,7 @@ pub(crate) async fn apply(config_path: &Path, args: ApplyArgs) -> anyhow::Result
     } = args;
     let cfg = load_config(config_path)?;
     let store = open_state(&cfg)?;
-    let clients = Clients::new(&cfg, false)?;
+    let clients = Clients::from_config(&cfg, ClientOptions::default())?;
     let Some(rosetta) = clients.rosetta()? else {
         anyhow::bail!(
             "apply needs rosetta.soap_url (IEWebServices); without it, Rosetta's own Metadata Update Job applies {}",
@@ -383,7 +328,7 @@ pub(crate) async fn repair(config_path: &Path, args: RepairArgs) -> anyhow::Resu
     } = args;
     let cfg = load_config(config_path)?;
     let store = open_state(&cfg)?;
-    let clients = Clients::new(&cfg, false)?;
+    let clients = Clients::from_config(&cfg, ClientOptions::default())?;
     let alma = clients.alma()?;
     let rosetta = clients.rosetta()?;
     let mut out = Printer::new(report, Some("repair"));

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use engine::apply::{ApplyOptions, apply};
+use engine::clients::{ClientOptions, Clients};
 use engine::import::import;
 use engine::stage::{RunOptions, StageKind, sync_goes_on, sync_stages};
 use engine::updates::harvest;
 
 use crate::cli::*;
-use crate::commands::stage::Clients;
 use crate::output::Printer;
 use crate::signals::listen_for_interrupt;
 use crate::{exit_code, failed, load_config, open_state, progress_hook};
@@ -30,7 +30,13 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
     } = args;
     let cfg = load_config(config_path)?;
     let store = open_state(&cfg)?;
-    let clients = Clients::new(&cfg, strict_counts)?;
+    let clients = Clients::from_config(
+        &cfg,
+        ClientOptions {
+            strict_counts,
+            ..ClientOptions::default()
+        },
+    )?;
     let alma = clients.alma()?;
     let rosetta = clients.rosetta()?;
     let mut out = Printer::new(report, Some("sync"));

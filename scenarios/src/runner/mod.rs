@@ -9,14 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::alma::AlmaClient;
 use engine::apply::{ApplyOptions, apply};
 use engine::config::Config;
-use engine::harvest::{HarvestOptions, Harvester};
 use engine::import::import;
 use engine::report::{RecordHook, RecordOutcome, Report};
 use engine::retry::RetryPolicy;
-use engine::rosetta::{RosettaClient, RosettaConfig};
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use engine::updates::harvest;

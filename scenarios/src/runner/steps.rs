@@ -13,13 +13,8 @@ impl World {
     ) -> Result<Option<Ran>, String> {
         let state =
             StateStore::open(&PathBuf::from(&self.cfg.state.path)).map_err(|e| e.to_string())?;
-        let harvester = Harvester::new(
-            self.http.clone(),
-            HarvestOptions {
-                retry: retry(),
-                ..HarvestOptions::from_general(&self.cfg.general)
-            },
-        );
+        let clients = self.clients();
+        let harvester = &clients.harvester;
         let records: Arc<Mutex<Vec<RecordOutcome>>> = Arc::default();
         let seen = Arc::new(tokio::sync::Notify::new());
         let hook = {
@@ -68,14 +63,8 @@ impl World {
             only: self.only(&step.only),
             ..opts
         };
-        let rosetta = self.rosetta_client();
-        let alma_client = AlmaClient::new(
-            self.http.clone(),
-            &self.cfg.alma.api_base_url,
-            &self.alma_key,
-            self.cfg.alma.max_requests_per_second,
-            retry(),
-        );
+        let rosetta = clients.rosetta().map_err(|e| e.to_string())?;
+        let alma_client = clients.alma().map_err(|e| e.to_string())?;
         let work = async {
             match stage {
                 StageKind::Revert => {
@@ -100,17 +89,10 @@ impl World {
                     r
                 }
                 StageKind::Import => {
-                    let alma = AlmaClient::new(
-                        self.http.clone(),
-                        &self.cfg.alma.api_base_url,
-                        &self.alma_key,
-                        self.cfg.alma.max_requests_per_second,
-                        retry(),
-                    );
-                    import(&self.cfg, &state, &harvester, &alma, &opts).await
+                    import(&self.cfg, &state, harvester, &alma_client, &opts).await
                 }
                 StageKind::Harvest => {
-                    harvest(&self.cfg, &state, &harvester, rosetta.as_ref(), &opts).await
+                    harvest(&self.cfg, &state, harvester, rosetta.as_ref(), &opts).await
                 }
                 StageKind::Repair => Err(engine::stage::StageError::Config(
                     "a scenario does not run repair".to_owned(),

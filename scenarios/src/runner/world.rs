@@ -113,18 +113,21 @@ path = "{state}"
 }
 
 impl World {
-    pub(super) fn rosetta_client(&self) -> Option<RosettaClient> {
-        let url = self.cfg.rosetta.soap_url.clone()?;
-        Some(RosettaClient::new(
+    /// The engine's clients as a run on this world builds them: the scenario's secrets, and a
+    /// retry quick enough for the library (see [`retry`]).
+    pub(super) fn clients(&self) -> engine::clients::Clients<'_> {
+        engine::clients::Clients::with_http(
+            &self.cfg,
             self.http.clone(),
-            RosettaConfig {
-                soap_url: url,
-                user: self.cfg.rosetta.user.clone().unwrap_or_default(),
-                institution: self.cfg.rosetta.institution.clone().unwrap_or_default(),
-                password: self.rosetta_password.clone().unwrap_or_default(),
+            engine::clients::ClientOptions {
                 retry: retry(),
+                secrets: engine::clients::Secrets {
+                    alma_api_key: Some(self.alma_key.clone()),
+                    rosetta_password: Some(self.rosetta_password.clone().unwrap_or_default()),
+                },
+                ..engine::clients::ClientOptions::default()
             },
-        ))
+        )
     }
 
     /// Vendor mode: every mapped sandbox IE is in Rosetta's OAI-PMH (GetRecord).
@@ -132,13 +135,8 @@ impl World {
         if self.map.is_empty() {
             return Ok(());
         }
-        let harvester = Harvester::new(
-            self.http.clone(),
-            HarvestOptions {
-                retry: retry(),
-                ..HarvestOptions::from_general(&self.cfg.general)
-            },
-        );
+        let clients = self.clients();
+        let harvester = &clients.harvester;
         let mut missing = Vec::new();
         for (scenario_pid, pid) in &self.map {
             let id = format!("oai:{}:{pid}", self.cfg.rosetta.repository_identifier);
@@ -354,13 +352,14 @@ impl World {
     /// Against a real sandbox: deletes the bibs (and their representations) the scenario's
     /// imports created, so a scenario can run again from the same start.
     pub(super) async fn clean_up_sandbox(&self, out: &mut RunOutcome) {
-        let alma = AlmaClient::new(
-            self.http.clone(),
-            &self.cfg.alma.api_base_url,
-            &self.alma_key,
-            self.cfg.alma.max_requests_per_second,
-            retry(),
-        );
+        let clients = self.clients();
+        let alma = match clients.alma() {
+            Ok(a) => a,
+            Err(e) => {
+                out.log.push(format!("clean-up: {e}"));
+                return;
+            }
+        };
         let created: Vec<String> = out
             .records
             .iter()
