@@ -181,7 +181,28 @@ pub async fn import(
 }
 
 /// The outcome, the fingerprint to store and the record's previous MARC (for revert).
-type Decision = (RecordOutcome, Option<String>, Option<String>);
+/// What the import decided for one record.
+pub(crate) struct Decision {
+    pub(crate) out: RecordOutcome,
+    /// The fingerprint to store (none: the record is fetched again next run).
+    pub(crate) fingerprint: Option<String>,
+    /// The bib's MARC before this run changed it (for revert).
+    pub(crate) previous: Option<String>,
+    /// In a dry run, the writes a real run would make that the outcome does not say (a
+    /// deletion's `on_deleted_ie`); a creation's and an update's are counted by their outcome.
+    pub(crate) planned_writes: u64,
+}
+
+impl Decision {
+    fn of(out: RecordOutcome, fingerprint: Option<String>) -> Self {
+        Decision {
+            out,
+            fingerprint,
+            previous: None,
+            planned_writes: 0,
+        }
+    }
+}
 
 impl Stage for Ctx<'_> {
     /// With what the store knew of the record (read once, in `process`).
@@ -200,7 +221,7 @@ impl Stage for Ctx<'_> {
                     item.header().identifier.clone(),
                     Some(format!("reading the state store: {e}")),
                 );
-                return Ok(((out, None, None), None));
+                return Ok((Decision::of(out, None), None));
             }
         };
         match process(self, item, known.as_ref()).await {
@@ -262,7 +283,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     let fail = |mut out: RecordOutcome, reason: String| -> Processed<Decision> {
         out.outcome = Outcome::Error;
         out.reason = Some(reason);
-        Ok((out, None, None))
+        Ok(Decision::of(out, None))
     };
     let pid = match OaiIdentifier::parse(&id)
         .map_err(|e| e.to_string())
@@ -283,7 +304,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         && k.outcome.as_deref() == Some(Outcome::Deleted.as_str())
     {
         out.outcome = Outcome::Unchanged;
-        return Ok((out, k.fingerprint.clone(), None));
+        return Ok(Decision::of(out, k.fingerprint.clone()));
     }
     if header.deleted {
         return deleted(ctx, out, &id, known.and_then(|k| k.fingerprint.clone())).await;
@@ -303,7 +324,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
     }) {
         out.outcome = Outcome::Unchanged;
-        return Ok((out, Some(fingerprint), None));
+        return Ok(Decision::of(out, Some(fingerprint)));
     }
     let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     out.title = dc.values("title").next().map(str::to_owned);
@@ -321,7 +342,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             if ctx.dry_run {
                 out.reason = Some("would create a bib and a remote representation".to_owned());
                 out.changes = field_diff(&[], &fields);
-                return Ok((out, Some(fingerprint), None));
+                return Ok(Decision::of(out, Some(fingerprint)));
             }
             if let Some(plan) = &ctx.plan {
                 out.changes = field_diff(&[], &fields);
@@ -343,7 +364,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
             ctx.set_base(&id, dc.clone());
             if let Err(e) = add_representation(ctx, &mms, &id, &pid).await {
                 let mut failed = stop(e, out);
-                if let Ok((o, _, _)) = &mut failed {
+                if let Ok(Decision { out: o, .. }) = &mut failed {
                     // The bib exists now: the next run finds it by its 035 and adds the
                     // representation (no second bib).
                     let why = o.reason.take().unwrap_or_default();
@@ -353,7 +374,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 }
                 return failed;
             }
-            Ok((out, Some(fingerprint), None))
+            Ok(Decision::of(out, Some(fingerprint)))
         }
         [existing] => {
             // Alma already holds this repository's bibs: a first run is weighed from here on.
@@ -425,7 +446,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                     Some(n) => format!("would update the bib, value by value; {n}"),
                     None => "would update the bib, value by value".to_owned(),
                 });
-                return Ok((out, Some(fingerprint), None));
+                return Ok(Decision::of(out, Some(fingerprint)));
             }
             out.reason = notes;
             if let Some(plan) = &ctx.plan
@@ -443,8 +464,8 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
                 return stop(e, out);
             }
             ctx.set_base(&id, plan.base);
-            let (o, f, _) = ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await?;
-            Ok((o, f, previous))
+            let d = ensure_representation(ctx, out, &mms, &id, &pid, fingerprint).await?;
+            Ok(Decision { previous, ..d })
         }
         many => {
             let ids: Vec<String> = many

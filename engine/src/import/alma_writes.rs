@@ -18,7 +18,7 @@ pub(crate) async fn deleted(
     if policy == OnDeleted::Report {
         out.reason =
             Some("deleted in Rosetta; reported only (on_deleted_ie = \"report\")".to_owned());
-        return Ok((out, fingerprint, None));
+        return Ok(Decision::of(out, fingerprint));
     }
     let fail = alma_failed;
     let bibs = match ctx.alma.find_by_other_system_id(oai_id).await {
@@ -30,28 +30,31 @@ pub(crate) async fn deleted(
             "deleted in Rosetta; {} bibs match, nothing changed in Alma",
             bibs.len()
         ));
-        return Ok((out, fingerprint, None));
+        return Ok(Decision::of(out, fingerprint));
     };
     let Some(mms) = bib.mms_id.clone() else {
-        return Ok((out, fingerprint, None));
+        return Ok(Decision::of(out, fingerprint));
     };
     out.mms_id = Some(mms.to_string());
     if ctx.dry_run {
         out.reason = Some(format!(
             "would apply on_deleted_ie = {policy:?} to bib {mms}"
         ));
-        return Ok((out, fingerprint, None));
+        return Ok(Decision {
+            planned_writes: 1,
+            ..Decision::of(out, fingerprint)
+        });
     }
     match policy {
         OnDeleted::Suppress => {
             if bib.suppress_from_publishing {
                 out.reason = Some("deleted in Rosetta; the bib was already suppressed".to_owned());
-                return Ok((out, fingerprint, None));
+                return Ok(Decision::of(out, fingerprint));
             }
             if let Some(why) = nz_refusal(ctx.cfg, bib) {
                 out.outcome = Outcome::Error;
                 out.reason = Some(why);
-                return Ok((out, None, None));
+                return Ok(Decision::of(out, None));
             }
             let suppressed = Bib {
                 suppress_from_publishing: true,
@@ -88,7 +91,7 @@ pub(crate) async fn deleted(
         }
         OnDeleted::Report => {}
     }
-    Ok((out, fingerprint, None))
+    Ok(Decision::of(out, fingerprint))
 }
 
 /// Why the import will not write this bib: it is linked to the Network Zone
@@ -114,10 +117,10 @@ pub(crate) fn alma_failed(e: AlmaError, mut out: RecordOutcome) -> Processed<Dec
     if e.stops_the_run() {
         Err(Box::new(Stop {
             message: e.to_string(),
-            decision: (out, None, None),
+            decision: Decision::of(out, None),
         }))
     } else {
-        Ok((out, None, None))
+        Ok(Decision::of(out, None))
     }
 }
 
@@ -126,7 +129,7 @@ pub(crate) fn alma_failed(e: AlmaError, mut out: RecordOutcome) -> Processed<Dec
 pub(crate) fn stale(mut out: RecordOutcome, why: String) -> Decision {
     out.outcome = Outcome::Stale;
     out.reason = Some(format!("{why}: skipped, nothing written"));
-    (out, None, None)
+    Decision::of(out, None)
 }
 
 /// Takes a breaker slot before a record's first write; the run stops when none is left.
@@ -141,7 +144,7 @@ pub(crate) fn slot(
             out.reason = Some(format!("not written: {message}"));
             Err(Box::new(Stop {
                 message,
-                decision: (out, None, None),
+                decision: Decision::of(out, None),
             }))
         }
     }
@@ -187,7 +190,7 @@ pub(crate) async fn ensure_representation(
         // A real run reads the bib's representations here.
         ctx.planned_reads
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        return Ok((out, Some(fingerprint), None));
+        return Ok(Decision::of(out, Some(fingerprint)));
     }
     let reps = match ctx.alma.representations(mms).await {
         Ok(r) => r,
@@ -197,7 +200,7 @@ pub(crate) async fn ensure_representation(
         .iter()
         .any(|r| r.originating_record_id.as_deref().map(str::trim) == Some(oai_id))
     {
-        return Ok((out, Some(fingerprint), None));
+        return Ok(Decision::of(out, Some(fingerprint)));
     }
     if out.outcome == Outcome::Unchanged {
         out = slot(ctx, out)?;
@@ -209,7 +212,7 @@ pub(crate) async fn ensure_representation(
         out.outcome = Outcome::Updated;
         out.reason = Some("added the missing remote representation".to_owned());
     }
-    Ok((out, Some(fingerprint), None))
+    Ok(Decision::of(out, Some(fingerprint)))
 }
 
 /// Creates the bib's remote representation, first adding the bib to `[alma] collection_id`

@@ -10,7 +10,12 @@ pub(crate) fn record(
     known: Option<RecordState>,
     item: &Item,
 ) -> Result<(), StageError> {
-    let (mut o, mut fingerprint, previous) = o;
+    let Decision {
+        out: mut o,
+        mut fingerprint,
+        previous,
+        planned_writes,
+    } = o;
     // Executing a plan: a record that needs nothing now was planned for a change that is gone.
     if let Some(plan) = &ctx.plan
         && o.outcome == Outcome::Unchanged
@@ -20,7 +25,7 @@ pub(crate) fn record(
             o,
             format!("nothing to do any more (the plan says {})", p.outcome),
         )
-        .0;
+        .out;
         fingerprint = None;
     }
     if ctx.dry_run {
@@ -35,8 +40,7 @@ pub(crate) fn record(
         report.planned_writes += match o.outcome {
             Outcome::Created => 2 + collection,
             Outcome::Updated => 1,
-            Outcome::Deleted if o.reason.as_deref().is_some_and(|r| r.starts_with("would")) => 1,
-            _ => 0,
+            _ => planned_writes,
         };
     }
     let row = RecordState {
