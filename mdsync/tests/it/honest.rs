@@ -2,7 +2,7 @@
 //! JSON document; a refused write is an error and is retried; a bad update directory is refused
 //! naming its key; paths follow the configuration file; a missing file says what to do.
 
-use super::{dir, mdsync, mdsync_with, setup, setup_with};
+use crate::support::{dir, mdsync, mdsync_with, setup, setup_with};
 
 fn rule(v: serde_json::Value) -> mockkit::FaultRule {
     serde_json::from_value(v).expect("rule")
@@ -235,8 +235,9 @@ async fn a_dry_run_counts_every_call_the_real_run_makes() {
     // Creates, then updates (a changed IE: search, PUT, the representations read).
     for round in 0..2 {
         if round == 1 {
-            super::rosetta_add(&mocks, "IE1001", "subject", "Estimated subject").await;
-            super::rosetta_add(&mocks, "IE1003", "description", "Estimated description").await;
+            crate::support::rosetta_add(&mocks, "IE1001", "subject", "Estimated subject").await;
+            crate::support::rosetta_add(&mocks, "IE1003", "description", "Estimated description")
+                .await;
         }
         let dry = report(&mdsync_with(&cfg, &["import", "--dry-run", "--report", "json"]).await);
         let real = report(&mdsync_with(&cfg, &["import", "--report", "json"]).await);
@@ -254,7 +255,8 @@ async fn a_tripped_breaker_holds_until_reset_and_history_shows_it() {
     let (_scratch, mocks, cfg) = setup("breaker", 110, 46).await;
     assert_eq!(mdsync_with(&cfg, &["import"]).await.status.code(), Some(0));
     for i in 0..30 {
-        super::rosetta_add(&mocks, &format!("IE{}", 1000 + i), "rights", "Mass change").await;
+        crate::support::rosetta_add(&mocks, &format!("IE{}", 1000 + i), "rights", "Mass change")
+            .await;
     }
     let out = mdsync_with(&cfg, &["import"]).await;
     assert_eq!(out.status.code(), Some(1), "stopped at the limit");
@@ -394,7 +396,7 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
     let (_scratch, mocks, cfg) = setup("sync-preview", 6, 48).await;
     assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
     // A curator's change in Rosetta and a cataloguer's in Alma, on the same IE.
-    super::rosetta_add(&mocks, "IE1002", "subject", "Curated subject").await;
+    crate::support::rosetta_add(&mocks, "IE1002", "subject", "Curated subject").await;
     let mms = {
         let store = engine::state::StateStore::open_read_only(
             &cfg.parent().expect("dir").join("state.sqlite"),
@@ -472,7 +474,7 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
 async fn only_fetches_the_named_records_whatever_the_window_and_names_what_it_cannot_find() {
     let (_scratch, mocks, cfg) = setup("only", 5, 49).await;
     assert_eq!(mdsync_with(&cfg, &["sync"]).await.status.code(), Some(0));
-    super::rosetta_add(&mocks, "IE1003", "subject", "Named by MMS ID").await;
+    crate::support::rosetta_add(&mocks, "IE1003", "subject", "Named by MMS ID").await;
     let mms =
         engine::state::StateStore::open_read_only(&cfg.parent().expect("dir").join("state.sqlite"))
             .expect("state")
@@ -599,7 +601,7 @@ async fn every_command_with_a_report_writes_each_format_as_one_document() {
 
     let url = mocks.rosetta.oai_url();
     let out = tokio::task::spawn_blocking(move || {
-        super::mdsync()
+        crate::support::mdsync()
             .args([
                 "check",
                 "oai",

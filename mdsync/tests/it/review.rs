@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{Mocks, mdsync, rosetta_add, setup};
+use crate::support::{mdsync, rosetta_add, setup};
+use scenarios::Mocks;
 
 /// mdsync with the test's config and keys, any arguments.
 async fn run(cfg: &Path, args: &[&str]) -> std::process::Output {
