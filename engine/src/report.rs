@@ -327,58 +327,44 @@ impl Report {
 /// JUnit XML for CI: a test suite per report, a test case per record that did something, each
 /// error a failure, a stopped run a failed case of its own.
 pub fn junit(reports: &[&Report]) -> Result<String, formats::xml::WriteError> {
-    let mut w = formats::xml::XmlWriter::new();
-    w.declaration();
-    w.open("testsuites", &[])?;
-    for r in reports {
-        r.junit_suite(&mut w)?;
-    }
-    w.close("testsuites");
-    Ok(w.finish())
+    let suites: Vec<formats::junit::Suite> = reports.iter().map(|r| r.junit_suite()).collect();
+    formats::junit::write(&suites)
 }
 
 impl Report {
-    fn junit_suite(&self, w: &mut formats::xml::XmlWriter) -> Result<(), formats::xml::WriteError> {
-        let failures = self.errors() + u64::from(self.stopped.is_some());
-        let (tests, fails) = (
-            (self.records.len() + usize::from(self.stopped.is_some())).to_string(),
-            failures.to_string(),
-        );
-        let name = format!("mdsync {}", self.stage);
-        w.open(
-            "testsuite",
-            &[
-                ("name", &name),
-                ("tests", &tests),
-                ("failures", &fails),
-                ("errors", "0"),
-            ],
-        )?;
-        for r in &self.records {
-            let case = format!("{} {}", r.outcome.as_str(), r.identifier);
-            let class = format!("mdsync.{}", self.stage);
-            if r.outcome == Outcome::Error {
-                w.open("testcase", &[("name", &case), ("classname", &class)])?;
-                w.leaf(
-                    "failure",
-                    &[("message", r.reason.as_deref().unwrap_or("error"))],
-                    r.reason.as_deref().unwrap_or(""),
-                )?;
-                w.close("testcase");
-            } else {
-                w.leaf("testcase", &[("name", &case), ("classname", &class)], "")?;
-            }
-        }
+    fn junit_suite(&self) -> formats::junit::Suite {
+        use formats::junit::{Case, Verdict};
+        let class = format!("mdsync.{}", self.stage);
+        let mut cases: Vec<Case> = self
+            .records
+            .iter()
+            .map(|r| Case {
+                name: format!("{} {}", r.outcome.as_str(), r.identifier),
+                class: Some(class.clone()),
+                verdict: if r.outcome == Outcome::Error {
+                    Verdict::Fail {
+                        message: r.reason.clone().unwrap_or_else(|| "error".to_owned()),
+                        text: r.reason.clone().unwrap_or_default(),
+                    }
+                } else {
+                    Verdict::Pass
+                },
+            })
+            .collect();
         if let Some(s) = &self.stopped {
-            w.open(
-                "testcase",
-                &[("name", "run completed"), ("classname", "mdsync.run")],
-            )?;
-            w.leaf("failure", &[("message", s)], s)?;
-            w.close("testcase");
+            cases.push(Case {
+                name: "run completed".to_owned(),
+                class: Some("mdsync.run".to_owned()),
+                verdict: Verdict::Fail {
+                    message: s.clone(),
+                    text: s.clone(),
+                },
+            });
         }
-        w.close("testsuite");
-        Ok(())
+        formats::junit::Suite {
+            name: format!("mdsync {}", self.stage),
+            cases,
+        }
     }
 }
 

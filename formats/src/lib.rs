@@ -53,6 +53,7 @@ pub mod alma;
 pub mod crosswalk;
 pub mod dc;
 pub mod identifier;
+pub mod junit;
 pub mod marc;
 pub mod oai;
 pub mod rosetta;

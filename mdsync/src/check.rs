@@ -28,45 +28,28 @@ pub enum CheckStatus {
 /// JUnit XML of a list of checks: one test case each, a failure failed, a check that could not
 /// run skipped (never passed).
 pub fn junit(suite: &str, checks: &[Check]) -> Result<String, formats::xml::WriteError> {
-    let mut w = formats::xml::XmlWriter::new();
-    w.declaration();
-    let failures = checks
+    use formats::junit::{Case, Suite, Verdict};
+    let cases = checks
         .iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .count()
-        .to_string();
-    let skipped = checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Skip)
-        .count()
-        .to_string();
-    let tests = checks.len().to_string();
-    w.open(
-        "testsuite",
-        &[
-            ("name", suite),
-            ("tests", tests.as_str()),
-            ("failures", failures.as_str()),
-            ("skipped", skipped.as_str()),
-        ],
-    )?;
-    for c in checks {
-        match c.status {
-            CheckStatus::Pass => w.leaf("testcase", &[("name", c.name.as_str())], "")?,
-            CheckStatus::Fail => {
-                w.open("testcase", &[("name", c.name.as_str())])?;
-                w.leaf("failure", &[("message", c.detail.as_str())], &c.detail)?;
-                w.close("testcase");
-            }
-            CheckStatus::Skip => {
-                w.open("testcase", &[("name", c.name.as_str())])?;
-                w.leaf("skipped", &[("message", c.detail.as_str())], "")?;
-                w.close("testcase");
-            }
-        }
-    }
-    w.close("testsuite");
-    Ok(w.finish())
+        .map(|c| Case {
+            name: c.name.clone(),
+            class: None,
+            verdict: match c.status {
+                CheckStatus::Pass => Verdict::Pass,
+                CheckStatus::Fail => Verdict::Fail {
+                    message: c.detail.clone(),
+                    text: c.detail.clone(),
+                },
+                CheckStatus::Skip => Verdict::Skip {
+                    message: Some(c.detail.clone()),
+                },
+            },
+        })
+        .collect();
+    formats::junit::write(&[Suite {
+        name: suite.to_owned(),
+        cases,
+    }])
 }
 
 impl CheckStatus {

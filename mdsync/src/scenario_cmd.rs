@@ -199,47 +199,31 @@ fn print_text(s: &Scenario, out: &RunOutcome, real: bool) {
 
 /// One test case per step, the final checks and convergence; a mismatch fails its case.
 fn junit(out: &RunOutcome) -> Result<String, formats::xml::WriteError> {
-    let mut w = formats::xml::XmlWriter::new();
-    w.declaration();
-    let mut cases: Vec<(String, Option<String>, bool)> =
-        out.log.iter().map(|l| (l.clone(), None, false)).collect();
-    cases.extend(out.skipped.iter().map(|s| (s.clone(), None, true)));
+    use formats::junit::{Case, Suite, Verdict};
+    let class = Some(format!("mdsync.scenario.{}", out.name));
+    let case = |name: &str, verdict| Case {
+        name: name.to_owned(),
+        class: class.clone(),
+        verdict,
+    };
+    let mut cases: Vec<Case> = out.log.iter().map(|l| case(l, Verdict::Pass)).collect();
+    cases.extend(
+        out.skipped
+            .iter()
+            .map(|s| case(s, Verdict::Skip { message: None })),
+    );
     cases.extend(out.mismatches.iter().map(|m| {
-        let name = m.split(':').next().unwrap_or("scenario").to_owned();
-        (name, Some(m.clone()), false)
+        let name = m.split(':').next().unwrap_or("scenario");
+        case(
+            name,
+            Verdict::Fail {
+                message: m.clone(),
+                text: m.clone(),
+            },
+        )
     }));
-    let tests = cases.len().to_string();
-    let failures = out.mismatches.len().to_string();
-    let skipped = out.skipped.len().to_string();
-    let suite = format!("scenario {}", out.name);
-    w.open("testsuites", &[])?;
-    w.open(
-        "testsuite",
-        &[
-            ("name", &suite),
-            ("tests", &tests),
-            ("failures", &failures),
-            ("skipped", &skipped),
-            ("errors", "0"),
-        ],
-    )?;
-    let class = format!("mdsync.scenario.{}", out.name);
-    for (name, failure, skip) in &cases {
-        match (failure, skip) {
-            (Some(f), _) => {
-                w.open("testcase", &[("name", name), ("classname", &class)])?;
-                w.leaf("failure", &[("message", f)], f)?;
-                w.close("testcase");
-            }
-            (None, true) => {
-                w.open("testcase", &[("name", name), ("classname", &class)])?;
-                w.leaf("skipped", &[], "")?;
-                w.close("testcase");
-            }
-            (None, false) => w.leaf("testcase", &[("name", name), ("classname", &class)], "")?,
-        }
-    }
-    w.close("testsuite");
-    w.close("testsuites");
-    Ok(w.finish())
+    formats::junit::write(&[Suite {
+        name: format!("scenario {}", out.name),
+        cases,
+    }])
 }
