@@ -153,14 +153,7 @@ impl Policy {
 }
 
 fn element_line(e: &DcElement) -> String {
-    let mut s = e.qname();
-    if let Some(t) = &e.xsi_type {
-        s.push_str(&format!(" [{t}]"));
-    }
-    if let Some(l) = &e.lang {
-        s.push_str(&format!(" @{l}"));
-    }
-    format!("{s} {:?}", e.value)
+    format!("{} {:?}", e.label(), e.value)
 }
 
 /// The element-level difference, as a multiset: `- ` lines for elements only in `old`, `+ `
@@ -184,15 +177,6 @@ pub fn dc_diff(old: &DcRecord, new: &DcRecord) -> Vec<String> {
     out
 }
 
-fn field_line(f: &formats::marc::DataField) -> String {
-    let subfields: Vec<String> = f
-        .subfields
-        .iter()
-        .map(|s| format!("${} {}", s.code, s.value))
-        .collect();
-    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subfields.join(" "))
-}
-
 /// The field-level difference between two sets of MARC fields, as a multiset: `- ` lines for
 /// fields only in `old`, `+ ` lines for fields only in `new`.
 pub fn field_diff(
@@ -206,14 +190,10 @@ pub fn field_diff(
             Some(i) => {
                 remaining.remove(i);
             }
-            None => out.push(format!("- {}", field_line(f))),
+            None => out.push(format!("- {f}")),
         }
     }
-    out.extend(
-        remaining
-            .into_iter()
-            .map(|f| format!("+ {}", field_line(f))),
-    );
+    out.extend(remaining.into_iter().map(|f| format!("+ {f}")));
     out
 }
 

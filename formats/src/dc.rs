@@ -144,6 +144,19 @@ impl DcElement {
         format!("{}:{}", self.ns.prefix(), self.name)
     }
 
+    /// The element as diffs and snapshots name it: `dcterms:created [dcterms:W3CDTF] @en`
+    /// (qualified name, `xsi:type` in brackets, `xml:lang` after an at sign).
+    pub fn label(&self) -> String {
+        let mut s = self.qname();
+        if let Some(t) = &self.xsi_type {
+            s.push_str(&format!(" [{t}]"));
+        }
+        if let Some(l) = &self.lang {
+            s.push_str(&format!(" @{l}"));
+        }
+        s
+    }
+
     /// True for a plain simple-DC element: `dc:` namespace, one of the fifteen, no `xsi:type`.
     pub fn is_simple(&self) -> bool {
         self.ns == DcNs::Dc && dc_element(&self.name).is_some() && self.xsi_type.is_none()

@@ -21,6 +21,21 @@ pub struct DataField {
     pub subfields: Vec<Subfield>,
 }
 
+/// `520 2  $a A summary. $b More.`: tag, both indicators, each subfield as `$code value` — how a
+/// field is shown in diffs, reports and snapshots.
+impl std::fmt::Display for DataField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}{}", self.tag, self.ind1, self.ind2)?;
+        if self.subfields.is_empty() {
+            return f.write_str(" ");
+        }
+        for s in &self.subfields {
+            write!(f, " ${} {}", s.code, s.value)?;
+        }
+        Ok(())
+    }
+}
+
 impl DataField {
     pub fn new(tag: &str, ind1: char, ind2: char) -> Self {
         DataField {
@@ -297,6 +312,31 @@ impl MarcRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_shows_as_diffs_and_snapshots_print_it() {
+        let f = DataField {
+            tag: "520".to_owned(),
+            ind1: '2',
+            ind2: ' ',
+            subfields: vec![
+                Subfield {
+                    code: 'a',
+                    value: "A summary.".to_owned(),
+                },
+                Subfield {
+                    code: 'b',
+                    value: "More.".to_owned(),
+                },
+            ],
+        };
+        assert_eq!(f.to_string(), "520 2  $a A summary. $b More.");
+        let empty = DataField {
+            subfields: Vec::new(),
+            ..f
+        };
+        assert_eq!(empty.to_string(), "520 2  ");
+    }
 
     #[test]
     fn round_trips_in_both_namespace_forms() {

@@ -4,31 +4,13 @@ use super::*;
 
 /// `dc:title = "…"`, `dcterms:created [dcterms:W3CDTF] = "…"`, `dc:title @fr = "…"`.
 pub fn dc_line(e: &DcElement) -> String {
-    let mut s = e.qname();
-    if let Some(t) = &e.xsi_type {
-        s.push_str(&format!(" [{t}]"));
-    }
-    if let Some(l) = &e.lang {
-        s.push_str(&format!(" @{l}"));
-    }
-    format!("{s} = {:?}", e.value)
+    format!("{} = {:?}", e.label(), e.value)
 }
 
 /// `520    $a A summary.` per data field.
 pub(super) fn marc_lines(xml: &str) -> Vec<String> {
     formats::marc::MarcRecord::read(xml)
-        .map(|r| {
-            r.data_fields()
-                .map(|f| {
-                    let subs: Vec<String> = f
-                        .subfields
-                        .iter()
-                        .map(|s| format!("${} {}", s.code, s.value))
-                        .collect();
-                    format!("{} {}{} {}", f.tag, f.ind1, f.ind2, subs.join(" "))
-                })
-                .collect()
-        })
+        .map(|r| r.data_fields().map(ToString::to_string).collect())
         .unwrap_or_default()
 }
 
