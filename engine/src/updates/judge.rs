@@ -84,10 +84,11 @@ pub(crate) fn judge(j: &Judgement<'_>, current: &DcRecord) -> Verdict {
     let mut sides: Vec<String> = Vec::new();
     let (wanted, base, three_way_conflicts) = if j.three_way {
         let projected = import_dc(current, j.ie_identifier, j.mms, j.delivery);
-        let base = j
-            .base
-            .cloned()
-            .unwrap_or_else(|| crate::threeway::initial_base(&projected, j.published));
+        // The stored base as it is; a first sync's is made from both sides.
+        let base: std::borrow::Cow<'_, DcRecord> = match j.base {
+            Some(b) => std::borrow::Cow::Borrowed(b),
+            None => std::borrow::Cow::Owned(crate::threeway::initial_base(&projected, j.published)),
+        };
         // Parked conflicts show a person what Alma's side would write: Alma's values win in
         // the parked package (it is never applied by itself).
         let parks = j.conflicts == Conflicts::Park;

@@ -166,9 +166,11 @@ pub(crate) async fn sync(config_path: &Path, args: SyncArgs) -> anyhow::Result<E
         any_failed |= failed(&r);
         out.end_told(r)?;
     }
+    // Apply only with IEWebServices and never in a dry run (`sync_stages`).
+    let applies = sync_stages(rosetta.is_some(), dry_run).contains(&StageKind::Apply);
     if let Some(rosetta) = &rosetta
         && goes_on
-        && sync_stages(true, dry_run).contains(&StageKind::Apply)
+        && applies
     {
         let opts = ApplyOptions {
             progress: Some(progress_hook()),
