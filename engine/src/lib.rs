@@ -38,6 +38,7 @@ pub mod retry;
 pub mod revert;
 pub mod rosetta;
 pub mod rosetta_side;
+pub mod run;
 pub mod stage;
 pub mod state;
 pub mod threeway;

@@ -95,6 +95,34 @@ impl PlanWriter {
 #[error("{0}")]
 pub struct PlanError(pub String);
 
+/// The plans `execute` was given, read, in the order they run: import plans first (a
+/// `sync --plan FILE` pair, `FILE.import.json` and `FILE.harvest.json`, is named by FILE alone).
+pub fn plans_to_execute(
+    given: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, Plan)>, PlanError> {
+    use std::path::PathBuf;
+    let mut files = Vec::new();
+    for p in given {
+        let pair = [StageKind::Import, StageKind::Harvest]
+            .map(|stage| PathBuf::from(format!("{}.{stage}.json", p.display())));
+        if !p.exists() && pair.iter().any(|f| f.exists()) {
+            files.extend(pair.into_iter().filter(|f| f.exists()));
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut plans = files
+        .into_iter()
+        .map(|f| {
+            let plan = read_plan(&f)?;
+            Ok((f, plan))
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    // Stable: two harvest plans keep the order they were given in.
+    plans.sort_by_key(|(_, p)| p.stage != StageKind::Import);
+    Ok(plans)
+}
+
 /// Reads a plan for `mdsync execute`.
 pub fn read_plan(path: &Path) -> Result<Plan, PlanError> {
     let bad = |m: String| PlanError(format!("{}: {m}", path.display()));

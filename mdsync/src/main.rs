@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::FromArgMatches;
 use engine::config::Config;
-use engine::report::Report;
 use engine::stage::{Progress, ProgressHook, StageKind};
 use engine::state::StateStore;
 
@@ -145,10 +144,6 @@ fn exit_code(failed: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-fn failed(r: &Report) -> bool {
-    r.errors() > 0 || r.stopped.is_some() || !r.not_found.is_empty()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

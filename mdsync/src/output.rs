@@ -265,7 +265,7 @@ impl Printer {
     /// Closes a stage's output; a run that stopped says why once on stderr too when the report
     /// is for a program (JSON, JUnit), where a person reading logs would not look (the text
     /// summary already says it).
-    pub fn end_told(&mut self, report: Report) -> anyhow::Result<()> {
+    pub fn end_told(&mut self, report: &Report) -> std::io::Result<()> {
         if let Some(why) = &report.stopped
             && !matches!(self.format, ReportFormat::Text)
         {
@@ -275,7 +275,7 @@ impl Printer {
     }
 
     /// Closes a stage's output with its summary.
-    pub fn end(&mut self, report: Report) -> anyhow::Result<()> {
+    pub fn end(&mut self, report: &Report) -> std::io::Result<()> {
         match self.format {
             ReportFormat::Html => {
                 let started = match self.html_open.take() {
@@ -297,14 +297,14 @@ impl Printer {
                     }
                 }
                 self.write(&crate::html::part_close(
-                    &report,
+                    report,
                     self.html_budget.take_not_listed(),
                     Some(started.elapsed()),
                     &crate::html::FullList::Run(report.run),
                 ))?;
             }
-            ReportFormat::Junit => self.kept.push(report),
-            ReportFormat::Text => self.write(&format!("{}\n", text_summary(&report)))?,
+            ReportFormat::Junit => self.kept.push(report.clone()),
+            ReportFormat::Text => self.write(&format!("{}\n", text_summary(report)))?,
             ReportFormat::Csv => {
                 self.csv_header()?;
                 // Records the stage kept in its report (a revert's) join the streamed ones.
@@ -333,7 +333,7 @@ impl Printer {
                     };
                     self.write(&format!("{sep}{}", serde_json::to_string(rec)?))?;
                 }
-                let mut value = serde_json::to_value(&report)?;
+                let mut value = serde_json::to_value(report)?;
                 let mut rest = String::new();
                 if let Some(map) = value.as_object_mut() {
                     map.remove("records");
@@ -361,7 +361,10 @@ impl Printer {
             let mut r = Report::new(stage, None, dry_run);
             r.stopped = Some(why);
             // Writing the report can only fail on a closed stdout: the exit code still tells.
-            let _ = self.end(r).and_then(|()| self.finish());
+            let _ = self
+                .end(&r)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| self.finish());
         } else if matches!(self.format, ReportFormat::Csv) {
             // The stop was said above; the file stays a CSV with its header.
             let _ = self
@@ -388,6 +391,53 @@ impl Printer {
         }
         self.out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
         Ok(())
+    }
+}
+
+/// The printer takes a run's stages as they come.
+impl engine::run::Observer for Printer {
+    fn begin(&mut self, stage: StageKind) -> std::io::Result<Option<RecordHook>> {
+        Printer::begin(self, stage)
+    }
+
+    fn end(&mut self, report: &Report) -> std::io::Result<()> {
+        self.end_told(report)
+    }
+
+    fn note(&mut self, note: engine::run::Note<'_>) {
+        use engine::run::Note;
+        match note {
+            Note::PlanWritten {
+                stage: StageKind::Repair,
+                path,
+                ..
+            } => eprintln!(
+                "mdsync: what the repair would remove is in {}",
+                path.display()
+            ),
+            Note::PlanWritten {
+                stage,
+                path,
+                in_sync: true,
+            } => {
+                let then = if stage == StageKind::Harvest {
+                    " (execute the import plan first)"
+                } else {
+                    ""
+                };
+                eprintln!("mdsync: {stage} plan written to {}{then}", path.display());
+            }
+            Note::PlanWritten { path, .. } => eprintln!(
+                "mdsync: plan written to {} (review it, then `mdsync execute {}`)",
+                path.display(),
+                path.display()
+            ),
+            // One plan is a stage's command; several are said one by one.
+            Note::Executing { file, stage } if self.combined.is_some() => {
+                eprintln!("mdsync: executing {} ({stage})", file.display())
+            }
+            Note::Executing { .. } => {}
+        }
     }
 }
 

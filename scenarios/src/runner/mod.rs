@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::apply::{ApplyOptions, apply};
 use engine::config::Config;
-use engine::import::import;
 use engine::report::{RecordHook, RecordOutcome, Report};
 use engine::retry::RetryPolicy;
+use engine::run::{Command, Observer, Site};
 use engine::stage::RunOptions;
 use engine::state::StateStore;
-use engine::updates::harvest;
 use formats::dc::{Container, DcElement};
 use serde_json::{Value, json};
 

@@ -4,122 +4,79 @@
 use super::*;
 
 impl World {
-    /// Runs one engine stage as a separate `mdsync` run would: its own state store handle.
-    pub(super) async fn stage(
+    /// Runs a step's command through [`engine::run`] as a separate `mdsync` run would (its own
+    /// state store handle), each stage's records recorded; `kill_after`: the run is dropped (as a
+    /// crash) once its last stage has recorded that many. `None`: killed.
+    pub(super) async fn ran(
         &self,
         what: RunKind,
         step: &Step,
         kill_after: Option<usize>,
-    ) -> Result<Option<Ran>, String> {
+    ) -> Result<Option<Vec<Ran>>, String> {
         let state =
             StateStore::open(&PathBuf::from(&self.cfg.state.path)).map_err(|e| e.to_string())?;
         let clients = self.clients();
-        let harvester = &clients.harvester;
-        let records: Arc<Mutex<Vec<RecordOutcome>>> = Arc::default();
-        let seen = Arc::new(tokio::sync::Notify::new());
-        let hook = {
-            let records = records.clone();
-            let seen = seen.clone();
-            RecordHook(Arc::new(move |r: &RecordOutcome| {
-                records
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(r.clone());
-                seen.notify_one();
-            }))
-        };
-        let (stage, plan) = match what {
-            RunKind::Execute => {
-                let name = step.plan.as_deref().unwrap_or_default();
-                let plan =
-                    engine::plan::read_plan(&self.work.join(name)).map_err(|e| e.to_string())?;
-                (plan.stage, Some(Arc::new(plan)))
-            }
-            RunKind::Stage(s) => (s, None),
-            other => return Err(format!("{other} is not an engine stage")),
-        };
-        let writer = match (&step.plan, step.dry_run, &plan) {
-            (Some(name), true, None) => Some(
-                engine::plan::PlanWriter::create(&self.work.join(name), stage)
-                    .map_err(|e| e.to_string())?,
-            ),
-            _ => None,
+        let site = Site {
+            cfg: &self.cfg,
+            store: &state,
+            clients: &clients,
         };
         let opts = RunOptions {
             full: step.full,
             dry_run: step.dry_run,
             limit: step.limit,
-            on_record: Some(match &writer {
-                Some(w) => w.hook(Some(hook.clone())),
-                None => hook.clone(),
-            }),
-            only: step.only.clone(),
+            only: self.only(&step.only),
             force: step.force,
             retry_all: step.retry_all,
-            plan,
             ..RunOptions::default()
         };
-        let opts = RunOptions {
-            only: self.only(&step.only),
-            ..opts
-        };
-        let rosetta = clients.rosetta().map_err(|e| e.to_string())?;
-        let alma_client = clients.alma().map_err(|e| e.to_string())?;
-        let work = async {
-            match stage {
-                StageKind::Revert => {
-                    let clients = engine::revert::RevertClients {
-                        alma: Some(&alma_client),
-                        rosetta: rosetta.as_ref(),
-                    };
-                    let r = engine::revert::revert(
-                        &self.cfg,
-                        &state,
-                        &clients,
-                        step.revert.unwrap_or_default(),
-                        step.dry_run,
-                        step.force,
-                    )
-                    .await;
-                    if let Ok(r) = &r {
-                        for rec in &r.records {
-                            (hook.0)(rec);
-                        }
-                    }
-                    r
-                }
-                StageKind::Import => {
-                    import(&self.cfg, &state, harvester, &alma_client, &opts).await
-                }
-                StageKind::Harvest => {
-                    harvest(&self.cfg, &state, harvester, rosetta.as_ref(), &opts).await
-                }
-                StageKind::Repair => Err(engine::stage::StageError::Config(
-                    "a scenario does not run repair".to_owned(),
-                )),
-                StageKind::Apply => match &rosetta {
-                    Some(r) => {
-                        let a = ApplyOptions {
-                            dry_run: step.dry_run,
-                            limit: step.limit,
-                            progress: None,
-                            on_record: Some(hook.clone()),
-                            only: self.only(&step.only),
-                            force: step.force,
-                            ..ApplyOptions::default()
-                        };
-                        apply(&self.cfg, &state, r, &a).await
-                    }
-                    None => Err(engine::stage::StageError::Config(
-                        "apply needs rosetta.soap_url".to_owned(),
-                    )),
+        let soap = self.cfg.rosetta.soap_url.is_some();
+        let plan_out = step.plan.as_ref().map(|name| self.work.join(name));
+        let (command, last) = match what {
+            RunKind::Stage(StageKind::Revert) => (
+                Command::Revert {
+                    run: step.revert.unwrap_or_default(),
+                    dry_run: step.dry_run,
+                    force: step.force,
                 },
+                StageKind::Revert,
+            ),
+            RunKind::Stage(stage) => (
+                Command::Stage {
+                    stage,
+                    opts,
+                    plan_out: plan_out.filter(|_| step.dry_run),
+                },
+                stage,
+            ),
+            RunKind::Sync => {
+                let stages = engine::stage::sync_stages(soap, step.dry_run);
+                let last = stages.last().copied().unwrap_or(StageKind::Harvest);
+                let plan_out = plan_out.filter(|_| step.dry_run);
+                (Command::Sync { opts, plan_out }, last)
             }
+            RunKind::Execute => {
+                let given = [plan_out.unwrap_or_default()];
+                let plans = engine::plan::plans_to_execute(&given).map_err(|e| e.to_string())?;
+                let last = plans.last().map_or(StageKind::Import, |(_, p)| p.stage);
+                (Command::Execute { plans, opts }, last)
+            }
+            RunKind::RosettaJob => return Err(format!("{what} is not an engine run")),
         };
+        let mut recorder = Recorder::default();
+        let seen = recorder.seen.clone();
+        let stages = recorder.stages.clone();
+        let work = engine::run::run(&site, command, &mut recorder);
         let killer = async {
             match kill_after {
                 Some(n) => loop {
-                    if records.lock().unwrap_or_else(|e| e.into_inner()).len() >= n {
+                    let recorded = stages
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .last()
+                        .filter(|(s, _)| *s == last)
+                        .map_or(0, |(_, r)| r.len());
+                    if recorded >= n {
                         break;
                     }
                     seen.notified().await;
@@ -127,19 +84,29 @@ impl World {
                 None => std::future::pending().await,
             }
         };
-        let report = tokio::select! {
-            r = work => Some(r.map_err(|e| format!("{stage}: {e}"))?),
+        let reports = tokio::select! {
+            r = work => Some(r.map_err(|s| format!("{}: {}", s.stage, s.error))?),
             () = killer => None,
         };
-        if let (Some(w), Some(r)) = (writer, &report) {
-            w.finish(r).map_err(|e| e.to_string())?;
-        }
         // Dropping the handle without committing is what a crash leaves: SQLite rolls the open
         // transaction back, the lock goes with the process.
         drop(state);
-        let records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
-        self.only_mapped_written(stage, &records)?;
-        Ok(report.map(|report| Ran { report, records }))
+        let mut recorded = std::mem::take(&mut *stages.lock().unwrap_or_else(|e| e.into_inner()));
+        for (stage, records) in &recorded {
+            self.only_mapped_written(*stage, records)?;
+        }
+        let Some(reports) = reports else {
+            return Ok(None);
+        };
+        // One recording per report, in order (a repair's two reports are not a scenario's).
+        recorded.truncate(reports.len());
+        Ok(Some(
+            reports
+                .into_iter()
+                .zip(recorded)
+                .map(|(report, (_, records))| Ran { report, records })
+                .collect(),
+        ))
     }
 
     /// `--only` for a stage: on the mocks the step's own; in vendor mode the step's selectors
@@ -273,34 +240,30 @@ impl World {
             out.log.push(format!("{label}: {got:?}"));
             return compare_counts(step, &got, &[], label);
         }
-        let stages: Vec<RunKind> = match what {
-            RunKind::Sync => {
-                engine::stage::sync_stages(self.cfg.rosetta.soap_url.is_some(), step.dry_run)
-                    .iter()
-                    .map(|s| RunKind::Stage(*s))
-                    .collect()
-            }
-            other => vec![other],
+        let Some(ran) = self.ran(what, step, step.kill_after).await? else {
+            out.log.push(format!("{label}: {what} killed"));
+            return Ok(());
         };
         let mut total: BTreeMap<String, u64> = BTreeMap::new();
         let mut records = Vec::new();
-        let mut stopped = None;
         let mut warnings: Vec<String> = Vec::new();
-        for (i, s) in stages.iter().enumerate() {
-            let kill = step.kill_after.filter(|_| i == stages.len() - 1);
-            let Some(ran) = self.stage(*s, step, kill).await? else {
-                out.log.push(format!("{label}: {s} killed"));
-                return Ok(());
-            };
-            let mut c = counts(&ran.report);
+        let several = ran.len() > 1;
+        let stopped = ran.iter().find_map(|r| r.report.stopped.clone());
+        for Ran {
+            report,
+            records: recs,
+        } in ran
+        {
+            let s = report.stage;
+            let mut c = counts(&report);
             c.insert(
                 "retried".to_owned(),
-                ran.records.iter().filter(|r| r.retried).count() as u64,
+                recs.iter().filter(|r| r.retried).count() as u64,
             );
-            warnings.extend(ran.report.warnings.iter().cloned());
+            warnings.extend(report.warnings.iter().cloned());
             out.log.push(format!(
                 "{label}: {s}: {}",
-                ran.report
+                report
                     .counts
                     .iter()
                     .map(|(k, v)| format!("{k} {v}"))
@@ -309,20 +272,13 @@ impl World {
             ));
             for (k, v) in &c {
                 *total.entry(k.clone()).or_default() += v;
-                if stages.len() > 1 {
+                if several {
                     total.insert(format!("{s}.{k}"), *v);
                 }
             }
-            out.records.extend(
-                ran.records
-                    .iter()
-                    .map(|r| (format!("{label}: {s}"), r.clone())),
-            );
-            records.extend(ran.records);
-            if !engine::stage::sync_goes_on(&ran.report) {
-                stopped = ran.report.stopped;
-                break;
-            }
+            out.records
+                .extend(recs.iter().map(|r| (format!("{label}: {s}"), r.clone())));
+            records.extend(recs);
         }
         match (&step.expect_stopped, &stopped) {
             (Some(want), Some(got)) if !got.contains(want.as_str()) => {
@@ -355,7 +311,8 @@ impl World {
         compare_counts(step, &total, &records, label)
     }
 
-    /// One full cycle, then a second that must write nothing in either direction.
+    /// One full cycle, then a second that must write nothing in either direction. A cycle that
+    /// stopped proves nothing: that fails it too.
     pub(super) async fn converge(&mut self, out: &mut RunOutcome) -> Result<(), String> {
         let full = Step {
             full: true,
@@ -363,27 +320,27 @@ impl World {
         };
         let soap = self.cfg.rosetta.soap_url.is_some();
         for round in 1..=2 {
+            let Some(ran) = self.ran(RunKind::Sync, &full, None).await? else {
+                return Err(format!("convergence cycle {round} did not finish"));
+            };
+            if !soap && let Some(m) = &self.mocks {
+                m.rosetta.run_update_job().await?;
+            }
             let mut written = Vec::new();
-            for s in [StageKind::Import, StageKind::Harvest, StageKind::Apply] {
-                if s == StageKind::Apply && !soap {
-                    if let Some(m) = &self.mocks {
-                        m.rosetta.run_update_job().await?;
-                    }
-                    continue;
+            for Ran { report: r, records } in &ran {
+                if let Some(why) = &r.stopped {
+                    return Err(format!("cycle {round}: {} stopped: {why}", r.stage));
                 }
-                let Some(ran) = self.stage(RunKind::Stage(s), &full, None).await? else {
-                    continue;
-                };
-                let r = &ran.report;
-                let wrote = match s {
+                let wrote = match r.stage {
                     StageKind::Import => r.alma_writes,
                     StageKind::Harvest => r.files_written,
                     _ => 0,
                 };
                 if round == 2 && wrote > 0 {
                     written.push(format!(
-                        "{s} wrote {wrote}: {}",
-                        ran.records
+                        "{} wrote {wrote}: {}",
+                        r.stage,
+                        records
                             .iter()
                             .map(record_line)
                             .collect::<Vec<_>>()
@@ -398,6 +355,46 @@ impl World {
                     written.join(" | ")
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+/// Each stage's records, in the order the stages ran.
+type Recorded = Arc<Mutex<Vec<(StageKind, Vec<RecordOutcome>)>>>;
+
+/// Each stage's records as the run hands them over (and the records a report kept: a revert's).
+#[derive(Default)]
+struct Recorder {
+    stages: Recorded,
+    seen: Arc<tokio::sync::Notify>,
+}
+
+impl Observer for Recorder {
+    fn begin(&mut self, stage: StageKind) -> std::io::Result<Option<RecordHook>> {
+        self.stages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((stage, Vec::new()));
+        let stages = self.stages.clone();
+        let seen = self.seen.clone();
+        Ok(Some(RecordHook(Arc::new(move |r: &RecordOutcome| {
+            if let Some((_, records)) = stages.lock().unwrap_or_else(|e| e.into_inner()).last_mut()
+            {
+                records.push(r.clone());
+            }
+            seen.notify_one();
+        }))))
+    }
+
+    fn end(&mut self, report: &Report) -> std::io::Result<()> {
+        if let Some((_, records)) = self
+            .stages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_mut()
+        {
+            records.extend(report.records.iter().cloned());
         }
         Ok(())
     }
