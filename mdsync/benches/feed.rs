@@ -108,12 +108,11 @@ fn main() {
     let config = dir.path().join("mdsync.toml");
     std::fs::write(
         &config,
-        format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = 100000\n[state]\npath = \"{}\"\n",
-            mocks.rosetta.oai_url(),
-            mocks.alma.api_url(),
-            dir.path().join("state.sqlite").display()
-        ),
+        mocks.engine_config(&scenarios::EngineSite {
+            work_dir: Some(dir.path()),
+            max_requests_per_second: 100_000,
+            ..scenarios::EngineSite::default()
+        }),
     )
     .expect("config");
     let (secs, _, r) = run(&config, &["import"]);

@@ -91,12 +91,11 @@ fn import_config(mocks: &Mocks, name: &str, rps: u32) -> (std::path::PathBuf, st
     let config = dir.join("mdsync.toml");
     std::fs::write(
         &config,
-        format!(
-            "[rosetta]\noai_base_url = \"{}\"\nset = \"alma_sync\"\nrepository_identifier = \"d4I1-pubam\"\n[alma]\napi_base_url = \"{}\"\nremote_repository = \"ROSETTA-OAIDC01\"\nmax_requests_per_second = {rps}\n[state]\npath = \"{}\"\n",
-            mocks.rosetta.oai_url(),
-            mocks.alma.api_url(),
-            dir.join("state.sqlite").display()
-        ),
+        mocks.engine_config(&scenarios::EngineSite {
+            work_dir: Some(&dir),
+            max_requests_per_second: rps,
+            ..scenarios::EngineSite::default()
+        }),
     )
     .expect("config");
     (dir, config)

@@ -51,29 +51,13 @@ fn main() {
     let config = dir.join("mdsync.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"[rosetta]
-oai_base_url = "{}"
-repository_identifier = "d4I1-pubam"
-soap_url = "{}"
-user = "mdsync"
-institution = "INS01"
-[alma]
-api_base_url = "{}"
-remote_repository = "ROSETTA-OAIDC01"
-oai_base_url = "{}"
-[update]
-update_dir = "{}"
-[state]
-path = "{}"
-"#,
-            mocks.rosetta.oai_url(),
-            mocks.rosetta.soap_url(),
-            mocks.alma.api_url(),
-            mocks.alma.oai_url(),
-            dir.join("updates").display(),
-            dir.join("state.sqlite").display()
-        ),
+        mocks.engine_config(&scenarios::EngineSite {
+            soap: true,
+            work_dir: Some(&dir),
+            // The engine's default pacing: the mock's governance is off.
+            max_requests_per_second: 25,
+            ..scenarios::EngineSite::default()
+        }),
     )
     .expect("config");
 

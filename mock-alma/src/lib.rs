@@ -15,6 +15,7 @@
 //! Depend on the engine or on mock-rosetta (ARCHITECTURE.md).
 
 mod admin;
+mod admin_client;
 pub mod api;
 mod config;
 mod governance;
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Server, Ticker};
 
+pub use admin_client::{Admin, Bib, BibSummary, PublishedEntry};
 pub use config::{ApiKey, Cidr, Config, PublishingVariant};
 pub use rest::codes;
 pub use store::{
@@ -200,6 +202,11 @@ impl MockAlma {
 
     pub fn base_url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// Its admin API, typed.
+    pub fn admin(&self) -> Admin {
+        Admin::new(reqwest::Client::new(), &self.base_url())
     }
 
     /// `…/almaws/v1`

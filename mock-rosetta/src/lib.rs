@@ -27,6 +27,7 @@
 //! would not, unless a fault asked for it.
 
 mod admin;
+mod admin_client;
 mod config;
 mod oai;
 mod soap;
@@ -39,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use mockkit::{BoxFuture, Clock, Faults, Handler, Journal, Request, Response, Server, Ticker};
 use serde::Serialize;
 
+pub use admin_client::{Admin, IeDetail, IeEdit, IeSummary};
 pub use config::Config;
 pub use soap::{Applied, Refusal, mets, wsdl};
 pub use state::{Ie, IeSeed, RosettaSection, StateError, Store, parse_dc_children};
@@ -240,6 +242,11 @@ impl MockRosetta {
     /// `http://127.0.0.1:<port>`
     pub fn base_url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// Its admin API, typed.
+    pub fn admin(&self) -> Admin {
+        Admin::new(reqwest::Client::new(), &self.base_url())
     }
 
     /// The OAI-PMH base URL.

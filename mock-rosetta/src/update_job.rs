@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::soap::{Applied, apply_update};
 use crate::{Inner, UpdateEvent};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct FileOutcome {
     pub file: String,
     pub pid: Option<String>,
@@ -22,7 +22,7 @@ pub struct FileOutcome {
 }
 
 /// The JSON summary `POST /__admin/update-job/run` returns.
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default, PartialEq, Eq)]
 pub struct JobSummary {
     pub processed: usize,
     pub applied: usize,

@@ -86,7 +86,7 @@ impl Fault {
 
 /// A rule as `GET /__admin/faults/report` shows it: every rule added since the last clear, used
 /// up or not, with how often it fired.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleReport {
     pub id: u64,
     #[serde(flatten)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 /// One journal entry, as `GET /__admin/journal` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct JournalEntry {
     /// 1 for the first request the mock answered, one more for each after.
     pub seq: u64,
@@ -19,7 +19,7 @@ pub struct JournalEntry {
     pub query: String,
     pub status: u16,
     /// The faults that fired on this request (transport kinds and domain names).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<String>,
 }
 
@@ -36,7 +36,7 @@ struct Held {
 }
 
 /// The journal as `GET /__admin/journal/summary` tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct JournalSummary {
     /// The `seq` the next request will get.
     pub next_seq: u64,

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 mod clock;
 mod fault;
 mod journal;

@@ -65,6 +65,30 @@ impl Default for MocksConfig {
     }
 }
 
+/// What an engine configuration for the mocks says beyond their endpoints
+/// ([`Mocks::engine_config`]).
+#[derive(Debug, Clone)]
+pub struct EngineSite<'a> {
+    /// IEWebServices (`rosetta.soap_url`, user, institution): apply through it.
+    pub soap: bool,
+    /// `[update] update_dir` (`DIR/updates`) and `[state] path` (`DIR/state.sqlite`).
+    pub work_dir: Option<&'a std::path::Path>,
+    pub max_requests_per_second: u32,
+    /// More `[alma]` keys, as TOML lines.
+    pub alma_extra: &'a str,
+}
+
+impl Default for EngineSite<'_> {
+    fn default() -> Self {
+        EngineSite {
+            soap: false,
+            work_dir: None,
+            max_requests_per_second: 1000,
+            alma_extra: "",
+        }
+    }
+}
+
 /// Both mocks, running.
 pub struct Mocks {
     pub rosetta: MockRosetta,
@@ -109,6 +133,46 @@ impl Mocks {
             .await
             .map_err(|e| format!("mock-alma: {e}"))?;
         Ok(Mocks { rosetta, alma })
+    }
+
+    /// The engine's configuration (TOML) for these two mocks: every endpoint, the set, the
+    /// repository identifier, the IEWebServices user; `site` says the rest. The one place a
+    /// test, a bench or the scenario runner gets it from.
+    pub fn engine_config(&self, site: &EngineSite<'_>) -> String {
+        let rc = self.rosetta.config();
+        let ac = self.alma.config();
+        let mut t = format!(
+            "[rosetta]\noai_base_url = \"{oai}\"\nset = \"{set}\"\nrepository_identifier = \"{repo}\"\n\
+             delivery_template = \"https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1\"\n",
+            oai = self.rosetta.oai_url(),
+            set = rc.set,
+            repo = rc.repository_identifier,
+        );
+        if site.soap {
+            t.push_str(&format!(
+                "soap_url = \"{}\"\nuser = \"{}\"\ninstitution = \"{}\"\n",
+                self.rosetta.soap_url(),
+                rc.user,
+                rc.institution
+            ));
+        }
+        t.push_str(&format!(
+            "[alma]\napi_base_url = \"{api}\"\nremote_repository = \"ROSETTA-OAIDC01\"\n\
+             max_requests_per_second = {rps}\noai_base_url = \"{oai}\"\npublishing_set = \"{pset}\"\n{extra}\n",
+            api = self.alma.api_url(),
+            rps = site.max_requests_per_second,
+            oai = self.alma.oai_url(),
+            pset = ac.publishing_set,
+            extra = site.alma_extra,
+        ));
+        if let Some(dir) = site.work_dir {
+            t.push_str(&format!(
+                "[update]\nupdate_dir = \"{}\"\n[state]\npath = \"{}\"\n",
+                dir.join("updates").display(),
+                dir.join("state.sqlite").display()
+            ));
+        }
+        t
     }
 
     /// Stops both, waiting for every task.

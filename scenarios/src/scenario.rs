@@ -193,11 +193,27 @@ pub struct RosettaAction {
     pub delete: bool,
 }
 
+/// Which mock a step acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mock {
+    Rosetta,
+    Alma,
+}
+
+impl std::fmt::Display for Mock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mock::Rosetta => "rosetta",
+            Mock::Alma => "alma",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultAction {
-    /// `rosetta` or `alma`.
-    pub mock: String,
+    pub mock: Mock,
     /// A fault rule as the mocks' admin API takes it.
     pub rule: Option<toml::Value>,
     #[serde(default)]
@@ -398,13 +414,10 @@ impl Scenario {
             if (kind == Some(RunKind::Stage(StageKind::Revert))) != step.revert.is_some() {
                 return Err(bad("run = \"revert\" and revert = N go together".to_owned()));
             }
-            if let Some(f) = &step.fault {
-                if f.mock != "rosetta" && f.mock != "alma" {
-                    return Err(bad(format!("fault.mock = {:?}: rosetta or alma", f.mock)));
-                }
-                if f.rule.is_some() == f.clear {
-                    return Err(bad("fault: either rule or clear = true".to_owned()));
-                }
+            if let Some(f) = &step.fault
+                && f.rule.is_some() == f.clear
+            {
+                return Err(bad("fault: either rule or clear = true".to_owned()));
             }
         }
         Ok(s)

@@ -205,13 +205,7 @@ async fn a_scenario_against_real_endpoints_works_only_on_the_records_it_is_given
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("IE1000=IE9999"), "{text}");
-    let none: Vec<serde_json::Value> =
-        reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-            .await
-            .expect("bibs")
-            .json()
-            .await
-            .expect("json");
+    let none = mocks.alma.admin().bibs().await.expect("bibs");
     assert!(none.is_empty(), "nothing written: {none:?}");
     // Mapped: the two named records, and only they, are imported (then cleaned up).
     let out = run(vec!["--map", "IE1000=IE1005"]).await.expect("join");
@@ -227,18 +221,12 @@ async fn a_scenario_against_real_endpoints_works_only_on_the_records_it_is_given
         text.contains("2 of the 2 bib(s) the scenario created deleted"),
         "{text}"
     );
-    let bibs: Vec<serde_json::Value> =
-        reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-            .await
-            .expect("bibs")
-            .json()
-            .await
-            .expect("json");
+    let bibs = mocks.alma.admin().bibs().await.expect("bibs");
     assert_eq!(
         bibs.len(),
         2,
         "the other 18 IEs never reached Alma: {bibs:?}"
     );
-    assert!(bibs.iter().all(|x| x["deleted"] == true), "{bibs:?}");
+    assert!(bibs.iter().all(|x| x.deleted), "{bibs:?}");
     mocks.shutdown().await;
 }

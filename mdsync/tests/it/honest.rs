@@ -2,7 +2,7 @@
 //! JSON document; a refused write is an error and is retried; a bad update directory is refused
 //! naming its key; paths follow the configuration file; a missing file says what to do.
 
-use crate::support::{dir, mdsync, mdsync_with, setup, setup_with};
+use crate::support::{alma_edit, dir, mdsync, mdsync_with, setup, setup_with};
 
 fn rule(v: serde_json::Value) -> mockkit::FaultRule {
     serde_json::from_value(v).expect("rule")
@@ -408,15 +408,12 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
             .and_then(|r| r.mms_id)
             .expect("mms")
     };
-    let r = reqwest::Client::new()
-        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
-        .json(
-            &serde_json::json!([{"op": "add_dc", "element": "description", "value": "Catalogued"}]),
-        )
-        .send()
-        .await
-        .expect("edit");
-    assert!(r.status().is_success());
+    alma_edit(
+        &mocks,
+        &mms,
+        serde_json::json!([{"op": "add_dc", "element": "description", "value": "Catalogued"}]),
+    )
+    .await;
     let plan = cfg.parent().expect("dir").join("preview");
     let plan_arg = plan.display().to_string();
     let cfg2 = cfg.clone();

@@ -127,13 +127,15 @@ async fn set_title(mocks: &Mocks, pid: &str, title: &str) {
     for e in ie.elements.iter_mut().filter(|e| e.name == "title") {
         e.value = title.to_owned();
     }
-    let r = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": ie.write(formats::dc::Container::DcRecord).expect("xml")}))
-        .send()
+    mocks
+        .rosetta
+        .admin()
+        .put_dc(
+            pid,
+            &ie.write(formats::dc::Container::DcRecord).expect("xml"),
+        )
         .await
         .expect("edit");
-    assert!(r.status().is_success());
 }
 
 const HOSTILE: &str = "<script>alert('x')</script> ]]> & \"Sunset\"";
@@ -231,10 +233,16 @@ async fn a_librarian_reviews_a_plan_page_and_executes_exactly_what_was_reviewed(
     snapshot("review_past_run", &page);
 
     // Reconcile: one section per finding kind.
-    let http = reqwest::Client::new();
-    http.put(format!("{}/__admin/ies/IE2000", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": "<dc:title>Not in Alma</dc:title>", "sets": ["alma_sync"]}))
-        .send()
+    let rosetta = mocks.rosetta.admin();
+    rosetta
+        .put_ie(
+            "IE2000",
+            &mock_rosetta::IeEdit {
+                dc: Some("<dc:title>Not in Alma</dc:title>".to_owned()),
+                sets: Some(vec!["alma_sync".to_owned()]),
+                ..mock_rosetta::IeEdit::default()
+            },
+        )
         .await
         .expect("put");
     let out = run(&cfg, &["reconcile", "--report", "html"]).await;

@@ -54,20 +54,13 @@ async fn sync_runs_the_round_trip_and_a_second_cycle_writes_nothing() {
     );
     assert_eq!(stages[2]["harvested"], 0);
 
-    let bibs = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-        .await
-        .expect("bibs")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json");
-    let mms = bibs[0]["mms_id"].as_str().expect("mms").to_owned();
-    let r = reqwest::Client::new()
-        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
-        .json(&serde_json::json!([{"op": "add_dc", "element": "description", "value": "Added in Alma."}]))
-        .send()
-        .await
-        .expect("edit");
-    assert!(r.status().is_success());
+    let bibs = mocks.alma.admin().bibs().await.expect("bibs");
+    alma_edit(
+        &mocks,
+        &bibs[0].mms_id,
+        serde_json::json!([{"op": "add_dc", "element": "description", "value": "Added in Alma."}]),
+    )
+    .await;
     let r = json(&mdsync_with(&cfg, &["sync", "--report", "json"]).await);
     let stages = r["stages"].as_array().expect("stages");
     assert_eq!(stages[1]["files_written"], 1, "{r:#}");
@@ -297,17 +290,20 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
         "consistent after an import: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let http = reqwest::Client::new();
+    let rosetta = mocks.rosetta.admin();
     // Rosetta: an IE never imported, and an IE deleted.
-    http.put(format!("{}/__admin/ies/IE2000", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": "<dc:title>Not in Alma</dc:title>", "sets": ["alma_sync"]}))
-        .send()
+    rosetta
+        .put_ie(
+            "IE2000",
+            &mock_rosetta::IeEdit {
+                dc: Some("<dc:title>Not in Alma</dc:title>".to_owned()),
+                sets: Some(vec!["alma_sync".to_owned()]),
+                ..mock_rosetta::IeEdit::default()
+            },
+        )
         .await
         .expect("put");
-    http.delete(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
-        .send()
-        .await
-        .expect("delete");
+    rosetta.delete_ie("IE1001").await.expect("delete");
     // Alma: a second 035 for the same IE, a Network Zone link, a second bib for one IE.
     let field = |v: &str| serde_json::json!([{"op": "add_field", "field": {"tag": "035", "subfields": [["a", v]]}}]);
     alma_edit(
@@ -331,6 +327,7 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
     // A representation whose linking parameter names another IE.
     let mms = alma_bib_of(&mocks, "IE1003").await;
     let reps_url = format!("{}/bibs/{mms}/representations", mocks.alma.api_url());
+    let http = reqwest::Client::new();
     let list = http
         .get(format!("{reps_url}?apikey=sandbox-key"))
         .send()

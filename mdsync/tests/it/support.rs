@@ -46,31 +46,12 @@ pub(crate) async fn setup_with(
     let cfg = d.join("mdsync.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[rosetta]
-oai_base_url = "{}"
-set = "alma_sync"
-repository_identifier = "d4I1-pubam"
-soap_url = "{}"
-user = "mdsync"
-institution = "INS01"
-[alma]
-api_base_url = "{}"
-remote_repository = "ROSETTA-OAIDC01"
-max_requests_per_second = 500
-oai_base_url = "{}"
-[update]
-update_dir = "{}"
-[state]
-path = "{}"
-"#,
-            mocks.rosetta.oai_url(),
-            mocks.rosetta.soap_url(),
-            mocks.alma.api_url(),
-            mocks.alma.oai_url(),
-            d.join("updates").display(),
-            d.join("state.sqlite").display()
-        ),
+        mocks.engine_config(&scenarios::EngineSite {
+            soap: true,
+            work_dir: Some(d),
+            max_requests_per_second: 500,
+            ..scenarios::EngineSite::default()
+        }),
     )
     .expect("write");
     (scratch, mocks, cfg)
@@ -149,14 +130,7 @@ pub(crate) async fn kill_when(
 }
 
 pub(crate) async fn bib_count(mocks: &Mocks) -> usize {
-    reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-        .await
-        .expect("bibs")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json")
-        .as_array()
-        .map_or(0, Vec::len)
+    mocks.alma.admin().bibs().await.expect("bibs").len()
 }
 
 pub(crate) fn slow(path_prefix: &str, millis: u64) -> mockkit::FaultRule {
@@ -169,13 +143,15 @@ pub(crate) fn slow(path_prefix: &str, millis: u64) -> mockkit::FaultRule {
 pub(crate) async fn rosetta_add(mocks: &Mocks, pid: &str, element: &str, value: &str) {
     let mut dc = mocks.rosetta.ie(pid).expect("ie").dc;
     dc.push(formats::dc::DcElement::dc(element, value));
-    let r = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
-        .send()
+    mocks
+        .rosetta
+        .admin()
+        .put_dc(
+            pid,
+            &dc.write(formats::dc::Container::DcRecord).expect("xml"),
+        )
         .await
         .expect("edit");
-    assert!(r.status().is_success());
 }
 
 pub(crate) async fn alma_bib_of(mocks: &Mocks, pid: &str) -> String {
@@ -198,11 +174,5 @@ pub(crate) async fn alma_bib_of(mocks: &Mocks, pid: &str) -> String {
 }
 
 pub(crate) async fn alma_edit(mocks: &Mocks, mms: &str, edits: serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()))
-        .json(&edits)
-        .send()
-        .await
-        .expect("edit");
-    assert!(r.status().is_success());
+    mocks.alma.admin().edit(mms, &edits).await.expect("edit");
 }

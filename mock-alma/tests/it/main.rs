@@ -2,6 +2,7 @@
 //! OAI-PMH with enrichment; the cataloguer's edits; snapshots; a property through the server;
 //! XSD validation and independent harvesters under `MDSYNC_INTEROP=1`.
 
+mod admin;
 mod clients;
 mod contract;
 mod oai;

@@ -2,6 +2,7 @@
 //! schema validation (xmllint) and independent harvesters (sickle, oaipmh-scythe) under
 //! `MDSYNC_INTEROP=1`.
 
+mod admin;
 mod faults;
 mod interop;
 mod job;

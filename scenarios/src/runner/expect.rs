@@ -126,7 +126,7 @@ impl World {
             }
         } else {
             let bibs = self.bibs().await?;
-            let live: Vec<&Value> = bibs.iter().filter(|b| b["deleted"] != true).collect();
+            let live: Vec<&mock_alma::BibSummary> = bibs.iter().filter(|b| !b.deleted).collect();
             if let Some(w) = f.alma_bibs
                 && w != live.len()
             {
@@ -135,8 +135,7 @@ impl World {
             let mut reps = 0;
             if f.representations.is_some() {
                 for b in &live {
-                    let full = self.bib(b["mms_id"].as_str().unwrap_or_default()).await?;
-                    reps += full["representations"].as_array().map_or(0, Vec::len);
+                    reps += self.bib(&b.mms_id).await?.representations.len();
                 }
             }
             if let Some(w) = f.representations
@@ -167,7 +166,7 @@ impl World {
                         continue;
                     }
                 };
-                let lines = marc_lines(bib["marc"].as_str().unwrap_or_default());
+                let lines = marc_lines(&bib.marc);
                 check_lines(
                     &format!("bib of {}", b.ie),
                     &lines,
@@ -177,11 +176,11 @@ impl World {
                     &mut problems,
                 );
                 if let Some(s) = b.suppressed
-                    && bib["suppressed"] != s
+                    && bib.suppressed != s
                 {
                     problems.push(format!(
                         "bib of {}: suppressed is {}, expected {s}",
-                        b.ie, bib["suppressed"]
+                        b.ie, bib.suppressed
                     ));
                 }
             }

@@ -16,9 +16,8 @@ use engine::run::{Command, Observer, Site};
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use formats::dc::{Container, DcElement};
-use serde_json::{Value, json};
 
-use crate::scenario::{Final, RunKind, Scenario, Step};
+use crate::scenario::{Final, Mock, RunKind, Scenario, Step};
 use crate::{Mocks, MocksConfig, RosettaState};
 use engine::stage::StageKind;
 
@@ -206,7 +205,7 @@ pub async fn run_keeping(
     if w.mocks.is_some() {
         // An injected fault that did not fire fails the scenario: it passed without the
         // failure it claims to survive.
-        for mock in ["rosetta", "alma"] {
+        for mock in [Mock::Rosetta, Mock::Alma] {
             if let Err(e) = w.faults_fired(mock).await {
                 out.mismatches.push(format!("faults: {e}"));
             }

@@ -26,16 +26,12 @@ impl World {
         let updates = PathBuf::from(self.cfg.update.update_dir.clone().unwrap_or_default());
         for pid in ies {
             if let Ok(bib) = self.bib_of(pid).await {
-                snaps.push((
-                    format!("{pid}.alma_bib"),
-                    redact(bib["marc"].as_str().unwrap_or_default()),
-                ));
+                snaps.push((format!("{pid}.alma_bib"), redact(&bib.marc)));
                 snaps.push((
                     format!("{pid}.alma_published_dc"),
-                    redact(bib["published_dc"].as_str().unwrap_or_default()),
+                    redact(&bib.published_dc),
                 ));
-                let reps =
-                    serde_json::to_string_pretty(&bib["representations"]).unwrap_or_default();
+                let reps = serde_json::to_string_pretty(&bib.representations).unwrap_or_default();
                 snaps.push((format!("{pid}.alma_representations"), redact(&reps)));
             }
             if let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid))

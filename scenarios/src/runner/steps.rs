@@ -177,7 +177,6 @@ impl World {
                 .push(format!("{label}: needs a mock's admin API"));
             return Ok(());
         }
-        use reqwest::Method;
         if let Some(a) = &step.alma {
             for ie in crate::scenario::expand_ies(&a.ie)? {
                 self.alma_action(a, &ie).await?;
@@ -189,25 +188,24 @@ impl World {
             }
         }
         if let Some(f) = &step.fault {
+            let admin = self.admin(f.mock)?;
             if f.clear {
                 // A rule cleared before it fired claimed something the scenario never tested.
-                self.faults_fired(&f.mock).await?;
-                self.admin(&f.mock, Method::DELETE, "faults", None).await?;
+                self.faults_fired(f.mock).await?;
+                admin.clear_faults().await.map_err(|e| e.to_string())?;
             } else if let Some(rule) = &f.rule {
-                let rule = serde_json::to_value(rule).map_err(|e| e.to_string())?;
-                self.admin(&f.mock, Method::POST, "faults", Some(rule))
-                    .await?;
+                admin
+                    .add_fault_json(rule)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         if let Some(secs) = step.advance {
-            for mock in ["rosetta", "alma"] {
-                self.admin(
-                    mock,
-                    Method::POST,
-                    "clock",
-                    Some(json!({"advance_seconds": secs})),
-                )
-                .await?;
+            for mock in [Mock::Rosetta, Mock::Alma] {
+                self.admin(mock)?
+                    .advance_clock(secs)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         out.log.push(format!("{label}: done"));

@@ -64,47 +64,16 @@ pub(super) async fn start_mocks(
         ..MocksConfig::default()
     })
     .await?;
-    let rc = mocks.rosetta.config();
-    let base = format!(
-        r#"[rosetta]
-oai_base_url = "{oai}"
-set = "{set}"
-repository_identifier = "{repo}"
-delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
-{soap}user = "{user}"
-institution = "{inst}"
-[alma]
-api_base_url = "{api}"
-remote_repository = "ROSETTA-OAIDC01"
-max_requests_per_second = {rps}
-oai_base_url = "{alma_oai}"
-publishing_set = "{pset}"
-[update]
-update_dir = "{updates}"
-[state]
-path = "{state}"
-"#,
-        oai = mocks.rosetta.oai_url(),
-        set = rc.set,
-        repo = rc.repository_identifier,
-        soap = if m.soap {
-            format!("soap_url = \"{}\"\n", mocks.rosetta.soap_url())
-        } else {
-            String::new()
-        },
-        user = rc.user,
-        inst = rc.institution,
-        api = mocks.alma.api_url(),
-        rps = if m.alma_rate_limit > 0 {
+    let base = mocks.engine_config(&crate::EngineSite {
+        soap: m.soap,
+        work_dir: Some(work),
+        max_requests_per_second: if m.alma_rate_limit > 0 {
             m.alma_rate_limit
         } else {
             1000
         },
-        alma_oai = mocks.alma.oai_url(),
-        pset = mocks.alma.config().publishing_set,
-        updates = updates.display(),
-        state = work.join("state.sqlite").display(),
-    );
+        alma_extra: "",
+    });
     let mut table: toml::Table = toml::from_str(&base).map_err(|e| e.to_string())?;
     merge(&mut table, &s.config);
     let text = toml::to_string(&table).map_err(|e| e.to_string())?;
@@ -163,98 +132,70 @@ impl World {
         }
     }
 
-    /// `Err` naming every rule of this mock (not `optional`) that never fired.
-    pub(super) async fn faults_fired(&self, mock: &str) -> Result<(), String> {
-        let report = self
-            .admin(mock, reqwest::Method::GET, "faults/report", None)
-            .await?;
-        let silent: Vec<String> = report
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r["fired"].as_u64() == Some(0) && r["optional"].as_bool() != Some(true))
-            .map(|r| {
-                let mut rule = r.clone();
-                if let Some(m) = rule.as_object_mut() {
-                    for k in ["id", "fired", "used_up"] {
-                        m.remove(k);
-                    }
-                }
-                rule.to_string()
-            })
-            .collect();
-        if silent.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{mock}: {} fault rule(s) never fired (mark a rule optional = true if it may not): {}",
-                silent.len(),
-                silent.join("; ")
-            ))
+    /// mock-alma's admin API (`Err` against real systems).
+    pub(super) fn alma_admin(&self) -> Result<mock_alma::Admin, String> {
+        match &self.mocks {
+            Some(m) => Ok(mock_alma::Admin::new(self.http.clone(), &m.alma.base_url())),
+            None => Err("needs a mock".to_owned()),
         }
     }
 
-    pub(super) async fn admin(
-        &self,
-        mock: &str,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let Some(m) = &self.mocks else {
-            return Err("needs a mock".to_owned());
-        };
-        let base = if mock == "rosetta" {
-            m.rosetta.base_url()
-        } else {
-            m.alma.base_url()
-        };
-        let mut rb = self.http.request(method, format!("{base}/__admin/{path}"));
-        if let Some(b) = body {
-            rb = rb.json(&b);
+    /// mock-rosetta's admin API (`Err` against real systems).
+    pub(super) fn rosetta_admin(&self) -> Result<mock_rosetta::Admin, String> {
+        match &self.mocks {
+            Some(m) => Ok(mock_rosetta::Admin::new(
+                self.http.clone(),
+                &m.rosetta.base_url(),
+            )),
+            None => Err("needs a mock".to_owned()),
         }
-        let r = rb
-            .send()
+    }
+
+    /// What both mocks' admin APIs share (faults, clock, journal), by the mock's name.
+    pub(super) fn admin(&self, mock: Mock) -> Result<mockkit::admin::AdminClient, String> {
+        Ok(match mock {
+            Mock::Rosetta => self.rosetta_admin()?.0,
+            Mock::Alma => self.alma_admin()?.0,
+        })
+    }
+
+    /// `Err` naming every rule of this mock (not `optional`) that never fired.
+    pub(super) async fn faults_fired(&self, mock: Mock) -> Result<(), String> {
+        let silent = self
+            .admin(mock)?
+            .faults_not_fired()
             .await
-            .map_err(|e| format!("{mock} admin {path}: {e}"))?;
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(format!("{mock} admin {path}: {status}: {text}"));
+            .map_err(|e| e.to_string())?;
+        if silent.is_empty() {
+            return Ok(());
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        let rules: Vec<String> = silent
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect();
+        Err(format!(
+            "{mock}: {} fault rule(s) never fired (mark a rule optional = true if it may not): {}",
+            rules.len(),
+            rules.join("; ")
+        ))
     }
 
     /// Alma's bibs as mock-alma's admin API lists them (a summary each).
-    pub(super) async fn bibs(&self) -> Result<Vec<Value>, String> {
-        Ok(self
-            .admin("alma", reqwest::Method::GET, "bibs", None)
-            .await?
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
+    pub(super) async fn bibs(&self) -> Result<Vec<mock_alma::BibSummary>, String> {
+        self.alma_admin()?.bibs().await.map_err(|e| e.to_string())
     }
 
     /// One bib in full: MARC, published DC, representations.
-    pub(super) async fn bib(&self, mms: &str) -> Result<Value, String> {
-        self.admin("alma", reqwest::Method::GET, &format!("bibs/{mms}"), None)
-            .await
+    pub(super) async fn bib(&self, mms: &str) -> Result<mock_alma::Bib, String> {
+        self.alma_admin()?.bib(mms).await.map_err(|e| e.to_string())
     }
 
     /// The live bib whose 035 names this IE (`oai:<repositoryIdentifier>:<IE PID>`).
-    pub(super) async fn bib_of(&self, pid: &str) -> Result<Value, String> {
-        let suffix = format!(":{pid}");
-        let found = self.bibs().await?.into_iter().find(|b| {
-            b["deleted"] != true
-                && b["network_numbers"].as_array().is_some_and(|n| {
-                    n.iter()
-                        .any(|v| v.as_str().is_some_and(|s| s.trim().ends_with(&suffix)))
-                })
-        });
-        match found {
-            Some(b) => self.bib(b["mms_id"].as_str().unwrap_or_default()).await,
-            None => Err(format!("no bib in Alma for {pid}")),
+    pub(super) async fn bib_of(&self, pid: &str) -> Result<mock_alma::Bib, String> {
+        match self.alma_admin()?.bib_of(pid).await {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(format!("no bib in Alma for {pid}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -263,40 +204,20 @@ impl World {
         a: &crate::scenario::AlmaAction,
         ie: &str,
     ) -> Result<(), String> {
-        use reqwest::Method;
-        let bib = self.bib_of(ie).await?;
-        let mms = bib["mms_id"].as_str().unwrap_or_default().to_owned();
+        let admin = self.alma_admin()?;
+        let mms = self.bib_of(ie).await?.mms_id;
+        let e = |e: mockkit::admin::AdminError| e.to_string();
         if !a.edits.is_empty() {
-            let edits = serde_json::to_value(&a.edits).map_err(|e| e.to_string())?;
-            self.admin(
-                "alma",
-                Method::POST,
-                &format!("bibs/{mms}/edit"),
-                Some(edits),
-            )
-            .await?;
+            admin.edit(&mms, &a.edits).await.map_err(e)?;
         }
         if a.suppress {
-            self.admin(
-                "alma",
-                Method::POST,
-                &format!("bibs/{mms}/suppress"),
-                Some(json!({"suppressed": true})),
-            )
-            .await?;
+            admin.suppress(&mms, true).await.map_err(e)?;
         }
         if let Some(nz) = &a.nz_link {
-            self.admin(
-                "alma",
-                Method::POST,
-                &format!("bibs/{mms}/nz-link"),
-                Some(json!({"nz_mms_id": nz})),
-            )
-            .await?;
+            admin.nz_link(&mms, Some(nz)).await.map_err(e)?;
         }
         if a.delete {
-            self.admin("alma", Method::DELETE, &format!("bibs/{mms}"), None)
-                .await?;
+            admin.delete_bib(&mms).await.map_err(e)?;
         }
         Ok(())
     }
@@ -306,15 +227,10 @@ impl World {
         r: &crate::scenario::RosettaAction,
         pid: &str,
     ) -> Result<(), String> {
-        use reqwest::Method;
+        let admin = self.rosetta_admin()?;
+        let e = |e: mockkit::admin::AdminError| e.to_string();
         if let Some(dc) = &r.dc {
-            self.admin(
-                "rosetta",
-                Method::PUT,
-                &format!("ies/{pid}"),
-                Some(json!({"dc": dc})),
-            )
-            .await?;
+            admin.put_dc(pid, dc).await.map_err(e)?;
         }
         if let Some(add) = &r.add {
             let Some(ie) = self.mocks.as_ref().and_then(|m| m.rosetta.ie(pid)) else {
@@ -324,27 +240,13 @@ impl World {
             let mut dc = ie.dc;
             dc.elements.extend(extra.elements);
             let xml = dc.write(Container::DcRecord).map_err(|e| e.to_string())?;
-            self.admin(
-                "rosetta",
-                Method::PUT,
-                &format!("ies/{pid}"),
-                Some(json!({"dc": xml})),
-            )
-            .await?;
+            admin.put_dc(pid, &xml).await.map_err(e)?;
         }
         if let Some(lock) = r.lock {
-            let what = if lock { "lock" } else { "unlock" };
-            self.admin(
-                "rosetta",
-                Method::POST,
-                &format!("ies/{pid}/{what}"),
-                Some(json!({})),
-            )
-            .await?;
+            admin.lock(pid, lock).await.map_err(e)?;
         }
         if r.delete {
-            self.admin("rosetta", Method::DELETE, &format!("ies/{pid}"), None)
-                .await?;
+            admin.delete_ie(pid).await.map_err(e)?;
         }
         Ok(())
     }

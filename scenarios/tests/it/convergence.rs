@@ -99,16 +99,6 @@ fn pid(ie: usize) -> String {
     format!("IE{}", 1000 + ie)
 }
 
-async fn post(url: String, body: serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin");
-    assert!(r.status().is_success(), "{url}: {}", r.status());
-}
-
 impl World {
     async fn start(case: u32, policy: FieldPolicy, variant: PublishingVariant, job: bool) -> World {
         let scratch = crate::support::scratch();
@@ -136,11 +126,7 @@ impl World {
         .expect("mocks");
         let mut cfg = config_with(
             &mocks,
-            &format!(
-                "oai_base_url = \"{}\"\n[update]\nupdate_dir = \"{}\"\n",
-                mocks.alma.oai_url(),
-                dir.display()
-            ),
+            &format!("[update]\nupdate_dir = \"{}\"\n", dir.display()),
         );
         cfg.update.field_policy = policy;
         let store = StateStore::open(&state(&scratch)).expect("state");
@@ -175,20 +161,16 @@ impl World {
             .await
             .expect("harvest");
         let ap = if self.job {
-            let r: serde_json::Value = reqwest::Client::new()
-                .post(format!(
-                    "{}/__admin/update-job/run",
-                    self.mocks.rosetta.base_url()
-                ))
-                .send()
+            let r = self
+                .mocks
+                .rosetta
+                .admin()
+                .run_update_job()
                 .await
-                .expect("job")
-                .json()
-                .await
-                .expect("summary");
+                .expect("job");
             // Rosetta's own job: what apply does through IEWebServices.
             let mut report = Report::new(engine::stage::StageKind::Apply, None, false);
-            report.harvested = r["processed"].as_u64().unwrap_or(0);
+            report.harvested = r.processed as u64;
             report
         } else {
             engine::apply::apply(
@@ -231,29 +213,21 @@ impl World {
     }
 
     async fn put_rosetta_dc(&self, ie: usize, dc: &DcRecord) {
-        let r = reqwest::Client::new()
-            .put(format!(
-                "{}/__admin/ies/{}",
-                self.mocks.rosetta.base_url(),
-                pid(ie)
-            ))
-            .json(&serde_json::json!({"dc": dc.write(Container::DcRecord).expect("xml")}))
-            .send()
+        self.mocks
+            .rosetta
+            .admin()
+            .put_dc(&pid(ie), &dc.write(Container::DcRecord).expect("xml"))
             .await
             .expect("put");
-        assert!(r.status().is_success());
     }
 
     async fn alma_edit(&self, ie: usize, ops: serde_json::Value) {
-        post(
-            format!(
-                "{}/__admin/bibs/{}/edit",
-                self.mocks.alma.base_url(),
-                self.mms(ie)
-            ),
-            ops,
-        )
-        .await;
+        self.mocks
+            .alma
+            .admin()
+            .edit(&self.mms(ie), &ops)
+            .await
+            .expect("edit");
     }
 
     /// What Alma publishes for the IE's bib (our crosswalk's MARC → DC).

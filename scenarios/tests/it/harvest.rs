@@ -61,7 +61,7 @@ async fn the_harvester_takes_a_whole_rosetta_set_through_injected_faults() {
     })
     .await
     .expect("mocks");
-    let c = reqwest::Client::new();
+    let admin = mocks.rosetta.admin();
     for rule in [
         json!({"contains": "resumptionToken", "kind": "status", "status": 503, "retry_after": {"seconds": 0}, "times": 2}),
         json!({"contains": "resumptionToken", "kind": "status", "status": 429, "retry_after": "junk"}),
@@ -69,13 +69,7 @@ async fn the_harvester_takes_a_whole_rosetta_set_through_injected_faults() {
         json!({"contains": "resumptionToken", "kind": "truncate"}),
         json!({"contains": "resumptionToken", "kind": "delay", "millis": 100}),
     ] {
-        let r = c
-            .post(format!("{}/__admin/faults", mocks.rosetta.base_url()))
-            .json(&rule)
-            .send()
-            .await
-            .expect("inject");
-        assert_eq!(r.status(), 201);
+        admin.add_fault_json(&rule).await.expect("inject");
     }
     let h = harvester();
     let id = h

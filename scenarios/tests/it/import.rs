@@ -77,13 +77,15 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
     );
 
     // One IE changes in Rosetta: exactly one update, at most three calls.
-    let edit = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/IE1007", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": "<dc:title>Sunset at Montmajour</dc:title><dc:creator>Vincent Willem van Gogh</dc:creator>"}))
-        .send()
+    mocks
+        .rosetta
+        .admin()
+        .put_dc(
+            "IE1007",
+            "<dc:title>Sunset at Montmajour</dc:title><dc:creator>Vincent Willem van Gogh</dc:creator>",
+        )
         .await
         .expect("edit");
-    assert_eq!(edit.status(), 200);
     let r = run(&cfg, &store, RunOptions::default(), "import of the change").await;
     assert_eq!(r.counts.get("updated"), Some(&1), "{r:?}");
     assert_eq!(r.records[0].ie_pid.as_deref(), Some("IE1007"));
@@ -150,13 +152,8 @@ async fn an_interrupted_import_resumes_without_duplicates() {
         1,
         "no duplicate bib"
     );
-    let total = reqwest::get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-        .await
-        .expect("get")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json");
-    assert_eq!(total.as_array().map(Vec::len), Some(35), "every IE once");
+    let total = mocks.alma.admin().bibs().await.expect("bibs");
+    assert_eq!(total.len(), 35, "every IE once");
     drop(store);
     mocks.shutdown().await;
 }
@@ -217,18 +214,13 @@ async fn deleted_ies_follow_the_configured_policy() {
             .and_then(|r| r.mms_id.clone())
             .expect("mms")
     };
-    let c = reqwest::Client::new();
+    let admin = mocks.rosetta.admin();
     for (pid, policy) in [
         ("IE1001", "report"),
         ("IE1002", "suppress"),
         ("IE1003", "delete_representation"),
     ] {
-        let r = c
-            .delete(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
-            .send()
-            .await
-            .expect("delete");
-        assert_eq!(r.status(), 200);
+        admin.delete_ie(pid).await.expect("delete");
         let cfg = config_with(&mocks, &format!("on_deleted_ie = \"{policy}\""));
         let rep = run(&cfg, &store, RunOptions::default(), "import").await;
         assert_eq!(rep.counts.get("deleted"), Some(&1), "{policy}: {rep:?}");
@@ -301,13 +293,12 @@ async fn a_dry_run_shows_the_field_level_diff_and_the_cost() {
         r.alma_remaining_today
     );
     run(&cfg, &store, RunOptions::default(), "real").await;
-    let edit = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/IE1001", mocks.rosetta.base_url()))
-        .json(&serde_json::json!({"dc": "<dc:title>A new title</dc:title>"}))
-        .send()
+    mocks
+        .rosetta
+        .admin()
+        .put_dc("IE1001", "<dc:title>A new title</dc:title>")
         .await
         .expect("edit");
-    assert_eq!(edit.status(), 200);
     let r = run(
         &cfg,
         &store,
@@ -340,17 +331,13 @@ async fn the_circuit_breaker_stops_a_run_that_would_change_too_much_and_force_pa
     let r = run(&cfg, &store, RunOptions::default(), "first import (exempt)").await;
     assert_eq!(r.counts.get("created"), Some(&120));
     // A "broken crosswalk" in miniature: 40 of 120 IEs (33%) change at once.
-    let http = reqwest::Client::new();
+    let admin = mocks.rosetta.admin();
     for i in 0..40 {
         let pid = format!("IE{}", 1000 + i);
         let mut dc = mocks.rosetta.ie(&pid).expect("ie").dc;
         dc.push(formats::dc::DcElement::dc("rights", "Changed by a bad job"));
         let xml = dc.write(formats::dc::Container::DcRecord).expect("xml");
-        http.put(format!("{}/__admin/ies/{pid}", mocks.rosetta.base_url()))
-            .json(&serde_json::json!({ "dc": xml }))
-            .send()
-            .await
-            .expect("edit");
+        admin.put_dc(&pid, &xml).await.expect("edit");
     }
     let r = run(&cfg, &store, RunOptions::default(), "breaker").await;
     let stopped = r.stopped.clone().unwrap_or_default();
@@ -462,14 +449,7 @@ async fn a_site_that_requires_collections_gets_each_bib_into_the_configured_one(
         let bib = mocks.alma.bib(b.as_str()).expect("bib");
         assert_eq!(bib.representations.len(), 1, "{b}");
     }
-    let all: Vec<serde_json::Value> = http
-        .get(format!("{}/__admin/bibs", mocks.alma.base_url()))
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
+    let all = mocks.alma.admin().bibs().await.expect("bibs");
     assert_eq!(all.len(), 3, "no second bib");
     mocks.shutdown().await;
 }

@@ -28,11 +28,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
     let dir = scratch.path().join("updates");
     let cfg = config_with(
         &mocks,
-        &format!(
-            "oai_base_url = \"{}\"\n[update]\nupdate_dir = \"{}\"\n",
-            mocks.alma.oai_url(),
-            dir.display()
-        ),
+        &format!("[update]\nupdate_dir = \"{}\"\n", dir.display()),
     );
     let store = StateStore::open(&state(&scratch)).expect("state");
     let soap = crate::support::soap(&mocks);
@@ -163,25 +159,18 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_reports_a_bib_linked_to_the_network_zone() {
     let (_scratch, mocks, _, store) = crate::support::fixture(3, 41).await;
-    let cfg = config_with(
-        &mocks,
-        &format!("oai_base_url = \"{}\"\n", mocks.alma.oai_url()),
-    );
+    let cfg = crate::support::config(&mocks);
     let (h, a) = clients(&cfg);
     let r = engine::import::import(&cfg, &store, &h, &a, &RunOptions::default())
         .await
         .expect("import");
     let mms = r.records[1].mms_id.clone().expect("mms");
-    let linked = reqwest::Client::new()
-        .post(format!(
-            "{}/__admin/bibs/{mms}/nz-link",
-            mocks.alma.base_url()
-        ))
-        .json(&serde_json::json!({"nz_mms_id": "9912345678905501"}))
-        .send()
+    mocks
+        .alma
+        .admin()
+        .nz_link(&mms, Some("9912345678905501"))
         .await
         .expect("link");
-    assert!(linked.status().is_success());
     let marc = engine::harvest::Harvester::new(
         engine::harvest::http_client().expect("client"),
         engine::harvest::HarvestOptions {

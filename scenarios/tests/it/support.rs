@@ -8,30 +8,17 @@ use engine::config::Config;
 use engine::harvest::{HarvestOptions, Harvester, http_client};
 use engine::retry::RetryPolicy;
 use engine::state::StateStore;
-use scenarios::{Mocks, MocksConfig, RosettaState};
+use scenarios::{EngineSite, Mocks, MocksConfig, RosettaState};
 
 pub(crate) fn config(m: &Mocks) -> Config {
     config_with(m, "")
 }
 
 pub(crate) fn config_with(m: &Mocks, alma_extra: &str) -> Config {
-    let toml = format!(
-        r#"
-[rosetta]
-oai_base_url = "{}"
-set = "alma_sync"
-repository_identifier = "d4I1-pubam"
-delivery_template = "https://rosetta.example.edu/delivery/DeliveryManagerServlet?dps_pid=$$LinkingParameter1"
-[alma]
-api_base_url = "{}"
-remote_repository = "ROSETTA-OAIDC01"
-max_requests_per_second = 1000
-{}
-"#,
-        m.rosetta.oai_url(),
-        m.alma.api_url(),
-        alma_extra
-    );
+    let toml = m.engine_config(&EngineSite {
+        alma_extra,
+        ..EngineSite::default()
+    });
     Config::from_toml(&toml, "scenario.toml").expect("valid config")
 }
 

@@ -40,8 +40,7 @@ async fn world(extra_alma: &str, transform: &str) -> World {
     let cfg = config_with(
         &mocks,
         &format!(
-            "oai_base_url = \"{}\"\n{extra_alma}\n[update]\nupdate_dir = \"{}\"\ntransform = \"{}\"\n",
-            mocks.alma.oai_url(),
+            "{extra_alma}\n[update]\nupdate_dir = \"{}\"\ntransform = \"{}\"\n",
             dir.display(),
             stylesheet(transform)
         ),
@@ -60,16 +59,12 @@ async fn world(extra_alma: &str, transform: &str) -> World {
 
 impl World {
     async fn put_dc(&self, pid: &str, dc: &DcRecord) {
-        let r = reqwest::Client::new()
-            .put(format!(
-                "{}/__admin/ies/{pid}",
-                self.mocks.rosetta.base_url()
-            ))
-            .json(&serde_json::json!({"dc": dc.write(Container::DcRecord).expect("xml")}))
-            .send()
+        self.mocks
+            .rosetta
+            .admin()
+            .put_dc(pid, &dc.write(Container::DcRecord).expect("xml"))
             .await
             .expect("put");
-        assert!(r.status().is_success());
     }
 
     async fn alma_edit(&self, pid: &str, ops: serde_json::Value) {
@@ -79,16 +74,12 @@ impl World {
             .expect("state")
             .and_then(|r| r.mms_id)
             .expect("imported");
-        let r = reqwest::Client::new()
-            .post(format!(
-                "{}/__admin/bibs/{mms}/edit",
-                self.mocks.alma.base_url()
-            ))
-            .json(&ops)
-            .send()
+        self.mocks
+            .alma
+            .admin()
+            .edit(&mms, &ops)
             .await
             .expect("edit");
-        assert!(r.status().is_success());
     }
 
     async fn import(&self) {

@@ -27,11 +27,7 @@ fn update_dir(scratch: &tempfile::TempDir) -> PathBuf {
 fn round_trip_config(m: &Mocks, dir: &std::path::Path) -> Config {
     config_with(
         m,
-        &format!(
-            "oai_base_url = \"{}\"\n[update]\nupdate_dir = \"{}\"\n",
-            m.alma.oai_url(),
-            dir.display()
-        ),
+        &format!("[update]\nupdate_dir = \"{}\"\n", dir.display()),
     )
 }
 
@@ -60,16 +56,6 @@ fn files(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
-}
-
-async fn admin(url: String, body: serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin");
-    assert!(r.status().is_success(), "{url}: {}", r.status());
 }
 
 /// The MMS ID Alma gave an IE's bib.
@@ -114,12 +100,16 @@ async fn a_cataloguers_description_reaches_rosetta_once_and_then_nothing_moves()
 
     let before = mocks.rosetta.ie("IE1004").expect("ie").dc;
     let mms = mms_of(&store, "IE1004");
-    admin(
-        format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-        json!([{"op": "add_field", "field": {"tag": "520", "ind1": " ", "ind2": " ",
+    mocks
+        .alma
+        .admin()
+        .edit(
+            &mms,
+            &json!([{"op": "add_field", "field": {"tag": "520", "ind1": " ", "ind2": " ",
             "subfields": [["a", "A cataloguer's summary."]]}}]),
-    )
-    .await;
+        )
+        .await
+        .expect("edit");
     let r = harvest_run(&cfg, &store, Some(&soap)).await;
     // (The window is inclusive: records published in the last run's second come again, and
     // cost nothing.)
@@ -193,18 +183,23 @@ async fn without_soap_rosettas_own_job_applies_and_mdsync_reads_the_outcome_back
     harvest_run(&cfg, &store, None).await;
     for (pid, text) in [("IE1001", "First summary."), ("IE1002", "Second summary.")] {
         let mms = mms_of(&store, pid);
-        admin(
-            format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-            json!([{"op": "add_dc", "element": "description", "value": text}]),
-        )
-        .await;
+        mocks
+            .alma
+            .admin()
+            .edit(
+                &mms,
+                &json!([{"op": "add_dc", "element": "description", "value": text}]),
+            )
+            .await
+            .expect("edit");
     }
     // IE1002 is locked: Rosetta's job refuses its package.
-    admin(
-        format!("{}/__admin/ies/IE1002/lock", mocks.rosetta.base_url()),
-        json!({}),
-    )
-    .await;
+    mocks
+        .rosetta
+        .admin()
+        .lock("IE1002", true)
+        .await
+        .expect("lock");
     let r = harvest_run(&cfg, &store, None).await;
     assert_eq!(
         (r.counts.get("updated"), r.files_written),
@@ -215,11 +210,12 @@ async fn without_soap_rosettas_own_job_applies_and_mdsync_reads_the_outcome_back
     let job = mocks.rosetta.run_update_job().await.expect("job");
     assert_eq!((job.applied, job.errors), (1, 1), "{job:?}");
 
-    admin(
-        format!("{}/__admin/ies/IE1002/unlock", mocks.rosetta.base_url()),
-        json!({}),
-    )
-    .await;
+    mocks
+        .rosetta
+        .admin()
+        .lock("IE1002", false)
+        .await
+        .expect("unlock");
     let r = harvest_run(&cfg, &store, None).await;
     assert!(
         r.warnings
@@ -318,16 +314,21 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
     }
     // A cataloguer's change to a locked IE, and a malformed package someone left behind.
     let mms = mms_of(&store, "IE1003");
-    admin(
-        format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-        json!([{"op": "add_dc", "element": "subject", "value": "Locked subject"}]),
-    )
-    .await;
-    admin(
-        format!("{}/__admin/ies/IE1003/lock", mocks.rosetta.base_url()),
-        json!({}),
-    )
-    .await;
+    mocks
+        .alma
+        .admin()
+        .edit(
+            &mms,
+            &json!([{"op": "add_dc", "element": "subject", "value": "Locked subject"}]),
+        )
+        .await
+        .expect("edit");
+    mocks
+        .rosetta
+        .admin()
+        .lock("IE1003", true)
+        .await
+        .expect("lock");
 
     let r = harvest_run(&cfg, &store, Some(&soap)).await;
     let outcome = |pid_or_id: &str| {
@@ -381,11 +382,12 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
             "zz_20260101000000_IE1.xml.error.txt"
         ]
     );
-    admin(
-        format!("{}/__admin/ies/IE1003/unlock", mocks.rosetta.base_url()),
-        json!({}),
-    )
-    .await;
+    mocks
+        .rosetta
+        .admin()
+        .lock("IE1003", false)
+        .await
+        .expect("unlock");
     let r = apply(&cfg, &store, &soap, &ApplyOptions::default())
         .await
         .expect("apply");
@@ -430,22 +432,28 @@ async fn a_change_on_both_sides_is_a_conflict_reported_with_both_diffs_and_parke
         .find(|e| e.name == "title")
         .expect("title");
     let old_title = std::mem::replace(&mut title.value, "A title changed in Rosetta".into());
-    let r = reqwest::Client::new()
-        .put(format!("{}/__admin/ies/IE1002", mocks.rosetta.base_url()))
-        .json(&json!({"dc": dc.write(formats::dc::Container::DcRecord).expect("xml")}))
-        .send()
+    mocks
+        .rosetta
+        .admin()
+        .put_dc(
+            "IE1002",
+            &dc.write(formats::dc::Container::DcRecord).expect("xml"),
+        )
         .await
         .expect("put");
-    assert!(r.status().is_success());
     let mms = mms_of(&store, "IE1002");
-    admin(
-        format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-        json!([
-            {"op": "add_dc", "element": "description", "value": "Summary from Alma."},
-            {"op": "replace_dc", "element": "title", "value": "A title changed in Alma"}
-        ]),
-    )
-    .await;
+    mocks
+        .alma
+        .admin()
+        .edit(
+            &mms,
+            &json!([
+                {"op": "add_dc", "element": "description", "value": "Summary from Alma."},
+                {"op": "replace_dc", "element": "title", "value": "A title changed in Alma"}
+            ]),
+        )
+        .await
+        .expect("edit");
 
     // A dry run says so and writes nothing.
     let (h, _) = clients(&cfg);
@@ -526,11 +534,10 @@ async fn a_newer_change_replaces_the_waiting_package_deletions_are_reported_and_
     import_run(&cfg, &store).await;
     harvest_run(&cfg, &store, Some(&soap)).await;
 
+    let alma = mocks.alma.admin();
     let edit = |mms: String, edits: serde_json::Value| {
-        admin(
-            format!("{}/__admin/bibs/{mms}/edit", mocks.alma.base_url()),
-            edits,
-        )
+        let alma = alma.clone();
+        async move { alma.edit(&mms, &edits).await.expect("edit") }
     };
     edit(
         mms_of(&store, "IE1001"),
@@ -551,12 +558,7 @@ async fn a_newer_change_replaces_the_waiting_package_deletions_are_reported_and_
     )
     .await;
     let mms2 = mms_of(&store, "IE1002");
-    let r = reqwest::Client::new()
-        .delete(format!("{}/__admin/bibs/{mms2}", mocks.alma.base_url()))
-        .send()
-        .await
-        .expect("delete");
-    assert!(r.status().is_success());
+    mocks.alma.admin().delete_bib(&mms2).await.expect("delete");
     let before = mocks.rosetta.ie("IE1002").expect("ie").dc;
     let r = harvest_run(&cfg, &store, Some(&soap)).await;
     assert_eq!(
