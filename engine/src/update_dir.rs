@@ -4,6 +4,7 @@
 //! beside it). Every name is built from a sanitised job name and a pattern-checked IE PID, so no
 //! file lands outside the directory.
 
+use formats::reason_file::{self, ReasonWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -469,11 +470,9 @@ impl UpdateDir {
             n += 1;
         }
         if let Settled::Error(reason) = how {
-            let reason_name = format!(
-                "{}.error.txt",
-                target.file_name().and_then(|n| n.to_str()).unwrap_or(name)
-            );
-            self.write(Some(sub), &reason_name, &format!("{reason}\n"))?;
+            let reason_name = ReasonWriter::Mdsync
+                .file_name(target.file_name().and_then(|n| n.to_str()).unwrap_or(name));
+            self.write(Some(sub), &reason_name, &reason_file::write(reason))?;
         }
         std::fs::rename(self.root.join(name), &target)
             .map_err(|e| self.err(format!("cannot move {name} to {sub}/: {e}")))?;
@@ -489,11 +488,10 @@ impl UpdateDir {
         }
         let error = self.root.join("error");
         if error.join(name).is_file() {
-            let reason = [format!("{name}.error.txt"), format!("{name}.reason")]
+            let reason = reason_file::names_for(name)
                 .iter()
                 .find_map(|r| std::fs::read_to_string(error.join(r)).ok())
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
+                .and_then(|r| reason_file::read(&r).map(str::to_owned))
                 .unwrap_or_else(|| "rejected by Rosetta's Metadata Update Job".to_owned());
             return Some(Settled::Error(reason));
         }

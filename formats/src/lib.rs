@@ -9,6 +9,7 @@
 //! | [`dc`] | Dublin Core: `oai_dc`, the `oai_qdc` container, Rosetta's `dc:record`; DCMI dumb-down; comparison and fingerprints |
 //! | [`marc`] | MARCXML records, with or without the MARC21 slim namespace |
 //! | [`alma`] | Alma REST objects (`bib`, `representation`, lists, `web_service_result`) in XML and JSON |
+//! | [`reason_file`] | the reason beside a package in `error/` (`.error.txt`, `.reason`) |
 //! | [`rosetta`] | the `updateMD` package and the IEWebServices SOAP envelopes |
 //! | [`crosswalk`] | DC ↔ MARC, one table of rules, mutual inverses |
 //! | [`xml`] | the shared pull reader and escaping writer |
@@ -56,6 +57,7 @@ pub mod identifier;
 pub mod junit;
 pub mod marc;
 pub mod oai;
+pub mod reason_file;
 pub mod rosetta;
 pub mod xml;
 

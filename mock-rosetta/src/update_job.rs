@@ -42,7 +42,7 @@ pub fn pending(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         if !meta.is_file()
             || name.starts_with('.')
             || name.ends_with(".tmp")
-            || name.ends_with(".reason")
+            || formats::reason_file::is_reason_file(&name)
         {
             continue;
         }
@@ -73,9 +73,11 @@ fn move_into(file: &Path, dir: &Path) -> std::io::Result<PathBuf> {
 }
 
 fn write_reason(moved: &Path, reason: &str) -> std::io::Result<()> {
-    let reason_path = PathBuf::from(format!("{}.reason", moved.display()));
-    let tmp = PathBuf::from(format!("{}.reason.tmp", moved.display()));
-    std::fs::write(&tmp, format!("{reason}\n"))?;
+    let name =
+        formats::reason_file::ReasonWriter::RosettaJob.file_name(&moved.display().to_string());
+    let reason_path = PathBuf::from(&name);
+    let tmp = PathBuf::from(format!("{name}.tmp"));
+    std::fs::write(&tmp, formats::reason_file::write(reason))?;
     std::fs::rename(tmp, reason_path)
 }
 

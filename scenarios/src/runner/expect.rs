@@ -77,9 +77,7 @@ impl World {
                         .filter(|e| e.path().is_file())
                         .filter(|e| {
                             let n = e.file_name().to_string_lossy().into_owned();
-                            !n.starts_with('.')
-                                && !n.ends_with(".error.txt")
-                                && !n.ends_with(".reason")
+                            !n.starts_with('.') && !formats::reason_file::is_reason_file(&n)
                         })
                         .count()
                 })

@@ -47,7 +47,7 @@ impl World {
                         if name.ends_with(&format!("_{pid}.xml"))
                             || name.contains(&format!("_{pid}.xml."))
                         {
-                            if name.ends_with(".error.txt") || name.ends_with(".reason") {
+                            if formats::reason_file::is_reason_file(&name) {
                                 continue;
                             }
                             files.push((format!("{sub}/{name}"), e.path()));
