@@ -220,7 +220,7 @@ fn refused(
     if let Some(row) = state.package(name)? {
         state.settle_package(name, crate::state::PackageStatus::Error, Some(reason))?;
         if let Some(id) = &row.source_identifier {
-            state.forget_fingerprint(crate::state::ALMA, id)?;
+            state.forget_fingerprint(crate::state::Source::Alma, id)?;
         }
     }
     Ok(())

@@ -20,7 +20,7 @@ pub use crate::stage::{RunOptions, window_from};
 use crate::state::{RecordState, RunRecord, StateStore};
 
 /// The state store's name for Rosetta's set.
-pub const SOURCE: &str = crate::state::ROSETTA;
+pub const SOURCE: crate::state::Source = crate::state::Source::Rosetta;
 pub use crate::policy::field_diff;
 use crate::rosetta_side::delivery_url;
 pub use crate::rosetta_side::{import_dc, import_fingerprint, import_fingerprint_of};

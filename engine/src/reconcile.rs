@@ -18,13 +18,90 @@ use crate::config::Config;
 use crate::harvest::Harvester;
 use crate::stage::StageError;
 
+/// What reconcile found, one kind per check (the text is the report's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingKind {
+    /// An IE in Rosetta's set that no bib's 035 names.
+    IeWithoutBib,
+    /// A bib whose 035 names an IE Rosetta does not have.
+    BibWithoutIe,
+    /// An IE deleted in Rosetta whose bib is still live.
+    IeDeletedBibRemains,
+    /// One bib naming the same IE twice in its 035s.
+    Duplicate035,
+    /// Several live bibs naming one IE.
+    SeveralBibsForOneIe,
+    /// A bib without the remote representation that links to its IE.
+    NoRemoteRepresentation,
+    /// A representation whose linking parameter names another IE.
+    LinkingParameterMismatch,
+    /// A representation whose delivery URL is not the IE's.
+    DeliveryUrlMismatch,
+    /// A bib linked to a Network Zone record (the import does not write it).
+    NetworkZoneLinked,
+    /// A value the sync itself repeated (`repair --duplicates` removes it).
+    DuplicatedBySync,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 10] = [
+        FindingKind::IeWithoutBib,
+        FindingKind::BibWithoutIe,
+        FindingKind::IeDeletedBibRemains,
+        FindingKind::Duplicate035,
+        FindingKind::SeveralBibsForOneIe,
+        FindingKind::NoRemoteRepresentation,
+        FindingKind::LinkingParameterMismatch,
+        FindingKind::DeliveryUrlMismatch,
+        FindingKind::NetworkZoneLinked,
+        FindingKind::DuplicatedBySync,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::IeWithoutBib => "ie-without-bib",
+            FindingKind::BibWithoutIe => "bib-without-ie",
+            FindingKind::IeDeletedBibRemains => "ie-deleted-bib-remains",
+            FindingKind::Duplicate035 => "duplicate-035",
+            FindingKind::SeveralBibsForOneIe => "several-bibs-for-one-ie",
+            FindingKind::NoRemoteRepresentation => "no-remote-representation",
+            FindingKind::LinkingParameterMismatch => "linking-parameter-mismatch",
+            FindingKind::DeliveryUrlMismatch => "delivery-url-mismatch",
+            FindingKind::NetworkZoneLinked => "network-zone-linked",
+            FindingKind::DuplicatedBySync => "duplicated-by-sync",
+        }
+    }
+}
+
+/// Ordered by their text, as the report lists them.
+impl Ord for FindingKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for FindingKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One inconsistency.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Finding {
-    /// `ie-without-bib`, `bib-without-ie`, `ie-deleted-bib-remains`, `duplicate-035`,
-    /// `several-bibs-for-one-ie`, `no-remote-representation`, `linking-parameter-mismatch`,
-    /// `delivery-url-mismatch`, `network-zone-linked`, `duplicated-by-sync`.
-    pub kind: &'static str,
+    pub kind: FindingKind,
     pub ie_pid: Option<String>,
     pub mms_id: Option<String>,
     pub detail: String,
@@ -43,7 +120,7 @@ pub struct ReconcileReport {
 
 impl ReconcileReport {
     fn add(&mut self, f: Finding) {
-        *self.counts.entry(f.kind).or_default() += 1;
+        *self.counts.entry(f.kind.as_str()).or_default() += 1;
         self.findings.push(f);
     }
 
@@ -52,7 +129,7 @@ impl ReconcileReport {
         let mut out = String::from("kind,ie_pid,mms_id,detail\n");
         for f in &self.findings {
             out.push_str(&crate::report::csv_row(&[
-                f.kind,
+                f.kind.as_str(),
                 f.ie_pid.as_deref().unwrap_or(""),
                 f.mms_id.as_deref().unwrap_or(""),
                 &f.detail,
@@ -101,7 +178,7 @@ fn duplicated_by_sync(
             .map(|l| l.trim_start_matches("- ").to_owned())
             .collect();
         report.add(Finding {
-            kind: "duplicated-by-sync",
+            kind: FindingKind::DuplicatedBySync,
             ie_pid: Some(pid.to_owned()),
             mms_id: Some(mms.to_owned()),
             detail: format!(
@@ -119,7 +196,7 @@ fn duplicated_by_sync(
         let in_bib = bib.iter().filter(|b| *b == k).count();
         if *n > in_bib.max(1) {
             report.add(Finding {
-                kind: "duplicated-by-sync",
+                kind: FindingKind::DuplicatedBySync,
                 ie_pid: Some(pid.to_owned()),
                 mms_id: Some(mms.to_owned()),
                 detail: format!(
@@ -242,7 +319,7 @@ pub async fn reconcile(
         distinct.dedup();
         if distinct.len() < seen.pids.len() {
             report.add(Finding {
-                kind: "duplicate-035",
+                kind: FindingKind::Duplicate035,
                 ie_pid: distinct.first().map(|p| (*p).clone()),
                 mms_id: Some(mms.clone()),
                 detail: format!("{} 035s name the same IE", seen.pids.len()),
@@ -250,7 +327,7 @@ pub async fn reconcile(
         }
         if seen.network_zone {
             report.add(Finding {
-                kind: "network-zone-linked",
+                kind: FindingKind::NetworkZoneLinked,
                 ie_pid: distinct.first().map(|p| (*p).clone()),
                 mms_id: Some(mms.clone()),
                 detail: "linked to the Network Zone: the import must not overwrite it (reported, not touched)".to_owned(),
@@ -260,14 +337,14 @@ pub async fn reconcile(
             by_ie.entry(pid.clone()).or_default().push(mms.clone());
             if deleted.contains(pid) {
                 report.add(Finding {
-                    kind: "ie-deleted-bib-remains",
+                    kind: FindingKind::IeDeletedBibRemains,
                     ie_pid: Some(pid.clone()),
                     mms_id: Some(mms.clone()),
                     detail: "the IE is deleted in Rosetta; its bib is still published".to_owned(),
                 });
             } else if !live.contains(pid) {
                 report.add(Finding {
-                    kind: "bib-without-ie",
+                    kind: FindingKind::BibWithoutIe,
                     ie_pid: Some(pid.clone()),
                     mms_id: Some(mms.clone()),
                     detail: "no such IE in Rosetta's set".to_owned(),
@@ -278,14 +355,14 @@ pub async fn reconcile(
     for pid in &live {
         match by_ie.get(pid).map(Vec::as_slice) {
             None | Some([]) => report.add(Finding {
-                kind: "ie-without-bib",
+                kind: FindingKind::IeWithoutBib,
                 ie_pid: Some(pid.clone()),
                 mms_id: None,
                 detail: "no bib in Alma's publishing names this IE".to_owned(),
             }),
             Some([_]) => {}
             Some(many) => report.add(Finding {
-                kind: "several-bibs-for-one-ie",
+                kind: FindingKind::SeveralBibsForOneIe,
                 ie_pid: Some(pid.clone()),
                 mms_id: Some(many.join(" ")),
                 detail: format!("{} bibs name this IE", many.len()),
@@ -316,7 +393,7 @@ pub async fn reconcile(
                     .and_then(|m| bibs.get(m))
                     .and_then(|seen| seen.pids.first().cloned());
                 report.add(Finding {
-                    kind: "network-zone-linked",
+                    kind: FindingKind::NetworkZoneLinked,
                     ie_pid: pid,
                     mms_id: mms,
                     detail: format!(
@@ -343,7 +420,7 @@ pub async fn reconcile(
                             .is_some_and(|o| o.trim().rsplit(':').next() == Some(pid.as_str()))
                     }) else {
                         report.add(Finding {
-                            kind: "no-remote-representation",
+                            kind: FindingKind::NoRemoteRepresentation,
                             ie_pid: Some(pid.clone()),
                             mms_id: Some(mms.clone()),
                             detail: format!(
@@ -355,7 +432,7 @@ pub async fn reconcile(
                     };
                     if rep.linking_parameter_1.as_deref().map(str::trim) != Some(pid.as_str()) {
                         report.add(Finding {
-                            kind: "linking-parameter-mismatch",
+                            kind: FindingKind::LinkingParameterMismatch,
                             ie_pid: Some(pid.clone()),
                             mms_id: Some(mms.clone()),
                             detail: format!(
@@ -368,7 +445,7 @@ pub async fn reconcile(
                         && rep.delivery_url.as_deref().map(str::trim) != Some(want.as_str())
                     {
                         report.add(Finding {
-                            kind: "delivery-url-mismatch",
+                            kind: FindingKind::DeliveryUrlMismatch,
                             ie_pid: Some(pid.clone()),
                             mms_id: Some(mms.clone()),
                             detail: format!(

@@ -85,13 +85,13 @@ pub async fn repair_duplicates(
     }
     let bib_breaker = Breaker::new(
         state,
-        crate::state::ROSETTA,
+        crate::state::Source::Rosetta,
         cfg.general.max_change_ratio,
         opts,
     )?;
     let ie_breaker = Breaker::new(
         state,
-        crate::state::ALMA,
+        crate::state::Source::Alma,
         cfg.general.max_change_ratio,
         opts,
     )?;
@@ -204,7 +204,7 @@ pub async fn repair_duplicates(
                 if !opts.dry_run && !dup_fields.is_empty() {
                     let base = crate::threeway::initial_base(&projected, &bib_dc);
                     if let Ok(x) = base.write(Container::DcRecord) {
-                        state.set_base(crate::state::ROSETTA, pid.as_str(), &x)?;
+                        state.set_base(crate::state::Source::Rosetta, pid.as_str(), &x)?;
                     }
                 }
                 continue;
@@ -275,7 +275,7 @@ pub async fn repair_duplicates(
                 })?;
                 // The harvest would otherwise compare with the DC it last saw: it is this one.
                 state.put_record(
-                    crate::state::ROSETTA,
+                    crate::state::Source::Rosetta,
                     &RecordState {
                         identifier: id.clone(),
                         ie_pid: Some(pid.to_string()),

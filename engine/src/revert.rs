@@ -75,9 +75,9 @@ pub async fn revert(
     }
     let rows = state.run_records(run)?;
     let source = if reverted == StageKind::Import {
-        crate::state::ROSETTA
+        crate::state::Source::Rosetta
     } else {
-        crate::state::ALMA
+        crate::state::Source::Alma
     };
     let breaker = crate::stage::Breaker::new(state, source, cfg.general.max_change_ratio, &opts)?;
     let changes = rows
@@ -196,7 +196,7 @@ async fn revert_bib(
     let oai_id = &row.identifier;
     // What the run left: its crosswalk of the IE's DC, and every other field as it found them.
     let seen = state
-        .record(crate::state::ROSETTA, oai_id)
+        .record(crate::state::Source::Rosetta, oai_id)
         .map_err(|e| e.to_string())?
         .and_then(|r| r.dc)
         .and_then(|x| DcRecord::read(&x).ok());
@@ -291,7 +291,7 @@ async fn revert_dc(
     }
     let previous = DcRecord::read(previous).map_err(|e| format!("the previous DC: {e}"))?;
     let applied = state
-        .record_by_pid(crate::state::ROSETTA, pid)
+        .record_by_pid(crate::state::Source::Rosetta, pid)
         .map_err(|e| e.to_string())?
         .and_then(|r| r.dc)
         .and_then(|x| DcRecord::read(&x).ok())

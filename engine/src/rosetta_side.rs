@@ -11,7 +11,7 @@ use formats::rosetta::UpdateMd;
 use crate::config::Config;
 use crate::report::Report;
 use crate::stage::StageError;
-use crate::state::{ALMA, PackageRow, ROSETTA, RecordState, StateStore};
+use crate::state::{PackageRow, RecordState, Source, StateStore};
 use crate::update_dir::{Settled, UpdateDir};
 
 /// The IE's OAI identifier in Rosetta (`oai:<repositoryIdentifier>:<IE PID>`).
@@ -87,7 +87,7 @@ pub fn applied(
 ) -> Result<(), StageError> {
     state.settle_package(&p.name, crate::state::PackageStatus::Done, None)?;
     let Some(dc) = dc else { return Ok(()) };
-    let known = state.record_by_pid(ROSETTA, &p.ie_pid)?;
+    let known = state.record_by_pid(Source::Rosetta, &p.ie_pid)?;
     let identifier = known
         .as_ref()
         .map_or_else(|| identifier(cfg, &p.ie_pid), |k| k.identifier.clone());
@@ -114,7 +114,7 @@ pub fn applied(
         None => true,
     };
     state.put_record(
-        ROSETTA,
+        Source::Rosetta,
         &RecordState {
             identifier,
             ie_pid: Some(p.ie_pid.clone()),
@@ -179,12 +179,12 @@ fn read_back_one(
         Some(Settled::Error(reason)) => {
             state.settle_package(&p.name, crate::state::PackageStatus::Error, Some(&reason))?;
             if let Some(id) = &p.source_identifier {
-                state.forget_fingerprint(ALMA, id)?;
+                state.forget_fingerprint(Source::Alma, id)?;
                 let why = format!(
                     "Rosetta's Metadata Update Job rejected {}: {reason}",
                     p.name
                 );
-                state.retry_failed(ALMA, id, Some(&why), report.run)?;
+                state.retry_failed(Source::Alma, id, Some(&why), report.run)?;
             }
             report.warnings.push(format!(
                 "{}: Rosetta's Metadata Update Job rejected it for IE {} ({reason}); tried again",

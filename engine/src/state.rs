@@ -105,8 +105,50 @@ pub struct StateStore {
 
 /// The state store's two namespaces of records: Rosetta's IEs (what the import harvests) and
 /// Alma's records (what the harvest harvests).
-pub const ROSETTA: &str = "rosetta";
-pub const ALMA: &str = "alma";
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Rosetta,
+    Alma,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Rosetta => "rosetta",
+            Source::Alma => "alma",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "rosetta" => Some(Source::Rosetta),
+            "alma" => Some(Source::Alma),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for Source {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Source {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Source::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("not a record source: {s:?}").into())
+        })
+    }
+}
 
 const RECORD_COLUMNS: &str =
     "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc, base";
@@ -293,7 +335,7 @@ impl StateStore {
         self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))
     }
 
-    pub fn window(&self, source: &str) -> Result<Window, StateError> {
+    pub fn window(&self, source: Source) -> Result<Window, StateError> {
         self.conn
             .query_row(
                 "SELECT next_from, checkpoint_token FROM windows WHERE source = ?1",
@@ -311,7 +353,7 @@ impl StateStore {
     }
 
     /// Records a checkpoint after a page (`None`: the list is complete).
-    pub fn checkpoint(&self, source: &str, token: Option<&str>) -> Result<(), StateError> {
+    pub fn checkpoint(&self, source: Source, token: Option<&str>) -> Result<(), StateError> {
         self.exec(
             "INSERT INTO windows (source, checkpoint_token) VALUES (?1, ?2)
                  ON CONFLICT(source) DO UPDATE SET checkpoint_token = excluded.checkpoint_token",
@@ -320,7 +362,7 @@ impl StateStore {
     }
 
     /// A complete run moves the window: the next run starts `from` here.
-    pub fn complete_window(&self, source: &str, next_from: &str) -> Result<(), StateError> {
+    pub fn complete_window(&self, source: Source, next_from: &str) -> Result<(), StateError> {
         self.exec(
                 "INSERT INTO windows (source, next_from, checkpoint_token) VALUES (?1, ?2, NULL)
                  ON CONFLICT(source) DO UPDATE SET next_from = excluded.next_from, checkpoint_token = NULL",
@@ -330,7 +372,7 @@ impl StateStore {
 
     pub fn record(
         &self,
-        source: &str,
+        source: Source,
         identifier: &str,
     ) -> Result<Option<RecordState>, StateError> {
         self.one(
@@ -344,7 +386,7 @@ impl StateStore {
     /// a record is unchanged needs, without reading kilobytes a record.
     pub fn record_brief(
         &self,
-        source: &str,
+        source: Source,
         identifier: &str,
     ) -> Result<Option<RecordState>, StateError> {
         self.one(
@@ -358,7 +400,7 @@ impl StateStore {
     /// A record's three-way base (`RecordState::base`), if it has one.
     pub fn record_base(
         &self,
-        source: &str,
+        source: Source,
         identifier: &str,
     ) -> Result<Option<String>, StateError> {
         Ok(self
@@ -370,7 +412,7 @@ impl StateStore {
             .flatten())
     }
 
-    pub fn put_record(&self, source: &str, r: &RecordState) -> Result<(), StateError> {
+    pub fn put_record(&self, source: Source, r: &RecordState) -> Result<(), StateError> {
         self.exec(
                 "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc, base)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -383,7 +425,7 @@ impl StateStore {
     }
 
     /// How many records the store knows for a source (the circuit breaker's base).
-    pub fn known(&self, source: &str) -> Result<u64, StateError> {
+    pub fn known(&self, source: Source) -> Result<u64, StateError> {
         self.conn
             .query_row(
                 "SELECT COUNT(*) FROM records WHERE source = ?1",
@@ -399,7 +441,7 @@ impl StateStore {
     /// A source's record for an IE (the import's record of it, say).
     pub fn record_by_pid(
         &self,
-        source: &str,
+        source: Source,
         pid: &str,
     ) -> Result<Option<RecordState>, StateError> {
         self.one(
@@ -410,7 +452,7 @@ impl StateStore {
     }
 
     /// Sets the three-way base of an IE's record (Rosetta's side), by IE PID.
-    pub fn set_base(&self, source: &str, pid: &str, base: &str) -> Result<(), StateError> {
+    pub fn set_base(&self, source: Source, pid: &str, base: &str) -> Result<(), StateError> {
         self.exec(
             "UPDATE records SET base = ?3 WHERE source = ?1 AND ie_pid = ?2",
             params![source, pid, base],
@@ -418,7 +460,7 @@ impl StateStore {
     }
 
     /// Forgets a record's fingerprint, so that the next harvest that sees it processes it.
-    pub fn forget_fingerprint(&self, source: &str, identifier: &str) -> Result<(), StateError> {
+    pub fn forget_fingerprint(&self, source: Source, identifier: &str) -> Result<(), StateError> {
         self.exec(
                 "UPDATE records SET fingerprint = NULL, outcome = 'error' WHERE source = ?1 AND identifier = ?2",
                 params![source, identifier],
@@ -428,7 +470,7 @@ impl StateStore {
     /// A source's record for a bib (the harvest's record of it, say).
     pub fn record_by_mms(
         &self,
-        source: &str,
+        source: Source,
         mms_id: &str,
     ) -> Result<Option<RecordState>, StateError> {
         self.one(
@@ -474,7 +516,7 @@ mod tests {
             "{e}"
         );
         s.put_record(
-            "rosetta",
+            crate::state::Source::Rosetta,
             &RecordState {
                 identifier: "oai:a:IE1".into(),
                 mms_id: Some("991".into()),
@@ -483,27 +525,31 @@ mod tests {
             },
         )
         .expect("put");
-        s.checkpoint("rosetta", Some("t1")).expect("checkpoint");
+        s.checkpoint(crate::state::Source::Rosetta, Some("t1"))
+            .expect("checkpoint");
         drop(s);
         let s = StateStore::open(&p).expect("reopened after the lock is released");
         assert_eq!(
-            s.record("rosetta", "oai:a:IE1")
+            s.record(crate::state::Source::Rosetta, "oai:a:IE1")
                 .expect("read")
                 .and_then(|r| r.mms_id),
             Some("991".into())
         );
         assert_eq!(
-            s.window("rosetta").expect("w").checkpoint_token.as_deref(),
+            s.window(crate::state::Source::Rosetta)
+                .expect("w")
+                .checkpoint_token
+                .as_deref(),
             Some("t1")
         );
-        s.complete_window("rosetta", "2026-11-28T12:00:00Z")
+        s.complete_window(crate::state::Source::Rosetta, "2026-11-28T12:00:00Z")
             .expect("complete");
-        let w = s.window("rosetta").expect("w");
+        let w = s.window(crate::state::Source::Rosetta).expect("w");
         assert_eq!(
             (w.next_from.as_deref(), w.checkpoint_token),
             (Some("2026-11-28T12:00:00Z"), None)
         );
-        assert_eq!(s.known("rosetta").expect("n"), 1);
+        assert_eq!(s.known(crate::state::Source::Rosetta).expect("n"), 1);
     }
 
     #[test]

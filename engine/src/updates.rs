@@ -23,7 +23,7 @@ use crate::state::{PackageRow, RecordState, RunRecord, StateStore};
 use crate::update_dir::{UpdateDir, package_name};
 
 /// The state store's name for Alma's publishing set.
-pub const SOURCE: &str = crate::state::ALMA;
+pub const SOURCE: crate::state::Source = crate::state::Source::Alma;
 
 mod judge;
 mod matching;
@@ -286,7 +286,7 @@ impl Stage for Ctx<'_> {
                 Some(r) => return Ok(Some(r.identifier)),
                 None => self
                     .state
-                    .record_by_pid(crate::state::ROSETTA, selector)?
+                    .record_by_pid(crate::state::Source::Rosetta, selector)?
                     .and_then(|r| r.mms_id),
             }
         };
@@ -425,7 +425,10 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
     let round_trip = round_trip_identifiers(ctx.cfg, dc, &pid, mms.as_deref());
     let published = without(dc, &round_trip);
     let ie_identifier = rosetta_identifier(ctx.cfg, pid.as_str());
-    let seen = match ctx.state.record_by_pid(crate::state::ROSETTA, pid.as_str()) {
+    let seen = match ctx
+        .state
+        .record_by_pid(crate::state::Source::Rosetta, pid.as_str())
+    {
         Ok(s) => s,
         Err(e) => {
             return Ok(d.ends(

@@ -44,10 +44,10 @@ pub fn reconcile(r: &engine::reconcile::ReconcileReport) -> String {
             rows: r
                 .findings
                 .iter()
-                .filter(|f| f.kind == *kind)
+                .filter(|f| f.kind.as_str() == *kind)
                 .map(|f| {
                     (
-                        f.kind.to_owned(),
+                        f.kind.to_string(),
                         vec![
                             f.ie_pid.clone().unwrap_or_default(),
                             f.mms_id.clone().unwrap_or_default(),

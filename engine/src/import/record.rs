@@ -98,9 +98,9 @@ pub(crate) fn record(
         && !matches!(o.outcome, Outcome::Error | Outcome::Stale)
     {
         // The bib did not change, so Alma will not republish it: the harvest visits it anyway.
-        match ctx.state.record_by_mms(crate::state::ALMA, &mms)? {
+        match ctx.state.record_by_mms(crate::state::Source::Alma, &mms)? {
             Some(alma) => ctx.state.queue_visit(
-                crate::state::ALMA,
+                crate::state::Source::Alma,
                 &alma.identifier,
                 "restore values Rosetta removed but Alma keeps",
             )?,

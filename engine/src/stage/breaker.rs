@@ -114,7 +114,7 @@ impl Breaker {
 
     pub fn new(
         state: &StateStore,
-        source: &str,
+        source: crate::state::Source,
         ratio: f64,
         opts: &RunOptions,
     ) -> Result<Breaker, StageError> {

@@ -10,7 +10,7 @@ use super::*;
 /// failure (the set's count grows) or a success (it leaves the set).
 #[derive(Debug)]
 pub(crate) struct Retries {
-    pub source: &'static str,
+    pub source: crate::state::Source,
     pub max: u32,
     /// The identifiers this run took from the retry set (marked `retried`, and not processed
     /// again when the window brings them too).
@@ -21,7 +21,7 @@ pub(crate) struct Retries {
 }
 
 impl Retries {
-    pub fn new(source: &'static str, max: u32) -> Self {
+    pub fn new(source: crate::state::Source, max: u32) -> Self {
         Retries {
             source,
             max: max.max(1),
@@ -91,7 +91,7 @@ pub fn window_from(
 /// Which list a stage walks.
 pub(crate) struct ListSource<'a> {
     /// The state store's name for it (`rosetta`, `alma`).
-    pub source: &'a str,
+    pub source: crate::state::Source,
     pub base_url: &'a str,
     pub metadata_prefix: &'a str,
     pub set: Option<&'a str>,

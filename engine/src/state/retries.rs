@@ -6,7 +6,7 @@ use super::*;
 /// A record in the retry set (`mdsync history --retrying`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RetryRow {
-    pub source: String,
+    pub source: Source,
     pub identifier: String,
     /// Runs this record ended in `error` since it last succeeded.
     pub failures: u32,
@@ -21,7 +21,7 @@ impl StateStore {
     /// how many runs it has now failed in. The record's own row says `error` from now on.
     pub fn retry_failed(
         &self,
-        source: &str,
+        source: Source,
         identifier: &str,
         reason: Option<&str>,
         run: Option<i64>,
@@ -51,7 +51,7 @@ impl StateStore {
     /// set with no failure counted: a restore, not an error). A record already there stays.
     pub fn queue_visit(
         &self,
-        source: &str,
+        source: Source,
         identifier: &str,
         reason: &str,
     ) -> Result<(), StateError> {
@@ -69,7 +69,7 @@ impl StateStore {
     }
 
     /// A record ended in anything but `error`: it leaves the retry set.
-    pub fn retry_cleared(&self, source: &str, identifier: &str) -> Result<(), StateError> {
+    pub fn retry_cleared(&self, source: Source, identifier: &str) -> Result<(), StateError> {
         self.exec(
             "DELETE FROM retries WHERE source = ?1 AND identifier = ?2",
             params![source, identifier],
@@ -80,7 +80,7 @@ impl StateStore {
     /// `below`, only the records that failed in fewer runs than that (not exhausted).
     pub fn retries(
         &self,
-        source: Option<&str>,
+        source: Option<Source>,
         below: Option<u32>,
     ) -> Result<Vec<RetryRow>, StateError> {
         let mut st = self

@@ -86,7 +86,7 @@ pub(crate) fn record(
         && let (Some(b), Some(pid)) = (&base, &pid)
         && !matches!(out.outcome, Outcome::Error | Outcome::Stale)
     {
-        ctx.state.set_base(crate::state::ROSETTA, pid, b)?;
+        ctx.state.set_base(crate::state::Source::Rosetta, pid, b)?;
     }
     if let Some((p, parked)) = package {
         let name = package_name(&ctx.cfg.update.job_name, SystemTime::now(), &p.pid);

@@ -403,7 +403,7 @@ async fn sync_previews_with_plans_and_selects_like_the_stages() {
         )
         .expect("state");
         store
-            .record_by_pid("rosetta", "IE1002")
+            .record_by_pid(engine::state::Source::Rosetta, "IE1002")
             .expect("read")
             .and_then(|r| r.mms_id)
             .expect("mms")
@@ -475,7 +475,7 @@ async fn only_fetches_the_named_records_whatever_the_window_and_names_what_it_ca
     let mms =
         engine::state::StateStore::open_read_only(&cfg.parent().expect("dir").join("state.sqlite"))
             .expect("state")
-            .record_by_pid("rosetta", "IE1003")
+            .record_by_pid(engine::state::Source::Rosetta, "IE1003")
             .expect("read")
             .and_then(|r| r.mms_id)
             .expect("mms");

@@ -200,7 +200,7 @@ impl World {
             .entry(ie)
             .or_insert_with(|| {
                 self.store
-                    .record_by_pid("rosetta", &pid(ie))
+                    .record_by_pid(engine::state::Source::Rosetta, &pid(ie))
                     .expect("state")
                     .and_then(|r| r.mms_id)
                     .expect("imported")

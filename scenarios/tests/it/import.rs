@@ -178,12 +178,14 @@ async fn a_dry_run_writes_nothing_anywhere() {
             .is_some_and(|s| s.starts_with("would create"))
     }));
     assert_eq!(
-        store.known("rosetta").expect("known"),
+        store.known(engine::state::Source::Rosetta).expect("known"),
         0,
         "the state store learnt nothing"
     );
     assert_eq!(
-        store.window("rosetta").expect("window"),
+        store
+            .window(engine::state::Source::Rosetta)
+            .expect("window"),
         Default::default(),
         "the window did not move"
     );
@@ -242,7 +244,9 @@ async fn deleted_ies_follow_the_configured_policy() {
 async fn an_overridden_window_leaves_the_stored_one_alone() {
     let (_scratch, mocks, cfg, store) = fixture(4, 13).await;
     run(&cfg, &store, RunOptions::default(), "first").await;
-    let before = store.window("rosetta").expect("window");
+    let before = store
+        .window(engine::state::Source::Rosetta)
+        .expect("window");
     assert!(before.next_from.is_some());
     let far = formats::oai::Datestamp::parse("2100-01-01T00:00:00Z").expect("valid");
     let r = run(
@@ -257,7 +261,9 @@ async fn an_overridden_window_leaves_the_stored_one_alone() {
     .await;
     assert_eq!(r.harvested, 0);
     assert_eq!(
-        store.window("rosetta").expect("window"),
+        store
+            .window(engine::state::Source::Rosetta)
+            .expect("window"),
         before,
         "--from never moves the window"
     );

@@ -3,6 +3,7 @@
 //! quiet and the values stay single.
 
 use engine::apply::{ApplyOptions, apply};
+use engine::reconcile::FindingKind;
 use engine::stage::RunOptions;
 use engine::state::StateStore;
 use scenarios::scenario::Scenario;
@@ -47,7 +48,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
     let dups: Vec<&str> = found
         .findings
         .iter()
-        .filter(|f| f.kind == "duplicated-by-sync")
+        .filter(|f| f.kind == FindingKind::DuplicatedBySync)
         .map(|f| f.detail.as_str())
         .collect();
     assert_eq!(dups.len(), 2, "{found:#?}");
@@ -98,7 +99,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
         ["Landscape painting", "Crows"]
     );
     let mms = store
-        .record_by_pid("rosetta", "IE4000")
+        .record_by_pid(engine::state::Source::Rosetta, "IE4000")
         .expect("state")
         .and_then(|r| r.mms_id)
         .expect("mms");
@@ -125,7 +126,7 @@ async fn duplicates_are_reported_repaired_revertibly_and_stay_repaired() {
         again
             .findings
             .iter()
-            .all(|f| f.kind != "duplicated-by-sync"),
+            .all(|f| f.kind != FindingKind::DuplicatedBySync),
         "{again:#?}"
     );
     // The repair is two runs of the log, revertible like any: the IE's (the later) restores the
@@ -184,7 +185,7 @@ async fn reconcile_reports_a_bib_linked_to_the_network_zone() {
     let nz: Vec<_> = found
         .findings
         .iter()
-        .filter(|f| f.kind == "network-zone-linked")
+        .filter(|f| f.kind == FindingKind::NetworkZoneLinked)
         .collect();
     assert_eq!(nz.len(), 1, "{:#?}", found.findings);
     assert_eq!(nz[0].mms_id.as_deref(), Some(mms.as_str()));
@@ -196,7 +197,7 @@ async fn reconcile_reports_a_bib_linked_to_the_network_zone() {
         without_key
             .findings
             .iter()
-            .all(|f| f.kind != "network-zone-linked"),
+            .all(|f| f.kind != FindingKind::NetworkZoneLinked),
         "the published MARC alone cannot tell"
     );
     mocks.shutdown().await;

@@ -70,7 +70,7 @@ impl World {
     async fn alma_edit(&self, pid: &str, ops: serde_json::Value) {
         let mms = self
             .store
-            .record_by_pid("rosetta", pid)
+            .record_by_pid(engine::state::Source::Rosetta, pid)
             .expect("state")
             .and_then(|r| r.mms_id)
             .expect("imported");

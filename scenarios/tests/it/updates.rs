@@ -61,7 +61,7 @@ fn files(dir: &std::path::Path) -> Vec<String> {
 /// The MMS ID Alma gave an IE's bib.
 fn mms_of(store: &StateStore, pid: &str) -> String {
     store
-        .record_by_pid("rosetta", pid)
+        .record_by_pid(engine::state::Source::Rosetta, pid)
         .expect("state")
         .and_then(|r| r.mms_id)
         .expect("imported")
