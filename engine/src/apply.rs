@@ -158,6 +158,26 @@ async fn apply_one(
         }
     };
     out.ie_pid = Some(package.pid.to_string());
+    // The name, the content and the state store each say which IE a package is for: one that
+    // names two IEs is refused, never applied to either.
+    let recorded = state.package(&file.name)?.map(|row| row.ie_pid);
+    let disagree = [
+        ("its name", pid_of(&file.name).map(str::to_owned)),
+        ("the state store", recorded),
+    ]
+    .into_iter()
+    .find_map(|(who, pid)| pid.filter(|p| p != package.pid.as_str()).map(|p| (who, p)));
+    if let Some((who, other)) = disagree {
+        let reason = format!(
+            "{who} says IE {other}, its content IE {}: not applied to either",
+            package.pid
+        );
+        out.reason = Some(reason.clone());
+        if !dry_run {
+            refused(state, dir, &file.name, &reason)?;
+        }
+        return Ok((out, None));
+    }
     if dry_run {
         out.outcome = Outcome::Applied;
         out.reason = Some(format!("would apply to IE {}", package.pid));

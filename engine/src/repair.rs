@@ -211,7 +211,7 @@ pub async fn repair_duplicates(
             }
             // The IE as Rosetta holds it now (getMD, else what was harvested), the extra copies out.
             let current = match rosetta {
-                Some(r) => match r.get_dc(pid.as_str()).await {
+                Some(r) => match r.get_dc(&pid).await {
                     Ok(dc) => dc,
                     Err(e) => {
                         let mut o = outcome(&id, pid.as_str());

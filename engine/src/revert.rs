@@ -297,7 +297,7 @@ async fn revert_dc(
         .and_then(|x| DcRecord::read(&x).ok())
         .ok_or("the state store does not know what Rosetta holds for this IE")?;
     let current = match rosetta {
-        Some(r) => r.get_dc(pid).await.map_err(|e| e.to_string())?,
+        Some(r) => r.get_dc(&ie).await.map_err(|e| e.to_string())?,
         None => applied.clone(),
     };
     if !current.same_as(&applied, Comparison::Multiset) {

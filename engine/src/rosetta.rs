@@ -196,10 +196,11 @@ impl RosettaClient {
     }
 
     /// The IE's descriptive DC (`getMD`, type `descriptive`, subType `dc`).
-    pub async fn get_dc(&self, pid: &str) -> Result<DcRecord, RosettaError> {
+    pub async fn get_dc(&self, pid: &formats::identifier::IePid) -> Result<DcRecord, RosettaError> {
+        let pid = pid.as_str();
         let request = SoapRequest::GetMd {
             pds_handle: String::new(),
-            pid: pid.to_owned(),
+            pid: pid.to_string(),
             mid: None,
             kind: Some("descriptive".to_owned()),
             sub_type: Some("dc".to_owned()),

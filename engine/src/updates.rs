@@ -519,7 +519,7 @@ async fn decide(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Proc
         ));
     }
     let current = match ctx.rosetta {
-        Some(client) => match client.get_dc(pid.as_str()).await {
+        Some(client) => match client.get_dc(&pid).await {
             Ok(dc) => dc,
             Err(e) => return rosetta_failed(d, e),
         },

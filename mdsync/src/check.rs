@@ -381,17 +381,27 @@ pub async fn check_online(
         match &first_pid {
             None => c.skip("Rosetta IEWebServices", "no IE in the set to ask getMD for"),
             Some(pid) => {
-                let r = soap
-                    .get_dc(pid)
-                    .await
-                    .map(|dc| {
-                        format!(
-                            "getMD {pid} as {}: {} DC element(s)",
-                            soap.soap_user(),
-                            dc.elements.len()
-                        )
-                    })
-                    .map_err(|e| e.to_string());
+                let ie = formats::identifier::PidPattern::new(&cfg.update.pid_pattern)
+                    .map_err(|e| format!("update.pid_pattern: {e}"))
+                    .and_then(|p| {
+                        formats::identifier::IePid::with_pattern(pid, &p).map_err(|e| {
+                            format!("the set's first IE, {pid}, is not an IE PID: {e}")
+                        })
+                    });
+                let r = match ie {
+                    Ok(ie) => soap
+                        .get_dc(&ie)
+                        .await
+                        .map(|dc| {
+                            format!(
+                                "getMD {pid} as {}: {} DC element(s)",
+                                soap.soap_user(),
+                                dc.elements.len()
+                            )
+                        })
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
                 c.record("Rosetta IEWebServices", r);
             }
         }

@@ -76,7 +76,7 @@ async fn get_md_reads_the_real_shape_a_mets_string_escaped_or_in_cdata() {
             .expect(1)
             .mount(&s)
             .await;
-        let dc = client(&s).get_dc("IE1").await.expect("the IE's DC");
+        let dc = client(&s).get_dc(&ie1()).await.expect("the IE's DC");
         assert_eq!(dc.values("title").collect::<Vec<_>>(), ["SDK - TEST DC"]);
         assert_eq!(dc.values("creator").collect::<Vec<_>>(), ["Exlibris"]);
         assert_eq!(
@@ -97,7 +97,7 @@ async fn get_md_reads_the_real_shape_a_mets_string_escaped_or_in_cdata() {
             .respond_with(ResponseTemplate::new(200).set_body_string(body))
             .mount(&s)
             .await;
-        let e = client(&s).get_dc("IE1").await.expect_err("no DC");
+        let e = client(&s).get_dc(&ie1()).await.expect_err("no DC");
         assert!(matches!(e, RosettaError::Protocol { .. }), "{e}");
     }
 }
@@ -162,7 +162,7 @@ async fn get_md_sends_basic_auth_as_rosetta_wants_and_reads_the_dc() {
         .expect(1)
         .mount(&s)
         .await;
-    assert_eq!(client(&s).get_dc("IE1").await, Ok(dc()));
+    assert_eq!(client(&s).get_dc(&ie1()).await, Ok(dc()));
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn faults_are_told_apart_transient_permanent_and_auth() {
             .expect(1)
             .mount(&s)
             .await;
-        let e = client(&s).get_dc("IE1").await.expect_err("a fault");
+        let e = client(&s).get_dc(&ie1()).await.expect_err("a fault");
         assert_eq!(
             (e.is_transient(), e.is_auth()),
             (transient, auth),
@@ -227,7 +227,7 @@ async fn rosetta_away_is_unavailable_after_the_retries_and_junk_is_a_protocol_er
         .expect(3)
         .mount(&s)
         .await;
-    let e = client(&s).get_dc("IE1").await.expect_err("away");
+    let e = client(&s).get_dc(&ie1()).await.expect_err("away");
     assert!(
         matches!(e, RosettaError::Unavailable { attempts: 3, .. }) && e.is_transient(),
         "{e}"
@@ -239,6 +239,10 @@ async fn rosetta_away_is_unavailable_after_the_retries_and_junk_is_a_protocol_er
         .expect(1)
         .mount(&s)
         .await;
-    let e = client(&s).get_dc("IE1").await.expect_err("junk");
+    let e = client(&s).get_dc(&ie1()).await.expect_err("junk");
     assert!(matches!(e, RosettaError::Protocol { .. }), "{e}");
+}
+
+fn ie1() -> formats::identifier::IePid {
+    formats::identifier::IePid::new("IE1").expect("a PID")
 }

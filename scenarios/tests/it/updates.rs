@@ -353,13 +353,29 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
     .expect("write");
     // Not a package: apply never touches it, and says so.
     std::fs::write(dir.join("notes.xml"), "<notes/>").expect("write");
+    // A package whose name says one IE and whose content another: applied to neither.
+    let locked = files(&dir)
+        .into_iter()
+        .find(|f| f.ends_with("_IE1003.xml"))
+        .expect("the locked IE's package");
+    let text = std::fs::read_to_string(dir.join(&locked)).expect("read");
+    std::fs::write(
+        dir.join("zz_20260101000001_IE1001.xml"),
+        text.replace("IE1003", "IE1002"),
+    )
+    .expect("write");
 
     let r = apply(&cfg, &store, &soap, &ApplyOptions::default())
         .await
         .expect("apply");
     assert_eq!(
         (r.counts.get("pending"), r.counts.get("error")),
-        (Some(&1), Some(&1)),
+        (Some(&1), Some(&2)),
+        "{r:#?}"
+    );
+    assert!(
+        r.records.iter().any(|x| x.reason.as_deref()
+            == Some("its name says IE IE1001, its content IE IE1002: not applied to either")),
         "{r:#?}"
     );
     assert_eq!(
@@ -379,7 +395,9 @@ async fn bad_inputs_end_as_their_outcome_says_and_touch_nothing_else() {
         files(&dir.join("error")),
         [
             "zz_20260101000000_IE1.xml",
-            "zz_20260101000000_IE1.xml.error.txt"
+            "zz_20260101000000_IE1.xml.error.txt",
+            "zz_20260101000001_IE1001.xml",
+            "zz_20260101000001_IE1001.xml.error.txt"
         ]
     );
     mocks
