@@ -441,6 +441,120 @@ impl engine::run::Observer for Printer {
     }
 }
 
+/// Text on stdout; a reader that went away is an error the caller ends quietly on.
+pub fn tell(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// `mdsync reconcile`'s text: the summary line, each finding, each check that did not run.
+pub fn reconcile_text(r: &engine::reconcile::ReconcileReport) -> String {
+    let verdict = if r.findings.is_empty() && !r.skipped.is_empty() {
+        "nothing found, but incomplete (some checks did not run)".to_owned()
+    } else if r.findings.is_empty() {
+        "consistent".to_owned()
+    } else {
+        r.counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!(
+        "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {verdict}\n",
+        r.ies, r.bibs
+    );
+    for f in &r.findings {
+        out.push_str(&format!(
+            "  {:<28} {} {}: {}\n",
+            f.kind.as_str(),
+            f.ie_pid.as_deref().unwrap_or("-"),
+            f.mms_id.as_deref().unwrap_or("-"),
+            f.detail
+        ));
+    }
+    for s in &r.skipped {
+        out.push_str(&format!("  skipped: {s}\n"));
+    }
+    out
+}
+
+/// `mdsync history --retrying`: the retry set, each record with what the next run does with it.
+pub fn retry_set_text(rows: &[engine::state::RetryRow], max_retries: u32) -> String {
+    let mut out = format!("{} record(s) in the retry set\n", rows.len());
+    for r in rows {
+        let stage = match r.source {
+            engine::state::Source::Rosetta => StageKind::Import,
+            engine::state::Source::Alma => StageKind::Harvest,
+        };
+        let state = if r.failures == 0 {
+            "to visit next run (no failure)"
+        } else if r.failures >= max_retries {
+            "exhausted (--retry-all)"
+        } else {
+            "retried next run"
+        };
+        out.push_str(&format!(
+            "{stage:<7} {} failed in {} run(s) since {}, {state}: {}\n",
+            r.identifier,
+            r.failures,
+            r.first_failed,
+            r.reason.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+/// `mdsync history`: the breaker's trips, then one line per run.
+pub fn runs_text(trips: &[engine::state::TripRow], runs: &[engine::state::RunSummary]) -> String {
+    let mut out = String::new();
+    for t in trips {
+        out.push_str(&format!(
+            "breaker {} tripped by run {} at {}: {}\n",
+            t.direction,
+            t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+            t.tripped,
+            t.reason
+        ));
+    }
+    out.push_str(&format!(
+        "{:<8} {:<7} {:<20}  {:<20}  counts\n",
+        "run", "stage", "started", "finished"
+    ));
+    for r in runs {
+        out.push_str(&format!(
+            "run {:>4} {:<7} {:<20}  {:<20}  {}\n",
+            r.id,
+            r.stage,
+            r.started,
+            r.finished.as_deref().unwrap_or("(did not finish)"),
+            r.counts.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `mdsync history --run N`: the run's records.
+pub fn run_records_text(records: &[engine::state::RunRecordRow]) -> String {
+    records
+        .iter()
+        .map(|r| {
+            format!(
+                "{:<9} {} {} {}{}\n",
+                r.outcome,
+                r.identifier,
+                r.ie_pid.as_deref().unwrap_or("-"),
+                r.mms_id.as_deref().unwrap_or("-"),
+                r.reason
+                    .as_ref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// An error's chain as one line, each cause once (a `transparent` wrapper repeats its source's
 /// text: `a: b: b` becomes `a: b`).
 pub fn error_text(e: &anyhow::Error) -> String {

@@ -38,36 +38,7 @@ pub(crate) async fn reconcile(config_path: &Path, args: ReconcileArgs) -> anyhow
         TableFormat::Json => say!("{}", serde_json::to_string_pretty(&r)?),
         TableFormat::Csv => print!("{}", r.csv()),
         TableFormat::Html => print!("{}", html_pages::reconcile(&r)),
-        TableFormat::Text => {
-            say!(
-                "reconcile: {} IEs in Rosetta's set, {} bibs in Alma's publishing name one; {}",
-                r.ies,
-                r.bibs,
-                if r.findings.is_empty() && !r.skipped.is_empty() {
-                    "nothing found, but incomplete (some checks did not run)".to_owned()
-                } else if r.findings.is_empty() {
-                    "consistent".to_owned()
-                } else {
-                    r.counts
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            );
-            for f in &r.findings {
-                say!(
-                    "  {:<28} {} {}: {}",
-                    f.kind,
-                    f.ie_pid.as_deref().unwrap_or("-"),
-                    f.mms_id.as_deref().unwrap_or("-"),
-                    f.detail
-                );
-            }
-            for s in &r.skipped {
-                say!("  skipped: {s}");
-            }
-        }
+        TableFormat::Text => crate::output::tell(&crate::output::reconcile_text(&r))?,
     }
     let incomplete = !r.skipped.is_empty() && !allow_partial;
     Ok(exit_code(!r.findings.is_empty() || incomplete))
@@ -159,73 +130,19 @@ pub(crate) async fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Re
     let store = StateStore::open(std::path::Path::new(&cfg.state.path))?;
     if retrying {
         let rows = store.retries(None, None)?;
-        say!("{} record(s) in the retry set", rows.len());
-        for r in rows {
-            let stage = if r.source == engine::import::SOURCE {
-                engine::stage::StageKind::Import
-            } else {
-                engine::stage::StageKind::Harvest
-            };
-            let state = if r.failures == 0 {
-                "to visit next run (no failure)"
-            } else if r.failures >= cfg.general.max_retries {
-                "exhausted (--retry-all)"
-            } else {
-                "retried next run"
-            };
-            say!(
-                "{stage:<7} {} failed in {} run(s) since {}, {state}: {}",
-                r.identifier,
-                r.failures,
-                r.first_failed,
-                r.reason.as_deref().unwrap_or("-")
-            );
-        }
+        crate::output::tell(&crate::output::retry_set_text(
+            &rows,
+            cfg.general.max_retries,
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     match run {
-        None => {
-            for t in store.trips()? {
-                say!(
-                    "breaker {} tripped by run {} at {}: {}",
-                    t.direction,
-                    t.run.map_or_else(|| "?".to_owned(), |r| r.to_string()),
-                    t.tripped,
-                    t.reason
-                );
-            }
-            say!(
-                "{:<8} {:<7} {:<20}  {:<20}  counts",
-                "run",
-                "stage",
-                "started",
-                "finished"
-            );
-            for r in store.runs()? {
-                say!(
-                    "run {:>4} {:<7} {:<20}  {:<20}  {}",
-                    r.id,
-                    r.stage,
-                    r.started,
-                    r.finished.as_deref().unwrap_or("(did not finish)"),
-                    r.counts.as_deref().unwrap_or("")
-                );
-            }
-        }
+        None => crate::output::tell(&crate::output::runs_text(&store.trips()?, &store.runs()?))?,
         Some(id) => {
             if !store.runs()?.iter().any(|r| r.id == id) {
                 return Err(Usage(format!("no run {id} in {}", cfg.state.path)).into());
             }
-            for r in store.run_records(id)? {
-                say!(
-                    "{:<9} {} {} {}{}",
-                    r.outcome,
-                    r.identifier,
-                    r.ie_pid.as_deref().unwrap_or("-"),
-                    r.mms_id.as_deref().unwrap_or("-"),
-                    r.reason.map(|x| format!(": {x}")).unwrap_or_default()
-                );
-            }
+            crate::output::tell(&crate::output::run_records_text(&store.run_records(id)?))?;
         }
     }
     Ok(ExitCode::SUCCESS)
