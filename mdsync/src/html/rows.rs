@@ -111,7 +111,7 @@ pub fn diff(stage: &str, changes: &[String]) -> String {
         "<table class=\"diff\"><thead><tr><th>{left}</th><th>{right}</th></tr></thead><tbody>"
     );
     let (mut dels, mut adds): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
-    let mut side: Option<&str> = None;
+    let mut side: Option<engine::state::Source> = None;
     let flush = |s: &mut String, dels: &mut Vec<&str>, adds: &mut Vec<&str>| {
         for i in 0..dels.len().max(adds.len()) {
             let cell = |v: Option<&&str>, class: &str| match v {
@@ -129,18 +129,21 @@ pub fn diff(stage: &str, changes: &[String]) -> String {
         adds.clear();
     };
     for line in changes {
-        let (who, rest) = match line.split_once(' ') {
-            Some((w @ ("rosetta" | "alma"), rest)) => (Some(w), rest),
-            _ => (None, line.as_str()),
+        // A conflict's lines say whose change they are: `rosetta - …`, `alma + …`.
+        let (who, rest) = match line
+            .split_once(' ')
+            .and_then(|(w, rest)| Some((engine::state::Source::parse(w)?, rest)))
+        {
+            Some((w, rest)) => (Some(w), rest),
+            None => (None, line.as_str()),
         };
         if who != side {
             flush(&mut s, &mut dels, &mut adds);
             side = who;
             if let Some(w) = who {
-                let label = if w == "rosetta" {
-                    "Rosetta's own change since the last sync"
-                } else {
-                    "Alma's change since the last sync"
+                let label = match w {
+                    engine::state::Source::Rosetta => "Rosetta's own change since the last sync",
+                    engine::state::Source::Alma => "Alma's change since the last sync",
                 };
                 let _ = write!(s, "<tr class=\"side\"><th colspan=\"2\">{label}</th></tr>");
             }
