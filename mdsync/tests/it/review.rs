@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{mdsync, rosetta_add, setup};
+use crate::support::{mdsync, rosetta_add, rosetta_new_ie, setup};
 use scenarios::Mocks;
 
 /// mdsync with the test's config and keys, any arguments.
@@ -233,18 +233,7 @@ async fn a_librarian_reviews_a_plan_page_and_executes_exactly_what_was_reviewed(
     snapshot("review_past_run", &page);
 
     // Reconcile: one section per finding kind.
-    let rosetta = mocks.rosetta.admin();
-    rosetta
-        .put_ie(
-            "IE2000",
-            &mock_rosetta::IeEdit {
-                dc: Some("<dc:title>Not in Alma</dc:title>".to_owned()),
-                sets: Some(vec!["alma_sync".to_owned()]),
-                ..mock_rosetta::IeEdit::default()
-            },
-        )
-        .await
-        .expect("put");
+    rosetta_new_ie(&mocks, "IE2000", "Not in Alma").await;
     let out = run(&cfg, &["reconcile", "--report", "html"]).await;
     assert_eq!(out.status.code(), Some(1), "a finding exits 1");
     let page = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -290,20 +290,14 @@ async fn reconcile_finds_each_kind_of_inconsistency_and_writes_nothing() {
         "consistent after an import: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let rosetta = mocks.rosetta.admin();
     // Rosetta: an IE never imported, and an IE deleted.
-    rosetta
-        .put_ie(
-            "IE2000",
-            &mock_rosetta::IeEdit {
-                dc: Some("<dc:title>Not in Alma</dc:title>".to_owned()),
-                sets: Some(vec!["alma_sync".to_owned()]),
-                ..mock_rosetta::IeEdit::default()
-            },
-        )
+    rosetta_new_ie(&mocks, "IE2000", "Not in Alma").await;
+    mocks
+        .rosetta
+        .admin()
+        .delete_ie("IE1001")
         .await
-        .expect("put");
-    rosetta.delete_ie("IE1001").await.expect("delete");
+        .expect("delete");
     // Alma: a second 035 for the same IE, a Network Zone link, a second bib for one IE.
     let field = |v: &str| serde_json::json!([{"op": "add_field", "field": {"tag": "035", "subfields": [["a", v]]}}]);
     alma_edit(

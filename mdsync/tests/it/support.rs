@@ -154,6 +154,16 @@ pub(crate) async fn rosetta_add(mocks: &Mocks, pid: &str, element: &str, value: 
         .expect("edit");
 }
 
+/// A new IE in Rosetta's set (`alma_sync`), never imported.
+pub(crate) async fn rosetta_new_ie(mocks: &Mocks, pid: &str, title: &str) {
+    let edit = mock_rosetta::IeEdit {
+        dc: Some(format!("<dc:title>{title}</dc:title>")),
+        sets: Some(vec!["alma_sync".to_owned()]),
+        ..mock_rosetta::IeEdit::default()
+    };
+    mocks.rosetta.admin().put_ie(pid, &edit).await.expect("put");
+}
+
 pub(crate) async fn alma_bib_of(mocks: &Mocks, pid: &str) -> String {
     let body = reqwest::get(format!(
         "{}/bibs?other_system_id=oai:d4I1-pubam:{pid}&apikey=sandbox-key",
