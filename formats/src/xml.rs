@@ -366,7 +366,10 @@ pub struct Pull<'a> {
     reader: Reader<&'a [u8]>,
     input: &'a str,
     /// Bindings in scope, innermost last; `scopes` says how many each open element added.
-    bindings: Vec<(Box<str>, Rc<str>)>,
+    bindings: Vec<(Rc<str>, Rc<str>)>,
+    /// Prefixes and URIs seen in this document, shared: a page declares the same few on every
+    /// record, and each declaration would otherwise be two allocations. Bounded.
+    names: Vec<Rc<str>>,
     no_ns: Rc<str>,
     scopes: Vec<usize>,
     pending_end: bool,
@@ -380,24 +383,66 @@ pub struct Pull<'a> {
 /// line ends normalised (`\r\n` and `\r` become `\n`), in one pass over the bytes when, as
 /// almost always, there is nothing to do.
 fn content(raw: Cow<'_, str>, offset: u64) -> Result<Cow<'_, str>, XmlError> {
-    // One branch-free pass (it vectorises) sets a bit for each thing that needs work: a CR
-    // (line ends), a control other than tab/LF/CR, a 0xEF lead byte (U+FFFE/U+FFFF). Layout
-    // and ordinary text set none.
-    let flags = raw.bytes().fold(0u8, |acc, b| {
-        acc | u8::from(b == b'\r')
-            | (u8::from(b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') << 1)
-            | (u8::from(b == 0xEF) << 2)
-    });
+    let flags = needs_work(raw.as_bytes());
     if flags == 0 {
         return Ok(raw);
     }
-    if flags & 0b110 != 0 {
+    if flags & (NEEDS_CHECK | MAYBE_NONCHAR) != 0 {
         check_read_chars(&raw, offset)?;
     }
-    if flags & 1 == 0 {
+    if flags & HAS_CR == 0 {
         return Ok(raw);
     }
     Ok(Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+const HAS_CR: u8 = 1;
+/// A C0 control other than tab, LF and CR.
+const NEEDS_CHECK: u8 = 2;
+/// A 0xEF lead byte (U+FFFE/U+FFFF start with it).
+const MAYBE_NONCHAR: u8 = 4;
+
+/// What each byte asks of [`content`].
+static BYTE_WORK: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = NEEDS_CHECK;
+        b += 1;
+    }
+    t[b'\t' as usize] = 0;
+    t[b'\n' as usize] = 0;
+    t[b'\r' as usize] = HAS_CR;
+    t[0xEF] = MAYBE_NONCHAR;
+    t
+};
+
+/// The work a text needs, as flags. Eight bytes at a time: a word with no byte below 0x20 and
+/// no 0xEF (almost every word of a value) needs nothing and is passed over in a few operations;
+/// only the words that have one (layout's line ends, say) are looked at byte by byte.
+fn needs_work(bytes: &[u8]) -> u8 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut acc = 0u8;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let x = u64::from_le_bytes(a);
+        // Some byte below 0x20 (exact as a yes/no: the classic "has less than" test).
+        let low = x.wrapping_sub(LO * 0x20) & !x & HI;
+        let y = x ^ (LO * 0xEF);
+        let ef = y.wrapping_sub(LO) & !y & HI;
+        if low | ef != 0 {
+            for &b in w {
+                acc |= BYTE_WORK[usize::from(b)];
+            }
+        }
+    }
+    for &b in words.remainder() {
+        acc |= BYTE_WORK[usize::from(b)];
+    }
+    acc
 }
 
 fn check_read_chars(s: &str, offset: u64) -> Result<(), XmlError> {
@@ -436,8 +481,9 @@ impl<'a> Pull<'a> {
             input,
             bindings: inherited
                 .iter()
-                .map(|(p, u)| (Box::from(p.as_str()), Rc::from(u.as_str())))
+                .map(|(p, u)| (Rc::from(p.as_str()), Rc::from(u.as_str())))
                 .collect(),
+            names: Vec::new(),
             no_ns: Rc::from(""),
             scopes: Vec::with_capacity(16),
             pending_end: false,
@@ -697,8 +743,8 @@ impl<'a> Pull<'a> {
                     offset,
                     message: format!("bad namespace declaration {key}: {e}"),
                 })?;
-            self.bindings
-                .push((Box::from(prefix), Rc::from(uri.as_ref())));
+            let binding = (self.name(prefix), self.name(&uri));
+            self.bindings.push(binding);
             added += 1;
         }
         self.scopes.push(added);
@@ -727,6 +773,18 @@ impl<'a> Pull<'a> {
             tag: start,
             offset,
         }))
+    }
+
+    /// A shared copy of a prefix or URI (a new one past the cache's bound).
+    fn name(&mut self, s: &str) -> Rc<str> {
+        if let Some(n) = self.names.iter().find(|n| n.as_ref() == s) {
+            return n.clone();
+        }
+        let n: Rc<str> = Rc::from(s);
+        if self.names.len() < 64 {
+            self.names.push(n.clone());
+        }
+        n
     }
 
     fn pop_scope(&mut self) {
@@ -933,6 +991,36 @@ pub fn truncate(s: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// The word-at-a-time scan says what the byte-by-byte one says, at every position and
+    /// alignment.
+    #[test]
+    fn needs_work_agrees_with_a_byte_by_byte_scan() {
+        let slow = |b: &[u8]| b.iter().fold(0u8, |a, &x| a | BYTE_WORK[usize::from(x)]);
+        let specials = [
+            b'\r', b'\n', b'\t', 0x01, 0x1F, 0x20, 0xEF, 0xEE, 0xF0, 0x7F, 0x80, b'a',
+        ];
+        for len in 0..20 {
+            for pos in 0..len {
+                for &sp in &specials {
+                    let mut v = vec![b'x'; len];
+                    v[pos] = sp;
+                    assert_eq!(needs_work(&v), slow(&v), "{v:?}");
+                    let mut w = vec![0xC3; len];
+                    w[pos] = sp;
+                    assert_eq!(needs_work(&w), slow(&w), "{w:?}");
+                }
+            }
+        }
+        assert_eq!(needs_work(b"plain text, longer than one word"), 0);
+        assert_eq!(
+            needs_work("caf\u{e9} \u{FFFE}".as_bytes()) & MAYBE_NONCHAR,
+            MAYBE_NONCHAR
+        );
+        assert_eq!(needs_work(b"a\r\nb"), HAS_CR);
+        assert_eq!(needs_work(b"0123456789\x0b"), NEEDS_CHECK);
+    }
+
     use super::*;
 
     #[test]
