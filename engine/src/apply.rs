@@ -69,56 +69,80 @@ pub async fn apply(
         report.close(state)?;
         return Ok(report);
     }
-    let (mut files, foreign) = dir.pending(&pattern)?;
-    if !foreign.is_empty() {
-        let shown: Vec<&str> = foreign.iter().take(10).map(String::as_str).collect();
-        report.warnings.push(format!(
-            "{} file(s) in {} are not updateMD packages (<job>_<yyyyMMddHHmmss>_<PID>.xml with a \
-             PID that update.pid_pattern accepts) and were left where they are: {}{}",
-            foreign.len(),
-            dir.root().display(),
-            shown.join(", "),
-            if foreign.len() > shown.len() {
-                ", …"
-            } else {
-                ""
-            }
-        ));
-    }
-    if !opts.only.is_empty() {
-        files.retain(|f| {
-            opts.only
+    // The directory in batches (a million packages would be a million entries held): each
+    // pass lists it once and takes the next BATCH in creation order after the last one taken.
+    const BATCH: usize = 2048;
+    let selected = |f: &str| {
+        opts.only.is_empty()
+            || opts
+                .only
                 .iter()
-                .any(|o| f.name == *o || pid_of(&f.name) == Some(o.trim()))
+                .any(|o| f == o.as_str() || pid_of(f) == Some(o.trim()))
+    };
+    let mut after: Option<crate::update_dir::PendingKey> = None;
+    let mut total = None;
+    let mut taken = 0usize;
+    'batches: loop {
+        let batch = dir.pending_batch(&pattern, after.as_ref(), BATCH, 10)?;
+        if after.is_none() && batch.foreign_total > 0 {
+            report.warnings.push(format!(
+                "{} file(s) in {} are not updateMD packages (<job>_<yyyyMMddHHmmss>_<PID>.xml with a \
+                 PID that update.pid_pattern accepts) and were left where they are: {}{}",
+                batch.foreign_total,
+                dir.root().display(),
+                batch.foreign.join(", "),
+                if batch.foreign_total > batch.foreign.len() as u64 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        // What the progress counts to: every package (or the --limit), known from the first
+        // pass; with --only, the selected are counted as they come.
+        let total = *total.get_or_insert_with(|| {
+            let all = if opts.only.is_empty() {
+                batch.total
+            } else {
+                opts.only.len() as u64
+            };
+            opts.limit.map_or(all, |l| all.min(l as u64))
         });
-    }
-    if let Some(l) = opts.limit {
-        files.truncate(l);
-    }
-    let total = files.len() as u64;
-    for file in files {
-        if opts.interrupt.raised() {
-            report.stopped = Some(crate::stage::Interrupt::STOPPED.to_owned());
+        let Some(last) = batch.files.last() else {
             break;
-        }
-        report.harvested += 1;
-        if let Some(hook) = &opts.progress {
-            hook.tell(crate::stage::Progress {
-                stage: StageKind::Apply,
-                done: report.harvested,
-                total: Some(total),
-            });
-        }
-        let (out, stop) =
-            apply_one(cfg, state, rosetta, &dir, &pattern, &file, opts.dry_run).await?;
-        report.count(out.outcome);
-        if let Some(run) = run {
-            state.log_record(run, &RunRecord::of(&out, None))?;
-        }
-        report.push(out, opts.on_record.as_ref());
-        if let Some(message) = stop {
-            report.stopped = Some(message);
-            break;
+        };
+        after = Some(last.key());
+        for file in batch.files {
+            if !selected(&file.name) {
+                continue;
+            }
+            if opts.limit.is_some_and(|l| taken >= l) {
+                break 'batches;
+            }
+            if opts.interrupt.raised() {
+                report.stopped = Some(crate::stage::Interrupt::STOPPED.to_owned());
+                break 'batches;
+            }
+            taken += 1;
+            report.harvested += 1;
+            if let Some(hook) = &opts.progress {
+                hook.tell(crate::stage::Progress {
+                    stage: StageKind::Apply,
+                    done: report.harvested,
+                    total: Some(total.max(report.harvested)),
+                });
+            }
+            let (out, stop) =
+                apply_one(cfg, state, rosetta, &dir, &pattern, &file, opts.dry_run).await?;
+            report.count(out.outcome);
+            if let Some(run) = run {
+                state.log_record(run, &RunRecord::of(&out, None))?;
+            }
+            report.push(out, opts.on_record.as_ref());
+            if let Some(message) = stop {
+                report.stopped = Some(message);
+                break 'batches;
+            }
         }
     }
     report.rosetta_calls = rosetta.calls();

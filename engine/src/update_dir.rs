@@ -38,6 +38,49 @@ pub struct Staged {
 pub struct PendingFile {
     pub name: String,
     pub path: PathBuf,
+    /// Its modification time: with the name, its place in creation order.
+    pub written: SystemTime,
+}
+
+impl PendingFile {
+    pub fn key(&self) -> PendingKey {
+        PendingKey {
+            written: self.written,
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// Where a package stands in creation order: its modification time, then its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PendingKey {
+    pub written: SystemTime,
+    pub name: String,
+}
+
+/// One batch of [`UpdateDir::pending_batch`].
+#[derive(Debug, Default)]
+pub struct PendingBatch {
+    /// The next packages, in creation order.
+    pub files: Vec<PendingFile>,
+    /// Packages waiting in all (before and after the cursor).
+    pub total: u64,
+    /// The first foreign files by name, and how many there are.
+    pub foreign: Vec<String>,
+    pub foreign_total: u64,
+}
+
+/// Keeps the `max` smallest items in a max-heap.
+fn keep_smallest<T: Ord>(heap: &mut std::collections::BinaryHeap<T>, item: T, max: usize) {
+    if max == 0 {
+        return;
+    }
+    if heap.len() < max {
+        heap.push(item);
+    } else if heap.peek().is_some_and(|top| item < *top) {
+        heap.pop();
+        heap.push(item);
+    }
 }
 
 /// The lock file a processor of the directory holds while it works (a convention mdsync's apply
@@ -405,26 +448,48 @@ impl UpdateDir {
     /// The packages waiting, in creation order (modification time, then name): every
     /// `*_<14 digits>_<PID>.xml` whose PID passes `pattern`, whatever the job prefix. Anything
     /// else is not a package and is never touched: its name comes back in the second list (a
-    /// foreign file). Hidden and `*.tmp` files and directories are not listed at all.
+    /// foreign file). Hidden and `*.tmp` files and directories are not listed at all. Holds the
+    /// whole listing: for a directory of any size, [`UpdateDir::pending_batch`].
     pub fn pending(
         &self,
         pattern: &formats::identifier::PidPattern,
     ) -> Result<(Vec<PendingFile>, Vec<String>), UpdateDirError> {
+        let batch = self.pending_batch(pattern, None, usize::MAX, usize::MAX)?;
+        Ok((batch.files, batch.foreign))
+    }
+
+    /// The next `max` packages waiting after `after` (in creation order, as [`UpdateDir::pending`]
+    /// lists them), with how many wait in all and the first `foreign_max` foreign files (by
+    /// name) and how many there are. One pass over the directory holding at most `max` entries:
+    /// apply walks a directory of a million packages in batches, its memory bounded.
+    pub fn pending_batch(
+        &self,
+        pattern: &formats::identifier::PidPattern,
+        after: Option<&PendingKey>,
+        max: usize,
+        foreign_max: usize,
+    ) -> Result<PendingBatch, UpdateDirError> {
+        let mut batch = PendingBatch::default();
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((Vec::new(), Vec::new()));
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(batch),
             Err(e) => return Err(self.err(format!("cannot list: {e}"))),
         };
-        let mut files = Vec::new();
-        let mut foreign = Vec::new();
+        // The `max` smallest keys after `after`: a max-heap whose top is the first to give way.
+        let mut next: std::collections::BinaryHeap<PendingKey> =
+            std::collections::BinaryHeap::new();
+        let mut foreign: std::collections::BinaryHeap<String> = std::collections::BinaryHeap::new();
         for entry in entries {
             let entry = entry.map_err(|e| self.err(format!("cannot list: {e}")))?;
             let name = match entry.file_name().into_string() {
                 Ok(n) => n,
                 Err(raw) => {
-                    foreign.push(raw.to_string_lossy().into_owned());
+                    keep_smallest(
+                        &mut foreign,
+                        raw.to_string_lossy().into_owned(),
+                        foreign_max,
+                    );
+                    batch.foreign_total += 1;
                     continue;
                 }
             };
@@ -436,21 +501,31 @@ impl UpdateDir {
                 continue;
             }
             if !is_package(&name, pattern) {
-                foreign.push(name);
+                keep_smallest(&mut foreign, name, foreign_max);
+                batch.foreign_total += 1;
                 continue;
             }
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            files.push((mtime, name, entry.path()));
+            batch.total += 1;
+            let key = PendingKey {
+                written: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                name,
+            };
+            if after.is_some_and(|a| key <= *a) {
+                continue;
+            }
+            keep_smallest(&mut next, key, max);
         }
-        files.sort();
-        foreign.sort();
-        Ok((
-            files
-                .into_iter()
-                .map(|(_, name, path)| PendingFile { name, path })
-                .collect(),
-            foreign,
-        ))
+        batch.files = next
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| PendingFile {
+                path: self.root.join(&k.name),
+                name: k.name,
+                written: k.written,
+            })
+            .collect();
+        batch.foreign = foreign.into_sorted_vec();
+        Ok(batch)
     }
 
     /// Moves a package to `done/` or `error/` (the reason written first, so a kill in between

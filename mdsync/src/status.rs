@@ -191,10 +191,11 @@ pub fn gather(cfg: &Config) -> anyhow::Result<Status> {
     let update_dir = cfg.update_dir().ok();
     let waiting = update_dir.as_ref().and_then(|d| {
         let pattern = formats::identifier::PidPattern::new(&cfg.update.pid_pattern).ok()?;
+        // Counted, not held: a directory of a million packages is one pass.
         engine::update_dir::UpdateDir::new(d)
-            .pending(&pattern)
+            .pending_batch(&pattern, None, 0, 0)
             .ok()
-            .map(|(files, _)| files.len())
+            .map(|b| b.total as usize)
     });
     let mut st = Status {
         state_file: cfg.state.path.clone(),

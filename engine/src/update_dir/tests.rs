@@ -156,3 +156,45 @@ fn write_pending_and_settle_keep_every_file_in_one_place() {
         "a foreign file stays where it is"
     );
 }
+
+/// Batches walk the packages in creation order, each once, holding at most the batch: the
+/// same order as the whole listing, whatever the batch size; counts and foreign files come
+/// with every batch.
+#[test]
+fn batches_walk_the_packages_in_order_each_once() {
+    let scratch = tempfile::tempdir().expect("dir");
+    let ud = UpdateDir::new(scratch.path());
+    let pattern = formats::identifier::PidPattern::new("^IE[0-9]+$").expect("pattern");
+    for i in 0..23 {
+        std::fs::write(
+            scratch
+                .path()
+                .join(format!("job_2026120{}0000{i:02}_IE{i}.xml", i % 3)),
+            "<x/>",
+        )
+        .expect("write");
+    }
+    for f in ["notes.txt", "b.xml", "a.xml"] {
+        std::fs::write(scratch.path().join(f), "x").expect("write");
+    }
+    let (all, foreign) = ud.pending(&pattern).expect("list");
+    assert_eq!(all.len(), 23);
+    assert_eq!(foreign, ["a.xml", "b.xml", "notes.txt"]);
+    for size in [1, 4, 23, 100] {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let b = ud
+                .pending_batch(&pattern, after.as_ref(), size, 2)
+                .expect("batch");
+            assert_eq!((b.total, b.foreign_total), (23, 3));
+            assert_eq!(b.foreign, ["a.xml", "b.xml"]);
+            assert!(b.files.len() <= size);
+            let Some(last) = b.files.last() else { break };
+            after = Some(last.key());
+            walked.extend(b.files.into_iter().map(|f| f.name));
+        }
+        let names: Vec<String> = all.iter().map(|f| f.name.clone()).collect();
+        assert_eq!(walked, names, "batch size {size}");
+    }
+}
