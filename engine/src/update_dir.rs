@@ -496,8 +496,9 @@ impl UpdateDir {
             if name.starts_with('.') || name.ends_with(".tmp") {
                 continue;
             }
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() {
+            // The entry's type comes with the listing (a link is not a file here, as before);
+            // only a package's time needs a stat.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
             if !is_package(&name, pattern) {
@@ -506,6 +507,7 @@ impl UpdateDir {
                 continue;
             }
             batch.total += 1;
+            let Ok(meta) = entry.metadata() else { continue };
             let key = PendingKey {
                 written: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 name,
