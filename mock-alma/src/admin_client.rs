@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use mockkit::admin::{AdminClient, AdminError};
+use mockkit::admin::AdminError;
 
 /// A bib as `GET /__admin/bibs` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,22 +48,13 @@ pub struct Bib {
     pub representations: Vec<Value>,
 }
 
-/// mock-alma's admin API.
-#[derive(Debug, Clone)]
-pub struct Admin(pub AdminClient);
-
-impl std::ops::Deref for Admin {
-    type Target = AdminClient;
-    fn deref(&self) -> &AdminClient {
-        &self.0
-    }
-}
+mockkit::typed_admin!(
+    /// mock-alma's admin API.
+    Admin,
+    "alma"
+);
 
 impl Admin {
-    pub fn new(http: reqwest::Client, base_url: &str) -> Admin {
-        Admin(AdminClient::new(http, base_url, "alma"))
-    }
-
     pub async fn bibs(&self) -> Result<Vec<BibSummary>, AdminError> {
         self.get("bibs").await
     }

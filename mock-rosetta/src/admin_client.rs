@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use mockkit::admin::{AdminClient, AdminError};
+use mockkit::admin::AdminError;
 
 /// An IE as `GET /__admin/ies` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,22 +47,13 @@ pub struct IeEdit {
     pub in_permanent: Option<bool>,
 }
 
-/// mock-rosetta's admin API.
-#[derive(Debug, Clone)]
-pub struct Admin(pub AdminClient);
-
-impl std::ops::Deref for Admin {
-    type Target = AdminClient;
-    fn deref(&self) -> &AdminClient {
-        &self.0
-    }
-}
+mockkit::typed_admin!(
+    /// mock-rosetta's admin API.
+    Admin,
+    "rosetta"
+);
 
 impl Admin {
-    pub fn new(http: reqwest::Client, base_url: &str) -> Admin {
-        Admin(AdminClient::new(http, base_url, "rosetta"))
-    }
-
     pub async fn ies(&self) -> Result<Vec<IeSummary>, AdminError> {
         self.get("ies").await
     }

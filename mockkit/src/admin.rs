@@ -8,6 +8,34 @@ use serde::de::DeserializeOwned;
 
 use crate::{FaultRule, JournalEntry, JournalSummary, RuleReport};
 
+/// The HTTP client the admin clients take.
+pub type Http = reqwest::Client;
+
+/// A mock's typed admin client: `pub struct $name(pub AdminClient)`, dereferencing to the
+/// calls every mock has, made with `$name::new(http, base_url)`; the mock adds its own calls in
+/// an `impl $name`.
+#[macro_export]
+macro_rules! typed_admin {
+    ($(#[$meta:meta])* $name:ident, $mock:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub $crate::admin::AdminClient);
+
+        impl std::ops::Deref for $name {
+            type Target = $crate::admin::AdminClient;
+            fn deref(&self) -> &$crate::admin::AdminClient {
+                &self.0
+            }
+        }
+
+        impl $name {
+            pub fn new(http: $crate::admin::Http, base_url: &str) -> $name {
+                $name($crate::admin::AdminClient::new(http, base_url, $mock))
+            }
+        }
+    };
+}
+
 /// An admin call that failed: the mock, the call and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{mock} admin {method} {path}: {what}")]
