@@ -71,8 +71,8 @@ pub async fn apply(
     }
     // The directory in batches (a million packages would be a million entries held): each
     // pass lists it once and takes the next batch in creation order after the last one taken.
-    // A batch is 2,048 packages, or a sixteenth of those waiting when that is more: at most
-    // sixteen more passes over a huge directory, and a sixteenth of its entries held.
+    // A batch is 2,048 packages, or a thirty-second of those waiting when that is more: at
+    // most 32 more passes over a huge directory, and a thirty-second of its entries held.
     const BATCH: usize = 2048;
     let mut batch_size = BATCH;
     let selected = |f: &str| {
@@ -87,7 +87,7 @@ pub async fn apply(
     let mut taken = 0usize;
     'batches: loop {
         let batch = dir.pending_batch(&pattern, after.as_ref(), batch_size, 10)?;
-        batch_size = BATCH.max(usize::try_from(batch.total / 16).unwrap_or(usize::MAX));
+        batch_size = BATCH.max(usize::try_from(batch.total / 32).unwrap_or(usize::MAX));
         if after.is_none() && batch.foreign_total > 0 {
             report.warnings.push(format!(
                 "{} file(s) in {} are not updateMD packages (<job>_<yyyyMMddHHmmss>_<PID>.xml with a \
