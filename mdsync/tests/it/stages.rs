@@ -107,15 +107,16 @@ async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
     rosetta_add(&mocks, "IE1001", "subject", "Planned subject").await;
     rosetta_add(&mocks, "IE1002", "subject", "Another planned subject").await;
     let plan = cfg.parent().expect("dir").join("plan.json");
-    let plan_arg: &'static str = Box::leak(plan.display().to_string().into_boxed_str());
-    let args: &'static [&'static str] = Box::leak(Box::new([
+    let plan_arg = plan.display().to_string();
+    let plan_arg = plan_arg.as_str();
+    let args: &[&str] = &([
         "import",
         "--dry-run",
         "--plan",
         plan_arg,
         "--report",
         "json",
-    ]));
+    ]);
     let dry = json(&mdsync_with(&cfg, args).await);
     assert_eq!(dry["counts"]["updated"], 2, "{dry:#}");
     let text = std::fs::read_to_string(&plan).expect("plan written");
@@ -134,8 +135,7 @@ async fn a_plan_is_executed_exactly_and_a_record_changed_since_is_stale() {
     // IE1002 changes again after the plan was reviewed: its planned diff is no longer the diff.
     rosetta_add(&mocks, "IE1002", "subject", "A change after the review").await;
     rosetta_add(&mocks, "IE1003", "subject", "Never planned").await;
-    let args: &'static [&'static str] =
-        Box::leak(Box::new(["execute", plan_arg, "--report", "json"]));
+    let args: &[&str] = &["execute", plan_arg, "--report", "json"];
     let r = mdsync_with(&cfg, args).await;
     let report: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
     assert_eq!(
@@ -181,15 +181,9 @@ async fn a_sync_plan_runs_import_then_harvest_and_re_judges_what_the_import_chan
     )
     .await;
     let plan = scratch.path().join("tonight");
-    let plan_arg: &'static str = Box::leak(plan.display().to_string().into_boxed_str());
-    let args: &'static [&'static str] = Box::leak(Box::new([
-        "sync",
-        "--dry-run",
-        "--plan",
-        plan_arg,
-        "--report",
-        "json",
-    ]));
+    let plan_arg = plan.display().to_string();
+    let plan_arg = plan_arg.as_str();
+    let args: &[&str] = &(["sync", "--dry-run", "--plan", plan_arg, "--report", "json"]);
     let dry = json(&mdsync_with(&cfg, args).await);
     let harvest = &dry["stages"][1];
     let marked = harvest["records"]
@@ -219,8 +213,7 @@ async fn a_sync_plan_runs_import_then_harvest_and_re_judges_what_the_import_chan
     }
     std::fs::write(format!("{plan_arg}.harvest.json"), tampered.to_string()).expect("write");
     // Both plans, by the name given to sync, in order: nothing the import did is called stale.
-    let args: &'static [&'static str] =
-        Box::leak(Box::new(["execute", plan_arg, "--report", "json"]));
+    let args: &[&str] = &["execute", plan_arg, "--report", "json"];
     let run = json(&mdsync_with(&cfg, args).await);
     assert_eq!(run["stage"], "execute", "{run:#}");
     let stages = run["stages"].as_array().expect("stages");

@@ -58,11 +58,9 @@ pub(crate) async fn setup_with(
 }
 
 /// Runs mdsync with the config and the sandbox key, off the async runtime.
-pub(crate) async fn mdsync_with(
-    cfg: &std::path::Path,
-    args: &'static [&'static str],
-) -> std::process::Output {
+pub(crate) async fn mdsync_with(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
     let cfg = cfg.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         mdsync()
             .arg("--config")
