@@ -57,6 +57,7 @@ pub mod identifier;
 pub mod junit;
 pub mod marc;
 pub mod oai;
+pub mod probe;
 pub mod reason_file;
 pub mod rosetta;
 pub mod xml;

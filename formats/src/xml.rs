@@ -340,6 +340,46 @@ impl<'a> Start<'a> {
         self.offset
     }
 
+    /// Every attribute but namespace declarations: `({ns}local` or `local`, value), in document
+    /// order. For readers that look at a document's shape rather than at named attributes.
+    pub fn attributes(&self, pull: &Pull<'a>) -> Result<Vec<(String, String)>, XmlError> {
+        let mut out = Vec::new();
+        for a in self.tag.attributes() {
+            let a = a.map_err(|e| XmlError {
+                offset: self.offset,
+                message: format!("bad attribute on <{}>: {e}", self.local),
+            })?;
+            let key: &str = a.key.as_ref();
+            let (prefix, name) = split_qname(key);
+            if prefix == "xmlns" || key == "xmlns" {
+                continue;
+            }
+            let qualified = match prefix {
+                "" => name.to_owned(),
+                "xml" => format!("{{{XML_NS}}}{name}"),
+                p => match pull.lookup(p) {
+                    Some(u) => format!("{{{u}}}{name}"),
+                    None => {
+                        return Err(XmlError {
+                            offset: self.offset,
+                            message: format!(
+                                "undeclared namespace prefix '{p}' on attribute {key}"
+                            ),
+                        });
+                    }
+                },
+            };
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| XmlError {
+                    offset: self.offset,
+                    message: format!("bad value of attribute {key}: {e}"),
+                })?;
+            out.push((qualified, v.into_owned()));
+        }
+        Ok(out)
+    }
+
     /// `{ns}local`, for messages.
     pub fn qualified(&self) -> String {
         if self.ns.is_empty() {
