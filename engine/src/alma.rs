@@ -73,13 +73,21 @@ impl AlmaError {
 
 /// Spaces requests `1/rps` apart (a token bucket of depth one).
 #[derive(Debug)]
-struct Pacer {
+pub(crate) struct Pacer {
     spacing: Duration,
     next: Mutex<Instant>,
 }
 
 impl Pacer {
-    async fn wait(&self) {
+    /// `rps` requests a second at most (at least one).
+    pub(crate) fn new(rps: u32) -> Pacer {
+        Pacer {
+            spacing: Duration::from_secs_f64(1.0 / f64::from(rps.max(1))),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub(crate) async fn wait(&self) {
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
@@ -127,10 +135,7 @@ impl AlmaClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
-            pacer: Pacer {
-                spacing: Duration::from_secs_f64(1.0 / f64::from(max_requests_per_second.max(1))),
-                next: Mutex::new(Instant::now()),
-            },
+            pacer: Pacer::new(max_requests_per_second),
             retry,
             calls: AtomicU64::new(0),
             writes: AtomicU64::new(0),

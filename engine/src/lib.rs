@@ -30,6 +30,7 @@ pub mod config;
 pub mod harvest;
 pub mod import;
 pub mod plan;
+pub mod probe;
 pub mod policy;
 pub mod reconcile;
 pub mod repair;

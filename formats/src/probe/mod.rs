@@ -25,6 +25,7 @@
 //! file, byte for byte.
 
 pub mod redact;
+pub mod seed;
 pub mod shape;
 
 use serde::{Deserialize, Serialize};
@@ -448,6 +449,75 @@ impl IndexEntry {
             status: e.status,
         }
     }
+}
+
+/// A capture read back: its index and every exchange it lists, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub index: Index,
+    pub exchanges: Vec<Exchange>,
+}
+
+/// A capture that cannot be read, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{INDEX_FILE}: {0}")]
+    Index(String),
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+}
+
+impl Capture {
+    /// Reads a capture: `index` is `probe.json`'s text, `file` reads a file the index names
+    /// (the caller's I/O). A name that would leave the capture's directory is refused.
+    pub fn read(
+        index: &str,
+        mut file: impl FnMut(&str) -> Result<String, String>,
+    ) -> Result<Capture, CaptureError> {
+        let index: Index =
+            serde_json::from_str(index).map_err(|e| CaptureError::Index(e.to_string()))?;
+        if index.format != 1 {
+            return Err(CaptureError::Index(format!(
+                "format {} (this mdsync reads format 1)",
+                index.format
+            )));
+        }
+        let mut exchanges = Vec::with_capacity(index.exchanges.len());
+        for entry in &index.exchanges {
+            let bad = |message: String| CaptureError::File {
+                file: entry.file.clone(),
+                message,
+            };
+            if !is_plain_file_name(&entry.file) {
+                return Err(bad("not a plain file name in the capture's directory".into()));
+            }
+            let text = file(&entry.file).map_err(bad)?;
+            let e = Exchange::read(&text).map_err(|e| bad(e.to_string()))?;
+            if e.system != entry.system || e.kind != entry.kind {
+                return Err(bad(format!(
+                    "the index says {} {}, the file {} {}",
+                    entry.system, entry.kind, e.system, e.kind
+                )));
+            }
+            exchanges.push(e);
+        }
+        Ok(Capture { index, exchanges })
+    }
+
+    /// The exchanges of one kind on one system, in capture order.
+    pub fn of(&self, system: System, kind: Kind) -> impl Iterator<Item = &Exchange> {
+        self.exchanges
+            .iter()
+            .filter(move |e| e.system == system && e.kind == kind)
+    }
+}
+
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.starts_with('.')
 }
 
 /// The file name of the `n`th exchange (from 1).

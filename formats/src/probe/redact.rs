@@ -439,6 +439,70 @@ pub fn hosts(text: &str, hosts: &[(String, String)]) -> String {
     out
 }
 
+/// Everything a capture's files go through before they are written: secrets always, host names
+/// and values when asked. One per capture, so a value has one pseudonym in every file.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    pub secrets: Vec<String>,
+    /// (host, placeholder); empty unless host names are redacted.
+    pub hosts: Vec<(String, String)>,
+    pub values: Option<Pseudonyms>,
+}
+
+impl Redactor {
+    /// An exchange as it may be written.
+    pub fn exchange(&mut self, mut e: super::Exchange) -> super::Exchange {
+        let plain = |s: &str| hosts(&secrets(s, &self.secrets), &self.hosts);
+        e.path = plain(&e.path);
+        for (_, v) in e.query.iter_mut() {
+            *v = plain(v);
+        }
+        for (_, v) in e.headers.iter_mut() {
+            *v = plain(v);
+        }
+        e.request_body = plain(&e.request_body);
+        e.body = plain(&e.body);
+        if let Some(p) = &mut self.values {
+            e.path = p.path(&e.path);
+            for (n, v) in e.query.iter_mut() {
+                *v = p.param(n, v);
+            }
+            if !e.request_body.is_empty() {
+                e.request_body = p.xml(&e.request_body);
+            }
+            let t = e.body.trim_start();
+            e.body = if t.starts_with('<') {
+                p.xml(&e.body)
+            } else if t.starts_with(['{', '[']) {
+                p.json(&e.body)
+            } else if !t.is_empty() {
+                p.value(&e.body)
+            } else {
+                e.body
+            };
+        }
+        e
+    }
+
+    /// The site's settings as the index may carry them (the same pseudonyms as the files).
+    pub fn site(&mut self, mut s: super::Site) -> super::Site {
+        if let Some(p) = &mut self.values {
+            s.rosetta_set = s.rosetta_set.map(|v| p.value(&v));
+            s.repository_identifier = p.value(&s.repository_identifier);
+            s.alma_institution = s.alma_institution.map(|v| p.value(&v));
+            s.alma_publishing_set = p.value(&s.alma_publishing_set);
+        }
+        s
+    }
+
+    /// Whether any secret survives in `text` (the check a capture passes before it is kept).
+    pub fn leaks(&self, text: &str) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| s.len() >= 4 && text.contains(s.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
