@@ -73,6 +73,10 @@ pub(crate) const CONFIG_HELP: &[(&[&str], &str)] = &[
         "The configuration whose state file holds the trip (default ./mdsync.toml)",
     ),
     (
+        &["probe"],
+        "The site whose Rosetta and Alma are read (default ./mdsync.toml); with probe diff --against config, the endpoints replayed against",
+    ),
+    (
         &["scenario", "run"],
         "The real systems (a sandbox) to run the scenario against instead of its own mocks; with --map or [vendor] ies naming the records it may touch",
     ),
@@ -237,6 +241,58 @@ pub(crate) enum Command {
     },
     /// What runs did (Alma's "History → Imported Records"): every run, or one run's records.
     History(HistoryArgs),
+    /// Capture the site's real Rosetta and Alma, read-only, to see how far the mocks are from
+    /// them (`probe --out DIR`); replay a capture and compare the answers' shapes (`probe diff
+    /// DIR`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ProbeArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<ProbeAction>,
+    /// The directory the capture is written to (created; must not hold a capture).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// How many IEs (and their bibs) are read one by one.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) ies: usize,
+    /// Replace the endpoints' host names in every file.
+    #[arg(long)]
+    pub(crate) redact_hosts: bool,
+    /// Replace values (titles, identifiers, …) with consistent pseudonyms that keep their form;
+    /// codes, element and attribute names stay. Secrets are always redacted.
+    #[arg(long)]
+    pub(crate) redact_values: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProbeAction {
+    /// Make a capture's requests again and compare the answers' shapes (element paths,
+    /// attributes, order, repetition, status, content type, headers, identifier and datestamp
+    /// forms; never values). Exit 1 on any difference not listed as known.
+    Diff(ProbeDiffArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProbeDiffArgs {
+    /// The capture's directory (`probe --out DIR`).
+    pub(crate) dir: PathBuf,
+    /// Against both mocks, started here and seeded from the capture (no configuration needed),
+    /// or against the endpoints of --config.
+    #[arg(long, value_enum, default_value = "mocks")]
+    pub(crate) against: DiffAgainst,
+    /// Known, accepted differences (TOML `[[difference]]` tables; default: the capture's own
+    /// known-differences.toml, if any).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) known: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DiffAgainst {
+    Mocks,
+    Config,
 }
 
 #[derive(Debug, clap::Args)]

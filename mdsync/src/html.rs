@@ -166,7 +166,7 @@ pub fn page_facts(extra: Vec<(&'static str, String)>) -> Vec<(&'static str, Stri
     facts
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

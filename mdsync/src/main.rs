@@ -170,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { action } => inspect::config_check(config_path, action).await,
         Command::Check { what } => inspect::check_oai(what).await,
         Command::Scenario { action } => inspect::scenario(config_path, action).await,
+        Command::Probe(args) => commands::probe::probe(config_path, args).await,
         Command::Demo(args) => Ok(exit_code(!demo::demo(args.keep_running, args.keep).await?)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut cli_command(), "mdsync", &mut std::io::stdout());

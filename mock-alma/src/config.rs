@@ -207,6 +207,25 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Serves as the Alma a probe captured (`--seed-from`): its institution (so its OAI
+    /// identifiers), its publishing set, and OAI-PMH pages that end where its first page ended.
+    pub fn adopt(&mut self, capture: &formats::probe::Capture) {
+        let site = &capture.index.site;
+        if let Some(i) = &site.alma_institution {
+            self.institution = i.clone();
+        }
+        self.publishing_set = site.alma_publishing_set.clone();
+        self.page_size = formats::probe::seed::page_size(
+            capture,
+            formats::probe::System::AlmaOai,
+            "oai_dc",
+            self.page_size,
+        )
+        .min(900);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

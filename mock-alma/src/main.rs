@@ -70,6 +70,11 @@ struct Args {
     /// A state or scenario file (TOML; its [alma] section).
     #[arg(long, conflicts_with = "generate")]
     state: Option<PathBuf>,
+    /// A probe capture's directory (`mdsync probe --out DIR`): serve its bibs and
+    /// representations, as that site's Alma (its institution, publishing set and page size).
+    /// With --state or --generate: added to theirs, in this mock's own configuration.
+    #[arg(long, value_name = "DIR")]
+    seed_from: Option<PathBuf>,
     /// Generate N bibs, each with a Rosetta 035 and a remote representation.
     #[arg(long)]
     generate: Option<usize>,
@@ -135,6 +140,10 @@ async fn main() -> anyhow::Result<()> {
         (args.publish_interval > 0).then(|| Duration::from_secs(args.publish_interval));
     config.suppressed_as_deleted = !args.keep_suppressed;
     config.publishing_variant = args.publishing_variant;
+    let capture = args.seed_from.as_deref().map(read_capture).transpose()?;
+    if let (Some(c), None, None) = (&capture, &args.generate, &args.state) {
+        config.adopt(c);
+    }
     let mut store = match args.generate {
         Some(n) => Store::generate(
             n,
@@ -146,6 +155,10 @@ async fn main() -> anyhow::Result<()> {
         None => Store::from_section(&section, &config.institution, now)
             .context("loading the state file")?,
     };
+    if let Some(c) = &capture {
+        let bibs = formats::probe::seed::alma_bibs(c).context("--seed-from")?;
+        store.add_captured(&bibs, now);
+    }
     // --generate links no bib to the Network Zone unless asked.
     if let Some(every) = args.nz_linked_every {
         store.link_every(every);
@@ -180,4 +193,15 @@ async fn main() -> anyhow::Result<()> {
     stop.wait().await;
     alma.shutdown().await;
     Ok(())
+}
+
+/// A probe capture from its directory.
+fn read_capture(dir: &std::path::Path) -> anyhow::Result<formats::probe::Capture> {
+    let index_path = dir.join(formats::probe::INDEX_FILE);
+    let index = std::fs::read_to_string(&index_path)
+        .with_context(|| format!("--seed-from {}", index_path.display()))?;
+    formats::probe::Capture::read(&index, |name| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())
+    })
+    .with_context(|| format!("--seed-from {}", dir.display()))
 }

@@ -919,6 +919,20 @@ impl Store {
         Some(&mut e.representations)
     }
 
+    /// Adds the bibs of a probe capture (`--seed-from`) under their own MMS IDs, with the
+    /// representations captured for them (their ids kept). A bib already here is kept.
+    pub fn add_captured(&mut self, bibs: &[formats::probe::seed::CapturedBib], now: i64) {
+        for b in bibs {
+            if self.get(b.mms.as_str()).is_some() {
+                continue;
+            }
+            let mms = self.create(b.record.clone(), b.suppressed, now, Some(b.mms.clone()));
+            if let Some(v) = self.representations_mut(&mms) {
+                v.extend(b.representations.iter().cloned());
+            }
+        }
+    }
+
     /// Seeds a store from a state-file section.
     pub fn from_section(
         section: &AlmaSection,

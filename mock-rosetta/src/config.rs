@@ -70,3 +70,24 @@ impl Config {
         format!("{}-institutionCode-{}", self.user, self.institution)
     }
 }
+
+impl Config {
+    /// Serves as the site a probe captured (`--seed-from`): its repository identifier, its
+    /// set, and pages that end where the site's first page ended.
+    pub fn adopt(&mut self, capture: &formats::probe::Capture) {
+        let site = &capture.index.site;
+        self.repository_identifier = site.repository_identifier.clone();
+        if let Some(set) = &site.rosetta_set {
+            self.set = set.clone();
+        }
+        self.page_size = formats::probe::seed::page_size(
+            capture,
+            formats::probe::System::RosettaOai,
+            &site.rosetta_metadata_prefix,
+            self.page_size,
+        );
+        if site.rosetta_metadata_prefix != "oai_dc" {
+            self.qdc_prefix = site.rosetta_metadata_prefix.clone();
+        }
+    }
+}

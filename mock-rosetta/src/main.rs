@@ -53,6 +53,11 @@ struct Args {
     /// A state or scenario file (TOML; its [rosetta] section).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// A probe capture's directory (`mdsync probe --out DIR`): serve its IEs, as that site's
+    /// repository (its repository identifier, set and page size). With --state or
+    /// --generate: added to theirs, in this mock's own configuration.
+    #[arg(long, value_name = "DIR")]
+    seed_from: Option<PathBuf>,
     /// The Metadata Update Job's directory (must exist).
     #[arg(long)]
     update_dir: Option<PathBuf>,
@@ -128,11 +133,19 @@ async fn main() -> anyhow::Result<()> {
         config.update_dir = Some(dir.clone());
     }
     config.update_job_interval = args.update_job_interval.map(Duration::from_secs);
-    let store = match args.generate {
+    let capture = args.seed_from.as_deref().map(read_capture).transpose()?;
+    if let (Some(c), None, None) = (&capture, &args.generate, &args.state) {
+        config.adopt(c);
+    }
+    let mut store = match args.generate {
         Some(n) => Store::generate(n, args.seed, &config.set, now),
         None => Store::from_section(&section, &config.set, now)
             .with_context(|| "loading the state file")?,
     };
+    if let Some(c) = &capture {
+        let ies = formats::probe::seed::rosetta_ies(c).context("--seed-from")?;
+        store.add_captured(&ies, &config.set, now);
+    }
     let rosetta = MockRosetta::start_on(args.listen, config, store)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -153,4 +166,15 @@ async fn main() -> anyhow::Result<()> {
     stop.wait().await;
     rosetta.shutdown().await;
     Ok(())
+}
+
+/// A probe capture from its directory.
+fn read_capture(dir: &std::path::Path) -> anyhow::Result<formats::probe::Capture> {
+    let index_path = dir.join(formats::probe::INDEX_FILE);
+    let index = std::fs::read_to_string(&index_path)
+        .with_context(|| format!("--seed-from {}", index_path.display()))?;
+    formats::probe::Capture::read(&index, |name| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())
+    })
+    .with_context(|| format!("--seed-from {}", dir.display()))
 }

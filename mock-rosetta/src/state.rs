@@ -374,6 +374,34 @@ impl Store {
         true
     }
 
+    /// Adds the IEs of a probe capture (`--seed-from`): their DC, OAI-PMH datestamp (or
+    /// `now`), sets (or `default_set`) and deletion, replacing an IE of the same PID.
+    pub fn add_captured(
+        &mut self,
+        ies: &[formats::probe::seed::CapturedIe],
+        default_set: &str,
+        now: i64,
+    ) {
+        for c in ies {
+            self.put(Ie {
+                pid: c.pid.clone(),
+                dc: c.dc.clone(),
+                sets: if c.sets.is_empty() {
+                    vec![default_set.to_owned()]
+                } else {
+                    c.sets.clone()
+                },
+                deleted: c.deleted,
+                datestamp: c.datestamp.unwrap_or(now),
+                locked: false,
+                in_permanent: true,
+                seq: 0,
+                source_md: Vec::new(),
+                pending: None,
+            });
+        }
+    }
+
     /// Builds a store from a state-file section; every IE stamped `now`.
     pub fn from_section(
         section: &RosettaSection,

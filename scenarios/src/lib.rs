@@ -30,6 +30,8 @@ pub struct MocksConfig {
     pub alma_section: Option<mock_alma::AlmaSection>,
     /// Unix seconds the generated state is stamped with.
     pub now: i64,
+    /// A probe capture whose IEs and bibs join the state (`--seed-from`).
+    pub capture: Option<std::sync::Arc<formats::probe::Capture>>,
 }
 
 /// How mock-rosetta's IEs come about.
@@ -61,7 +63,20 @@ impl Default for MocksConfig {
             alma_generate: 0,
             alma_section: None,
             now: 1_795_000_000,
+            capture: None,
         }
+    }
+}
+
+impl MocksConfig {
+    /// Both mocks as the site a probe captured: its identifiers, sets and page sizes, and
+    /// nothing but its records (`mdsync probe diff`).
+    pub fn from_capture(capture: formats::probe::Capture) -> MocksConfig {
+        let mut c = MocksConfig::default();
+        c.rosetta.adopt(&capture);
+        c.alma.adopt(&capture);
+        c.capture = Some(std::sync::Arc::new(capture));
+        c
     }
 }
 
@@ -113,6 +128,11 @@ impl Mocks {
                 store
             }
         };
+        let mut store = store;
+        if let Some(capture) = &c.capture {
+            let ies = formats::probe::seed::rosetta_ies(capture).map_err(|e| e.to_string())?;
+            store.add_captured(&ies, &c.rosetta.set, c.now);
+        }
         let rosetta = MockRosetta::start(c.rosetta, store)
             .await
             .map_err(|e| format!("mock-rosetta: {e}"))?;
@@ -129,6 +149,11 @@ impl Mocks {
                 c.now,
             ),
         };
+        let mut alma_store = alma_store;
+        if let Some(capture) = &c.capture {
+            let bibs = formats::probe::seed::alma_bibs(capture).map_err(|e| e.to_string())?;
+            alma_store.add_captured(&bibs, c.now);
+        }
         let alma = MockAlma::start(c.alma, alma_store)
             .await
             .map_err(|e| format!("mock-alma: {e}"))?;
@@ -173,6 +198,17 @@ impl Mocks {
             ));
         }
         t
+    }
+
+    /// A key mock-alma accepts for reading and writing.
+    pub fn alma_api_key(&self) -> String {
+        self.alma
+            .config()
+            .api_keys
+            .iter()
+            .find(|k| !k.read_only)
+            .map(|k| k.key.clone())
+            .unwrap_or_else(|| mock_alma::Config::SANDBOX_KEY.to_owned())
     }
 
     /// Stops both, waiting for every task.

@@ -138,7 +138,10 @@ reason = "Alma's JSON says numbers as strings"
             Some("Alma's JSON says numbers as strings")
         );
         assert_eq!(known.reason(System::AlmaRest, Kind::BibXml, &d), None);
-        let other = Difference { what: "element", ..d };
+        let other = Difference {
+            what: "element",
+            ..d
+        };
         assert_eq!(known.reason(System::AlmaRest, Kind::BibJson, &other), None);
         assert!(KnownDifferences::parse("[[difference]]\nreson = 1", "k.toml").is_err());
     }

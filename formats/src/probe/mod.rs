@@ -489,7 +489,9 @@ impl Capture {
                 message,
             };
             if !is_plain_file_name(&entry.file) {
-                return Err(bad("not a plain file name in the capture's directory".into()));
+                return Err(bad(
+                    "not a plain file name in the capture's directory".into()
+                ));
             }
             let text = file(&entry.file).map_err(bad)?;
             let e = Exchange::read(&text).map_err(|e| bad(e.to_string()))?;

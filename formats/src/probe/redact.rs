@@ -209,9 +209,24 @@ impl Pseudonyms {
         out
     }
 
+    /// Digits to digits. An Alma MMS ID (eight digits or more, starting `99`) stays one: its
+    /// `99` is kept and the rest mapped; any other run never becomes one (the map is walked
+    /// again until it leaves that class, which keeps it a bijection on the rest).
     fn digits(&self, run: &str) -> String {
         let ds: Vec<u32> = run.bytes().map(|c| u32::from(c - b'0')).collect();
-        self.permute(&ds, 10)
+        let mms_like = |d: &[u32]| d.len() >= 8 && d[0] == 9 && d[1] == 9;
+        let mapped = if mms_like(&ds) {
+            let mut v = vec![9, 9];
+            v.extend(self.permute(&ds[2..], 10));
+            v
+        } else {
+            let mut v = self.permute(&ds, 10);
+            while mms_like(&v) {
+                v = self.permute(&v, 10);
+            }
+            v
+        };
+        mapped
             .into_iter()
             .map(|d| char::from(b'0' + d as u8))
             .collect()
@@ -495,7 +510,17 @@ impl Redactor {
         s
     }
 
-    /// Whether any secret survives in `text` (the check a capture passes before it is kept).
+    /// Whether any secret survives in what an exchange carries from the site (the check a
+    /// capture passes before it is kept).
+    pub fn leaks_in(&self, e: &super::Exchange) -> bool {
+        self.leaks(&e.path)
+            || e.query.iter().any(|(_, v)| self.leaks(v))
+            || e.headers.iter().any(|(_, v)| self.leaks(v))
+            || self.leaks(&e.request_body)
+            || self.leaks(&e.body)
+    }
+
+    /// Whether any secret survives in `text`.
     pub fn leaks(&self, text: &str) -> bool {
         self.secrets
             .iter()
@@ -520,6 +545,12 @@ mod tests {
         // The same value, elsewhere, the same pseudonym; the IE's PID alone maps as its part.
         assert_eq!(p.value("oai:d4I1-pubam:IE1234"), id);
         assert_eq!(format!("IE{}", &parts[2][2..]), p.value("IE1234"));
+        // An MMS ID stays one.
+        let mms = p.value("991234567890004146");
+        assert!(
+            mms.starts_with("99") && mms.len() == 18 && mms != "991234567890004146",
+            "{mms}"
+        );
         // Datestamps stay.
         assert_eq!(p.value("2026-12-07T04:17:56Z"), "2026-12-07T04:17:56Z");
         // Case pattern and non-ASCII kept.

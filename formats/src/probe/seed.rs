@@ -40,10 +40,12 @@ pub struct SeedError {
     pub message: String,
 }
 
-/// Rosetta's IEs: every record of the capture's Rosetta OAI-PMH answers in the site's DC
-/// prefix (or `oai_dc`), then getMD's DC for IEs no record showed. By PID; the last seen wins.
+/// Rosetta's IEs. Their DC, best source first: getMD's (the IE's own record, qualified DC
+/// and `xsi:type`s kept), the site's own OAI-PMH prefix, `oai_dc` (dumbed down). Datestamp, sets
+/// and deletion from the OAI-PMH headers.
 pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
-    let mut out: BTreeMap<IePid, CapturedIe> = BTreeMap::new();
+    // (rank of the DC's source: lower is better, the IE)
+    let mut out: BTreeMap<IePid, (u8, CapturedIe)> = BTreeMap::new();
     let prefix = &c.index.site.rosetta_metadata_prefix;
     for e in c.exchanges.iter().filter(|e| {
         e.system == System::RosettaOai
@@ -52,6 +54,11 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
             && e.param("metadataPrefix")
                 .is_some_and(|p| p == prefix || p == "oai_dc")
     }) {
+        let rank = if e.param("metadataPrefix") == Some(prefix) && prefix != "oai_dc" {
+            1
+        } else {
+            2
+        };
         let err = |message: String| SeedError {
             request: e.request_line(),
             message,
@@ -71,30 +78,33 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
                 None if r.header.deleted => DcRecord::default(),
                 _ => continue,
             };
-            // A record in the site's own prefix wins over its oai_dc twin.
-            if out.get(&pid).is_some_and(|_| e.param("metadataPrefix") != Some(prefix)) {
-                continue;
+            let ie = CapturedIe {
+                pid: pid.clone(),
+                dc,
+                datestamp: Some(r.header.datestamp.unix()),
+                sets: r.header.set_specs.clone(),
+                deleted: r.header.deleted,
+            };
+            match out.get_mut(&pid) {
+                Some((have, old)) if *have <= rank => {
+                    old.datestamp = ie.datestamp;
+                    old.sets = ie.sets;
+                    old.deleted = ie.deleted;
+                }
+                _ => {
+                    out.insert(pid, (rank, ie));
+                }
             }
-            out.insert(
-                pid.clone(),
-                CapturedIe {
-                    pid,
-                    dc,
-                    datestamp: Some(r.header.datestamp.unix()),
-                    sets: r.header.set_specs.clone(),
-                    deleted: r.header.deleted,
-                },
-            );
         }
     }
-    for e in c.of(System::RosettaSoap, Kind::GetMdDc).filter(|e| e.status == 200) {
+    for e in c
+        .of(System::RosettaSoap, Kind::GetMdDc)
+        .filter(|e| e.status == 200)
+    {
         let Ok(SoapRequest::GetMd { pid, .. }) = SoapRequest::read(&e.request_body) else {
             continue;
         };
         let Ok(pid) = IePid::new(&pid) else { continue };
-        if out.contains_key(&pid) {
-            continue;
-        }
         let err = |message: String| SeedError {
             request: format!("getMD {pid}"),
             message,
@@ -104,25 +114,39 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
             _ => continue,
         };
         let dc = crate::rosetta::dc_of_md(&md).map_err(|x| err(x.to_string()))?;
-        out.insert(
-            pid.clone(),
-            CapturedIe {
-                pid,
-                dc,
-                datestamp: None,
-                sets: Vec::new(),
-                deleted: false,
-            },
-        );
+        match out.get_mut(&pid) {
+            Some((rank, ie)) => {
+                *rank = 0;
+                ie.dc = dc;
+            }
+            None => {
+                out.insert(
+                    pid.clone(),
+                    (
+                        0,
+                        CapturedIe {
+                            pid,
+                            dc,
+                            datestamp: None,
+                            sets: Vec::new(),
+                            deleted: false,
+                        },
+                    ),
+                );
+            }
+        }
     }
-    Ok(out.into_values().collect())
+    Ok(out.into_values().map(|(_, ie)| ie).collect())
 }
 
 /// Alma's bibs: each `GET /bibs/{mms}` answered in XML, with the representations the capture
 /// listed for it (`GET …/representations`, either form, and single representations).
 pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
     let mut out: BTreeMap<MmsId, CapturedBib> = BTreeMap::new();
-    for e in c.of(System::AlmaRest, Kind::BibXml).filter(|e| e.status == 200) {
+    for e in c
+        .of(System::AlmaRest, Kind::BibXml)
+        .filter(|e| e.status == 200)
+    {
         let bib = Bib::read_xml(&e.body).map_err(|x| SeedError {
             request: e.request_line(),
             message: x.to_string(),
@@ -139,6 +163,34 @@ pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
                 representations: Vec::new(),
             },
         );
+    }
+    // The records Alma published in MARC, for bibs the REST calls did not read.
+    for e in c
+        .of(System::AlmaOai, Kind::ListRecords)
+        .filter(|e| e.status == 200 && e.param("metadataPrefix") == Some("marc21"))
+    {
+        let err = |message: String| SeedError {
+            request: e.request_line(),
+            message,
+        };
+        let reader = PageReader::new(e.body.as_bytes(), PayloadKind::Marc)
+            .map_err(|x| err(x.to_string()))?;
+        for item in reader {
+            let Item::Record(r) = item.map_err(|x| err(x.to_string()))? else {
+                continue;
+            };
+            let (Some(Metadata::Marc(record)), false) = (r.metadata, r.header.deleted) else {
+                continue;
+            };
+            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
+            let Ok(mms) = MmsId::new(local) else { continue };
+            out.entry(mms.clone()).or_insert(CapturedBib {
+                mms,
+                record,
+                suppressed: false,
+                representations: Vec::new(),
+            });
+        }
     }
     let mms_of = |path: &str| {
         let mut parts = path.trim_start_matches('/').split('/');
@@ -165,7 +217,9 @@ pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
         let reps = if e.kind == Kind::Representation {
             vec![Representation::read_xml(&e.body).map_err(err)?]
         } else {
-            List::<Representation>::read_xml(&e.body).map_err(err)?.items
+            List::<Representation>::read_xml(&e.body)
+                .map_err(err)?
+                .items
         };
         for r in reps {
             if !bib.representations.iter().any(|x| x.id == r.id) {
@@ -173,5 +227,88 @@ pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
             }
         }
     }
+    // A bib whose representation the capture did not read: Alma's published DC names it (the
+    // enrichment's first three dc:identifiers: the IE's OAI identifier, `alma_<MMS ID>`, the
+    // delivery link).
+    for (mms, dc) in published_dc(c)? {
+        let Some(bib) = out.get_mut(&mms) else {
+            continue;
+        };
+        if !bib.representations.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = dc.values("identifier").collect();
+        let Some(origin) = ids.iter().find(|v| v.starts_with("oai:")) else {
+            continue;
+        };
+        bib.representations.push(Representation {
+            is_remote: true,
+            originating_record_id: Some((*origin).to_owned()),
+            linking_parameter_1: origin.rsplit(':').next().map(str::to_owned),
+            delivery_url: ids
+                .iter()
+                .find(|v| v.starts_with("http"))
+                .map(|v| (*v).to_owned()),
+            ..Representation::default()
+        });
+    }
     Ok(out.into_values().collect())
+}
+
+/// The DC Alma published per bib (its OAI-PMH `oai_dc` answers).
+fn published_dc(c: &Capture) -> Result<Vec<(MmsId, DcRecord)>, SeedError> {
+    let mut out = Vec::new();
+    for e in c.exchanges.iter().filter(|e| {
+        e.system == System::AlmaOai
+            && matches!(e.kind, Kind::ListRecords | Kind::GetRecord)
+            && e.status == 200
+            && e.param("metadataPrefix") == Some("oai_dc")
+    }) {
+        let err = |message: String| SeedError {
+            request: e.request_line(),
+            message,
+        };
+        let reader =
+            PageReader::new(e.body.as_bytes(), PayloadKind::Dc).map_err(|x| err(x.to_string()))?;
+        for item in reader {
+            let Item::Record(r) = item.map_err(|x| err(x.to_string()))? else {
+                continue;
+            };
+            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
+            if let (Ok(mms), Some(Metadata::Dc(dc))) = (MmsId::new(local), r.metadata) {
+                out.push((mms, dc));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many records a provider's first ListRecords page held, and whether it said there were
+/// more: a mock seeded from the capture pages so that its first page is not its last either.
+pub fn first_page(c: &Capture, system: System, prefix: &str) -> Option<(usize, bool)> {
+    let e = c
+        .of(system, Kind::ListRecords)
+        .find(|e| e.status == 200 && e.param("metadataPrefix") == Some(prefix))?;
+    let mut reader = PageReader::new(e.body.as_bytes(), PayloadKind::Raw).ok()?;
+    let mut n = 0;
+    for item in reader.by_ref() {
+        item.ok()?;
+        n += 1;
+    }
+    let more = reader
+        .finish()
+        .ok()
+        .flatten()
+        .is_some_and(|t| !t.value.is_empty());
+    Some((n, more))
+}
+
+/// The page size a seeded mock serves with, from [`first_page`]: one less than the captured
+/// page when it had more to come, else room for every record.
+pub fn page_size(c: &Capture, system: System, prefix: &str, default: usize) -> usize {
+    match first_page(c, system, prefix) {
+        Some((n, true)) => n.saturating_sub(1).max(1),
+        Some((n, false)) => n.max(default),
+        None => default,
+    }
 }

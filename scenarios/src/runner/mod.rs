@@ -74,6 +74,9 @@ impl RunOutcome {
 pub enum Target {
     /// Both mocks in this process, seeded from the scenario.
     Mocks,
+    /// As `Mocks`, with a probe capture's IEs and bibs added to the scenario's state
+    /// (`scenario run --seed-from DIR`): the scenario's own configuration and identifiers stay.
+    Seeded(std::sync::Arc<formats::probe::Capture>),
     /// The endpoints of a real configuration: steps that need a mock's admin API are skipped;
     /// every stage works only on the sandbox records the map names (scenario IE PID → sandbox
     /// IE PID), which must cover every IE the scenario uses.
@@ -132,11 +135,15 @@ pub async fn run_keeping(
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let map = match &target {
         Target::Real(_, map) => map.clone(),
-        Target::Mocks => BTreeMap::new(),
+        Target::Mocks | Target::Seeded(_) => BTreeMap::new(),
     };
     let (mocks, (cfg, config_toml), alma_key, rosetta_password) = match target {
-        Target::Mocks => {
-            let (mocks, cfg) = start_mocks(s, work).await?;
+        Target::Mocks | Target::Seeded(_) => {
+            let seed = match &target {
+                Target::Seeded(c) => Some(c.clone()),
+                _ => None,
+            };
+            let (mocks, cfg) = start_mocks(s, work, seed).await?;
             let password = s
                 .mocks
                 .soap

@@ -6,6 +6,7 @@ use super::*;
 pub(super) async fn start_mocks(
     s: &Scenario,
     work: &Path,
+    capture: Option<std::sync::Arc<formats::probe::Capture>>,
 ) -> Result<(Mocks, (Config, String)), String> {
     let m = &s.mocks;
     let mut rosetta = mock_rosetta::Config::default();
@@ -61,6 +62,7 @@ pub(super) async fn start_mocks(
         },
         alma,
         alma_section: Some(s.alma.clone()),
+        capture,
         ..MocksConfig::default()
     })
     .await?;
