@@ -511,6 +511,10 @@ pub(crate) enum ScenarioAction {
         /// uses must be mapped; every stage then works on the mapped records only.
         #[arg(long = "map", value_name = "IE=IE")]
         map: Vec<String>,
+        /// Add a probe capture's IEs and bibs (`mdsync probe --out DIR`) to the mocks' state, so
+        /// the scenario runs among the shapes of your own records (not with --config).
+        #[arg(long, value_name = "DIR")]
+        seed_from: Option<PathBuf>,
     },
 }
 

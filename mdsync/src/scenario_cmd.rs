@@ -17,6 +17,8 @@ pub struct RunFlags {
     pub keep: bool,
     /// `--map SCENARIO_PID=SANDBOX_PID`.
     pub map: Vec<String>,
+    /// `--seed-from DIR`: a probe capture's records join the mocks' state.
+    pub seed_from: Option<std::path::PathBuf>,
 }
 
 pub async fn scenario_run(
@@ -34,7 +36,18 @@ pub async fn scenario_run(
         .into());
     }
     let target = match config {
-        None => Target::Mocks,
+        None => match &flags.seed_from {
+            None => Target::Mocks,
+            Some(dir) => Target::Seeded(std::sync::Arc::new(
+                engine::probe::read(dir).map_err(crate::Usage)?,
+            )),
+        },
+        Some(_) if flags.seed_from.is_some() => {
+            return Err(crate::Usage(
+                "--seed-from seeds the mocks: it does not go with --config (real systems hold their own records)".to_owned(),
+            )
+            .into());
+        }
         Some(path) => {
             let cfg = Config::load(path)?;
             if cfg.general.environment == Environment::Production && !force {

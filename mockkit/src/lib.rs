@@ -138,6 +138,51 @@ impl StopSignal {
 /// For a mock's own tests: starts its standalone binary on a free port, checks the first line
 /// says where it listens, sends `signal` (`-TERM`, `-INT`) and returns its exit status.
 #[doc(hidden)]
+/// A standalone mock started for a test (`binary --listen 127.0.0.1:0 ARGS…`), killed when
+/// dropped.
+pub struct Standalone {
+    /// The base URL its first line names.
+    pub url: String,
+    child: std::process::Child,
+    drain: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
+}
+
+impl Standalone {
+    pub fn start(binary: &str, args: &[&str]) -> Standalone {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(binary)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("a line");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{binary}: first line {first:?}"))
+            .to_owned();
+        let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Standalone {
+            url,
+            child,
+            drain: Some(drain),
+        }
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+    }
+}
+
 pub fn run_standalone_until(binary: &str, signal: &str) -> std::process::ExitStatus {
     use std::io::BufRead;
     let mut child = std::process::Command::new(binary)

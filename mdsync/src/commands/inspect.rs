@@ -244,12 +244,18 @@ pub(crate) async fn scenario(
         keep,
         report,
         map,
+        seed_from,
     } = action;
     let real = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
     let passed = scenario_cmd::scenario_run(
         &file,
         real.then_some(config_path),
-        &scenario_cmd::RunFlags { force, keep, map },
+        &scenario_cmd::RunFlags {
+            force,
+            keep,
+            map,
+            seed_from,
+        },
         report,
     )
     .await?;

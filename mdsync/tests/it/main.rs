@@ -5,6 +5,7 @@
 mod commands;
 mod crashes;
 mod honest;
+mod probe;
 mod review;
 mod stages;
 mod support;

@@ -8,5 +8,6 @@ mod contract;
 mod oai;
 mod props;
 mod rest;
+mod seed_from;
 mod standalone;
 mod support;

@@ -7,6 +7,7 @@ mod faults;
 mod interop;
 mod job;
 mod oai;
+mod seed_from;
 mod soap;
 mod standalone;
 mod support;
