@@ -3,8 +3,9 @@
 //! A shape is what a client depends on and values do not change: the status, the media type,
 //! the presence of the headers a client reads (`X-Exl-Api-Remaining`, `Retry-After`), and the
 //! body's structure — for XML every element path (namespace + local name), its attributes, the
-//! order of its children, whether a child repeats, and the form of OAI identifiers and
-//! datestamps; for JSON every key path and its value's type. Text that is itself XML (getMD's
+//! order of its children, whether a child repeats, the form of OAI identifiers and datestamps,
+//! and the values that are codes (OAI-PMH error codes, granularity, `deletedRecord`, metadata
+//! prefixes; Alma's `errorCode`); for JSON every key path and its value's type. Text that is itself XML (getMD's
 //! METS, Alma's `anies`) is compared as XML under its path. Values are never compared.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +17,7 @@ use crate::xml::{Ev, Pull};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Difference {
     /// What differs: `status`, `content type`, `header`, `element`, `attribute`, `order`,
-    /// `repeats`, `form`, `type`, `body`.
+    /// `repeats`, `form`, `code`, `type`, `body`.
     pub what: &'static str,
     /// Where: an element or key path, a header name; `""` for the answer as a whole.
     pub at: String,
@@ -83,6 +84,8 @@ pub struct Node {
     pub types: BTreeSet<&'static str>,
     /// The forms of identifier and datestamp values (see [`form`]).
     pub forms: BTreeSet<String>,
+    /// Values that are codes a client acts on (see [`is_code`]): compared as they are.
+    pub codes: BTreeSet<String>,
 }
 
 impl Shape {
@@ -244,6 +247,21 @@ fn compare_trees(a: &Tree, b: &Tree, out: &mut Vec<Difference>) {
                 replay: show(y),
             });
         }
+        if x.codes != y.codes {
+            let show = |n: &Node| {
+                if n.codes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    n.codes.iter().cloned().collect::<Vec<_>>().join(" ")
+                }
+            };
+            out.push(Difference {
+                what: "code",
+                at: p.clone(),
+                capture: show(x),
+                replay: show(y),
+            });
+        }
         if x.forms != y.forms && !x.forms.is_empty() && !y.forms.is_empty() {
             let show = |n: &Node| n.forms.iter().cloned().collect::<Vec<_>>().join(" ");
             out.push(Difference {
@@ -310,6 +328,22 @@ fn name(ns: &str, local: &str) -> String {
     }
 }
 
+/// Elements whose value is a code a client acts on, not data: OAI-PMH's granularity,
+/// deletedRecord, protocol version and metadata prefixes; Alma's error codes. (OAI-PMH's error
+/// `code` attribute too, in [`element`].)
+pub fn is_code(local: &str) -> bool {
+    matches!(
+        local,
+        "granularity"
+            | "deletedRecord"
+            | "protocolVersion"
+            | "metadataPrefix"
+            | "errorCode"
+            | "errorsExist"
+            | "faultcode"
+    )
+}
+
 /// Elements whose values' form a client depends on.
 fn has_form(local: &str) -> bool {
     matches!(
@@ -365,11 +399,19 @@ fn element<'a>(
         )
         .collect();
     let form_of = has_form(start.local);
-    tree.nodes
-        .entry(path.clone())
-        .or_default()
-        .attrs
-        .extend(attrs);
+    let code_of = is_code(start.local);
+    let error_code = if start.local == "error" {
+        start
+            .attributes(pull)?
+            .into_iter()
+            .find(|(n, _)| n == "code")
+            .map(|(_, v)| format!("@code={v}"))
+    } else {
+        None
+    };
+    let node = tree.nodes.entry(path.clone()).or_default();
+    node.attrs.extend(attrs);
+    node.codes.extend(error_code);
     let mut seen: Vec<String> = Vec::new();
     let mut text = String::new();
     loop {
@@ -405,6 +447,12 @@ fn element<'a>(
             .or_default()
             .forms
             .insert(form(trimmed));
+    } else if code_of && !trimmed.is_empty() {
+        tree.nodes
+            .entry(path)
+            .or_default()
+            .codes
+            .insert(trimmed.to_owned());
     }
     Ok(())
 }
@@ -509,6 +557,13 @@ mod tests {
             diff(OAI, &day),
             [
                 "form at /oai:OAI-PMH/oai:GetRecord/oai:record/oai:header/oai:datestamp: capture 9-9-9a9:9:9a, replay 9-9-9"
+            ]
+        );
+        let error = r#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><error code="idDoesNotExist">no</error></OAI-PMH>"#;
+        assert_eq!(
+            diff(error, &error.replace("idDoesNotExist", "badArgument")),
+            [
+                "code at /oai:OAI-PMH/oai:error: capture @code=idDoesNotExist, replay @code=badArgument"
             ]
         );
         let swapped = OAI.replace(

@@ -208,6 +208,19 @@ async fn a_probe_makes_the_calls_it_announced_waits_out_a_429_and_keeps_no_secre
         "{said}"
     );
 
+    // Replayed against the configuration's endpoints (the mocks it was captured from): the same.
+    let again = run(vec![
+        "--config".to_owned(),
+        cfg.display().to_string(),
+        "probe".to_owned(),
+        "diff".to_owned(),
+        out_dir.display().to_string(),
+        "--against".to_owned(),
+        "config".to_owned(),
+    ])
+    .await;
+    assert!(again.status.success(), "{}", text(&again.stdout));
+
     // Altered by hand: an element renamed, a status changed, a header removed — each named.
     let edit = |kind: &str, f: &dyn Fn(&str) -> String| {
         let (name, t) = files
