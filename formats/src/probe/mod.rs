@@ -575,6 +575,30 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_naming_a_file_outside_its_directory_is_refused() {
+        let e = sample("", "<bib/>");
+        for name in ["../../etc/passwd", "/etc/passwd", "..", ".hidden", "a\\b"] {
+            let index = serde_json::json!({
+                "format": 1, "made_by": "t", "made_at": "t",
+                "redaction": {"secrets": true, "hosts": false, "values": false},
+                "planned_calls": 1, "made_calls": 1,
+                "site": {"rosetta_set": null, "rosetta_metadata_prefix": "oai_dc",
+                         "repository_identifier": "r", "alma_institution": null,
+                         "alma_publishing_set": "s"},
+                "exchanges": [{"file": name, "system": "alma-rest", "kind": "bib-xml",
+                               "request": "GET /bibs/1", "status": 200}]
+            });
+            let mut read = Vec::new();
+            let r = Capture::read(&index.to_string(), |f| {
+                read.push(f.to_owned());
+                Ok(e.write())
+            });
+            assert!(r.is_err(), "{name}");
+            assert!(read.is_empty(), "{name} was read");
+        }
+    }
+
+    #[test]
     fn the_request_line_is_what_a_person_reads() {
         assert_eq!(
             sample("", "").request_line(),

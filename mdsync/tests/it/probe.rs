@@ -267,6 +267,37 @@ async fn a_probe_makes_the_calls_it_announced_waits_out_a_429_and_keeps_no_secre
         .collect::<Vec<_>>(),
         "{said}"
     );
+
+    // Listed as known, with their reasons, they are accepted and said to be.
+    std::fs::write(
+        out_dir.join("known-differences.toml"),
+        r#"
+[[difference]]
+system = "rosetta-oai"
+kind = "get-record"
+what = "element"
+at = "/oai:OAI-PMH/oai:GetRecord"
+reason = "renamed by hand"
+
+[[difference]]
+what = "status"
+reason = "changed by hand"
+
+[[difference]]
+system = "alma-rest"
+what = "header"
+at = "x-exl-api-remaining"
+reason = "removed by hand"
+"#,
+    )
+    .expect("write");
+    let replay = diff(&out_dir).await;
+    let said = text(&replay.stdout);
+    assert!(replay.status.success(), "{said}");
+    assert!(
+        said.contains("get-record                         same (2 known differences accepted)"),
+        "{said}"
+    );
     mocks.shutdown().await;
 }
 
