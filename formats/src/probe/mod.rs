@@ -135,6 +135,30 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 21] = [
+        Kind::Identify,
+        Kind::ListMetadataFormats,
+        Kind::ListSets,
+        Kind::ListRecords,
+        Kind::GetRecord,
+        Kind::IdDoesNotExist,
+        Kind::BadArgument,
+        Kind::GetMd,
+        Kind::GetMdDc,
+        Kind::GetIe,
+        Kind::GetIeNoFiles,
+        Kind::GetMdUnknown,
+        Kind::BibsByOtherSystemId,
+        Kind::BibXml,
+        Kind::BibJson,
+        Kind::Representations,
+        Kind::RepresentationsByOriginatingId,
+        Kind::Representation,
+        Kind::BibUnknown,
+        Kind::BibNonNumeric,
+        Kind::WrongKey,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Identify => "identify",
@@ -162,32 +186,7 @@ impl Kind {
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
-        use Kind::*;
-        [
-            Identify,
-            ListMetadataFormats,
-            ListSets,
-            ListRecords,
-            GetRecord,
-            IdDoesNotExist,
-            BadArgument,
-            GetMd,
-            GetMdDc,
-            GetIe,
-            GetIeNoFiles,
-            GetMdUnknown,
-            BibsByOtherSystemId,
-            BibXml,
-            BibJson,
-            Representations,
-            RepresentationsByOriginatingId,
-            Representation,
-            BibUnknown,
-            BibNonNumeric,
-            WrongKey,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -596,6 +595,14 @@ mod tests {
             assert!(r.is_err(), "{name}");
             assert!(read.is_empty(), "{name} was read");
         }
+    }
+
+    #[test]
+    fn every_kind_reads_back_by_its_name() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(Kind::parse("nothing"), None);
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{Capture, Kind, System};
+use super::{Capture, Exchange, Kind, System};
 use crate::alma::{Bib, List, Representation};
 use crate::dc::DcRecord;
 use crate::identifier::{IePid, MmsId};
 use crate::marc::MarcRecord;
-use crate::oai::reader::{Item, Metadata, PageReader, PayloadKind};
+use crate::oai::reader::{Item, Metadata, PageReader, PayloadKind, Record};
 use crate::rosetta::{SoapRequest, SoapResponse};
 
 /// An IE as the capture shows it.
@@ -40,6 +40,24 @@ pub struct SeedError {
     pub message: String,
 }
 
+/// The records of an OAI-PMH answer (ListRecords or GetRecord), with each one's identifier's
+/// local part (the IE PID or MMS ID).
+fn records(e: &Exchange, kind: PayloadKind) -> Result<Vec<(String, Record)>, SeedError> {
+    let err = |message: String| SeedError {
+        request: e.request_line(),
+        message,
+    };
+    let reader = PageReader::new(e.body.as_bytes(), kind).map_err(|x| err(x.to_string()))?;
+    let mut out = Vec::new();
+    for item in reader {
+        if let Item::Record(r) = item.map_err(|x| err(x.to_string()))? {
+            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
+            out.push((local.to_owned(), r));
+        }
+    }
+    Ok(out)
+}
+
 /// Rosetta's IEs. Their DC, best source first: getMD's (the IE's own record, qualified DC
 /// and `xsi:type`s kept), the site's own OAI-PMH prefix, `oai_dc` (dumbed down). Datestamp, sets
 /// and deletion from the OAI-PMH headers.
@@ -59,18 +77,8 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
         } else {
             2
         };
-        let err = |message: String| SeedError {
-            request: e.request_line(),
-            message,
-        };
-        let reader =
-            PageReader::new(e.body.as_bytes(), PayloadKind::Dc).map_err(|x| err(x.to_string()))?;
-        for item in reader {
-            let Item::Record(r) = item.map_err(|x| err(x.to_string()))? else {
-                continue;
-            };
-            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
-            let Ok(pid) = IePid::new(local) else {
+        for (local, r) in records(e, PayloadKind::Dc)? {
+            let Ok(pid) = IePid::new(&local) else {
                 continue;
             };
             let dc = match r.metadata {
@@ -264,18 +272,8 @@ fn published_dc(c: &Capture) -> Result<Vec<(MmsId, DcRecord)>, SeedError> {
             && e.status == 200
             && e.param("metadataPrefix") == Some("oai_dc")
     }) {
-        let err = |message: String| SeedError {
-            request: e.request_line(),
-            message,
-        };
-        let reader =
-            PageReader::new(e.body.as_bytes(), PayloadKind::Dc).map_err(|x| err(x.to_string()))?;
-        for item in reader {
-            let Item::Record(r) = item.map_err(|x| err(x.to_string()))? else {
-                continue;
-            };
-            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
-            if let (Ok(mms), Some(Metadata::Dc(dc))) = (MmsId::new(local), r.metadata) {
+        for (local, r) in records(e, PayloadKind::Dc)? {
+            if let (Ok(mms), Some(Metadata::Dc(dc))) = (MmsId::new(&local), r.metadata) {
                 out.push((mms, dc));
             }
         }
