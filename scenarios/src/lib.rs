@@ -130,7 +130,17 @@ impl Mocks {
         };
         let mut store = store;
         if let Some(capture) = &c.capture {
-            let ies = formats::probe::seed::rosetta_ies(capture).map_err(|e| e.to_string())?;
+            let mut ies = formats::probe::seed::rosetta_ies(capture).map_err(|e| e.to_string())?;
+            // The site's set is this mock's set (a scenario keeps its own name for it).
+            if let Some(site_set) = &capture.index.site.rosetta_set {
+                for ie in &mut ies {
+                    for s in &mut ie.sets {
+                        if s == site_set {
+                            s.clone_from(&c.rosetta.set);
+                        }
+                    }
+                }
+            }
             store.add_captured(&ies, &c.rosetta.set, c.now);
         }
         let rosetta = MockRosetta::start(c.rosetta, store)

@@ -349,3 +349,46 @@ async fn every_committed_capture_replays_against_the_mocks() {
     }
     assert!(seen >= 1, "no capture under {}", root.display());
 }
+
+/// `scenario run --seed-from`: the capture's IEs join the scenario's (so a scenario that counts
+/// every record says it met more), and the flag does not go with a real configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_runs_among_the_captured_records() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenario = root.join("../scenarios/library/first-import-then-skip.toml");
+    let capture = root.join("tests/fixtures/probes/mocks-redacted");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "scenario".to_owned(),
+            "run".to_owned(),
+            scenario.display().to_string(),
+            "--seed-from".to_owned(),
+            capture.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let out = run(args(&[])).await;
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let captured = formats::probe::Capture::read(
+        &std::fs::read_to_string(capture.join("probe.json")).expect("index"),
+        |f| std::fs::read_to_string(capture.join(f)).map_err(|e| e.to_string()),
+    )
+    .expect("capture");
+    let ies = formats::probe::seed::rosetta_ies(&captured).expect("ies");
+    assert!(!ies.is_empty());
+    // The scenario's 20 IEs and the capture's, harvested together.
+    assert!(
+        said.contains(&format!("harvested {}, expected 20", 20 + ies.len())),
+        "{said}"
+    );
+    let scratch = dir("probe-scenario");
+    let cfg = scratch.path().join("site.toml");
+    std::fs::write(&cfg, "").expect("write");
+    let mut with_config = vec!["--config".to_owned(), cfg.display().to_string()];
+    with_config.extend(args(&[]));
+    let refused = run(with_config).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--seed-from"));
+}
