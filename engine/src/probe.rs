@@ -356,147 +356,168 @@ pub async fn capture(
         obs,
         out: Captured::default(),
     };
-    let n = o.ies;
-    // Rosetta's OAI-PMH.
-    let r = System::RosettaOai;
-    run.ask(oai(r, Kind::Identify, &[("verb", "Identify")]))
-        .await;
-    run.ask(oai(
-        r,
-        Kind::ListMetadataFormats,
-        &[("verb", "ListMetadataFormats")],
-    ))
-    .await;
-    run.ask(oai(r, Kind::ListSets, &[("verb", "ListSets")]))
-        .await;
-    let mut ids: Vec<String> = Vec::new();
-    for prefix in dc_prefixes(cfg) {
-        let mut q = vec![("verb", "ListRecords"), ("metadataPrefix", prefix.as_str())];
-        if let Some(s) = &cfg.rosetta.set {
-            q.push(("set", s));
-        }
-        if let Some(page) = run.ask(oai(r, Kind::ListRecords, &q)).await
-            && ids.is_empty()
-        {
-            ids = listed(&page, n);
-        }
+    let ids = run.rosetta_oai(cfg, o.ies).await;
+    if cfg.rosetta.soap_url.is_some() {
+        let pids: Vec<String> = ids
+            .iter()
+            .map(|i| i.rsplit(':').next().unwrap_or(i).to_owned())
+            .collect();
+        run.rosetta_soap(&pids).await;
     }
-    if ids.len() < n {
-        run.obs.note(&format!(
+    let bibs = run.alma_rest(&ids).await;
+    if let Some(base) = &cfg.alma.oai_base_url {
+        run.alma_oai(cfg, base, &bibs).await;
+    }
+    run.out
+}
+
+impl Run<'_> {
+    /// Rosetta's OAI-PMH; the identifiers of the IEs read one by one.
+    async fn rosetta_oai(&mut self, cfg: &Config, n: usize) -> Vec<String> {
+        let r = System::RosettaOai;
+        self.ask(oai(r, Kind::Identify, &[("verb", "Identify")]))
+            .await;
+        self.ask(oai(
+            r,
+            Kind::ListMetadataFormats,
+            &[("verb", "ListMetadataFormats")],
+        ))
+        .await;
+        self.ask(oai(r, Kind::ListSets, &[("verb", "ListSets")]))
+            .await;
+        let mut ids: Vec<String> = Vec::new();
+        for prefix in dc_prefixes(cfg) {
+            let mut q = vec![("verb", "ListRecords"), ("metadataPrefix", prefix.as_str())];
+            if let Some(s) = &cfg.rosetta.set {
+                q.push(("set", s));
+            }
+            if let Some(page) = self.ask(oai(r, Kind::ListRecords, &q)).await
+                && ids.is_empty()
+            {
+                ids = listed(&page, n);
+            }
+        }
+        if ids.len() < n {
+            self.obs.note(&format!(
             "Rosetta listed {} live IEs on its first page, not {n}: the calls for each IE are fewer",
             ids.len()
         ));
-    }
-    let pids: Vec<String> = ids
-        .iter()
-        .map(|i| i.rsplit(':').next().unwrap_or(i).to_owned())
-        .collect();
-    let prefix = cfg.rosetta.metadata_prefix.as_str();
-    for id in &ids {
+        }
+        let prefix = cfg.rosetta.metadata_prefix.as_str();
+        for id in &ids {
+            let q = [
+                ("verb", "GetRecord"),
+                ("identifier", id.as_str()),
+                ("metadataPrefix", prefix),
+            ];
+            self.ask(oai(r, Kind::GetRecord, &q)).await;
+        }
+        let unknown = format!("oai:{}:{UNKNOWN_PID}", cfg.rosetta.repository_identifier);
         let q = [
             ("verb", "GetRecord"),
-            ("identifier", id.as_str()),
+            ("identifier", unknown.as_str()),
             ("metadataPrefix", prefix),
         ];
-        run.ask(oai(r, Kind::GetRecord, &q)).await;
+        self.ask(oai(r, Kind::IdDoesNotExist, &q)).await;
+        self.ask(oai(
+            r,
+            Kind::BadArgument,
+            &[("verb", "Identify"), ("mdsync_probe", "1")],
+        ))
+        .await;
+        ids
     }
-    let unknown = format!("oai:{}:{UNKNOWN_PID}", cfg.rosetta.repository_identifier);
-    let q = [
-        ("verb", "GetRecord"),
-        ("identifier", unknown.as_str()),
-        ("metadataPrefix", prefix),
-    ];
-    run.ask(oai(r, Kind::IdDoesNotExist, &q)).await;
-    run.ask(oai(
-        r,
-        Kind::BadArgument,
-        &[("verb", "Identify"), ("mdsync_probe", "1")],
-    ))
-    .await;
-    // Rosetta's IEWebServices.
-    if cfg.rosetta.soap_url.is_some() {
-        for pid in &pids {
-            run.ask(get_md(Kind::GetMd, pid, false)).await;
+
+    /// Rosetta's IEWebServices, when configured.
+    async fn rosetta_soap(&mut self, pids: &[String]) {
+        for pid in pids {
+            self.ask(get_md(Kind::GetMd, pid, false)).await;
         }
-        for pid in &pids {
-            run.ask(get_md(Kind::GetMdDc, pid, true)).await;
+        for pid in pids {
+            self.ask(get_md(Kind::GetMdDc, pid, true)).await;
         }
         if let Some(pid) = pids.first() {
-            run.ask(get_ie(Kind::GetIe, pid, "0")).await;
-            run.ask(get_ie(Kind::GetIeNoFiles, pid, "2")).await;
+            self.ask(get_ie(Kind::GetIe, pid, "0")).await;
+            self.ask(get_ie(Kind::GetIeNoFiles, pid, "2")).await;
         }
-        run.ask(get_md(Kind::GetMdUnknown, UNKNOWN_PID, true)).await;
-    }
-    // Alma's REST API: the IEs' bibs.
-    let mut bibs: Vec<(String, String)> = Vec::new();
-    for id in &ids {
-        let q = [("other_system_id", id.as_str()), ("view", "brief")];
-        if let Some(e) = run
-            .ask(rest(Kind::BibsByOtherSystemId, "/bibs", &q, XML))
-            .await
-            && let Ok(list) = formats::alma::List::<formats::alma::BriefBib>::read_xml(&e.body)
-            && let Some(mms) = list.items.first().and_then(|b| b.0.mms_id.clone())
-        {
-            bibs.push((mms.as_str().to_owned(), id.clone()));
-        }
-    }
-    if bibs.len() < ids.len() {
-        run.obs.note(&format!(
-            "Alma found a bib for {} of the {} IEs: the calls for each bib are fewer",
-            bibs.len(),
-            ids.len()
-        ));
-    }
-    let mut first_rep: Option<(String, String)> = None;
-    for (mms, id) in &bibs {
-        let path = format!("/bibs/{mms}");
-        run.ask(rest(Kind::BibXml, &path, &[], XML)).await;
-        run.ask(rest(Kind::BibJson, &path, &[], "application/json"))
-            .await;
-        let reps = format!("{path}/representations");
-        if let Some(e) = run.ask(rest(Kind::Representations, &reps, &[], XML)).await
-            && first_rep.is_none()
-            && let Ok(list) =
-                formats::alma::List::<formats::alma::Representation>::read_xml(&e.body)
-            && let Some(rid) = list.items.first().and_then(|r| r.id.clone())
-        {
-            first_rep = Some((mms.clone(), rid));
-        }
-        let q = [("originating_record_id", id.as_str())];
-        run.ask(rest(Kind::RepresentationsByOriginatingId, &reps, &q, XML))
+        self.ask(get_md(Kind::GetMdUnknown, UNKNOWN_PID, true))
             .await;
     }
-    if let Some((mms, rid)) = &first_rep {
-        let path = format!("/bibs/{mms}/representations/{rid}");
-        run.ask(rest(Kind::Representation, &path, &[], XML)).await;
-    } else {
-        run.obs
-            .note("no representation was listed: GET …/representations/{id} not made");
+
+    /// Alma's REST API: the IEs' bibs; the (MMS ID, OAI identifier) of each bib found.
+    async fn alma_rest(&mut self, ids: &[String]) -> Vec<(String, String)> {
+        let mut bibs: Vec<(String, String)> = Vec::new();
+        for id in ids {
+            let q = [("other_system_id", id.as_str()), ("view", "brief")];
+            if let Some(e) = self
+                .ask(rest(Kind::BibsByOtherSystemId, "/bibs", &q, XML))
+                .await
+                && let Ok(list) = formats::alma::List::<formats::alma::BriefBib>::read_xml(&e.body)
+                && let Some(mms) = list.items.first().and_then(|b| b.0.mms_id.clone())
+            {
+                bibs.push((mms.as_str().to_owned(), id.clone()));
+            }
+        }
+        if bibs.len() < ids.len() {
+            self.obs.note(&format!(
+                "Alma found a bib for {} of the {} IEs: the calls for each bib are fewer",
+                bibs.len(),
+                ids.len()
+            ));
+        }
+        let mut first_rep: Option<(String, String)> = None;
+        for (mms, id) in &bibs {
+            let path = format!("/bibs/{mms}");
+            self.ask(rest(Kind::BibXml, &path, &[], XML)).await;
+            self.ask(rest(Kind::BibJson, &path, &[], "application/json"))
+                .await;
+            let reps = format!("{path}/representations");
+            if let Some(e) = self.ask(rest(Kind::Representations, &reps, &[], XML)).await
+                && first_rep.is_none()
+                && let Ok(list) =
+                    formats::alma::List::<formats::alma::Representation>::read_xml(&e.body)
+                && let Some(rid) = list.items.first().and_then(|r| r.id.clone())
+            {
+                first_rep = Some((mms.clone(), rid));
+            }
+            let q = [("originating_record_id", id.as_str())];
+            self.ask(rest(Kind::RepresentationsByOriginatingId, &reps, &q, XML))
+                .await;
+        }
+        if let Some((mms, rid)) = &first_rep {
+            let path = format!("/bibs/{mms}/representations/{rid}");
+            self.ask(rest(Kind::Representation, &path, &[], XML)).await;
+        } else {
+            self.obs
+                .note("no representation was listed: GET …/representations/{id} not made");
+        }
+        self.ask(rest(
+            Kind::BibUnknown,
+            &format!("/bibs/{UNKNOWN_MMS}"),
+            &[],
+            XML,
+        ))
+        .await;
+        self.ask(rest(Kind::BibNonNumeric, "/bibs/not-a-number", &[], XML))
+            .await;
+        let some_mms = bibs.first().map(|b| b.0.as_str()).unwrap_or(UNKNOWN_MMS);
+        self.ask(rest(Kind::WrongKey, &format!("/bibs/{some_mms}"), &[], XML))
+            .await;
+        bibs
     }
-    run.ask(rest(
-        Kind::BibUnknown,
-        &format!("/bibs/{UNKNOWN_MMS}"),
-        &[],
-        XML,
-    ))
-    .await;
-    run.ask(rest(Kind::BibNonNumeric, "/bibs/not-a-number", &[], XML))
-        .await;
-    let some_mms = bibs.first().map(|b| b.0.as_str()).unwrap_or(UNKNOWN_MMS);
-    run.ask(rest(Kind::WrongKey, &format!("/bibs/{some_mms}"), &[], XML))
-        .await;
-    // Alma's OAI-PMH publishing.
-    if let Some(base) = &cfg.alma.oai_base_url {
+
+    /// Alma's OAI-PMH publishing, at `base`.
+    async fn alma_oai(&mut self, cfg: &Config, base: &str, bibs: &[(String, String)]) {
         let a = System::AlmaOai;
-        run.ask(oai(a, Kind::Identify, &[("verb", "Identify")]))
+        self.ask(oai(a, Kind::Identify, &[("verb", "Identify")]))
             .await;
-        run.ask(oai(
+        self.ask(oai(
             a,
             Kind::ListMetadataFormats,
             &[("verb", "ListMetadataFormats")],
         ))
         .await;
-        run.ask(oai(a, Kind::ListSets, &[("verb", "ListSets")]))
+        self.ask(oai(a, Kind::ListSets, &[("verb", "ListSets")]))
             .await;
         let mut namespace: Option<String> = None;
         for prefix in ALMA_PREFIXES {
@@ -505,7 +526,7 @@ pub async fn capture(
                 ("metadataPrefix", prefix),
                 ("set", cfg.alma.publishing_set.as_str()),
             ];
-            if let Some(page) = run.ask(oai(a, Kind::ListRecords, &q)).await
+            if let Some(page) = self.ask(oai(a, Kind::ListRecords, &q)).await
                 && namespace.is_none()
             {
                 namespace = listed(&page, 1)
@@ -518,17 +539,16 @@ pub async fn capture(
         let namespace = namespace
             .or_else(|| alma_institution(base).map(|i| format!("oai:alma.{i}")))
             .unwrap_or_else(|| "oai:alma".to_owned());
-        for (mms, _) in &bibs {
+        for (mms, _) in bibs {
             let id = format!("{namespace}:{mms}");
             let q = [
                 ("verb", "GetRecord"),
                 ("identifier", id.as_str()),
                 ("metadataPrefix", cfg.alma.oai_metadata_prefix.as_str()),
             ];
-            run.ask(oai(a, Kind::GetRecord, &q)).await;
+            self.ask(oai(a, Kind::GetRecord, &q)).await;
         }
     }
-    run.out
 }
 
 /// `…/view/oai/<INST>/request` → `<INST>`.
