@@ -287,6 +287,15 @@ pub(crate) struct ProbeDiffArgs {
     /// known-differences.toml, if any).
     #[arg(long, value_name = "FILE")]
     pub(crate) known: Option<PathBuf>,
+    /// text (a table per request kind, for people) or json (one document, for CI).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) report: DiffReport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiffReport {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -14,7 +14,7 @@ use engine::retry::RetryPolicy;
 use formats::probe::redact::{Pseudonyms, Redactor};
 use formats::probe::{Exchange, Index, Redaction, System};
 
-use crate::cli::{DiffAgainst, ProbeArgs, ProbeDiffArgs};
+use crate::cli::{DiffAgainst, DiffReport, ProbeArgs, ProbeDiffArgs};
 
 /// The file of known differences `probe diff` reads from the capture's directory.
 pub(crate) const KNOWN_FILE: &str = "known-differences.toml";
@@ -225,6 +225,26 @@ impl ProbeObserver for Printer {
 async fn diff(config_path: &Path, d: ProbeDiffArgs) -> anyhow::Result<ExitCode> {
     let capture = engine::probe::read(&d.dir).map_err(crate::Usage)?;
     let known = known_differences(&d.dir, d.known.as_deref())?;
+    if matches!(d.against, DiffAgainst::Config) && capture.index.redaction.values {
+        return Err(crate::Usage(format!(
+            "{}: its values are pseudonyms (--redact-values), which no real system holds: replay it against the mocks seeded from it (the default), or capture again without --redact-values",
+            d.dir.display()
+        ))
+        .into());
+    }
+    if d.report == DiffReport::Text {
+        println!(
+            "replaying the {} requests of {} ({}, {}) against {}",
+            capture.exchanges.len(),
+            d.dir.display(),
+            capture.index.made_by,
+            capture.index.made_at,
+            match d.against {
+                DiffAgainst::Mocks => "both mocks, seeded from it",
+                DiffAgainst::Config => "the endpoints of the configuration",
+            }
+        );
+    }
     let compared = match d.against {
         DiffAgainst::Mocks => {
             let mocks =
@@ -265,7 +285,11 @@ async fn diff(config_path: &Path, d: ProbeDiffArgs) -> anyhow::Result<ExitCode> 
             engine::probe::diff::replay(&p, &capture, &known).await
         }
     };
-    let differs = print_diff(&compared);
+    let differs = compared.iter().any(|c| !c.same());
+    match d.report {
+        DiffReport::Text => print_diff(&compared),
+        DiffReport::Json => println!("{}", diff_json(&d, &compared)),
+    }
     Ok(if differs {
         ExitCode::from(1)
     } else {
@@ -289,15 +313,48 @@ fn known_differences(dir: &Path, file: Option<&Path>) -> anyhow::Result<KnownDif
     Ok(KnownDifferences::parse(&text, &path.display().to_string()).map_err(crate::Usage)?)
 }
 
-/// One table per request kind; true if anything differs.
-fn print_diff(compared: &[Compared]) -> bool {
+/// The comparison as one JSON document.
+fn diff_json(d: &ProbeDiffArgs, compared: &[Compared]) -> serde_json::Value {
+    let difference = |x: &formats::probe::shape::Difference| serde_json::json!({"what": x.what, "at": x.at, "capture": x.capture, "replay": x.replay});
+    let requests: Vec<serde_json::Value> = compared
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "file": c.file,
+                "system": c.system.as_str(),
+                "kind": c.kind.as_str(),
+                "request": c.request,
+                "same": c.same(),
+                "error": c.error,
+                "differences": c.differences.iter().map(difference).collect::<Vec<_>>(),
+                "accepted": c.accepted.iter().map(|(x, why)| {
+                    let mut v = difference(x);
+                    v["reason"] = serde_json::Value::from(why.as_str());
+                    v
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "capture": d.dir.display().to_string(),
+        "against": match d.against {
+            DiffAgainst::Mocks => "mocks",
+            DiffAgainst::Config => "config",
+        },
+        "total": compared.len(),
+        "same": compared.iter().filter(|c| c.same()).count(),
+        "requests": requests,
+    })
+}
+
+/// One table per request kind.
+fn print_diff(compared: &[Compared]) {
     let mut kinds: Vec<(System, formats::probe::Kind)> = Vec::new();
     for c in compared {
         if !kinds.contains(&(c.system, c.kind)) {
             kinds.push((c.system, c.kind));
         }
     }
-    let mut differs = false;
     for system in System::ALL {
         let of_system: Vec<_> = kinds.iter().filter(|(s, _)| *s == system).collect();
         if of_system.is_empty() {
@@ -322,7 +379,6 @@ fn print_diff(compared: &[Compared]) -> bool {
             };
             println!("  {:<34} {verdict}{note}", kind.as_str());
             for c in these.iter().filter(|c| !c.same()) {
-                differs = true;
                 if let Some(e) = &c.error {
                     println!("      {}: no answer: {e}", c.file);
                 }
@@ -335,5 +391,4 @@ fn print_diff(compared: &[Compared]) -> bool {
     let total = compared.len();
     let same = compared.iter().filter(|c| c.same()).count();
     println!("{same} of {total} requests answered in the same shape");
-    differs
 }

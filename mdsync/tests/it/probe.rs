@@ -268,6 +268,29 @@ async fn a_probe_makes_the_calls_it_announced_waits_out_a_429_and_keeps_no_secre
         "{said}"
     );
 
+    // The same as one JSON document, for CI.
+    let as_json = run(vec![
+        "probe".to_owned(),
+        "diff".to_owned(),
+        out_dir.display().to_string(),
+        "--report".to_owned(),
+        "json".to_owned(),
+    ])
+    .await;
+    assert_eq!(as_json.status.code(), Some(1));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&as_json.stdout).expect("one JSON document");
+    assert_eq!(doc["total"], announced);
+    assert_eq!(doc["same"], announced - 3);
+    let changed = doc["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|r| r["file"] == status.as_str())
+        .expect("the changed file");
+    assert_eq!(changed["differences"][0]["what"], "status");
+    assert_eq!(changed["differences"][0]["capture"], "404");
+
     // Listed as known, with their reasons, they are accepted and said to be.
     std::fs::write(
         out_dir.join("known-differences.toml"),
@@ -323,6 +346,23 @@ async fn a_capture_with_values_redacted_still_seeds_the_mocks_and_replays_the_sa
         "{}\n{}",
         text(&replay.stdout),
         text(&replay.stderr)
+    );
+    // Pseudonyms are not for a real system: replaying them there is refused, saying why.
+    let refused = run(vec![
+        "--config".to_owned(),
+        cfg.display().to_string(),
+        "probe".to_owned(),
+        "diff".to_owned(),
+        out_dir.display().to_string(),
+        "--against".to_owned(),
+        "config".to_owned(),
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("pseudonyms"),
+        "{}",
+        text(&refused.stderr)
     );
 }
 
