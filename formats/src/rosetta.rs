@@ -3,7 +3,7 @@
 
 use crate::dc::{Container, DcError, DcRecord};
 use crate::identifier::{IePid, PidPattern};
-use crate::xml::{Pull, WriteError, XmlError, XmlWriter, write_cdata};
+use crate::xml::{Ev, Pull, WriteError, XmlError, XmlWriter, write_cdata};
 
 pub const UPDATE_MD_NS: &str = "http://com/exlibris/digitool/repository/api/xmlbeans";
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -291,6 +291,72 @@ pub fn mets_with_dc(dc: &DcRecord) -> Result<String, WriteError> {
     w.close("mets:dmdSec");
     w.close("mets:mets");
     Ok(w.finish())
+}
+
+/// A source MD as getMD's METS carries it: `amdSec` → `sourceMD ID=<mid>` → `mdWrap
+/// OTHERMDTYPE=<subType>` → `xmlData` (its text, or its XML as written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMd {
+    pub mid: String,
+    pub sub_type: String,
+    pub content: String,
+}
+
+/// Every source MD of a getMD answer that is a METS document (none for a bare `dc:record`).
+pub fn source_mds_of_md(text: &str) -> Result<Vec<SourceMd>, RosettaError> {
+    let text = text.trim_start_matches('\u{feff}').trim();
+    let mut p = Pull::new(text);
+    let root = p.root()?;
+    let mut out = Vec::new();
+    if root.ns.as_ref() != METS_NS || root.local != "mets" {
+        return Ok(out);
+    }
+    while let Some(sec) = p.next_child("mets")? {
+        if sec.ns.as_ref() != METS_NS || sec.local != "amdSec" {
+            p.skip_element()?;
+            continue;
+        }
+        while let Some(md) = p.next_child("amdSec")? {
+            if md.local != "sourceMD" {
+                p.skip_element()?;
+                continue;
+            }
+            let mid = md.attr("", "ID", &p)?.unwrap_or_default();
+            while let Some(wrap) = p.next_child("sourceMD")? {
+                if wrap.local != "mdWrap" {
+                    p.skip_element()?;
+                    continue;
+                }
+                let sub_type = wrap.attr("", "OTHERMDTYPE", &p)?.unwrap_or_default();
+                while let Some(data) = p.next_child("mdWrap")? {
+                    if data.local != "xmlData" {
+                        p.skip_element()?;
+                        continue;
+                    }
+                    let mut content = String::new();
+                    loop {
+                        match p.next_event()? {
+                            Ev::Text(t) => content.push_str(&t),
+                            Ev::Start(child) => {
+                                let from = child.offset() as usize;
+                                p.skip_element_raw(&child)?;
+                                let to = p.offset() as usize;
+                                content.push_str(text.get(from..to).unwrap_or_default());
+                            }
+                            Ev::End => break,
+                            Ev::Eof => return Err(shape("getMD", "the METS ends inside xmlData")),
+                        }
+                    }
+                    out.push(SourceMd {
+                        mid: mid.clone(),
+                        sub_type: sub_type.clone(),
+                        content,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The IE's DC out of what `getMD` (or `getIE`) returns: a METS document — the `dc:record` of the
@@ -686,6 +752,32 @@ impl SoapResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_mds_of_a_getmd_mets_are_read_as_text_or_as_written() {
+        let mets = r#"<mets:mets xmlns:mets="http://www.loc.gov/METS/"><mets:dmdSec ID="ie-dmd"><mets:mdWrap MDTYPE="DC"><mets:xmlData><dc:record xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>T</dc:title></dc:record></mets:xmlData></mets:mdWrap></mets:dmdSec><mets:amdSec ID="ie-amd"><mets:techMD ID="x"/><mets:sourceMD ID="ie-amd-source-1"><mets:mdWrap MDTYPE="OTHER" OTHERMDTYPE="marc"><mets:xmlData>plain &amp; text</mets:xmlData></mets:mdWrap></mets:sourceMD><mets:sourceMD ID="ie-amd-source-2"><mets:mdWrap MDTYPE="OTHER" OTHERMDTYPE="ead"><mets:xmlData><ead xmlns="urn:isbn:1-931666-22-9"><x a="1"/></ead></mets:xmlData></mets:mdWrap></mets:sourceMD></mets:amdSec></mets:mets>"#;
+        let got = source_mds_of_md(mets).expect("reads");
+        assert_eq!(
+            got,
+            [
+                SourceMd {
+                    mid: "ie-amd-source-1".into(),
+                    sub_type: "marc".into(),
+                    content: "plain & text".into()
+                },
+                SourceMd {
+                    mid: "ie-amd-source-2".into(),
+                    sub_type: "ead".into(),
+                    content: r#"<ead xmlns="urn:isbn:1-931666-22-9"><x a="1"/></ead>"#.into()
+                },
+            ]
+        );
+        assert!(
+            source_mds_of_md("<dc:record xmlns:dc=\"http://purl.org/dc/elements/1.1/\"/>")
+                .expect("dc")
+                .is_empty()
+        );
+    }
     use crate::dc::DcElement;
 
     #[test]

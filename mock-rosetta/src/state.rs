@@ -374,8 +374,9 @@ impl Store {
         true
     }
 
-    /// Adds the IEs of a probe capture (`--seed-from`): their DC, OAI-PMH datestamp (or
-    /// `now`), sets (or `default_set`) and deletion, replacing an IE of the same PID.
+    /// Adds the IEs of a probe capture (`--seed-from`): their DC, source MDs, OAI-PMH
+    /// datestamp (or `now`), sets (or `default_set`) and deletion, replacing an IE of the same
+    /// PID.
     pub fn add_captured(
         &mut self,
         ies: &[formats::probe::seed::CapturedIe],
@@ -396,7 +397,15 @@ impl Store {
                 locked: false,
                 in_permanent: true,
                 seq: 0,
-                source_md: Vec::new(),
+                source_md: c
+                    .source_md
+                    .iter()
+                    .map(|x| SourceMd {
+                        mid: x.mid.clone(),
+                        sub_type: x.sub_type.clone(),
+                        content: x.content.clone(),
+                    })
+                    .collect(),
                 pending: None,
             });
         }

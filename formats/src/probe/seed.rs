@@ -21,6 +21,8 @@ pub struct CapturedIe {
     pub datestamp: Option<i64>,
     pub sets: Vec<String>,
     pub deleted: bool,
+    /// The source MDs getMD (no parameter) showed in its METS.
+    pub source_md: Vec<crate::rosetta::SourceMd>,
 }
 
 /// A bib as the capture shows it.
@@ -92,6 +94,7 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
                 datestamp: Some(r.header.datestamp.unix()),
                 sets: r.header.set_specs.clone(),
                 deleted: r.header.deleted,
+                source_md: Vec::new(),
             };
             match out.get_mut(&pid) {
                 Some((have, old)) if *have <= rank => {
@@ -138,10 +141,29 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
                             datestamp: None,
                             sets: Vec::new(),
                             deleted: false,
+                            source_md: Vec::new(),
                         },
                     ),
                 );
             }
+        }
+    }
+    // The source MDs: getMD with no parameter answers every MD of the IE.
+    for e in c
+        .of(System::RosettaSoap, Kind::GetMd)
+        .filter(|e| e.status == 200)
+    {
+        let Ok(SoapRequest::GetMd { pid, .. }) = SoapRequest::read(&e.request_body) else {
+            continue;
+        };
+        let Some((_, ie)) = IePid::new(&pid).ok().and_then(|p| out.get_mut(&p)) else {
+            continue;
+        };
+        if let Ok(SoapResponse::GetMd(md)) = SoapResponse::read(&e.body) {
+            ie.source_md = crate::rosetta::source_mds_of_md(&md).map_err(|x| SeedError {
+                request: format!("getMD {pid}"),
+                message: x.to_string(),
+            })?;
         }
     }
     Ok(out.into_values().map(|(_, ie)| ie).collect())
