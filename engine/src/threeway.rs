@@ -113,8 +113,10 @@ impl Delta {
     }
 }
 
-/// The elements where both sides removed the same base value and put different things in its
-/// place: the same value changed differently on both sides.
+/// The elements where both sides removed the same base value and each put something different
+/// in its place: the same value changed differently on both sides. A side that only removed it
+/// agrees with the other that it goes; what the other put in its place is an addition, merged
+/// like any other (else the addition would vanish on both sides under `overwrite`).
 pub fn conflicts(rosetta: &Delta, alma: &Delta) -> Vec<Cow<'static, str>> {
     let mut out: Vec<Cow<'static, str>> = Vec::new();
     for v in &rosetta.removed {
@@ -125,7 +127,7 @@ pub fn conflicts(rosetta: &Delta, alma: &Delta) -> Vec<Cow<'static, str>> {
         let mut a: Vec<&ValueKey> = alma.added_of(&v.0).collect();
         r.sort();
         a.sort();
-        if r != a {
+        if !r.is_empty() && !a.is_empty() && r != a {
             out.push(v.0.clone());
         }
     }

@@ -147,6 +147,30 @@ fn the_same_value_changed_on_both_sides_is_a_conflict_alma_wins_on_both_sides() 
     assert_eq!(h.conflicts, ["title"]);
 }
 
+/// Found by the convergence property test: both sides removed a note, and Rosetta wrote a new
+/// one. Alma only removed: no conflict, so the new note reaches Alma and stays in Rosetta (it
+/// was a conflict once, and `overwrite` then lost it on both sides).
+#[test]
+fn a_value_removed_on_both_sides_and_replaced_on_one_is_no_conflict() {
+    let base = dc(&[("title", "T"), ("description", "A1 note")]);
+    let rosetta = dc(&[("title", "T"), ("description", "R2 description")]);
+    let existing = bib(&[], &dc(&[("title", "T")]));
+    for alma_wins in [true, false] {
+        let p = import_plan(&base, &rosetta, &existing, OAI, alma_wins);
+        assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+        assert_eq!(lines(&p.owned), ["245 T", "520 R2 description"]);
+        let alma = dc(&[("title", "T"), ("description", "R2 description")]);
+        let h = harvest_plan(&p.base, &alma, &rosetta, |_| true, alma_wins);
+        assert!(h.conflicts.is_empty());
+        assert_eq!(sorted(&h.wanted), sorted(&rosetta));
+        assert_eq!(sorted(&h.base), sorted(&rosetta));
+    }
+    // Both replaced it, differently: that is a conflict.
+    let existing = bib(&[], &dc(&[("title", "T"), ("description", "A3 note")]));
+    let p = import_plan(&base, &rosetta, &existing, OAI, true);
+    assert_eq!(p.conflicts, ["description"]);
+}
+
 #[test]
 fn a_value_rosetta_removed_but_alma_owns_is_restored() {
     let base = dc(&[("title", "T"), ("subject", "Landscape painting")]);

@@ -551,3 +551,38 @@ fn a_value_that_came_back_on_a_fresh_state_is_then_the_crosswalks() {
         }
     }
 }
+
+/// Found by the property test: a note of Alma's own (a plain 500) reached Rosetta; then both
+/// sides removed it and Rosetta wrote a new description. Alma only removed the note, so that
+/// is no conflict: the new description reaches Alma. It was one once, and `overwrite` then lost
+/// the new description on both sides.
+#[test]
+fn a_value_removed_on_both_sides_and_replaced_on_one_is_merged() {
+    let rounds = vec![
+        (false, vec![Edit::AlmaAdd { ie: 1, kind: 3 }]),
+        (
+            false,
+            vec![
+                Edit::Remove {
+                    ie: 1,
+                    side: 0,
+                    pick: 0,
+                },
+                Edit::Remove {
+                    ie: 1,
+                    side: 1,
+                    pick: 0,
+                },
+                Edit::RosettaAdd { ie: 1, element: 0 },
+            ],
+        ),
+    ];
+    for (n, variant) in [PublishingVariant::Crosswalk, PublishingVariant::Isbd]
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(e) = run_case(n as u32, FieldPolicy::Merge, variant, false, &rounds) {
+            panic!("{e}");
+        }
+    }
+}
