@@ -10,6 +10,7 @@ mod files;
 pub mod http;
 mod plan;
 
+use formats::identifier::{IePid, MmsId};
 use formats::oai::reader::{PageReader, PayloadKind};
 use formats::probe::{Exchange, Kind, Site, System};
 use formats::rosetta::SoapRequest;
@@ -49,6 +50,13 @@ pub trait ProbeObserver {
 pub struct Captured {
     pub exchanges: Vec<Exchange>,
     pub failures: Vec<ProbeError>,
+}
+
+/// A bib Alma found for an IE.
+struct Found {
+    mms: MmsId,
+    /// The IE's OAI identifier (the bib's 035, its representation's `originating_record_id`).
+    oai_identifier: String,
 }
 
 struct Run<'a> {
@@ -150,9 +158,10 @@ pub async fn capture(
     };
     let ids = run.rosetta_oai(cfg, o.ies).await;
     if cfg.rosetta.soap_url.is_some() {
-        let pids: Vec<String> = ids
+        // The IEs' PIDs (an identifier whose local part is no PID is left out).
+        let pids: Vec<IePid> = ids
             .iter()
-            .map(|i| i.rsplit(':').next().unwrap_or(i).to_owned())
+            .filter_map(|i| IePid::new(i.rsplit(':').next().unwrap_or(i)).ok())
             .collect();
         run.rosetta_soap(&pids).await;
     }
@@ -221,24 +230,25 @@ impl Run<'_> {
     }
 
     /// Rosetta's IEWebServices, when configured.
-    async fn rosetta_soap(&mut self, pids: &[String]) {
+    async fn rosetta_soap(&mut self, pids: &[IePid]) {
         for pid in pids {
-            self.ask(get_md(Kind::GetMd, pid, false)).await;
+            self.ask(get_md(Kind::GetMd, pid.as_str(), false)).await;
         }
         for pid in pids {
-            self.ask(get_md(Kind::GetMdDc, pid, true)).await;
+            self.ask(get_md(Kind::GetMdDc, pid.as_str(), true)).await;
         }
         if let Some(pid) = pids.first() {
-            self.ask(get_ie(Kind::GetIe, pid, "0")).await;
-            self.ask(get_ie(Kind::GetIeNoFiles, pid, "2")).await;
+            self.ask(get_ie(Kind::GetIe, pid.as_str(), "0")).await;
+            self.ask(get_ie(Kind::GetIeNoFiles, pid.as_str(), "2"))
+                .await;
         }
         self.ask(get_md(Kind::GetMdUnknown, UNKNOWN_PID, true))
             .await;
     }
 
     /// Alma's REST API: the IEs' bibs; the (MMS ID, OAI identifier) of each bib found.
-    async fn alma_rest(&mut self, ids: &[String]) -> Vec<(String, String)> {
-        let mut bibs: Vec<(String, String)> = Vec::new();
+    async fn alma_rest(&mut self, ids: &[String]) -> Vec<Found> {
+        let mut bibs: Vec<Found> = Vec::new();
         for id in ids {
             let q = [("other_system_id", id.as_str()), ("view", "brief")];
             if let Some(e) = self
@@ -247,7 +257,10 @@ impl Run<'_> {
                 && let Ok(list) = formats::alma::List::<formats::alma::BriefBib>::read_xml(&e.body)
                 && let Some(mms) = list.items.first().and_then(|b| b.0.mms_id.clone())
             {
-                bibs.push((mms.as_str().to_owned(), id.clone()));
+                bibs.push(Found {
+                    mms,
+                    oai_identifier: id.clone(),
+                });
             }
         }
         if bibs.len() < ids.len() {
@@ -257,8 +270,12 @@ impl Run<'_> {
                 ids.len()
             ));
         }
-        let mut first_rep: Option<(String, String)> = None;
-        for (mms, id) in &bibs {
+        let mut first_rep: Option<(MmsId, String)> = None;
+        for Found {
+            mms,
+            oai_identifier,
+        } in &bibs
+        {
             let path = format!("/bibs/{mms}");
             self.ask(rest(Kind::BibXml, &path, &[], XML)).await;
             self.ask(rest(Kind::BibJson, &path, &[], "application/json"))
@@ -272,7 +289,7 @@ impl Run<'_> {
             {
                 first_rep = Some((mms.clone(), rid));
             }
-            let q = [("originating_record_id", id.as_str())];
+            let q = [("originating_record_id", oai_identifier.as_str())];
             self.ask(rest(Kind::RepresentationsByOriginatingId, &reps, &q, XML))
                 .await;
         }
@@ -292,14 +309,14 @@ impl Run<'_> {
         .await;
         self.ask(rest(Kind::BibNonNumeric, "/bibs/not-a-number", &[], XML))
             .await;
-        let some_mms = bibs.first().map(|b| b.0.as_str()).unwrap_or(UNKNOWN_MMS);
+        let some_mms = bibs.first().map(|b| b.mms.as_str()).unwrap_or(UNKNOWN_MMS);
         self.ask(rest(Kind::WrongKey, &format!("/bibs/{some_mms}"), &[], XML))
             .await;
         bibs
     }
 
     /// Alma's OAI-PMH publishing, at `base`.
-    async fn alma_oai(&mut self, cfg: &Config, base: &str, bibs: &[(String, String)]) {
+    async fn alma_oai(&mut self, cfg: &Config, base: &str, bibs: &[Found]) {
         let a = System::AlmaOai;
         self.ask(oai(a, Kind::Identify, &[("verb", "Identify")]))
             .await;
@@ -331,7 +348,7 @@ impl Run<'_> {
         let namespace = namespace
             .or_else(|| alma_institution(base).map(|i| format!("oai:alma.{i}")))
             .unwrap_or_else(|| "oai:alma".to_owned());
-        for (mms, _) in bibs {
+        for Found { mms, .. } in bibs {
             let id = format!("{namespace}:{mms}");
             let q = [
                 ("verb", "GetRecord"),
