@@ -173,6 +173,18 @@ impl Standalone {
     }
 }
 
+impl Standalone {
+    /// Sends `signal` (`-TERM`, `-INT`) and waits for the exit.
+    pub fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        self.child.wait().expect("reaped")
+    }
+}
+
 impl Drop for Standalone {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -184,27 +196,7 @@ impl Drop for Standalone {
 }
 
 pub fn run_standalone_until(binary: &str, signal: &str) -> std::process::ExitStatus {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(binary)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("a line");
-    assert!(
-        first.starts_with("listening on http://127.0.0.1:"),
-        "{first}"
-    );
-    // The rest of what it prints is read, so it never writes into a closed pipe.
-    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let sent = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let status = child.wait().expect("reaped");
-    let _ = drain.join();
-    status
+    let mock = Standalone::start(binary, &[]);
+    assert!(mock.url.starts_with("http://127.0.0.1:"), "{}", mock.url);
+    mock.stop(signal)
 }
