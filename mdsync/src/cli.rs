@@ -270,8 +270,8 @@ pub(crate) struct ProbeArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProbeAction {
     /// Make a capture's requests again and compare the answers' shapes (element paths,
-    /// attributes, order, repetition, status, content type, headers, identifier and datestamp
-    /// forms; never values). Exit 1 on any difference not listed as known.
+    /// attributes, order, repetition, status, content type, headers, codes, identifier and
+    /// datestamp forms; never values). Exit 1 on any difference not listed as known.
     Diff(ProbeDiffArgs),
 }
 
