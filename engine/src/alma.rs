@@ -110,7 +110,7 @@ pub struct AlmaClient {
     retry: RetryPolicy,
     calls: AtomicU64,
     writes: AtomicU64,
-    /// The last `X-Exl-Api-Remaining` seen (`u64::MAX`: none yet).
+    /// The smallest `X-Exl-Api-Remaining` seen (`u64::MAX`: none yet).
     remaining: AtomicU64,
 }
 
@@ -143,7 +143,8 @@ impl AlmaClient {
         }
     }
 
-    /// Calls left today, as Alma last said (`X-Exl-Api-Remaining`).
+    /// Calls left today, as Alma's latest answer said (`X-Exl-Api-Remaining`; the smallest
+    /// seen this run, since concurrent answers arrive in any order).
     pub fn remaining_today(&self) -> Option<u64> {
         Some(self.remaining.load(Ordering::SeqCst)).filter(|r| *r != u64::MAX)
     }
@@ -192,7 +193,9 @@ impl AlmaClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                     {
-                        self.remaining.store(rem, Ordering::SeqCst);
+                        // Requests run concurrently and their answers arrive in any order:
+                        // the smallest count is Alma's latest word.
+                        self.remaining.fetch_min(rem, Ordering::SeqCst);
                     }
                     let ra = r
                         .headers()

@@ -138,3 +138,24 @@ async fn requests_are_paced_to_the_configured_rate() {
         t.elapsed()
     );
 }
+
+/// Concurrent answers arrive in any order: the count of calls left today is the smallest one
+/// Alma gave, not the last one read (a plan's quota share once depended on which came last).
+#[tokio::test]
+async fn the_calls_left_today_are_the_smallest_count_alma_gave() {
+    let s = MockServer::start().await;
+    for (id, left) in [("oai:r:IE1", "90"), ("oai:r:IE2", "95")] {
+        Mock::given(method("GET"))
+            .and(path("/almaws/v1/bibs"))
+            .and(query_param("other_system_id", id))
+            .respond_with(empty_list().insert_header("x-exl-api-remaining", left))
+            .mount(&s)
+            .await;
+    }
+    let c = client(&s, 100);
+    assert_eq!(c.remaining_today(), None);
+    c.find_by_other_system_id("oai:r:IE1").await.expect("ok");
+    // An answer to a request sent earlier, read later, says more were left.
+    c.find_by_other_system_id("oai:r:IE2").await.expect("ok");
+    assert_eq!(c.remaining_today(), Some(90));
+}
