@@ -112,6 +112,8 @@ pub struct AlmaClient {
     writes: AtomicU64,
     /// The smallest `X-Exl-Api-Remaining` seen (`u64::MAX`: none yet).
     remaining: AtomicU64,
+    /// An answer larger than this is refused while it is read.
+    max_body_bytes: u64,
 }
 
 impl std::fmt::Debug for AlmaClient {
@@ -140,7 +142,14 @@ impl AlmaClient {
             calls: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             remaining: AtomicU64::new(u64::MAX),
+            max_body_bytes: crate::retry::DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Refuses answers larger than `n` bytes (default `general.max_page_bytes`' default).
+    pub fn with_max_body_bytes(mut self, n: u64) -> Self {
+        self.max_body_bytes = n;
+        self
     }
 
     /// Calls left today, as Alma's latest answer said (`X-Exl-Api-Remaining`; the smallest
@@ -202,14 +211,12 @@ impl AlmaClient {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    match r.text().await {
+                    match crate::retry::read_body(r, self.max_body_bytes).await {
                         Ok(t) => (status, ra, t, None),
-                        Err(e) => (
-                            status,
-                            ra,
-                            String::new(),
-                            Some(format!("reading the body: {e}")),
-                        ),
+                        Err(e) if !e.is_transient() => {
+                            return Err(Self::protocol(&m, path, format!("HTTP {status}: {e}")));
+                        }
+                        Err(e) => (status, ra, String::new(), Some(e.to_string())),
                     }
                 }
             };

@@ -85,7 +85,8 @@ impl<'c> Clients<'c> {
             &key,
             self.cfg.alma.max_requests_per_second,
             self.options.retry.clone(),
-        ))
+        )
+        .with_max_body_bytes(self.cfg.general.max_page_bytes))
     }
 
     /// IEWebServices, when `rosetta.soap_url` is set.
@@ -101,15 +102,18 @@ impl<'c> Clients<'c> {
                 what: "the Rosetta web services password",
             })?,
         };
-        Ok(Some(RosettaClient::new(
-            self.http.clone(),
-            RosettaConfig {
-                soap_url: url.clone(),
-                user: r.user.clone().unwrap_or_default(),
-                institution: r.institution.clone().unwrap_or_default(),
-                password,
-                retry: self.options.retry.clone(),
-            },
-        )))
+        Ok(Some(
+            RosettaClient::new(
+                self.http.clone(),
+                RosettaConfig {
+                    soap_url: url.clone(),
+                    user: r.user.clone().unwrap_or_default(),
+                    institution: r.institution.clone().unwrap_or_default(),
+                    password,
+                    retry: self.options.retry.clone(),
+                },
+            )
+            .with_max_body_bytes(self.cfg.general.max_page_bytes),
+        ))
     }
 }

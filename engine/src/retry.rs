@@ -39,6 +39,51 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The largest answer a client reads when not told otherwise: `general.max_page_bytes`'
+/// default, 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a body could not be read whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Larger than the limit (read no further): asking again would not help.
+    #[error("the answer is larger than {0} bytes (general.max_page_bytes)")]
+    TooLarge(u64),
+    /// Not UTF-8: asking again would not help either.
+    #[error("the answer is not UTF-8: {0}")]
+    NotUtf8(String),
+    /// The connection failed while reading.
+    #[error("reading the body: {0}")]
+    Read(String),
+}
+
+impl BodyError {
+    /// Whether another attempt could read it.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BodyError::Read(_))
+    }
+}
+
+/// A response's body as text, read chunk by chunk and refused as soon as it passes `limit`
+/// bytes: memory stays bounded whatever a server sends.
+pub async fn read_body(mut r: reqwest::Response, limit: u64) -> Result<String, BodyError> {
+    if r.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = r
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Read(error_chain(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|e| BodyError::NotUtf8(e.to_string()))
+}
+
 /// True for statuses worth retrying: 429, 500–599 (a gateway's 503 among them).
 pub fn retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)

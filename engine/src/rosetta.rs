@@ -81,6 +81,8 @@ pub struct RosettaClient {
     http: reqwest::Client,
     cfg: RosettaConfig,
     calls: std::sync::atomic::AtomicU64,
+    /// An answer larger than this is refused while it is read.
+    max_body_bytes: u64,
 }
 
 impl std::fmt::Debug for RosettaClient {
@@ -99,7 +101,14 @@ impl RosettaClient {
             http,
             cfg,
             calls: std::sync::atomic::AtomicU64::new(0),
+            max_body_bytes: crate::retry::DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Refuses answers larger than `n` bytes (default `general.max_page_bytes`' default).
+    pub fn with_max_body_bytes(mut self, n: u64) -> Self {
+        self.max_body_bytes = n;
+        self
     }
 
     /// SOAP calls made (retries included).
@@ -147,8 +156,11 @@ impl RosettaClient {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    match r.text().await {
-                        Err(e) => (format!("HTTP {status}, reading the body: {e}"), retry_after),
+                    match crate::retry::read_body(r, self.max_body_bytes).await {
+                        Err(e) if !e.is_transient() => {
+                            return Err(protocol(format!("HTTP {status}: {e}")));
+                        }
+                        Err(e) => (format!("HTTP {status}, {e}"), retry_after),
                         Ok(text) => {
                             // A SOAP envelope (200, or 500 with a fault) is Rosetta's answer.
                             match SoapResponse::read(&text) {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use formats::probe::{Exchange, KEPT_HEADERS, Kind, System};
 
 use crate::alma::Pacer;
-use crate::retry::{RetryPolicy, error_chain, parse_retry_after};
+use crate::retry::{RetryPolicy, error_chain, parse_retry_after, read_body};
 
 /// Where each system answers (base URLs; `None`: not configured, its calls are not made).
 #[derive(Debug, Clone)]
@@ -256,7 +256,7 @@ impl Prober {
     /// Status, the kept headers and the body, read under the size limit.
     async fn read(
         &self,
-        mut resp: reqwest::Response,
+        resp: reqwest::Response,
     ) -> Result<(u16, Vec<(String, String)>, String), String> {
         let status = resp.status().as_u16();
         let headers = KEPT_HEADERS
@@ -268,21 +268,9 @@ impl Prober {
                     .map(|v| ((*h).to_owned(), v.to_owned()))
             })
             .collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let body = read_body(resp, self.max_body_bytes)
             .await
-            .map_err(|e| format!("reading the body: {}", error_chain(&e)))?
-        {
-            if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
-                return Err(format!(
-                    "the answer is larger than {} bytes (general.max_page_bytes)",
-                    self.max_body_bytes
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = String::from_utf8(body).map_err(|e| format!("the answer is not UTF-8: {e}"))?;
+            .map_err(|e| e.to_string())?;
         Ok((status, headers, body))
     }
 }

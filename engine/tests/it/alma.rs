@@ -159,3 +159,23 @@ async fn the_calls_left_today_are_the_smallest_count_alma_gave() {
     c.find_by_other_system_id("oai:r:IE2").await.expect("ok");
     assert_eq!(c.remaining_today(), Some(90));
 }
+
+/// An answer past the size limit is refused as it is read, once (with or without a
+/// Content-Length), naming the limit.
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_at_once() {
+    let s = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/almaws/v1/bibs"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("y".repeat(10_000)))
+        .mount(&s)
+        .await;
+    let c = client(&s, 100).with_max_body_bytes(4_096);
+    match c.find_by_other_system_id("oai:r:IE1").await {
+        Err(AlmaError::Protocol { message, .. }) => {
+            assert!(message.contains("larger than 4096 bytes"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.calls(), (1, 0));
+}

@@ -246,3 +246,23 @@ async fn rosetta_away_is_unavailable_after_the_retries_and_junk_is_a_protocol_er
 fn ie1() -> formats::identifier::IePid {
     formats::identifier::IePid::new("IE1").expect("a PID")
 }
+
+/// An answer past the size limit is refused as it is read, once: asking again would not help,
+/// and memory stays bounded whatever a server sends.
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_at_once() {
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(10_000)))
+        .mount(&s)
+        .await;
+    let c = client(&s).with_max_body_bytes(4_096);
+    let pid = IePid::new("IE1").expect("pid");
+    match c.get_dc(&pid).await {
+        Err(RosettaError::Protocol { message, .. }) => {
+            assert!(message.contains("larger than 4096 bytes"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.calls(), 1);
+}
