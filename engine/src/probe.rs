@@ -86,17 +86,21 @@ fn oai(system: System, kind: Kind, q: &[(&str, &str)]) -> Request {
     Request::get(system, kind, "", q)
 }
 
-/// The first `n` live identifiers of a ListRecords page.
-fn listed(page: &Exchange, n: usize) -> Vec<String> {
-    let Ok(reader) = PageReader::new(page.body.as_bytes(), PayloadKind::Raw) else {
-        return Vec::new();
-    };
-    reader
-        .filter_map(Result::ok)
-        .filter(|i| !i.header().deleted)
-        .map(|i| i.header().identifier.clone())
-        .take(n)
-        .collect()
+/// The first `n` live identifiers of a ListRecords page, or why the page could not be read.
+fn listed(page: &Exchange, n: usize) -> Result<Vec<String>, String> {
+    let reader =
+        PageReader::new(page.body.as_bytes(), PayloadKind::Raw).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for item in reader {
+        let item = item.map_err(|e| e.to_string())?;
+        if out.len() == n {
+            break;
+        }
+        if !item.header().deleted {
+            out.push(item.header().identifier.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn soap(kind: Kind, request: SoapRequest) -> Request {
@@ -195,7 +199,12 @@ impl Run<'_> {
             if let Some(page) = self.ask(oai(r, Kind::ListRecords, &q)).await
                 && ids.is_empty()
             {
-                ids = listed(&page, n);
+                match listed(&page, n) {
+                    Ok(v) => ids = v,
+                    Err(e) => self.obs.note(&format!(
+                        "Rosetta's ListRecords page in {prefix} could not be read: {e}"
+                    )),
+                }
             }
         }
         if ids.len() < n {
@@ -338,9 +347,16 @@ impl Run<'_> {
             if let Some(page) = self.ask(oai(a, Kind::ListRecords, &q)).await
                 && namespace.is_none()
             {
-                namespace = listed(&page, 1)
-                    .first()
-                    .and_then(|i| i.rsplit_once(':').map(|(ns, _)| ns.to_owned()));
+                match listed(&page, 1) {
+                    Ok(v) => {
+                        namespace = v
+                            .first()
+                            .and_then(|i| i.rsplit_once(':').map(|(ns, _)| ns.to_owned()))
+                    }
+                    Err(e) => self.obs.note(&format!(
+                        "Alma's ListRecords page in {prefix} could not be read: {e}"
+                    )),
+                }
             }
         }
         // Alma's identifiers are `oai:alma.<INST>:<MMS ID>` (the published page says so when

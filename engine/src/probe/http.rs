@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use formats::probe::{Exchange, KEPT_HEADERS, Kind, System};
 
 use crate::alma::Pacer;
-use crate::retry::{RetryPolicy, error_chain, parse_retry_after, read_body};
+use crate::retry::{BodyError, RetryPolicy, error_chain, parse_retry_after, read_body};
 
 /// Where each system answers (base URLs; `None`: not configured, its calls are not made).
 #[derive(Debug, Clone)]
@@ -219,7 +219,12 @@ impl Prober {
             }
             let answer = match rb.send().await {
                 Err(e) => Err(error_chain(&e)),
-                Ok(resp) => self.read(resp).await,
+                Ok(resp) => match self.read(resp).await {
+                    Ok(a) => Ok(a),
+                    // Too large or not UTF-8: asking again would not help.
+                    Err(e) if !e.is_transient() => return Err(fail(e.to_string())),
+                    Err(e) => Err(e.to_string()),
+                },
             };
             let (wait_for, why) = match answer {
                 Ok((status, headers, body)) => {
@@ -257,7 +262,7 @@ impl Prober {
     async fn read(
         &self,
         resp: reqwest::Response,
-    ) -> Result<(u16, Vec<(String, String)>, String), String> {
+    ) -> Result<(u16, Vec<(String, String)>, String), BodyError> {
         let status = resp.status().as_u16();
         let headers = KEPT_HEADERS
             .iter()
@@ -268,9 +273,7 @@ impl Prober {
                     .map(|v| ((*h).to_owned(), v.to_owned()))
             })
             .collect();
-        let body = read_body(resp, self.max_body_bytes)
-            .await
-            .map_err(|e| e.to_string())?;
+        let body = read_body(resp, self.max_body_bytes).await?;
         Ok((status, headers, body))
     }
 }

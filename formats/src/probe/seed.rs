@@ -60,6 +60,18 @@ fn records(e: &Exchange, kind: PayloadKind) -> Result<Vec<(String, Record)>, See
     Ok(out)
 }
 
+/// The PID a captured getMD asked for.
+fn captured_pid(e: &Exchange) -> Result<IePid, SeedError> {
+    let err = |message: String| SeedError {
+        request: format!("{} {}", e.system, e.kind),
+        message,
+    };
+    match SoapRequest::read(&e.request_body).map_err(|x| err(x.to_string()))? {
+        SoapRequest::GetMd { pid, .. } => IePid::new(&pid).map_err(|x| err(x.to_string())),
+        other => Err(err(format!("the request is {other:?}, not getMD"))),
+    }
+}
+
 /// Rosetta's IEs. Their DC, best source first: getMD's (the IE's own record, qualified DC
 /// and `xsi:type`s kept), the site's own OAI-PMH prefix, `oai_dc` (dumbed down). Datestamp, sets
 /// and deletion from the OAI-PMH headers.
@@ -79,14 +91,19 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
         } else {
             2
         };
+        let bad = |id: &str, message: String| SeedError {
+            request: e.request_line(),
+            message: format!("record {id}: {message}"),
+        };
         for (local, r) in records(e, PayloadKind::Dc)? {
-            let Ok(pid) = IePid::new(&local) else {
-                continue;
-            };
+            let id = &r.header.identifier;
+            let pid = IePid::new(&local).map_err(|x| bad(id, format!("no IE PID: {x}")))?;
             let dc = match r.metadata {
                 Some(Metadata::Dc(dc)) => dc,
                 None if r.header.deleted => DcRecord::default(),
-                _ => continue,
+                None => return Err(bad(id, "a live record without metadata".into())),
+                Some(Metadata::Invalid { reason }) => return Err(bad(id, reason)),
+                Some(_) => return Err(bad(id, "metadata that is not Dublin Core".into())),
             };
             let ie = CapturedIe {
                 pid: pid.clone(),
@@ -112,17 +129,14 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
         .of(System::RosettaSoap, Kind::GetMdDc)
         .filter(|e| e.status == 200)
     {
-        let Ok(SoapRequest::GetMd { pid, .. }) = SoapRequest::read(&e.request_body) else {
-            continue;
-        };
-        let Ok(pid) = IePid::new(&pid) else { continue };
+        let pid = captured_pid(e)?;
         let err = |message: String| SeedError {
             request: format!("getMD {pid}"),
             message,
         };
         let md = match SoapResponse::read(&e.body).map_err(|x| err(x.to_string()))? {
             SoapResponse::GetMd(md) => md,
-            _ => continue,
+            other => return Err(err(format!("answered {other:?}, not getMD"))),
         };
         let dc = crate::rosetta::dc_of_md(&md).map_err(|x| err(x.to_string()))?;
         match out.get_mut(&pid) {
@@ -153,10 +167,10 @@ pub fn rosetta_ies(c: &Capture) -> Result<Vec<CapturedIe>, SeedError> {
         .of(System::RosettaSoap, Kind::GetMd)
         .filter(|e| e.status == 200)
     {
-        let Ok(SoapRequest::GetMd { pid, .. }) = SoapRequest::read(&e.request_body) else {
-            continue;
-        };
-        let Some((_, ie)) = IePid::new(&pid).ok().and_then(|p| out.get_mut(&p)) else {
+        let pid = captured_pid(e)?;
+        // An IE no OAI-PMH record and no DC getMD showed is not seeded: its MDs alone are not
+        // an IE.
+        let Some((_, ie)) = out.get_mut(&pid) else {
             continue;
         };
         if let Ok(SoapResponse::GetMd(md)) = SoapResponse::read(&e.body) {
@@ -182,7 +196,10 @@ pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
             message: x.to_string(),
         })?;
         let Some(mms) = bib.mms_id.clone() else {
-            continue;
+            return Err(SeedError {
+                request: e.request_line(),
+                message: "a bib without an mms_id".into(),
+            });
         };
         out.insert(
             mms.clone(),
@@ -199,21 +216,20 @@ pub fn alma_bibs(c: &Capture) -> Result<Vec<CapturedBib>, SeedError> {
         .of(System::AlmaOai, Kind::ListRecords)
         .filter(|e| e.status == 200 && e.param("metadataPrefix") == Some("marc21"))
     {
-        let err = |message: String| SeedError {
+        let bad = |id: &str, message: String| SeedError {
             request: e.request_line(),
-            message,
+            message: format!("record {id}: {message}"),
         };
-        let reader = PageReader::new(e.body.as_bytes(), PayloadKind::Marc)
-            .map_err(|x| err(x.to_string()))?;
-        for item in reader {
-            let Item::Record(r) = item.map_err(|x| err(x.to_string()))? else {
-                continue;
+        for (local, r) in records(e, PayloadKind::Marc)? {
+            let id = &r.header.identifier;
+            // A deleted bib is not seeded: Alma no longer has it.
+            let record = match r.metadata {
+                _ if r.header.deleted => continue,
+                Some(Metadata::Marc(record)) => record,
+                Some(Metadata::Invalid { reason }) => return Err(bad(id, reason)),
+                _ => return Err(bad(id, "a live record without MARC".into())),
             };
-            let (Some(Metadata::Marc(record)), false) = (r.metadata, r.header.deleted) else {
-                continue;
-            };
-            let local = r.header.identifier.rsplit(':').next().unwrap_or_default();
-            let Ok(mms) = MmsId::new(local) else { continue };
+            let mms = MmsId::new(&local).map_err(|x| bad(id, format!("no MMS ID: {x}")))?;
             out.entry(mms.clone()).or_insert(CapturedBib {
                 mms,
                 record,
@@ -330,5 +346,61 @@ pub fn page_size(c: &Capture, system: System, prefix: &str, default: usize) -> u
         Some((n, true)) => n.saturating_sub(1).max(1),
         Some((n, false)) => n.max(default),
         None => default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Index, Redaction, Site};
+
+    fn capture(body: &str) -> Capture {
+        Capture {
+            index: Index {
+                format: 1,
+                made_by: "t".into(),
+                made_at: "t".into(),
+                redaction: Redaction::default(),
+                planned_calls: 1,
+                made_calls: 1,
+                site: Site {
+                    rosetta_metadata_prefix: "oai_dc".into(),
+                    ..Site::default()
+                },
+                exchanges: Vec::new(),
+            },
+            exchanges: vec![Exchange {
+                system: System::RosettaOai,
+                kind: Kind::GetRecord,
+                method: "GET".into(),
+                path: String::new(),
+                query: vec![("metadataPrefix".into(), "oai_dc".into())],
+                request_body: String::new(),
+                accept: None,
+                status: 200,
+                headers: Vec::new(),
+                body: body.into(),
+            }],
+        }
+    }
+
+    fn page(identifier: &str, metadata: &str) -> String {
+        format!(
+            r#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2026-12-07T00:00:00Z</responseDate><request verb="GetRecord">http://x</request><GetRecord><record><header><identifier>{identifier}</identifier><datestamp>2026-12-07T00:00:00Z</datestamp></header><metadata>{metadata}</metadata></record></GetRecord></OAI-PMH>"#
+        )
+    }
+
+    const DC: &str = r#"<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>T</dc:title></oai_dc:dc>"#;
+
+    #[test]
+    fn a_record_that_cannot_be_seeded_is_an_error_naming_it_never_dropped() {
+        let ok = rosetta_ies(&capture(&page("oai:r:IE1", DC))).expect("seeds");
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].pid.as_str(), "IE1");
+        let bad_dc = DC.replace("<dc:title>T</dc:title>", "<dc:title><b>T</b></dc:title>");
+        for (id, meta) in [("oai:r:IE2", bad_dc.as_str()), ("oai:r:", DC)] {
+            let err = rosetta_ies(&capture(&page(id, meta))).expect_err("refused");
+            assert!(err.to_string().contains(&format!("record {id}")), "{err}");
+        }
     }
 }

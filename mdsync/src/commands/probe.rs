@@ -223,6 +223,37 @@ impl ProbeObserver for Printer {
 }
 
 async fn diff(config_path: &Path, d: ProbeDiffArgs) -> anyhow::Result<ExitCode> {
+    let compared = match compare(config_path, &d).await {
+        Ok(c) => c,
+        Err(e) => {
+            // JSON stays one document when the comparison cannot be made; the error also goes
+            // to stderr and sets the exit code.
+            if d.report == DiffReport::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "capture": d.dir.display().to_string(),
+                        "error": format!("{e:#}"),
+                    })
+                );
+            }
+            return Err(e);
+        }
+    };
+    let differs = compared.iter().any(|c| !c.same());
+    match d.report {
+        DiffReport::Text => print_diff(&compared),
+        DiffReport::Json => println!("{}", diff_json(&d, &compared)),
+    }
+    Ok(if differs {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Every request of the capture made again, compared.
+async fn compare(config_path: &Path, d: &ProbeDiffArgs) -> anyhow::Result<Vec<Compared>> {
     let capture = engine::probe::read(&d.dir).map_err(crate::Usage)?;
     let known = known_differences(&d.dir, d.known.as_deref())?;
     if matches!(d.against, DiffAgainst::Config) && capture.index.redaction.values {
@@ -285,16 +316,7 @@ async fn diff(config_path: &Path, d: ProbeDiffArgs) -> anyhow::Result<ExitCode> 
             engine::probe::diff::replay(&p, &capture, &known).await
         }
     };
-    let differs = compared.iter().any(|c| !c.same());
-    match d.report {
-        DiffReport::Text => print_diff(&compared),
-        DiffReport::Json => println!("{}", diff_json(&d, &compared)),
-    }
-    Ok(if differs {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(compared)
 }
 
 /// The known differences: `--known FILE`, else the capture's own `known-differences.toml`.

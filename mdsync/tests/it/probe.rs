@@ -364,6 +364,28 @@ async fn a_capture_with_values_redacted_still_seeds_the_mocks_and_replays_the_sa
         "{}",
         text(&refused.stderr)
     );
+    // With --report json, still one JSON document, saying why.
+    let refused = run(vec![
+        "--config".to_owned(),
+        cfg.display().to_string(),
+        "probe".to_owned(),
+        "diff".to_owned(),
+        out_dir.display().to_string(),
+        "--against".to_owned(),
+        "config".to_owned(),
+        "--report".to_owned(),
+        "json".to_owned(),
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(2));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&refused.stdout).expect("one JSON document");
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pseudonyms")),
+        "{doc}"
+    );
 }
 
 /// The capture(s) committed under `tests/fixtures/probes/` (a site can contribute its own,
