@@ -17,13 +17,15 @@ pub use crate::report::{Outcome, RecordOutcome, Report};
 use crate::stage::StageKind;
 use crate::stage::{ListSource, Processed, Stage, StageError, Stop};
 pub use crate::stage::{RunOptions, window_from};
-use crate::state::{RecordState, RunRecord, StateStore};
+use crate::state::{PayloadKey, RecordState, RunRecord, StateStore};
 
 /// The state store's name for Rosetta's set.
 pub const SOURCE: crate::state::Source = crate::state::Source::Rosetta;
 pub use crate::policy::field_diff;
 use crate::rosetta_side::delivery_url;
-pub use crate::rosetta_side::{import_dc, import_fingerprint, import_fingerprint_of};
+pub use crate::rosetta_side::{
+    import_dc, import_fingerprint, import_fingerprint_of, import_payload_key,
+};
 
 mod alma_writes;
 mod record;
@@ -144,6 +146,8 @@ pub async fn import(
             &mut report,
         )?;
     }
+    // Payloads as bytes and digests: an unchanged record is known by its digest, not decoded.
+    let harvester = &harvester.with_payload(formats::oai::PayloadKind::DcDigested);
     let list = ListSource {
         source: SOURCE,
         base_url: &cfg.rosetta.oai_base_url,
@@ -191,6 +195,9 @@ pub(crate) struct Decision {
     /// In a dry run, the writes a real run would make that the outcome does not say (a
     /// deletion's `on_deleted_ie`); a creation's and an update's are counted by their outcome.
     pub(crate) planned_writes: u64,
+    /// An unchanged record's payload key (`rosetta_side::import_payload_key`), stored with its
+    /// fingerprint: the next run that meets the same bytes need not decode them.
+    pub(crate) payload_key: Option<PayloadKey>,
 }
 
 impl Decision {
@@ -200,6 +207,7 @@ impl Decision {
             fingerprint,
             previous: None,
             planned_writes: 0,
+            payload_key: None,
         }
     }
 }
@@ -312,19 +320,40 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     let Item::Record(rec) = item else {
         return fail(out, "a header without a record".to_owned());
     };
-    if let Some(Metadata::Invalid { reason }) = &rec.metadata {
-        return fail(out, reason.clone());
-    }
-    let Some(Metadata::Dc(dc)) = &rec.metadata else {
-        return fail(out, "no Dublin Core metadata".to_owned());
-    };
     let delivery = delivery_url(ctx.cfg, pid.as_str());
+    let decoded;
+    let mut payload_key = None;
+    let dc = match &rec.metadata {
+        Some(Metadata::Dc(dc)) => dc,
+        Some(Metadata::Digested(payload)) => {
+            // The same bytes as when the stored fingerprint was made: unchanged, not decoded.
+            let key = import_payload_key(payload, &id, out.mms_id.as_deref(), delivery.as_deref());
+            if let Some(k) = known.filter(|k| k.same_payload(key)) {
+                out.outcome = Outcome::Unchanged;
+                return Ok(Decision {
+                    payload_key: Some(key),
+                    ..Decision::of(out, k.fingerprint.clone())
+                });
+            }
+            decoded = match payload.decode() {
+                Ok(dc) => dc,
+                Err(reason) => return fail(out, reason),
+            };
+            payload_key = Some(key);
+            &decoded
+        }
+        Some(Metadata::Invalid { reason }) => return fail(out, reason.clone()),
+        _ => return fail(out, "no Dublin Core metadata".to_owned()),
+    };
     let fingerprint = import_fingerprint_of(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     if known.as_ref().is_some_and(|k| {
         k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
     }) {
         out.outcome = Outcome::Unchanged;
-        return Ok(Decision::of(out, Some(fingerprint)));
+        return Ok(Decision {
+            payload_key,
+            ..Decision::of(out, Some(fingerprint))
+        });
     }
     let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     out.title = dc.values("title").next().map(str::to_owned);

@@ -285,6 +285,7 @@ pub async fn repair_duplicates(
                         outcome: Some(Outcome::Updated.as_str().to_owned()),
                         dc: None,
                         base: None,
+                        payload_key: None,
                     },
                 )?;
                 o.file = Some(name);

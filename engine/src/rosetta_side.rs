@@ -77,6 +77,35 @@ pub fn import_fingerprint_of(
     .to_string()
 }
 
+/// The import's key of a payload kept undecoded ([`formats::oai::Digested`]): its digest with
+/// everything else `import_fingerprint_of` depends on. A record whose stored key equals it has
+/// the stored fingerprint, without decoding (`RecordState::same_payload`).
+pub fn import_payload_key(
+    payload: &formats::oai::Digested,
+    oai_id: &str,
+    mms: Option<&str>,
+    delivery: Option<&str>,
+) -> crate::state::PayloadKey {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    // Bump with any change to what `import_fingerprint_of` makes of the same record.
+    h.update(b"mdsync-import-payload-v1\0");
+    h.update(payload.digest());
+    for part in [Some(oai_id), mms, delivery] {
+        match part {
+            Some(p) => {
+                h.update([1]);
+                h.update((p.len() as u64).to_be_bytes());
+                h.update(p.as_bytes());
+            }
+            None => h.update([0]),
+        }
+    }
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&h.finalize()[..16]);
+    crate::state::PayloadKey(key)
+}
+
 /// A package is in Rosetta: remember its DC as the IE's, in the import's own projection, so the
 /// import takes the IE's next harvest for the echo it is (echo suppression).
 pub fn applied(
@@ -125,6 +154,7 @@ pub fn applied(
             dc: dc.write(Container::DcRecord).ok(),
             // Rosetta now holds what the package carried: the base it was written with.
             base: p.base.clone(),
+            payload_key: None,
         },
     )?;
     Ok(())

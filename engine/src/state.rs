@@ -56,6 +56,38 @@ pub struct RecordState {
     /// Rosetta's side: the three-way sync's base (`threeway`), a `dc:record`; `None` keeps
     /// the stored one.
     pub base: Option<String>,
+    /// The import's key of the payload `fingerprint` was made from
+    /// (`rosetta_side::import_payload_key`); `None` when the fingerprint came from anything
+    /// else (a package applied, a repair): every write sets both.
+    pub payload_key: Option<PayloadKey>,
+}
+
+/// The import's key of a harvested payload and the context its fingerprint was made in
+/// (`rosetta_side::import_payload_key`): 128 bits of a SHA-256, stored as a blob (it sits in
+/// the index every import lookup reads, so it is kept short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadKey(pub [u8; 16]);
+
+impl rusqlite::types::ToSql for PayloadKey {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Blob(&self.0),
+        ))
+    }
+}
+
+impl rusqlite::types::FromSql for PayloadKey {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        <[u8; 16]>::column_result(v).map(PayloadKey)
+    }
+}
+
+impl RecordState {
+    /// The import met these very bytes before, in the same context, and took them for
+    /// unchanged: its fingerprint holds without decoding them.
+    pub fn same_payload(&self, key: PayloadKey) -> bool {
+        self.mms_id.is_some() && self.fingerprint.is_some() && self.payload_key == Some(key)
+    }
 }
 
 /// One record's line in a run's log.
@@ -151,7 +183,7 @@ impl rusqlite::types::FromSql for Source {
 }
 
 const RECORD_COLUMNS: &str =
-    "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc, base";
+    "identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, dc, base, payload_key";
 
 fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
     Ok(RecordState {
@@ -163,6 +195,7 @@ fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordState> {
         outcome: r.get(5)?,
         dc: r.get(6)?,
         base: r.get(7)?,
+        payload_key: r.get(8)?,
     })
 }
 
@@ -391,7 +424,7 @@ impl StateStore {
     ) -> Result<Option<RecordState>, StateError> {
         self.one(
             // The planner prefers the unique primary key, which then reads the table row.
-            "SELECT identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, NULL, NULL FROM records INDEXED BY records_brief WHERE source = ?1 AND identifier = ?2",
+            "SELECT identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, NULL, NULL, payload_key FROM records INDEXED BY records_brief WHERE source = ?1 AND identifier = ?2",
             params![source, identifier],
             record_row,
         )
@@ -414,13 +447,13 @@ impl StateStore {
 
     pub fn put_record(&self, source: Source, r: &RecordState) -> Result<(), StateError> {
         self.exec(
-                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc, base)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO records (source, identifier, ie_pid, mms_id, fingerprint, datestamp, outcome, updated_at, dc, base, payload_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT(source, identifier) DO UPDATE SET ie_pid = excluded.ie_pid, mms_id = excluded.mms_id,
                    fingerprint = excluded.fingerprint, datestamp = excluded.datestamp, outcome = excluded.outcome,
                    updated_at = excluded.updated_at, dc = COALESCE(excluded.dc, records.dc),
-                   base = COALESCE(excluded.base, records.base)",
-                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc, r.base],
+                   base = COALESCE(excluded.base, records.base), payload_key = excluded.payload_key",
+                params![source, r.identifier, r.ie_pid, r.mms_id, r.fingerprint, r.datestamp, r.outcome, now_text(), r.dc, r.base, r.payload_key],
             )
     }
 
@@ -462,7 +495,7 @@ impl StateStore {
     /// Forgets a record's fingerprint, so that the next harvest that sees it processes it.
     pub fn forget_fingerprint(&self, source: Source, identifier: &str) -> Result<(), StateError> {
         self.exec(
-                "UPDATE records SET fingerprint = NULL, outcome = 'error' WHERE source = ?1 AND identifier = ?2",
+                "UPDATE records SET fingerprint = NULL, payload_key = NULL, outcome = 'error' WHERE source = ?1 AND identifier = ?2",
                 params![source, identifier],
             )
     }

@@ -170,6 +170,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("page_reader_dc", |b| {
         b.iter(|| assert_eq!(read_all(&set, PayloadKind::Dc), RECORDS))
     });
+    // What an import that finds records unchanged reads: plain payloads as bytes and digests.
+    g.bench_function("page_reader_dc_digested", |b| {
+        b.iter(|| assert_eq!(read_all(&set, PayloadKind::DcDigested), RECORDS))
+    });
     g.bench_function("page_reader_raw", |b| {
         b.iter(|| assert_eq!(read_all(&set, PayloadKind::Raw), RECORDS))
     });

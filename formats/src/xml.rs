@@ -485,6 +485,14 @@ fn needs_work(bytes: &[u8]) -> u8 {
     acc
 }
 
+/// True when `s` has a character XML 1.0 forbids, or might (a byte that only a closer look can
+/// clear): a C0 control other than tab, LF and CR, U+FFFE or U+FFFF.
+pub(crate) fn has_suspect_chars(s: &str) -> bool {
+    let flags = needs_work(s.as_bytes());
+    flags & NEEDS_CHECK != 0
+        || (flags & MAYBE_NONCHAR != 0 && (s.contains('\u{FFFE}') || s.contains('\u{FFFF}')))
+}
+
 fn check_read_chars(s: &str, offset: u64) -> Result<(), XmlError> {
     // Fast path over bytes: in valid UTF-8 the only characters XML 1.0 excludes are the C0
     // controls other than tab, LF and CR, and U+FFFE/U+FFFF (whose encodings start with 0xEF).

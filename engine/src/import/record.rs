@@ -15,6 +15,7 @@ pub(crate) fn record(
         mut fingerprint,
         previous,
         planned_writes,
+        mut payload_key,
     } = o;
     // Executing a plan: a record that needs nothing now was planned for a change that is gone.
     if let Some(plan) = &ctx.plan
@@ -27,6 +28,7 @@ pub(crate) fn record(
         )
         .out;
         fingerprint = None;
+        payload_key = None;
     }
     if ctx.dry_run {
         ctx.retries.mark(&mut o);
@@ -52,13 +54,19 @@ pub(crate) fn record(
         outcome: Some(o.outcome.as_str().to_owned()),
         dc: None,
         base: None,
+        payload_key,
     };
     // The IE's DC as Rosetta holds it: what the harvest compares with where there is no SOAP.
     let with_dc = |mut row: RecordState| {
-        if let Item::Record(r) = item
-            && let Some(Metadata::Dc(dc)) = &r.metadata
-        {
-            row.dc = dc.write(formats::dc::Container::DcRecord).ok();
+        if let Item::Record(r) = item {
+            row.dc = match &r.metadata {
+                Some(Metadata::Dc(dc)) => dc.write(formats::dc::Container::DcRecord).ok(),
+                Some(Metadata::Digested(d)) => d
+                    .decode()
+                    .ok()
+                    .and_then(|dc| dc.write(formats::dc::Container::DcRecord).ok()),
+                _ => None,
+            };
         }
         row
     };
@@ -80,6 +88,7 @@ pub(crate) fn record(
             k.datestamp == row.datestamp
                 && k.fingerprint == row.fingerprint
                 && k.mms_id == row.mms_id
+                && k.payload_key == row.payload_key
                 && (base.is_none() || k.base == base)
         });
         if !same {

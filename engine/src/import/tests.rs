@@ -77,3 +77,53 @@ fn the_seed_record_becomes_this_bib_and_representation() {
         );
     });
 }
+
+#[test]
+fn a_payload_key_changes_with_every_input_of_the_fingerprint() {
+    use formats::oai::{PageReader, PayloadKind};
+    let page = |title: &str| {
+        format!(
+            r#"<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2026-01-01T00:00:00Z</responseDate><request verb="GetRecord">http://x/oai</request><GetRecord><record><header><identifier>oai:d4I1-pubam:IE1000</identifier><datestamp>2026-01-01T00:00:00Z</datestamp></header><metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title></oai_dc:dc></metadata></record></GetRecord></OAI-PMH>"#
+        )
+    };
+    let payload = |title: &str| {
+        let xml = page(title);
+        let mut r = PageReader::new(xml.as_bytes(), PayloadKind::DcDigested).expect("page");
+        match r.next() {
+            Some(Ok(Item::Record(rec))) => match rec.metadata {
+                Some(Metadata::Digested(d)) => d,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    };
+    let (a, b) = (payload("Irises"), payload("Irises."));
+    let id = "oai:d4I1-pubam:IE1000";
+    let key = import_payload_key(&a, id, Some("991"), Some("https://d/IE1000"));
+    assert_eq!(
+        key,
+        import_payload_key(
+            &payload("Irises"),
+            id,
+            Some("991"),
+            Some("https://d/IE1000")
+        ),
+        "the same bytes in the same context"
+    );
+    for other in [
+        import_payload_key(&b, id, Some("991"), Some("https://d/IE1000")),
+        import_payload_key(
+            &a,
+            "oai:d4I1-pubam:IE1001",
+            Some("991"),
+            Some("https://d/IE1000"),
+        ),
+        import_payload_key(&a, id, Some("992"), Some("https://d/IE1000")),
+        import_payload_key(&a, id, None, Some("https://d/IE1000")),
+        import_payload_key(&a, id, Some(""), Some("https://d/IE1000")),
+        import_payload_key(&a, id, Some("991"), None),
+        import_payload_key(&a, id, Some("991"), Some("https://e/IE1000")),
+    ] {
+        assert_ne!(key, other);
+    }
+}

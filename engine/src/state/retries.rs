@@ -63,7 +63,7 @@ impl StateStore {
         )?;
         // Its fingerprint must not say "as when last seen": the visit is to look again.
         self.exec(
-            "UPDATE records SET fingerprint = NULL WHERE source = ?1 AND identifier = ?2",
+            "UPDATE records SET fingerprint = NULL, payload_key = NULL WHERE source = ?1 AND identifier = ?2",
             params![source, identifier],
         )
     }

@@ -1,6 +1,6 @@
 //! The state store's schema: each migration once, in order, in its own transaction.
 
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -43,4 +43,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // (measured: a sixth of an unchanged `import --full`'s main thread was SQLite reading them).
     "CREATE INDEX records_brief ON records(source, identifier, ie_pid, mms_id, fingerprint,
         datestamp, outcome);",
+    // 8: the import's key of the payload a fingerprint was made from (`payload_key`): the same
+    // bytes next time are unchanged without decoding them. In the brief index, which answers
+    // the import's lookup alone. Rows from before have none: their next import stores it.
+    "ALTER TABLE records ADD COLUMN payload_key BLOB;
+     DROP INDEX records_brief;
+     CREATE INDEX records_brief ON records(source, identifier, ie_pid, mms_id, fingerprint,
+        datestamp, outcome, payload_key);",
 ];

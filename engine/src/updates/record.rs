@@ -129,6 +129,7 @@ pub(crate) fn record(
             outcome: Some(out.outcome.as_str().to_owned()),
             dc: None,
             base: None,
+            payload_key: None,
         };
         // An unchanged record keeps the outcome it was last given (a deletion stays one).
         let same = known

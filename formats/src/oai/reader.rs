@@ -15,6 +15,8 @@ use crate::dc::DcRecord;
 use crate::marc::MarcRecord;
 use crate::xml::{Binding, Pull, Start, XmlError};
 
+pub use super::digested::Digested;
+
 /// How the reader decodes each record's `<metadata>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadKind {
@@ -24,6 +26,10 @@ pub enum PayloadKind {
     Marc,
     /// The payload's XML as it stands, with the namespace bindings it inherits.
     Raw,
+    /// Dublin Core kept as its bytes and their digest ([`Metadata::Digested`]) when the bytes
+    /// need no check beyond well-formedness, decoded only when asked: a harvest that finds most
+    /// records unchanged compares digests instead of decoding. Other payloads read as `Dc`.
+    DcDigested,
 }
 
 /// A decoded `<metadata>` payload.
@@ -37,6 +43,8 @@ pub enum Metadata {
         xml: String,
         inherited: Arc<[Binding]>,
     },
+    /// A DC payload read as [`PayloadKind::DcDigested`]: its bytes and their digest.
+    Digested(Digested),
     /// A well-formed payload whose content is not what the payload kind allows (an element
     /// inside a DC field, say), or a record past the reader's size limit: that record's error;
     /// the rest of the page reads on.
@@ -491,22 +499,8 @@ impl<'a> PageReader<'a> {
     /// well-formed, still fails the page.
     fn read_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
         let depth = self.p.depth();
-        match self.decode_payload(s) {
-            Ok(m) => Ok(m),
-            Err(e) if e.is_forbidden_char() => Err(e),
-            Err(e) => {
-                // Skip to the payload's end: if the rest is well-formed, only this record is bad.
-                while self.p.depth() >= depth {
-                    match self.p.next_event() {
-                        Ok(crate::xml::Ev::Eof) | Err(_) => return Err(e),
-                        Ok(_) => {}
-                    }
-                }
-                Ok(Metadata::Invalid {
-                    reason: format!("invalid <{}> payload: {}", s.local, e.message),
-                })
-            }
-        }
+        let decoded = self.decode_payload(s);
+        settle_payload(&mut self.p, s, depth, decoded)
     }
 
     fn decode_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
@@ -515,12 +509,23 @@ impl<'a> PageReader<'a> {
             message: e,
         };
         match self.kind {
-            PayloadKind::Dc => DcRecord::read_children(&mut self.p, s.local)
-                .map(Metadata::Dc)
-                .map_err(|e| match e {
-                    crate::dc::DcError::Xml(x) => x,
-                    other => shape(other.to_string()),
-                }),
+            PayloadKind::Dc => decode_dc(&mut self.p, s),
+            PayloadKind::DcDigested => {
+                let inherited = self.inherited();
+                let start = s.offset() as usize;
+                self.p.skip_element_raw(s)?;
+                let end = self.p.offset() as usize;
+                let xml = self.p.input().get(start..end).unwrap_or("");
+                match Digested::of_plain(xml, inherited.clone()) {
+                    Some(d) => Ok(Metadata::Digested(d)),
+                    // A reference, a comment or a suspect character: decoded now, so that what
+                    // fails the page still fails it (offsets as in the page).
+                    None => super::digested::decode_fragment(xml, &inherited).map_err(|mut e| {
+                        e.offset += start as u64;
+                        e
+                    }),
+                }
+            }
             PayloadKind::Marc => {
                 if s.local != "record" {
                     return Err(shape(format!(
@@ -537,20 +542,67 @@ impl<'a> PageReader<'a> {
                     })
             }
             PayloadKind::Raw => {
-                let inherited = match &self.raw_bindings {
-                    Some(b) if self.p.bindings_equal(b) => b.clone(),
-                    _ => {
-                        let b: Arc<[Binding]> = self.p.bindings().into();
-                        self.raw_bindings = Some(b.clone());
-                        b
-                    }
-                };
+                let inherited = self.inherited();
                 let start = s.offset() as usize;
                 self.p.skip_element_raw(s)?;
                 let end = self.p.offset() as usize;
                 let xml = self.p.input().get(start..end).unwrap_or("").to_owned();
                 Ok(Metadata::Raw { xml, inherited })
             }
+        }
+    }
+}
+
+impl<'a> PageReader<'a> {
+    /// The bindings in scope, shared with the page's earlier records when they are the same.
+    fn inherited(&mut self) -> Arc<[Binding]> {
+        match &self.raw_bindings {
+            Some(b) if self.p.bindings_equal(b) => b.clone(),
+            _ => {
+                let b: Arc<[Binding]> = self.p.bindings().into();
+                self.raw_bindings = Some(b.clone());
+                b
+            }
+        }
+    }
+}
+
+/// A DC payload whose start `s` was just read, up to its end.
+pub(super) fn decode_dc<'a>(p: &mut Pull<'a>, s: &Start<'a>) -> Result<Metadata, XmlError> {
+    DcRecord::read_children(p, s.local)
+        .map(Metadata::Dc)
+        .map_err(|e| match e {
+            crate::dc::DcError::Xml(x) => x,
+            other => XmlError {
+                offset: s.offset(),
+                message: other.to_string(),
+            },
+        })
+}
+
+/// A payload's decoding settled: an error in its content makes it [`Metadata::Invalid`] when
+/// the rest of the payload (from `depth` down) is well-formed; a character XML 1.0 forbids, or
+/// XML that is not well-formed, stays an error (the page's).
+pub(super) fn settle_payload<'a>(
+    p: &mut Pull<'a>,
+    s: &Start<'a>,
+    depth: usize,
+    decoded: Result<Metadata, XmlError>,
+) -> Result<Metadata, XmlError> {
+    match decoded {
+        Ok(m) => Ok(m),
+        Err(e) if e.is_forbidden_char() => Err(e),
+        Err(e) => {
+            // Skip to the payload's end: if the rest is well-formed, only this record is bad.
+            while p.depth() >= depth {
+                match p.next_event() {
+                    Ok(crate::xml::Ev::Eof) | Err(_) => return Err(e),
+                    Ok(_) => {}
+                }
+            }
+            Ok(Metadata::Invalid {
+                reason: format!("invalid <{}> payload: {}", s.local, e.message),
+            })
         }
     }
 }
@@ -876,6 +928,103 @@ mod tests {
             assert_eq!(rec.metadata, want);
         }
         assert_eq!(r.resumption_token(), Some(&token));
+    }
+
+    /// A page read as `DcDigested`, each digested payload decoded: what `Dc` reads, or the
+    /// same error.
+    fn read_digested(xml: &str) -> Result<Vec<Item>, PageError> {
+        let items: Vec<Item> =
+            PageReader::new(xml.as_bytes(), PayloadKind::DcDigested)?.collect::<Result<_, _>>()?;
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                Item::Record(mut r) => {
+                    if let Some(Metadata::Digested(d)) = &r.metadata {
+                        r.metadata = Some(match d.decode() {
+                            Ok(dc) => Metadata::Dc(dc),
+                            Err(reason) => Metadata::Invalid { reason },
+                        });
+                    }
+                    Item::Record(r)
+                }
+                other => other,
+            })
+            .collect())
+    }
+
+    #[test]
+    fn a_digested_payload_decodes_to_what_the_page_holds_and_fails_as_it_would() {
+        let (xml, _) = page(6, None);
+        let variants = [
+            ("plain", xml.clone()),
+            (
+                "a reference",
+                xml.replacen("<dc:title>T1", "<dc:title>&#233;T1", 1),
+            ),
+            (
+                "a comment",
+                xml.replacen("<dc:title>T1", "<!-- c --><dc:title>T1", 1),
+            ),
+            (
+                "an element in a field",
+                xml.replacen("<dc:title>T1", "<dc:title><b>bold</b>T1", 1),
+            ),
+            (
+                "an undefined entity",
+                xml.replacen("<dc:title>T1", "<dc:title>&nbsp;T1", 1),
+            ),
+            (
+                "an undeclared prefix",
+                xml.replacen("<dc:title>T1", "<dcx:title>T1", 1).replacen(
+                    "T1 &amp; &lt;x&gt;</dc:title>",
+                    "T1</dcx:title>",
+                    1,
+                ),
+            ),
+            (
+                "a forbidden character",
+                xml.replacen("<dc:title>T1", "<dc:title>&#x1;T1", 1),
+            ),
+            (
+                "not well-formed",
+                xml.replacen("<dc:title>T1", "<dc:title>T1</dc:x>", 1),
+            ),
+            (
+                "the prefix declared on the root",
+                xml.replace(" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"", "")
+                    .replacen(
+                        "<OAI-PMH ",
+                        "<OAI-PMH xmlns:dc=\"http://purl.org/dc/elements/1.1/\" ",
+                        1,
+                    ),
+            ),
+        ];
+        for (what, page) in variants {
+            let dc: Result<Vec<Item>, PageError> =
+                PageReader::new(page.as_bytes(), PayloadKind::Dc)
+                    .and_then(|r| r.collect::<Result<_, _>>());
+            assert_eq!(read_digested(&page), dc, "{what}");
+        }
+        // Plain payloads are kept undecoded; the others are decoded with the page.
+        let kinds = |page: &str| -> Vec<&'static str> {
+            PageReader::new(page.as_bytes(), PayloadKind::DcDigested)
+                .expect("page")
+                .filter_map(|i| match i.expect("item") {
+                    Item::Record(r) => r.metadata.map(|m| match m {
+                        Metadata::Digested(_) => "digested",
+                        Metadata::Dc(_) => "dc",
+                        _ => "other",
+                    }),
+                    Item::Header(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&xml), ["digested"; 4]);
+        let referenced = xml.replacen("<dc:title>T1", "<dc:title>&#233;T1", 1);
+        assert_eq!(
+            kinds(&referenced),
+            ["digested", "dc", "digested", "digested"]
+        );
     }
 
     #[test]

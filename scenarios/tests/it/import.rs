@@ -103,6 +103,72 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_record_is_known_by_its_payloads_digest_and_a_change_is_not_masked() {
+    use engine::state::Source;
+    let mocks = Mocks::start(MocksConfig {
+        rosetta_store: RosettaState::Generate { n: 20, seed: 3 },
+        ..MocksConfig::default()
+    })
+    .await
+    .expect("mocks");
+    let cfg = config(&mocks);
+    let scratch = scratch();
+    let store = StateStore::open(&state(&scratch)).expect("state");
+    let full = || RunOptions {
+        full: true,
+        ..RunOptions::default()
+    };
+    let first = run(&cfg, &store, RunOptions::default(), "first import").await;
+    assert_eq!(first.counts.get("created"), Some(&20));
+    let ids: Vec<String> = first.records.iter().map(|r| r.identifier.clone()).collect();
+    // A created record's fingerprint is not its payload's; the first unchanged run stores the
+    // key of each payload it decoded and found unchanged.
+    let row = |id: &str| {
+        store
+            .record(Source::Rosetta, id)
+            .expect("read")
+            .expect("row")
+    };
+    assert!(ids.iter().all(|id| row(id).payload_key.is_none()));
+    let r = run(&cfg, &store, full(), "full import").await;
+    assert_eq!((r.counts.get("unchanged"), r.alma_calls), (Some(&20), 0));
+    assert!(ids.iter().all(|id| row(id).payload_key.is_some()));
+
+    // The same bytes are not decoded again: not even the fingerprint is recomputed (a stored
+    // one spoiled by hand goes unnoticed while the payload is the same).
+    let spoiled = engine::state::RecordState {
+        fingerprint: Some("spoiled".to_owned()),
+        ..row(&ids[4])
+    };
+    store.put_record(Source::Rosetta, &spoiled).expect("write");
+    let r = run(&cfg, &store, full(), "full import, same bytes").await;
+    assert_eq!((r.counts.get("unchanged"), r.alma_calls), (Some(&20), 0));
+    assert_eq!(row(&ids[4]).fingerprint.as_deref(), Some("spoiled"));
+
+    // New bytes are decoded and weighed: the change reaches Alma.
+    let pid = first.records[4].ie_pid.clone().expect("pid");
+    mocks
+        .rosetta
+        .admin()
+        .put_dc(&pid, "<dc:title>Irises, retitled</dc:title>")
+        .await
+        .expect("edit");
+    let r = run(&cfg, &store, full(), "full import of the change").await;
+    assert_eq!(
+        (r.counts.get("updated"), r.counts.get("unchanged")),
+        (Some(&1), Some(&19)),
+        "{r:?}"
+    );
+    assert_eq!(r.records[0].ie_pid.as_deref(), Some(pid.as_str()));
+    assert!(
+        row(&ids[4]).payload_key.is_none(),
+        "an update's fingerprint is not a payload's"
+    );
+    drop(store);
+    mocks.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_import_resumes_without_duplicates() {
     let mocks = Mocks::start(MocksConfig {
         rosetta: mock_rosetta::Config {
