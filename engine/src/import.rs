@@ -232,7 +232,11 @@ impl Stage for Ctx<'_> {
                 return Ok((Decision::of(out, None), None));
             }
         };
-        match process(self, item, known.as_ref()).await {
+        if let Some(d) = unchanged_payload(self, item, known.as_ref()) {
+            return Ok((d, known));
+        }
+        // Boxed: the future of a record that needs Alma is large, and most records do not.
+        match Box::pin(process(self, item, known.as_ref())).await {
             Ok(d) => Ok((d, known)),
             Err(stop) => Err(Box::new(Stop {
                 message: stop.message,
@@ -284,6 +288,47 @@ impl Stage for Ctx<'_> {
     }
 }
 
+/// The IE PID an OAI identifier names, or why it names none.
+fn pid_of(ctx: &Ctx<'_>, id: &str) -> Result<IePid, String> {
+    OaiIdentifier::parse(id)
+        .map_err(|e| e.to_string())
+        .and_then(|o| IePid::with_pattern(o.local(), &ctx.pattern).map_err(|e| e.to_string()))
+}
+
+/// A live record whose payload is the very bytes the store took for unchanged last time:
+/// unchanged, decided without decoding it and without an await (most records of a run).
+fn unchanged_payload(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Option<Decision> {
+    let Item::Record(formats::oai::Record {
+        header,
+        metadata: Some(Metadata::Digested(payload)),
+    }) = item
+    else {
+        return None;
+    };
+    let k = known?;
+    if header.deleted || k.payload_key.is_none() {
+        return None;
+    }
+    let pid = pid_of(ctx, &header.identifier).ok()?;
+    let key = import_payload_key(
+        payload,
+        &header.identifier,
+        k.mms_id.as_deref(),
+        ctx.cfg.rosetta.delivery_template.as_deref(),
+    );
+    if !k.same_payload(key) {
+        return None;
+    }
+    let mut out = RecordOutcome::error(header.identifier.clone(), None);
+    out.outcome = Outcome::Unchanged;
+    out.ie_pid = Some(pid.to_string());
+    out.mms_id = k.mms_id.clone();
+    Some(Decision {
+        payload_key: Some(key),
+        ..Decision::of(out, k.fingerprint.clone())
+    })
+}
+
 async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Processed<Decision> {
     let header = item.header();
     let id = header.identifier.clone();
@@ -293,10 +338,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         out.reason = Some(reason);
         Ok(Decision::of(out, None))
     };
-    let pid = match OaiIdentifier::parse(&id)
-        .map_err(|e| e.to_string())
-        .and_then(|o| IePid::with_pattern(o.local(), &ctx.pattern).map_err(|e| e.to_string()))
-    {
+    let pid = match pid_of(ctx, &id) {
         Ok(p) => p,
         Err(e) => return fail(out, e),
     };
@@ -308,7 +350,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     // fingerprint (below) tells them apart.
     if header.deleted
         && let Some(k) = &known
-        && k.datestamp.as_deref() == Some(header.datestamp.to_string().as_str())
+        && k.datestamp
+            .as_deref()
+            .is_some_and(|d| header.datestamp.is_written_as(d))
         && k.outcome.as_deref() == Some(Outcome::Deleted.as_str())
     {
         out.outcome = Outcome::Unchanged;
@@ -326,15 +370,14 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
     let dc = match &rec.metadata {
         Some(Metadata::Dc(dc)) => dc,
         Some(Metadata::Digested(payload)) => {
-            // The same bytes as when the stored fingerprint was made: unchanged, not decoded.
-            let key = import_payload_key(payload, &id, out.mms_id.as_deref(), delivery.as_deref());
-            if let Some(k) = known.filter(|k| k.same_payload(key)) {
-                out.outcome = Outcome::Unchanged;
-                return Ok(Decision {
-                    payload_key: Some(key),
-                    ..Decision::of(out, k.fingerprint.clone())
-                });
-            }
+            // Not the bytes the store knows (`unchanged_payload` took those): decoded, weighed,
+            // and the key stored if they turn out unchanged.
+            let key = import_payload_key(
+                payload,
+                &id,
+                out.mms_id.as_deref(),
+                ctx.cfg.rosetta.delivery_template.as_deref(),
+            );
             decoded = match payload.decode() {
                 Ok(dc) => dc,
                 Err(reason) => return fail(out, reason),

@@ -78,20 +78,21 @@ pub fn import_fingerprint_of(
 }
 
 /// The import's key of a payload kept undecoded ([`formats::oai::Digested`]): its digest with
-/// everything else `import_fingerprint_of` depends on. A record whose stored key equals it has
-/// the stored fingerprint, without decoding (`RecordState::same_payload`).
+/// everything else `import_fingerprint_of` depends on (the delivery link is the template
+/// applied to the PID the OAI identifier names). A record whose stored key equals it has the
+/// stored fingerprint, without decoding (`RecordState::same_payload`).
 pub fn import_payload_key(
     payload: &formats::oai::Digested,
     oai_id: &str,
     mms: Option<&str>,
-    delivery: Option<&str>,
+    delivery_template: Option<&str>,
 ) -> crate::state::PayloadKey {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
     // Bump with any change to what `import_fingerprint_of` makes of the same record.
     h.update(b"mdsync-import-payload-v1\0");
     h.update(payload.digest());
-    for part in [Some(oai_id), mms, delivery] {
+    for part in [Some(oai_id), mms, delivery_template] {
         match part {
             Some(p) => {
                 h.update([1]);

@@ -45,11 +45,11 @@ pub(crate) fn record(
             _ => planned_writes,
         };
     }
-    let row = RecordState {
+    let row = |o: &RecordOutcome| RecordState {
         identifier: o.identifier.clone(),
         ie_pid: o.ie_pid.clone(),
         mms_id: o.mms_id.clone(),
-        fingerprint,
+        fingerprint: fingerprint.clone(),
         datestamp: Some(item.header().datestamp.to_string()),
         outcome: Some(o.outcome.as_str().to_owned()),
         dc: None,
@@ -85,14 +85,16 @@ pub(crate) fn record(
             .take_base(&o.identifier)
             .and_then(|b| b.write(formats::dc::Container::DcRecord).ok());
         let same = known.as_ref().is_some_and(|k| {
-            k.datestamp == row.datestamp
-                && k.fingerprint == row.fingerprint
-                && k.mms_id == row.mms_id
-                && k.payload_key == row.payload_key
+            k.datestamp
+                .as_deref()
+                .is_some_and(|d| item.header().datestamp.is_written_as(d))
+                && k.fingerprint == fingerprint
+                && k.mms_id == o.mms_id
+                && k.payload_key == payload_key
                 && (base.is_none() || k.base == base)
         });
         if !same {
-            let mut row = with_dc(row);
+            let mut row = with_dc(row(&o));
             row.base = base;
             ctx.state.put_record(SOURCE, &row)?;
         }
@@ -121,7 +123,7 @@ pub(crate) fn record(
         }
     }
     if !matches!(o.outcome, Outcome::Error | Outcome::Stale) {
-        let mut row = with_dc(row);
+        let mut row = with_dc(row(&o));
         row.base = base.and_then(|b| b.write(formats::dc::Container::DcRecord).ok());
         ctx.state.put_record(SOURCE, &row)?;
     }

@@ -176,6 +176,37 @@ impl Datestamp {
     }
 }
 
+impl Datestamp {
+    /// True when `s` is this datestamp as [`Display`](fmt::Display) writes it, without
+    /// allocating (a harvest compares each record's with the stored one).
+    pub fn is_written_as(&self, s: &str) -> bool {
+        let days = self.unix.div_euclid(86_400);
+        let secs = self.unix.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return self.to_string() == s;
+        }
+        let mut buf = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, u64::from(m));
+        put(8, 2, u64::from(d));
+        put(11, 2, (secs / 3600) as u64);
+        put(14, 2, (secs % 3600 / 60) as u64);
+        put(17, 2, (secs % 60) as u64);
+        let len = match self.granularity {
+            Granularity::Day => 10,
+            Granularity::Second => 20,
+        };
+        s.as_bytes() == &buf[..len]
+    }
+}
+
 impl fmt::Display for Datestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let days = self.unix.div_euclid(86_400);
@@ -197,6 +228,38 @@ impl fmt::Display for Datestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_written_as_agrees_with_display() {
+        for unix in [
+            0,
+            1,
+            59,
+            86_399,
+            86_400,
+            951_782_400,
+            1_563_203_853,
+            253_402_300_799,
+        ] {
+            for d in [
+                Datestamp::from_unix(unix),
+                Datestamp::from_unix(unix).with_granularity(Granularity::Day),
+            ] {
+                let text = d.to_string();
+                assert!(d.is_written_as(&text), "{text}");
+                assert!(!d.is_written_as(&text[1..]), "{text}");
+                let other = if unix >= 86_400 {
+                    unix - 86_400
+                } else {
+                    unix + 86_400
+                };
+                let other = Datestamp::from_unix(other).with_granularity(d.granularity());
+                assert!(!other.is_written_as(&text), "{text} {other}");
+            }
+        }
+        let far = Datestamp::from_unix(253_402_300_800);
+        assert!(far.is_written_as(&far.to_string()), "{far}");
+    }
 
     #[test]
     fn parses_both_granularities_and_refuses_the_rest() {
