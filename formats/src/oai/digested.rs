@@ -33,11 +33,15 @@ const VERSION: &[u8] = b"mdsync-dc-payload-v1\0";
 
 impl Digested {
     /// The payload kept undecoded, if its bytes are plain (see the module's documentation).
-    pub(super) fn of_plain(xml: &str, inherited: Arc<[Binding]>) -> Option<Digested> {
+    pub(super) fn of_plain(
+        xml: &str,
+        inherited: Arc<[Binding]>,
+        prefix: &mut Prefix,
+    ) -> Option<Digested> {
         if !is_plain(xml) {
             return None;
         }
-        let digest = digest(xml, &inherited);
+        let digest = prefix.digest(xml, &inherited);
         Some(Digested {
             xml: xml.to_owned(),
             inherited,
@@ -78,19 +82,39 @@ pub(super) fn decode_fragment(xml: &str, inherited: &[Binding]) -> Result<Metada
     Ok(m)
 }
 
-fn digest(xml: &str, inherited: &[Binding]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(VERSION);
-    // Lengths first: no two binding lists and payloads hash the same bytes.
-    h.update((inherited.len() as u64).to_be_bytes());
-    for (prefix, uri) in inherited {
-        for part in [prefix, uri] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part.as_bytes());
-        }
+/// SHA-256 of the version, the bindings (lengths first: no two binding lists and payloads
+/// hash the same bytes) and the payload, with the hash state after the bindings and the
+/// payload's start tag kept for the next payload that shares them.
+#[derive(Default)]
+pub(super) struct Prefix {
+    seen: Option<(Arc<[Binding]>, String, Sha256)>,
+}
+
+impl Prefix {
+    fn digest(&mut self, xml: &str, inherited: &Arc<[Binding]>) -> [u8; 32] {
+        // The start tag: up to the first `>` (plain bytes may hold one in an attribute value,
+        // which only makes the shared part shorter than it could be).
+        let tag = xml.find('>').map_or(xml, |at| &xml[..=at]);
+        let mut h = match &self.seen {
+            Some((b, t, h)) if Arc::ptr_eq(b, inherited) && t == tag => h.clone(),
+            _ => {
+                let mut h = Sha256::new();
+                h.update(VERSION);
+                h.update((inherited.len() as u64).to_be_bytes());
+                for (prefix, uri) in inherited.iter() {
+                    for part in [prefix, uri] {
+                        h.update((part.len() as u64).to_be_bytes());
+                        h.update(part.as_bytes());
+                    }
+                }
+                h.update(tag.as_bytes());
+                self.seen = Some((inherited.clone(), tag.to_owned(), h.clone()));
+                h
+            }
+        };
+        h.update(&xml.as_bytes()[tag.len()..]);
+        h.finalize().into()
     }
-    h.update(xml.as_bytes());
-    h.finalize().into()
 }
 
 /// Bytes whose reading can hold no surprise beyond what well-formedness already settles.
@@ -152,11 +176,20 @@ mod tests {
         let other: Arc<[Binding]> =
             vec![("dc".to_owned(), "http://example.org/not-dc/".to_owned())].into();
         let xml = "<x><dc:title>T</dc:title></x>";
-        let a = Digested::of_plain(xml, dc.clone()).expect("plain");
-        let b = Digested::of_plain(xml, dc).expect("plain");
-        let c = Digested::of_plain(xml, other).expect("plain");
-        let d = Digested::of_plain("<x><dc:title>U</dc:title></x>", b.inherited.clone())
+        let fresh = || Digested::of_plain(xml, dc.clone(), &mut Prefix::default());
+        let mut carried = Prefix::default();
+        let a = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
+        let b = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
+        let c = Digested::of_plain(xml, other, &mut carried).expect("plain");
+        let d = Digested::of_plain("<x><dc:title>U</dc:title></x>", dc.clone(), &mut carried)
             .expect("plain");
+        let e = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
+        assert_eq!(fresh().expect("plain").digest(), a.digest());
+        assert_eq!(
+            e.digest(),
+            a.digest(),
+            "a carried prefix hashes as a fresh one"
+        );
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest(), "same bytes, other namespace");
         assert_ne!(a.digest(), d.digest(), "other bytes");

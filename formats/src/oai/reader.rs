@@ -121,6 +121,9 @@ pub struct PageReader<'a> {
     current_id: Option<(usize, usize)>,
     done: bool,
     raw_bindings: Option<Arc<[Binding]>>,
+    /// The digest of the last digested payload's bindings and start tag, carried on: a page's
+    /// payloads almost always open with the same long tag (its namespace declarations).
+    digest_prefix: super::digested::Prefix,
     /// A record longer than this (bytes) is read as [`Metadata::Invalid`].
     max_record_bytes: Option<u64>,
 }
@@ -149,6 +152,7 @@ impl<'a> PageReader<'a> {
             current_id: None,
             done: false,
             raw_bindings: None,
+            digest_prefix: super::digested::Prefix::default(),
             max_record_bytes: None,
         };
         r.envelope().map_err(|e| r.wrap(e))?;
@@ -516,7 +520,7 @@ impl<'a> PageReader<'a> {
                 self.p.skip_element_raw(s)?;
                 let end = self.p.offset() as usize;
                 let xml = self.p.input().get(start..end).unwrap_or("");
-                match Digested::of_plain(xml, inherited.clone()) {
+                match Digested::of_plain(xml, inherited.clone(), &mut self.digest_prefix) {
                     Some(d) => Ok(Metadata::Digested(d)),
                     // A reference, a comment or a suspect character: decoded now, so that what
                     // fails the page still fails it (offsets as in the page).
