@@ -237,7 +237,7 @@ impl Stage for Ctx<'_> {
         }
         // Boxed: the future of a record that needs Alma is large, and most records do not.
         match Box::pin(process(self, item, known.as_ref())).await {
-            Ok(d) => Ok((d, known)),
+            Ok(d) => Ok((keyed(self, item, d), known)),
             Err(stop) => Err(Box::new(Stop {
                 message: stop.message,
                 decision: (stop.decision, known),
@@ -286,6 +286,43 @@ impl Stage for Ctx<'_> {
             .ok()
             .map(|p| format!("oai:{}:{p}", self.cfg.rosetta.repository_identifier)))
     }
+}
+
+/// A decision whose stored fingerprint is its payload's, in the context the row will hold (the
+/// MMS ID the record ends with): it carries the payload's key, so that the next run meets the
+/// same bytes without decoding them (a first import's records, say). Any other fingerprint (a
+/// merge's, an error's none) carries no key.
+fn keyed(ctx: &Ctx<'_>, item: &Item, mut d: Decision) -> Decision {
+    let Item::Record(formats::oai::Record {
+        header,
+        metadata: Some(Metadata::Digested(payload)),
+    }) = item
+    else {
+        return d;
+    };
+    if d.payload_key.is_some()
+        || d.fingerprint.is_none()
+        || matches!(d.out.outcome, Outcome::Error | Outcome::Stale)
+    {
+        return d;
+    }
+    let Ok(dc) = payload.decode() else { return d };
+    let Ok(pid) = pid_of(ctx, &header.identifier) else {
+        return d;
+    };
+    let delivery = delivery_url(ctx.cfg, pid.as_str());
+    let mms = d.out.mms_id.as_deref();
+    if d.fingerprint.as_deref()
+        == Some(import_fingerprint_of(&dc, &header.identifier, mms, delivery.as_deref()).as_str())
+    {
+        d.payload_key = Some(import_payload_key(
+            payload,
+            &header.identifier,
+            mms,
+            ctx.cfg.rosetta.delivery_template.as_deref(),
+        ));
+    }
+    d
 }
 
 /// The IE PID an OAI identifier names, or why it names none.

@@ -121,18 +121,25 @@ async fn an_unchanged_record_is_known_by_its_payloads_digest_and_a_change_is_not
     let first = run(&cfg, &store, RunOptions::default(), "first import").await;
     assert_eq!(first.counts.get("created"), Some(&20));
     let ids: Vec<String> = first.records.iter().map(|r| r.identifier.clone()).collect();
-    // A created record's fingerprint is not its payload's; the first unchanged run stores the
-    // key of each payload it decoded and found unchanged.
+    // A created record's fingerprint is its payload's (with the MMS ID it now has): keyed.
     let row = |id: &str| {
         store
             .record(Source::Rosetta, id)
             .expect("read")
             .expect("row")
     };
-    assert!(ids.iter().all(|id| row(id).payload_key.is_none()));
+    assert!(ids.iter().all(|id| row(id).payload_key.is_some()));
     let r = run(&cfg, &store, full(), "full import").await;
     assert_eq!((r.counts.get("unchanged"), r.alma_calls), (Some(&20), 0));
-    assert!(ids.iter().all(|id| row(id).payload_key.is_some()));
+    // A key that does not match (here: none) is decoded, found unchanged and keyed again.
+    let unkeyed = engine::state::RecordState {
+        payload_key: None,
+        ..row(&ids[3])
+    };
+    store.put_record(Source::Rosetta, &unkeyed).expect("write");
+    let r = run(&cfg, &store, full(), "full import, one key missing").await;
+    assert_eq!((r.counts.get("unchanged"), r.alma_calls), (Some(&20), 0));
+    assert!(row(&ids[3]).payload_key.is_some());
 
     // The same bytes are not decoded again: not even the fingerprint is recomputed (a stored
     // one spoiled by hand goes unnoticed while the payload is the same).
@@ -160,10 +167,9 @@ async fn an_unchanged_record_is_known_by_its_payloads_digest_and_a_change_is_not
         "{r:?}"
     );
     assert_eq!(r.records[0].ie_pid.as_deref(), Some(pid.as_str()));
-    assert!(
-        row(&ids[4]).payload_key.is_none(),
-        "an update's fingerprint is not a payload's"
-    );
+    assert_ne!(row(&ids[4]).fingerprint.as_deref(), Some("spoiled"));
+    let r = run(&cfg, &store, full(), "full import after the change").await;
+    assert_eq!((r.counts.get("unchanged"), r.alma_calls), (Some(&20), 0));
     drop(store);
     mocks.shutdown().await;
 }
