@@ -293,11 +293,7 @@ impl Stage for Ctx<'_> {
 /// same bytes without decoding them (a first import's records, say). Any other fingerprint (a
 /// merge's, an error's none) carries no key.
 fn keyed(ctx: &Ctx<'_>, item: &Item, mut d: Decision) -> Decision {
-    let Item::Record(formats::oai::Record {
-        header,
-        metadata: Some(Metadata::Digested(payload)),
-    }) = item
-    else {
+    let Some((header, payload)) = digested(item) else {
         return d;
     };
     if d.payload_key.is_some()
@@ -325,6 +321,17 @@ fn keyed(ctx: &Ctx<'_>, item: &Item, mut d: Decision) -> Decision {
     d
 }
 
+/// A record whose payload was kept as its bytes and their digest.
+fn digested(item: &Item) -> Option<(&formats::oai::Header, &formats::oai::Digested)> {
+    match item {
+        Item::Record(formats::oai::Record {
+            header,
+            metadata: Some(Metadata::Digested(payload)),
+        }) => Some((header, payload)),
+        _ => None,
+    }
+}
+
 /// The IE PID an OAI identifier names, or why it names none.
 fn pid_of(ctx: &Ctx<'_>, id: &str) -> Result<IePid, String> {
     OaiIdentifier::parse(id)
@@ -335,13 +342,7 @@ fn pid_of(ctx: &Ctx<'_>, id: &str) -> Result<IePid, String> {
 /// A live record whose payload is the very bytes the store took for unchanged last time:
 /// unchanged, decided without decoding it and without an await (most records of a run).
 fn unchanged_payload(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Option<Decision> {
-    let Item::Record(formats::oai::Record {
-        header,
-        metadata: Some(Metadata::Digested(payload)),
-    }) = item
-    else {
-        return None;
-    };
+    let (header, payload) = digested(item)?;
     let k = known?;
     if header.deleted || k.payload_key.is_none() {
         return None;

@@ -105,15 +105,7 @@ async fn first_import_creates_then_nothing_then_exactly_the_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_record_is_known_by_its_payloads_digest_and_a_change_is_not_masked() {
     use engine::state::Source;
-    let mocks = Mocks::start(MocksConfig {
-        rosetta_store: RosettaState::Generate { n: 20, seed: 3 },
-        ..MocksConfig::default()
-    })
-    .await
-    .expect("mocks");
-    let cfg = config(&mocks);
-    let scratch = scratch();
-    let store = StateStore::open(&state(&scratch)).expect("state");
+    let (_scratch, mocks, cfg, store) = fixture(20, 3).await;
     let full = || RunOptions {
         full: true,
         ..RunOptions::default()
