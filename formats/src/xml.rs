@@ -7,10 +7,16 @@
 //! must refuse characters that XML 1.0 cannot carry instead of emitting ill-formed output.
 
 use std::borrow::Cow;
+use std::io::BufRead as _;
 use std::rc::Rc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
+
+mod plain;
+
+/// How the message of an error the XML parser reports begins.
+const MALFORMED: &str = "malformed XML: ";
 
 /// The `xml:` prefix's namespace, bound in every document.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
@@ -485,14 +491,6 @@ fn needs_work(bytes: &[u8]) -> u8 {
     acc
 }
 
-/// True when `s` has a character XML 1.0 forbids, or might (a byte that only a closer look can
-/// clear): a C0 control other than tab, LF and CR, U+FFFE or U+FFFF.
-pub(crate) fn has_suspect_chars(s: &str) -> bool {
-    let flags = needs_work(s.as_bytes());
-    flags & NEEDS_CHECK != 0
-        || (flags & MAYBE_NONCHAR != 0 && (s.contains('\u{FFFE}') || s.contains('\u{FFFF}')))
-}
-
 fn check_read_chars(s: &str, offset: u64) -> Result<(), XmlError> {
     // Fast path over bytes: in valid UTF-8 the only characters XML 1.0 excludes are the C0
     // controls other than tab, LF and CR, and U+FFFE/U+FFFF (whose encodings start with 0xEF).
@@ -605,7 +603,7 @@ impl<'a> Pull<'a> {
     fn raw_error(&self, e: quick_xml::Error) -> XmlError {
         XmlError {
             offset: self.reader.error_position(),
-            message: format!("malformed XML: {e}"),
+            message: format!("{MALFORMED}{e}"),
         }
     }
 
@@ -871,6 +869,42 @@ impl<'a> Pull<'a> {
         Ok(())
     }
 
+    /// Skips the element whose start was just read if it is plain (see [`plain`]), and says
+    /// whether it did. Plain content is well-formed and holds nothing a reader must decode
+    /// (no reference but the predefined entities, no comment or CDATA, no suspect character):
+    /// one pass over its bytes settles it. Otherwise nothing is read and the caller reads the
+    /// element another way.
+    pub fn skip_plain(&mut self, start: &Start<'a>) -> Result<bool, XmlError> {
+        if self.peeked.is_some() || self.pending_end {
+            return Ok(false);
+        }
+        let bytes = self.input.as_bytes();
+        let (from, at) = (start.offset as usize, self.offset() as usize);
+        let Some(tag) = bytes.get(from..at) else {
+            return Ok(false);
+        };
+        // An empty element's end is quick-xml's to report (it expands `<a/>` itself).
+        if !tag.starts_with(b"<") || tag.ends_with(b"/>") || !plain::is_plain_tag(&tag[1..]) {
+            return Ok(false);
+        }
+        let root = start.tag.name();
+        let bound =
+            |prefix: &[u8]| std::str::from_utf8(prefix).is_ok_and(|p| self.lookup(p).is_some());
+        let Some(n) = plain::content_len(&bytes[at..], root.as_ref().as_bytes(), bound) else {
+            return Ok(false);
+        };
+        self.reader.stream().consume(n);
+        loop {
+            match self.reader.read_event().map_err(|e| self.raw_error(e))? {
+                Event::Text(t) if t.is_empty() => {}
+                Event::End(_) => break,
+                _ => return Err(self.error("internal: a plain element did not end where scanned")),
+            }
+        }
+        self.pop_scope();
+        Ok(true)
+    }
+
     /// True when the bindings in scope are exactly `other` (no allocation).
     pub fn bindings_equal(&self, other: &[Binding]) -> bool {
         self.bindings.len() == other.len()
@@ -1020,6 +1054,12 @@ pub fn strip_forbidden(doc: &str) -> (Cow<'_, str>, Vec<(usize, char)>) {
 }
 
 impl XmlError {
+    /// The document is not well-formed XML (what the XML parser itself refused): nothing
+    /// after it can be trusted, so it fails the whole document, never one record of a page.
+    pub fn is_malformed(&self) -> bool {
+        self.message.starts_with(MALFORMED)
+    }
+
     /// The error is a character XML 1.0 does not allow (raw or as a reference): what
     /// `invalid_xml_chars = "strip"` repairs.
     pub fn is_forbidden_char(&self) -> bool {
@@ -1095,6 +1135,59 @@ mod tests {
                 Ev::Eof => return Ok(out),
             }
         }
+    }
+
+    /// Skips the first child of the root `<d>` (by a plain scan first when `scan`, else raw),
+    /// then reads the rest: whether the scan skipped it, the offset after it, and the events
+    /// that follow.
+    fn after_skip(xml: &str, scan: bool) -> Result<(bool, u64, Vec<String>), XmlError> {
+        let mut p = Pull::new(xml);
+        let _root = p.root()?;
+        let Some(child) = p.next_child("d")? else {
+            return Err(p.error("no child"));
+        };
+        let skipped = scan && p.skip_plain(&child)?;
+        if !skipped {
+            p.skip_element_raw(&child)?;
+        }
+        let at = p.offset();
+        let mut rest = Vec::new();
+        loop {
+            match p.next_event()? {
+                Ev::Start(s) => rest.push(format!("<{}", s.qualified())),
+                Ev::Text(t) => rest.push(format!("{t:?}")),
+                Ev::End => rest.push(">".to_owned()),
+                Ev::Eof => return Ok((skipped, at, rest)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_element_is_skipped_by_one_scan_to_where_a_raw_skip_ends() {
+        let after = "<n:next xmlns:n=\"urn:n\">v</n:next>\n</d>";
+        let cases = [
+            (
+                "<p:x xmlns:p=\"urn:p\" a=\"&amp;\"><p:y>T &lt; \"q\"</p:y><p:z/></p:x>",
+                true,
+            ),
+            ("<x>text</x>", true),
+            ("<x></x>", true),
+            ("<x><x>same name</x></x>", true),
+            ("<x/>", false),
+            ("<x>&#233;</x>", false),
+            ("<x><!-- c --></x>", false),
+            ("<x a=\"&#1;\">t</x>", false),
+        ];
+        for (child, scanned) in cases {
+            let doc = format!("<d>\n  {child}{after}");
+            let want = after_skip(&doc, false).expect("well-formed");
+            let got = after_skip(&doc, true).expect("well-formed");
+            assert_eq!(got.0, scanned, "{child}");
+            assert_eq!((got.1, &got.2), (want.1, &want.2), "{child}");
+        }
+        // Not well-formed: the scan gives up, and the raw skip's error stands.
+        let bad = format!("<d><x><y></x></y>{after}");
+        assert!(after_skip(&bad, true).is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@ use crate::xml::{Binding, Pull, XmlError};
 pub struct Digested {
     xml: String,
     inherited: Arc<[Binding]>,
+    /// Where the payload starts in its page: errors name offsets in the page.
+    at: u64,
     digest: [u8; 32],
 }
 
@@ -32,21 +34,21 @@ pub struct Digested {
 const VERSION: &[u8] = b"mdsync-dc-payload-v1\0";
 
 impl Digested {
-    /// The payload kept undecoded, if its bytes are plain (see the module's documentation).
-    pub(super) fn of_plain(
+    /// A payload the page reader's scan found plain (`Pull::skip_plain`), which starts at byte
+    /// `at` of its page.
+    pub(super) fn of_scanned(
         xml: &str,
         inherited: Arc<[Binding]>,
+        at: u64,
         prefix: &mut Prefix,
-    ) -> Option<Digested> {
-        if !is_plain(xml) {
-            return None;
-        }
+    ) -> Digested {
         let digest = prefix.digest(xml, &inherited);
-        Some(Digested {
+        Digested {
             xml: xml.to_owned(),
             inherited,
+            at,
             digest,
-        })
+        }
     }
 
     /// SHA-256 of the bindings and the bytes: equal digests, equal records.
@@ -61,7 +63,7 @@ impl Digested {
 
     /// The record, or why the payload is not one (what [`Metadata::Invalid`] would have said).
     pub fn decode(&self) -> Result<DcRecord, String> {
-        match decode_fragment(&self.xml, &self.inherited) {
+        match decode_fragment(&self.xml, &self.inherited, self.at) {
             Ok(Metadata::Dc(dc)) => Ok(dc),
             Ok(Metadata::Invalid { reason }) => Err(reason),
             Ok(_) => Err("the payload is not Dublin Core".to_owned()),
@@ -70,15 +72,23 @@ impl Digested {
     }
 }
 
-/// Decodes a DC payload cut from its page, with the bindings in scope there: the page reader's
-/// own rules ([`settle_payload`]). Offsets are the fragment's.
-pub(super) fn decode_fragment(xml: &str, inherited: &[Binding]) -> Result<Metadata, XmlError> {
+/// Decodes a DC payload cut from its page at byte `at`, with the bindings in scope there: the
+/// page reader's own rules ([`settle_payload`]). Offsets are the page's.
+pub(super) fn decode_fragment(
+    xml: &str,
+    inherited: &[Binding],
+    at: u64,
+) -> Result<Metadata, XmlError> {
+    let in_page = |mut e: XmlError| {
+        e.offset += at;
+        e
+    };
     let mut p = Pull::with_bindings(xml, inherited);
-    let s = p.root()?;
+    let s = p.root().map_err(in_page)?;
     let depth = p.depth();
-    let decoded = decode_dc(&mut p, &s);
-    let m = settle_payload(&mut p, &s, depth, decoded)?;
-    p.expect_eof()?;
+    let decoded = decode_dc(&mut p, &s, at);
+    let m = settle_payload(&mut p, &s, depth, decoded).map_err(in_page)?;
+    p.expect_eof().map_err(in_page)?;
     Ok(m)
 }
 
@@ -117,54 +127,9 @@ impl Prefix {
     }
 }
 
-/// Bytes whose reading can hold no surprise beyond what well-formedness already settles.
-fn is_plain(xml: &str) -> bool {
-    if crate::xml::has_suspect_chars(xml) || xml.contains("<!") || xml.contains("<?") {
-        return false;
-    }
-    let mut rest = xml;
-    while let Some(at) = rest.find('&') {
-        let after = &rest[at + 1..];
-        match ["amp;", "lt;", "gt;", "quot;", "apos;"]
-            .iter()
-            .find(|e| after.starts_with(**e))
-        {
-            Some(e) => rest = &after[e.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_plain_bytes_are_kept_undecoded() {
-        let plain = [
-            "<a>x</a>",
-            "<a b=\"&quot;\">T &amp; &lt;x&gt; &apos;</a>",
-            "<a>\r\n\tÉmile — 東京</a>",
-        ];
-        for xml in plain {
-            assert!(is_plain(xml), "{xml}");
-        }
-        let not_plain = [
-            "<a>&#233;</a>",
-            "<a>&#x1;</a>",
-            "<a>&nbsp;</a>",
-            "<a>& </a>",
-            "<a><!-- c --></a>",
-            "<a><![CDATA[x]]></a>",
-            "<a><?pi x?></a>",
-            "<a>\u{1}</a>",
-            "<a>\u{FFFE}</a>",
-        ];
-        for xml in not_plain {
-            assert!(!is_plain(xml), "{xml}");
-        }
-    }
 
     #[test]
     fn the_digest_covers_the_bytes_and_the_bindings_they_inherit() {
@@ -176,15 +141,17 @@ mod tests {
         let other: Arc<[Binding]> =
             vec![("dc".to_owned(), "http://example.org/not-dc/".to_owned())].into();
         let xml = "<x><dc:title>T</dc:title></x>";
-        let fresh = || Digested::of_plain(xml, dc.clone(), &mut Prefix::default());
+        let digested = |xml: &str, bindings: &Arc<[Binding]>, prefix: &mut Prefix| {
+            Digested::of_scanned(xml, bindings.clone(), 0, prefix)
+        };
+        let fresh = digested(xml, &dc, &mut Prefix::default());
         let mut carried = Prefix::default();
-        let a = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
-        let b = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
-        let c = Digested::of_plain(xml, other, &mut carried).expect("plain");
-        let d = Digested::of_plain("<x><dc:title>U</dc:title></x>", dc.clone(), &mut carried)
-            .expect("plain");
-        let e = Digested::of_plain(xml, dc.clone(), &mut carried).expect("plain");
-        assert_eq!(fresh().expect("plain").digest(), a.digest());
+        let a = digested(xml, &dc, &mut carried);
+        let b = digested(xml, &dc, &mut carried);
+        let c = digested(xml, &other, &mut carried);
+        let d = digested("<x><dc:title>U</dc:title></x>", &dc, &mut carried);
+        let e = digested(xml, &dc, &mut carried);
+        assert_eq!(fresh.digest(), a.digest());
         assert_eq!(
             e.digest(),
             a.digest(),

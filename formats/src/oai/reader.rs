@@ -502,6 +502,9 @@ impl<'a> PageReader<'a> {
     /// the document stays well-formed past it. A character XML 1.0 forbids, or XML that is not
     /// well-formed, still fails the page.
     fn read_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
+        if self.kind == PayloadKind::DcDigested {
+            return self.digest_payload(s);
+        }
         let depth = self.p.depth();
         let decoded = self.decode_payload(s);
         settle_payload(&mut self.p, s, depth, decoded)
@@ -513,23 +516,8 @@ impl<'a> PageReader<'a> {
             message: e,
         };
         match self.kind {
-            PayloadKind::Dc => decode_dc(&mut self.p, s),
-            PayloadKind::DcDigested => {
-                let inherited = self.inherited();
-                let start = s.offset() as usize;
-                self.p.skip_element_raw(s)?;
-                let end = self.p.offset() as usize;
-                let xml = self.p.input().get(start..end).unwrap_or("");
-                match Digested::of_plain(xml, inherited.clone(), &mut self.digest_prefix) {
-                    Some(d) => Ok(Metadata::Digested(d)),
-                    // A reference, a comment or a suspect character: decoded now, so that what
-                    // fails the page still fails it (offsets as in the page).
-                    None => super::digested::decode_fragment(xml, &inherited).map_err(|mut e| {
-                        e.offset += start as u64;
-                        e
-                    }),
-                }
-            }
+            // `DcDigested` payloads are read by `digest_payload`; never here.
+            PayloadKind::Dc | PayloadKind::DcDigested => decode_dc(&mut self.p, s, 0),
             PayloadKind::Marc => {
                 if s.local != "record" {
                     return Err(shape(format!(
@@ -558,6 +546,27 @@ impl<'a> PageReader<'a> {
 }
 
 impl<'a> PageReader<'a> {
+    /// A DC payload kept as bytes and digest when plain, else decoded as `Dc` decodes it (a
+    /// content error is the record's, what is not well-formed fails the page). Settled: an
+    /// error here is the page's.
+    fn digest_payload(&mut self, s: &Start<'a>) -> Result<Metadata, XmlError> {
+        let inherited = self.inherited();
+        let start = s.offset() as usize;
+        // Most payloads are plain: one scan skips them and says so.
+        if self.p.skip_plain(s)? {
+            let end = self.p.offset() as usize;
+            let xml = self.p.input().get(start..end).unwrap_or("");
+            let d = Digested::of_scanned(xml, inherited, start as u64, &mut self.digest_prefix);
+            return Ok(Metadata::Digested(d));
+        }
+        // Not plain, or not well-formed (the page's error): decoded now, with the page's
+        // rules, so that what fails the page still fails it.
+        self.p.skip_element_raw(s)?;
+        let end = self.p.offset() as usize;
+        let xml = self.p.input().get(start..end).unwrap_or("");
+        super::digested::decode_fragment(xml, &inherited, start as u64)
+    }
+
     /// The bindings in scope, shared with the page's earlier records when they are the same.
     fn inherited(&mut self) -> Arc<[Binding]> {
         match &self.raw_bindings {
@@ -571,15 +580,24 @@ impl<'a> PageReader<'a> {
     }
 }
 
-/// A DC payload whose start `s` was just read, up to its end.
-pub(super) fn decode_dc<'a>(p: &mut Pull<'a>, s: &Start<'a>) -> Result<Metadata, XmlError> {
+/// A DC payload whose start `s` was just read, up to its end; `at` is where the input starts
+/// in its page (for a payload cut from it), so that messages name the page's offsets.
+pub(super) fn decode_dc<'a>(
+    p: &mut Pull<'a>,
+    s: &Start<'a>,
+    at: u64,
+) -> Result<Metadata, XmlError> {
     DcRecord::read_children(p, s.local)
         .map(Metadata::Dc)
         .map_err(|e| match e {
             crate::dc::DcError::Xml(x) => x,
-            other => XmlError {
+            crate::dc::DcError::NotDc { element, offset } => XmlError {
                 offset: s.offset(),
-                message: other.to_string(),
+                message: crate::dc::DcError::NotDc {
+                    element,
+                    offset: offset + at,
+                }
+                .to_string(),
             },
         })
 }
@@ -595,7 +613,7 @@ pub(super) fn settle_payload<'a>(
 ) -> Result<Metadata, XmlError> {
     match decoded {
         Ok(m) => Ok(m),
-        Err(e) if e.is_forbidden_char() => Err(e),
+        Err(e) if e.is_forbidden_char() || e.is_malformed() => Err(e),
         Err(e) => {
             // Skip to the payload's end: if the rest is well-formed, only this record is bad.
             while p.depth() >= depth {

@@ -242,6 +242,27 @@ proptest! {
         read_everything(&xml[..cut.index(xml.len())]);
     }
 
+    /// A page read as `DcDigested` (each kept payload decoded afterwards) is read as `Dc` reads
+    /// it, damaged or not: the same records, the same record errors, the same page error.
+    #[test]
+    fn a_digested_page_reads_as_a_decoded_one(cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), byte in any::<u8>(), insert in any::<prop::sample::Index>(), piece in 0usize..PIECES.len()) {
+        let xml = digest_source().into_bytes();
+        let mut damaged = xml.clone();
+        let i = flip.index(damaged.len());
+        damaged[i] = byte;
+        let mut inserted = xml.clone();
+        let at = insert.index(inserted.len());
+        inserted.splice(at..at, PIECES[piece].bytes());
+        for (what, bytes) in [("whole", &xml[..]), ("a byte changed", &damaged), ("cut", &xml[..cut.index(xml.len())]), ("a piece inserted", &inserted)] {
+            match (read_digested(bytes), read_decoded(bytes, PayloadKind::Dc)) {
+                // A page that is not well-formed fails on the same record, whichever of its
+                // faults each reader meets first.
+                (Err(a), Err(b)) => prop_assert_eq!((a.record, a.identifier), (b.record, b.identifier), "{}: {}", what, String::from_utf8_lossy(bytes)),
+                (a, b) => prop_assert_eq!(a, b, "{}: {}", what, String::from_utf8_lossy(bytes)),
+            }
+        }
+    }
+
     #[test]
     fn request_validation_agrees_with_the_protocol_table(pairs in prop::collection::vec((0usize..KEYS.len(), 0usize..VALUES.len()), 0..5)) {
         let pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (KEYS[k].to_owned(), VALUES[v].to_owned())).collect();
@@ -299,8 +320,62 @@ fn damaged_sources() -> Vec<String> {
         .collect()
 }
 
+/// What a damaged payload may hold: markup, references and characters each reader must meet
+/// the same way.
+const PIECES: [&str; 12] = [
+    "<b>",
+    "</b>",
+    "<b/>",
+    "&amp;",
+    "&#233;",
+    "&nbsp;",
+    "&",
+    "<!-- c -->",
+    "<![CDATA[x]]>",
+    "\u{1}",
+    " a=\"1\"",
+    "\u{FFFE}",
+];
+
+/// A page of plain `oai_dc` payloads, one with a reference and one deleted record.
+fn digest_source() -> String {
+    crate::samples::oai()
+        .into_iter()
+        .find(|(n, _)| *n == "oai_list_records_first_page")
+        .map(|(_, x)| x)
+        .unwrap_or_default()
+}
+
+fn read_decoded(bytes: &[u8], kind: PayloadKind) -> Result<Vec<Item>, formats::oai::PageError> {
+    PageReader::new(bytes, kind)?.collect()
+}
+
+fn read_digested(bytes: &[u8]) -> Result<Vec<Item>, formats::oai::PageError> {
+    let items = read_decoded(bytes, PayloadKind::DcDigested)?;
+    Ok(items
+        .into_iter()
+        .map(|item| match item {
+            Item::Record(mut r) => {
+                if let Some(Metadata::Digested(d)) = &r.metadata {
+                    r.metadata = Some(match d.decode() {
+                        Ok(dc) => Metadata::Dc(dc),
+                        Err(reason) => Metadata::Invalid { reason },
+                    });
+                }
+                Item::Record(r)
+            }
+            other => other,
+        })
+        .collect())
+}
+
 fn read_everything(bytes: &[u8]) {
-    for kind in [PayloadKind::Dc, PayloadKind::Marc, PayloadKind::Raw] {
+    for kind in [
+        PayloadKind::Dc,
+        PayloadKind::DcDigested,
+        PayloadKind::Marc,
+        PayloadKind::Raw,
+    ] {
         if let Ok(r) = PageReader::new(bytes, kind) {
             let _ = r.finish();
         }
