@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::xml::{self, Pull, WriteError, XmlError, XmlWriter};
 
+mod plain;
+
 pub const DC_NS: &str = "http://purl.org/dc/elements/1.1/";
 pub const DCTERMS_NS: &str = "http://purl.org/dc/terms/";
 pub const OAI_DC_NS: &str = "http://www.openarchives.org/OAI/2.0/oai_dc/";
@@ -587,6 +589,21 @@ impl DcRecord {
     }
 
     /// Reads the children of a container whose start was just read, up to its end.
+    /// The record in the container whose start `s` was just read, up to its end: from its
+    /// bytes when they are plain (most payloads; [`plain`]), else by the general reader.
+    pub(crate) fn read_container<'a>(
+        p: &mut Pull<'a>,
+        s: &crate::xml::Start<'a>,
+    ) -> Result<DcRecord, DcError> {
+        if let Some(content) = p.plain_content(s)
+            && let Some(record) = plain::read(content, |prefix| p.lookup(prefix))
+        {
+            p.skip_content(content.len())?;
+            return Ok(record);
+        }
+        Self::read_children(p, s.local)
+    }
+
     pub(crate) fn read_children(p: &mut Pull<'_>, container: &str) -> Result<DcRecord, DcError> {
         let mut elements = Vec::with_capacity(16);
         while let Some(s) = p.next_child(container)? {

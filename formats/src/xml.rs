@@ -15,6 +15,8 @@ use quick_xml::reader::Reader;
 
 mod plain;
 
+pub(crate) use plain::split_qname;
+
 /// How the message of an error the XML parser reports begins.
 const MALFORMED: &str = "malformed XML: ";
 
@@ -869,31 +871,43 @@ impl<'a> Pull<'a> {
         Ok(())
     }
 
-    /// Skips the element whose start was just read if it is plain (see [`plain`]), and says
-    /// whether it did. Plain content is well-formed and holds nothing a reader must decode
-    /// (no reference but the predefined entities, no comment or CDATA, no suspect character):
-    /// one pass over its bytes settles it. Otherwise nothing is read and the caller reads the
-    /// element another way.
+    /// Skips the element whose start was just read if it is plain (see [`Pull::plain_content`]),
+    /// and says whether it did. Otherwise nothing is read and the caller reads the element
+    /// another way.
     pub fn skip_plain(&mut self, start: &Start<'a>) -> Result<bool, XmlError> {
+        match self.plain_content(start) {
+            Some(content) => self.skip_content(content.len()).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The content of the element whose start was just read, if it is plain (nothing is
+    /// read): well-formed, and holding nothing a reader must decode but the predefined
+    /// entities (no other reference, no comment or CDATA, no suspect character, no namespace
+    /// declaration, no undeclared prefix, ASCII names, `name="value"` attributes). One pass
+    /// over its bytes settles it (see [`plain`]).
+    pub fn plain_content(&self, start: &Start<'a>) -> Option<&'a str> {
         if self.peeked.is_some() || self.pending_end {
-            return Ok(false);
+            return None;
         }
         let bytes = self.input.as_bytes();
         let (from, at) = (start.offset as usize, self.offset() as usize);
-        let Some(tag) = bytes.get(from..at) else {
-            return Ok(false);
-        };
+        let tag = bytes.get(from..at)?;
         // An empty element's end is quick-xml's to report (it expands `<a/>` itself).
         if !tag.starts_with(b"<") || tag.ends_with(b"/>") || !plain::is_plain_tag(&tag[1..]) {
-            return Ok(false);
+            return None;
         }
         let root = start.tag.name();
         let bound =
             |prefix: &[u8]| std::str::from_utf8(prefix).is_ok_and(|p| self.lookup(p).is_some());
-        let Some(n) = plain::content_len(&bytes[at..], root.as_ref().as_bytes(), bound) else {
-            return Ok(false);
-        };
-        self.reader.stream().consume(n);
+        let n = plain::content_len(&bytes[at..], root.as_ref().as_bytes(), bound)?;
+        self.input.get(at..at + n)
+    }
+
+    /// Past the plain content ([`Pull::plain_content`], `len` bytes) of the element whose start
+    /// was just read, and past its end.
+    pub fn skip_content(&mut self, len: usize) -> Result<(), XmlError> {
+        self.reader.stream().consume(len);
         loop {
             match self.reader.read_event().map_err(|e| self.raw_error(e))? {
                 Event::Text(t) if t.is_empty() => {}
@@ -902,7 +916,7 @@ impl<'a> Pull<'a> {
             }
         }
         self.pop_scope();
-        Ok(true)
+        Ok(())
     }
 
     /// True when the bindings in scope are exactly `other` (no allocation).
@@ -978,16 +992,6 @@ impl<'a> Pull<'a> {
                 _ => return Err(self.error("content after the root element")),
             }
         }
-    }
-}
-
-/// `prefix:local` → (`prefix`, `local`); no colon → (`""`, the name). Names are short: a byte
-/// loop beats `split_once`'s char searcher, which showed in the harvest's profile.
-#[inline]
-fn split_qname(name: &str) -> (&str, &str) {
-    match name.bytes().position(|b| b == b':') {
-        Some(i) => (&name[..i], &name[i + 1..]),
-        None => ("", name),
     }
 }
 

@@ -587,7 +587,7 @@ pub(super) fn decode_dc<'a>(
     s: &Start<'a>,
     at: u64,
 ) -> Result<Metadata, XmlError> {
-    DcRecord::read_children(p, s.local)
+    DcRecord::read_container(p, s)
         .map(Metadata::Dc)
         .map_err(|e| match e {
             crate::dc::DcError::Xml(x) => x,
