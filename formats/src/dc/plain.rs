@@ -6,9 +6,8 @@
 //! gives up (`None`), and the general reader reads the record; so a record reads the same
 //! either way (`tests`).
 
-use std::borrow::Cow;
-
 use super::{DcElement, DcNs, DcRecord, intern};
+use crate::xml::plain::{leaves, text};
 use crate::xml::{XML_NS, XSI_NS, split_qname};
 
 /// The elements of a container whose plain content is `content`, with `lookup` the namespace
@@ -17,131 +16,54 @@ pub(crate) fn read<'c>(
     content: &'c str,
     lookup: impl Fn(&str) -> Option<&'c str>,
 ) -> Option<DcRecord> {
-    let b = content.as_bytes();
     let mut elements = Vec::with_capacity(16);
-    let mut i = 0;
-    loop {
-        // Layout between elements; any other text is the general reader's to refuse.
-        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-        }
-        if i == b.len() {
-            return Some(DcRecord { elements });
-        }
-        if b[i] != b'<' || b.get(i + 1) == Some(&b'/') {
-            return None;
-        }
-        let name_end = i
-            + 1
-            + b[i + 1..]
-                .iter()
-                .position(|c| matches!(c, b' ' | b'>' | b'/'))?;
-        let qname = &content[i + 1..name_end];
-        let (prefix, local) = split_qname(qname);
-        let ns = DcNs::from_uri(lookup(prefix)?)?;
+    for leaf in leaves(content) {
+        let leaf = leaf?;
+        let (prefix, local) = split_qname(leaf.qname);
         let mut element = DcElement {
-            ns,
+            ns: DcNs::from_uri(lookup(prefix)?)?,
             name: intern(local),
             value: String::new(),
             lang: None,
             xsi_type: None,
         };
-        let mut j = name_end;
         let mut names: [&str; 4] = [""; 4];
-        let mut count = 0;
-        let empty = loop {
-            match b[j] {
-                b'>' => break false,
-                b'/' => break true,
-                // ` name="value"` (the scan allows nothing else), or a space before the end.
-                _ => {
-                    j += 1;
-                    if matches!(b[j], b'>' | b'/') {
-                        continue;
-                    }
-                    let eq = j + b[j..].iter().position(|&c| c == b'=')?;
-                    let name = &content[j..eq];
-                    let close = eq + 2 + b[eq + 2..].iter().position(|&c| c == b'"')?;
-                    let value = &content[eq + 2..close];
-                    j = close + 1;
-                    // A repeated name is an error, a value to normalise is work: the general
-                    // reader's, both.
-                    if count == names.len()
-                        || names[..count].contains(&name)
-                        || value
-                            .bytes()
-                            .any(|c| matches!(c, b'&' | b'\t' | b'\n' | b'\r'))
-                    {
-                        return None;
-                    }
-                    names[count] = name;
-                    count += 1;
-                    let (p, l) = split_qname(name);
-                    if p == "xmlns" || name == "xmlns" {
-                        continue;
-                    }
-                    let attr_ns = match p {
-                        "" => "",
-                        p => lookup(p)?,
-                    };
-                    match (attr_ns, l) {
-                        (XSI_NS, "type") if element.xsi_type.is_none() => {
-                            element.xsi_type = Some(value.to_owned());
-                        }
-                        (XML_NS, "lang") if element.lang.is_none() => {
-                            element.lang = Some(value.to_owned());
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        };
-        if empty {
-            i = j + 2;
-        } else {
-            let text_start = j + 1;
-            let text_end = text_start + b[text_start..].iter().position(|&c| c == b'<')?;
-            // An element inside the value: the general reader's to refuse.
-            if b.get(text_end + 1) != Some(&b'/') {
+        for (count, (name, value)) in leaf.attributes().enumerate() {
+            // A repeated name is an error, a value to normalise is work: the general
+            // reader's, both.
+            if count == names.len()
+                || names[..count].contains(&name)
+                || value
+                    .bytes()
+                    .any(|c| matches!(c, b'&' | b'\t' | b'\n' | b'\r'))
+            {
                 return None;
             }
-            element.value = text(&content[text_start..text_end])?.into_owned();
-            // The scan matched the end tag with its start: `</qname>`.
-            i = text_end + 3 + qname.len();
+            names[count] = name;
+            let (p, l) = split_qname(name);
+            if p == "xmlns" || name == "xmlns" {
+                continue;
+            }
+            let attr_ns = match p {
+                "" => "",
+                p => lookup(p)?,
+            };
+            match (attr_ns, l) {
+                (XSI_NS, "type") if element.xsi_type.is_none() => {
+                    element.xsi_type = Some(value.to_owned());
+                }
+                (XML_NS, "lang") if element.lang.is_none() => {
+                    element.lang = Some(value.to_owned());
+                }
+                _ => {}
+            }
+        }
+        if let Some((from, to)) = leaf.text {
+            element.value = text(&content[from..to])?.into_owned();
         }
         elements.push(element);
     }
-}
-
-/// Text with the predefined entities replaced; `None` for a carriage return (line ends are
-/// the general reader's to normalise).
-fn text(raw: &str) -> Option<Cow<'_, str>> {
-    if raw.contains('\r') {
-        return None;
-    }
-    if !raw.contains('&') {
-        return Some(Cow::Borrowed(raw));
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let (ch, len) = [
-            ("amp;", '&'),
-            ("lt;", '<'),
-            ("gt;", '>'),
-            ("quot;", '"'),
-            ("apos;", '\''),
-        ]
-        .iter()
-        .find(|(e, _)| after.starts_with(e))
-        .map(|(e, c)| (*c, e.len()))?;
-        out.push(ch);
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    Some(Cow::Owned(out))
+    Some(DcRecord { elements })
 }
 
 #[cfg(test)]

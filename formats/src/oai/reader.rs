@@ -13,7 +13,8 @@ use super::response::{
 };
 use crate::dc::DcRecord;
 use crate::marc::MarcRecord;
-use crate::xml::{Binding, Pull, Start, XmlError};
+use crate::xml::plain::{leaves, text as plain_text};
+use crate::xml::{Binding, Pull, Start, XmlError, split_qname};
 
 pub use super::digested::Digested;
 
@@ -157,6 +158,13 @@ impl<'a> PageReader<'a> {
         };
         r.envelope().map_err(|e| r.wrap(e))?;
         Ok(r)
+    }
+
+    /// Every element read by the general reader (what the plain readers are compared with).
+    #[cfg(test)]
+    pub(crate) fn general_only(mut self) -> Self {
+        self.p.without_plain_content();
+        self
     }
 
     /// Reads a record longer than `limit` bytes as [`Metadata::Invalid`], naming `key` (the
@@ -415,6 +423,9 @@ impl<'a> PageReader<'a> {
                 });
             }
         };
+        if let Some(header) = self.plain_header(s, deleted)? {
+            return Ok(header);
+        }
         let mut identifier = None;
         let mut datestamp = None;
         let mut set_specs = Vec::new();
@@ -459,6 +470,55 @@ impl<'a> PageReader<'a> {
             }),
             _ => Err(self.p.error("header without identifier or datestamp")),
         }
+    }
+
+    /// A header whose content is plain leaves in the OAI namespace, read from its bytes (most
+    /// headers); `None` (nothing read) for anything else, which the general reader reads.
+    fn plain_header(&mut self, s: &Start<'a>, deleted: bool) -> Result<Option<Header>, XmlError> {
+        let Some(content) = self.p.plain_content(s) else {
+            return Ok(None);
+        };
+        let at = self.p.offset() as usize;
+        let (mut identifier, mut datestamp, mut set_specs) = (None, None, Vec::new());
+        let mut id_at = (0, 0);
+        for leaf in leaves(content) {
+            let Some(leaf) = leaf else {
+                return Ok(None);
+            };
+            let (prefix, local) = split_qname(leaf.qname);
+            if self.p.lookup(prefix) != Some(OAI_NS) || leaf.has_attributes() {
+                return Ok(None);
+            }
+            let (from, to) = leaf.text.unwrap_or((0, 0));
+            let Some(text) = plain_text(&content[from..to]) else {
+                return Ok(None);
+            };
+            match local {
+                "identifier" if identifier.is_none() => {
+                    identifier = Some(text.trim().to_owned());
+                    id_at = (at + from, at + to);
+                }
+                "datestamp" if datestamp.is_none() => datestamp = Some(text),
+                "setSpec" => set_specs.push(text.trim().to_owned()),
+                _ => return Ok(None),
+            }
+        }
+        let (Some(identifier), Some(datestamp)) = (identifier, datestamp) else {
+            return Ok(None);
+        };
+        // A bad datestamp is the general reader's to report, at its element.
+        let (Ok(datestamp), false) = (Datestamp::parse(datestamp.trim()), identifier.is_empty())
+        else {
+            return Ok(None);
+        };
+        self.current_id = Some(id_at);
+        self.p.skip_content(content.len())?;
+        Ok(Some(Header {
+            identifier,
+            datestamp,
+            set_specs,
+            deleted,
+        }))
     }
 
     fn read_record(&mut self) -> Result<Record, XmlError> {
@@ -1165,5 +1225,110 @@ mod tests {
         let mut r = PageReader::new(xml.as_bytes(), PayloadKind::Dc).expect("ok");
         assert_eq!(r.errors()[0].code, ErrorCode::NoRecordsMatch);
         assert!(r.next().is_none());
+    }
+}
+
+/// The plain readers (headers and DC payloads read from their bytes) against the general
+/// reader alone, on a page damaged every which way: exactly the same items or the same error.
+/// (`DcDigested` against `Dc`, whose page errors may differ in message: `tests/it/props.rs`.)
+#[cfg(test)]
+mod plain_equivalence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A committed sample page: headers, plain and not-plain payloads, a deleted record.
+    fn sample() -> String {
+        let snap = include_str!("../../../snapshots/formats/oai_list_records_first_page.snap");
+        snap.splitn(3, "---\n")
+            .nth(2)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    const PIECES: [&str; 16] = [
+        "<b>",
+        "</b>",
+        "<x:y/>",
+        "&amp;",
+        "&#233;",
+        "&nbsp;",
+        "&",
+        "<!-- c -->",
+        "\r\n",
+        "\u{1}",
+        " a=\"1\"",
+        " xmlns:q=\"urn:q\"",
+        " xml:lang=\"en\"",
+        "<setSpec>s</setSpec>",
+        "<identifier>i</identifier>",
+        "<dc:title>t</dc:title>",
+    ];
+
+    /// The page's items, each digested payload decoded (as `Dc` would have read it).
+    fn read(xml: &[u8], kind: PayloadKind, plain: bool) -> Result<Vec<Item>, PageError> {
+        let r = PageReader::new(xml, kind)?;
+        let r = if plain { r } else { r.general_only() };
+        let items: Vec<Item> = r.collect::<Result<_, _>>()?;
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                Item::Record(mut r) => {
+                    if let Some(Metadata::Digested(d)) = &r.metadata {
+                        r.metadata = Some(match d.decode() {
+                            Ok(dc) => Metadata::Dc(dc),
+                            Err(reason) => Metadata::Invalid { reason },
+                        });
+                    }
+                    Item::Record(r)
+                }
+                other => other,
+            })
+            .collect())
+    }
+
+    #[test]
+    fn the_sample_reads_the_same_and_its_plain_parts_from_their_bytes() {
+        let xml = sample();
+        assert!(xml.starts_with("<?xml"), "{xml}");
+        let general = read(xml.as_bytes(), PayloadKind::Dc, false).expect("page");
+        assert_eq!(general.len(), 3);
+        for kind in [PayloadKind::Dc, PayloadKind::DcDigested] {
+            assert_eq!(read(xml.as_bytes(), kind, true).expect("page"), general);
+        }
+        // The first payload is plain: kept as bytes.
+        let digested = PageReader::new(xml.as_bytes(), PayloadKind::DcDigested)
+            .expect("page")
+            .filter(|i| matches!(i, Ok(Item::Record(r)) if matches!(r.metadata, Some(Metadata::Digested(_)))))
+            .count();
+        assert_eq!(digested, 1);
+    }
+
+    proptest! {
+        #[test]
+        fn a_damaged_page_reads_the_same_with_and_without_the_plain_readers(
+            flip in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            cut in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            piece in 0usize..PIECES.len(),
+        ) {
+            let xml = sample().into_bytes();
+            let mut flipped = xml.clone();
+            let i = flip.index(flipped.len());
+            flipped[i] = byte;
+            let mut inserted = xml.clone();
+            let i = at.index(inserted.len());
+            inserted.splice(i..i, PIECES[piece].bytes());
+            for bytes in [&flipped[..], &xml[..cut.index(xml.len())], &inserted] {
+                for kind in [PayloadKind::Dc, PayloadKind::DcDigested] {
+                    prop_assert_eq!(
+                        read(bytes, kind, true),
+                        read(bytes, kind, false),
+                        "{:?}: {}", kind, String::from_utf8_lossy(bytes)
+                    );
+                }
+            }
+        }
     }
 }
