@@ -427,7 +427,7 @@ pub struct Pull<'a> {
     seen_root: bool,
     /// Whether [`Pull::plain_content`] scans at all (tests turn it off to compare).
     plain: bool,
-    /// The last start tag found plain: a page repeats the payload's long one on every record.
+    /// The last long start tag found plain: a page repeats the payload's on every record.
     /// (Where it is in the input: a borrowed slice here would make `Pull` invariant.)
     plain_tag: std::cell::Cell<(usize, usize)>,
 }
@@ -909,7 +909,10 @@ impl<'a> Pull<'a> {
             if !plain::is_plain_tag(&tag[1..]) {
                 return None;
             }
-            self.plain_tag.set((from, at));
+            // Only a long tag is worth remembering (a header's is checked as fast as compared).
+            if tag.len() > 64 {
+                self.plain_tag.set((from, at));
+            }
         }
         let root = start.tag.name();
         let bound =
