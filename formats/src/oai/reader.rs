@@ -54,6 +54,25 @@ pub enum Metadata {
     },
 }
 
+impl Item {
+    /// The item with a digested payload decoded: what reading the page as
+    /// [`PayloadKind::Dc`] gives (the record, or its error as [`Metadata::Invalid`]).
+    pub fn decoded(self) -> Item {
+        match self {
+            Item::Record(mut r) => {
+                if let Some(Metadata::Digested(d)) = &r.metadata {
+                    r.metadata = Some(match d.decode() {
+                        Ok(dc) => Metadata::Dc(dc),
+                        Err(reason) => Metadata::Invalid { reason },
+                    });
+                }
+                Item::Record(r)
+            }
+            other => other,
+        }
+    }
+}
+
 /// A record of a ListRecords or GetRecord page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -1015,23 +1034,9 @@ mod tests {
     /// A page read as `DcDigested`, each digested payload decoded: what `Dc` reads, or the
     /// same error.
     fn read_digested(xml: &str) -> Result<Vec<Item>, PageError> {
-        let items: Vec<Item> =
-            PageReader::new(xml.as_bytes(), PayloadKind::DcDigested)?.collect::<Result<_, _>>()?;
-        Ok(items
-            .into_iter()
-            .map(|item| match item {
-                Item::Record(mut r) => {
-                    if let Some(Metadata::Digested(d)) = &r.metadata {
-                        r.metadata = Some(match d.decode() {
-                            Ok(dc) => Metadata::Dc(dc),
-                            Err(reason) => Metadata::Invalid { reason },
-                        });
-                    }
-                    Item::Record(r)
-                }
-                other => other,
-            })
-            .collect())
+        PageReader::new(xml.as_bytes(), PayloadKind::DcDigested)?
+            .map(|item| item.map(Item::decoded))
+            .collect()
     }
 
     #[test]
@@ -1269,22 +1274,7 @@ mod plain_equivalence {
     fn read(xml: &[u8], kind: PayloadKind, plain: bool) -> Result<Vec<Item>, PageError> {
         let r = PageReader::new(xml, kind)?;
         let r = if plain { r } else { r.general_only() };
-        let items: Vec<Item> = r.collect::<Result<_, _>>()?;
-        Ok(items
-            .into_iter()
-            .map(|item| match item {
-                Item::Record(mut r) => {
-                    if let Some(Metadata::Digested(d)) = &r.metadata {
-                        r.metadata = Some(match d.decode() {
-                            Ok(dc) => Metadata::Dc(dc),
-                            Err(reason) => Metadata::Invalid { reason },
-                        });
-                    }
-                    Item::Record(r)
-                }
-                other => other,
-            })
-            .collect())
+        r.map(|item| item.map(Item::decoded)).collect()
     }
 
     #[test]

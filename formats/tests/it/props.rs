@@ -351,22 +351,9 @@ fn read_decoded(bytes: &[u8], kind: PayloadKind) -> Result<Vec<Item>, formats::o
 }
 
 fn read_digested(bytes: &[u8]) -> Result<Vec<Item>, formats::oai::PageError> {
-    let items = read_decoded(bytes, PayloadKind::DcDigested)?;
-    Ok(items
-        .into_iter()
-        .map(|item| match item {
-            Item::Record(mut r) => {
-                if let Some(Metadata::Digested(d)) = &r.metadata {
-                    r.metadata = Some(match d.decode() {
-                        Ok(dc) => Metadata::Dc(dc),
-                        Err(reason) => Metadata::Invalid { reason },
-                    });
-                }
-                Item::Record(r)
-            }
-            other => other,
-        })
-        .collect())
+    PageReader::new(bytes, PayloadKind::DcDigested)?
+        .map(|item| item.map(Item::decoded))
+        .collect()
 }
 
 fn read_everything(bytes: &[u8]) {
