@@ -930,7 +930,7 @@ impl<'a> Pull<'a> {
 
     /// Past the plain content ([`Pull::plain_content`], `len` bytes) of the element whose start
     /// was just read, and past its end.
-    pub fn skip_content(&mut self, len: usize) -> Result<(), XmlError> {
+    pub(crate) fn skip_content(&mut self, len: usize) -> Result<(), XmlError> {
         self.reader.stream().consume(len);
         loop {
             match self.reader.read_event().map_err(|e| self.raw_error(e))? {
@@ -939,6 +939,8 @@ impl<'a> Pull<'a> {
                 _ => return Err(self.error("internal: a plain element did not end where scanned")),
             }
         }
+        // As the end event would have left it.
+        self.prev_end = true;
         self.pop_scope();
         Ok(())
     }

@@ -525,11 +525,13 @@ impl<'a> PageReader<'a> {
         let (Some(identifier), Some(datestamp)) = (identifier, datestamp) else {
             return Ok(None);
         };
-        // A bad datestamp is the general reader's to report, at its element.
-        let (Ok(datestamp), false) = (Datestamp::parse(datestamp.trim()), identifier.is_empty())
-        else {
+        // A bad datestamp or an empty identifier is the general reader's to report.
+        let Ok(datestamp) = Datestamp::parse(datestamp.trim()) else {
             return Ok(None);
         };
+        if identifier.is_empty() {
+            return Ok(None);
+        }
         self.current_id = Some(id_at);
         self.p.skip_content(content.len())?;
         Ok(Some(Header {
