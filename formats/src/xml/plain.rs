@@ -1,7 +1,8 @@
 //! A one-pass scanner for *plain* XML content: the content of an element that uses only the
-//! simplest of XML (ASCII names, `name="value"` attributes, the five predefined entities, no
-//! comment, CDATA section, processing instruction or character reference, no character that
-//! could be one XML 1.0 forbids). An unchanged harvest skips every payload; most are plain, and
+//! simplest of XML (ASCII names, prefixes bound outside it and no namespace declaration inside,
+//! `name="value"` attributes none repeated, the five predefined entities, no comment, CDATA
+//! section, processing instruction or character reference, no character that could be one XML
+//! 1.0 forbids). An unchanged harvest skips every payload; most are plain, and
 //! this scan is a fraction of the cost of a general reader's.
 //!
 //! It is conservative: anything it does not recognise makes it give up (`None`), and the
