@@ -198,6 +198,9 @@ pub(crate) struct Decision {
     /// An unchanged record's payload key (`rosetta_side::import_payload_key`), stored with its
     /// fingerprint: the next run that meets the same bytes need not decode them.
     pub(crate) payload_key: Option<PayloadKey>,
+    /// The record's DC, when it came as a digested payload and had to be decoded: decoded once,
+    /// for the decision, its key and the row the store keeps.
+    pub(crate) dc: Option<formats::dc::DcRecord>,
 }
 
 impl Decision {
@@ -208,6 +211,7 @@ impl Decision {
             previous: None,
             planned_writes: 0,
             payload_key: None,
+            dc: None,
         }
     }
 }
@@ -235,9 +239,22 @@ impl Stage for Ctx<'_> {
         if let Some(d) = unchanged_payload(self, item, known.as_ref()) {
             return Ok((d, known));
         }
+        // Not the bytes the store knows: decoded once, here, for everything that follows.
+        let decoded = digested(item).map(|_| item.clone().decoded());
+        let read = decoded.as_ref().unwrap_or(item);
         // Boxed: the future of a record that needs Alma is large, and most records do not.
-        match Box::pin(process(self, item, known.as_ref())).await {
-            Ok(d) => Ok((keyed(self, item, d), known)),
+        match Box::pin(process(self, read, known.as_ref())).await {
+            Ok(d) => {
+                let mut d = keyed(self, item, read, d);
+                if let Some(Item::Record(formats::oai::Record {
+                    metadata: Some(Metadata::Dc(dc)),
+                    ..
+                })) = decoded
+                {
+                    d.dc = Some(dc);
+                }
+                Ok((d, known))
+            }
             Err(stop) => Err(Box::new(Stop {
                 message: stop.message,
                 decision: (stop.decision, known),
@@ -291,9 +308,12 @@ impl Stage for Ctx<'_> {
 /// A decision whose stored fingerprint is its payload's, in the context the row will hold (the
 /// MMS ID the record ends with): it carries the payload's key, so that the next run meets the
 /// same bytes without decoding them (a first import's records, say). Any other fingerprint (a
-/// merge's, an error's none) carries no key.
-fn keyed(ctx: &Ctx<'_>, item: &Item, mut d: Decision) -> Decision {
-    let Some((header, payload)) = digested(item) else {
+/// merge's, an error's none) carries no key. `read`: the item with its payload decoded.
+fn keyed(ctx: &Ctx<'_>, item: &Item, read: &Item, mut d: Decision) -> Decision {
+    let (Some((header, payload)), Item::Record(r)) = (digested(item), read) else {
+        return d;
+    };
+    let Some(Metadata::Dc(dc)) = &r.metadata else {
         return d;
     };
     if d.payload_key.is_some()
@@ -302,14 +322,13 @@ fn keyed(ctx: &Ctx<'_>, item: &Item, mut d: Decision) -> Decision {
     {
         return d;
     }
-    let Ok(dc) = payload.decode() else { return d };
     let Ok(pid) = pid_of(ctx, &header.identifier) else {
         return d;
     };
     let delivery = delivery_url(ctx.cfg, pid.as_str());
     let mms = d.out.mms_id.as_deref();
     if d.fingerprint.as_deref()
-        == Some(import_fingerprint_of(&dc, &header.identifier, mms, delivery.as_deref()).as_str())
+        == Some(import_fingerprint_of(dc, &header.identifier, mms, delivery.as_deref()).as_str())
     {
         d.payload_key = Some(import_payload_key(
             payload,
@@ -403,26 +422,9 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         return fail(out, "a header without a record".to_owned());
     };
     let delivery = delivery_url(ctx.cfg, pid.as_str());
-    let decoded;
-    let mut payload_key = None;
+    // A digested payload arrives decoded (`Stage::process`); its key is `keyed`'s.
     let dc = match &rec.metadata {
         Some(Metadata::Dc(dc)) => dc,
-        Some(Metadata::Digested(payload)) => {
-            // Not the bytes the store knows (`unchanged_payload` took those): decoded, weighed,
-            // and the key stored if they turn out unchanged.
-            let key = import_payload_key(
-                payload,
-                &id,
-                out.mms_id.as_deref(),
-                ctx.cfg.rosetta.delivery_template.as_deref(),
-            );
-            decoded = match payload.decode() {
-                Ok(dc) => dc,
-                Err(reason) => return fail(out, reason),
-            };
-            payload_key = Some(key);
-            &decoded
-        }
         Some(Metadata::Invalid { reason }) => return fail(out, reason.clone()),
         _ => return fail(out, "no Dublin Core metadata".to_owned()),
     };
@@ -431,10 +433,7 @@ async fn process(ctx: &Ctx<'_>, item: &Item, known: Option<&RecordState>) -> Pro
         k.mms_id.is_some() && k.fingerprint.as_deref() == Some(fingerprint.as_str())
     }) {
         out.outcome = Outcome::Unchanged;
-        return Ok(Decision {
-            payload_key,
-            ..Decision::of(out, Some(fingerprint))
-        });
+        return Ok(Decision::of(out, Some(fingerprint)));
     }
     let dc = import_dc(dc, &id, out.mms_id.as_deref(), delivery.as_deref());
     out.title = dc.values("title").next().map(str::to_owned);

@@ -16,6 +16,7 @@ pub(crate) fn record(
         previous,
         planned_writes,
         mut payload_key,
+        dc: decoded,
     } = o;
     // Executing a plan: a record that needs nothing now was planned for a change that is gone.
     if let Some(plan) = &ctx.plan
@@ -61,10 +62,14 @@ pub(crate) fn record(
         if let Item::Record(r) = item {
             row.dc = match &r.metadata {
                 Some(Metadata::Dc(dc)) => dc.write(formats::dc::Container::DcRecord).ok(),
-                Some(Metadata::Digested(d)) => d
-                    .decode()
-                    .ok()
-                    .and_then(|dc| dc.write(formats::dc::Container::DcRecord).ok()),
+                // Decoded once already, unless the bytes were the stored ones.
+                Some(Metadata::Digested(d)) => match &decoded {
+                    Some(dc) => dc.write(formats::dc::Container::DcRecord).ok(),
+                    None => d
+                        .decode()
+                        .ok()
+                        .and_then(|dc| dc.write(formats::dc::Container::DcRecord).ok()),
+                },
                 _ => None,
             };
         }
