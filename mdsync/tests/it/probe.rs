@@ -87,6 +87,21 @@ async fn diff(capture: &Path) -> std::process::Output {
     .await
 }
 
+/// `probe diff` of a capture against the configuration's endpoints, with `extra` arguments.
+async fn diff_against_config(cfg: &Path, capture: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--config".to_owned(),
+        cfg.display().to_string(),
+        "probe".to_owned(),
+        "diff".to_owned(),
+        capture.display().to_string(),
+        "--against".to_owned(),
+        "config".to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    run(args).await
+}
+
 fn capture_files(d: &Path) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = std::fs::read_dir(d)
         .expect("read dir")
@@ -209,16 +224,7 @@ async fn a_probe_makes_the_calls_it_announced_waits_out_a_429_and_keeps_no_secre
     );
 
     // Replayed against the configuration's endpoints (the mocks it was captured from): the same.
-    let again = run(vec![
-        "--config".to_owned(),
-        cfg.display().to_string(),
-        "probe".to_owned(),
-        "diff".to_owned(),
-        out_dir.display().to_string(),
-        "--against".to_owned(),
-        "config".to_owned(),
-    ])
-    .await;
+    let again = diff_against_config(&cfg, &out_dir, &[]).await;
     assert!(again.status.success(), "{}", text(&again.stdout));
 
     // Altered by hand: an element renamed, a status changed, a header removed — each named.
@@ -348,16 +354,7 @@ async fn a_capture_with_values_redacted_still_seeds_the_mocks_and_replays_the_sa
         text(&replay.stderr)
     );
     // Pseudonyms are not for a real system: replaying them there is refused, saying why.
-    let refused = run(vec![
-        "--config".to_owned(),
-        cfg.display().to_string(),
-        "probe".to_owned(),
-        "diff".to_owned(),
-        out_dir.display().to_string(),
-        "--against".to_owned(),
-        "config".to_owned(),
-    ])
-    .await;
+    let refused = diff_against_config(&cfg, &out_dir, &[]).await;
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         text(&refused.stderr).contains("pseudonyms"),
@@ -365,18 +362,7 @@ async fn a_capture_with_values_redacted_still_seeds_the_mocks_and_replays_the_sa
         text(&refused.stderr)
     );
     // With --report json, still one JSON document, saying why.
-    let refused = run(vec![
-        "--config".to_owned(),
-        cfg.display().to_string(),
-        "probe".to_owned(),
-        "diff".to_owned(),
-        out_dir.display().to_string(),
-        "--against".to_owned(),
-        "config".to_owned(),
-        "--report".to_owned(),
-        "json".to_owned(),
-    ])
-    .await;
+    let refused = diff_against_config(&cfg, &out_dir, &["--report", "json"]).await;
     assert_eq!(refused.status.code(), Some(2));
     let doc: serde_json::Value =
         serde_json::from_slice(&refused.stdout).expect("one JSON document");
