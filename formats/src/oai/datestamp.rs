@@ -180,11 +180,20 @@ impl Datestamp {
     /// True when `s` is this datestamp as [`Display`](fmt::Display) writes it, without
     /// allocating (a harvest compares each record's with the stored one).
     pub fn is_written_as(&self, s: &str) -> bool {
+        match self.written() {
+            Some((buf, len)) => s.as_bytes() == &buf[..len],
+            None => self.to_string() == s,
+        }
+    }
+
+    /// The datestamp as written (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`: the first `len`
+    /// bytes), for a year of four digits; `None` otherwise (written with `format!`).
+    fn written(&self) -> Option<([u8; 20], usize)> {
         let days = self.unix.div_euclid(86_400);
         let secs = self.unix.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         if !(0..=9999).contains(&y) {
-            return self.to_string() == s;
+            return None;
         }
         let mut buf = *b"0000-00-00T00:00:00Z";
         let mut put = |at: usize, width: usize, mut v: u64| {
@@ -203,12 +212,16 @@ impl Datestamp {
             Granularity::Day => 10,
             Granularity::Second => 20,
         };
-        s.as_bytes() == &buf[..len]
+        Some((buf, len))
     }
 }
 
 impl fmt::Display for Datestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((buf, len)) = self.written() {
+            // ASCII digits and separators only.
+            return f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?);
+        }
         let days = self.unix.div_euclid(86_400);
         let secs = self.unix.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
@@ -229,6 +242,21 @@ impl fmt::Display for Datestamp {
 mod tests {
     use super::*;
 
+    /// The datestamp as `format!` writes it: what `written` must agree with.
+    fn reference(d: &Datestamp) -> String {
+        let (y, m, day) = civil_from_days(d.unix().div_euclid(86_400));
+        let secs = d.unix().rem_euclid(86_400);
+        match d.granularity() {
+            Granularity::Day => format!("{y:04}-{m:02}-{day:02}"),
+            Granularity::Second => format!(
+                "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                secs / 3600,
+                secs % 3600 / 60,
+                secs % 60
+            ),
+        }
+    }
+
     #[test]
     fn is_written_as_agrees_with_display() {
         for unix in [
@@ -246,6 +274,7 @@ mod tests {
                 Datestamp::from_unix(unix).with_granularity(Granularity::Day),
             ] {
                 let text = d.to_string();
+                assert_eq!(text, reference(&d));
                 assert!(d.is_written_as(&text), "{text}");
                 assert!(!d.is_written_as(&text[1..]), "{text}");
                 let other = if unix >= 86_400 {
