@@ -249,12 +249,20 @@ pub async fn reconcile(
                 deleted.insert(pid.to_owned());
             } else {
                 live.insert(pid.to_owned());
-                if let Item::Record(r) = &item
-                    && let Some(Metadata::Dc(dc)) = &r.metadata
-                {
-                    let r = repeated(dc);
-                    if !r.is_empty() {
-                        repeats.insert(pid.to_owned(), r);
+                if let Item::Record(r) = &item {
+                    match &r.metadata {
+                        Some(Metadata::Dc(dc)) => {
+                            let r = repeated(dc);
+                            if !r.is_empty() {
+                                repeats.insert(pid.to_owned(), r);
+                            }
+                        }
+                        // Said, not passed over: the check of its values did not run.
+                        Some(Metadata::Invalid { reason }) => report.skipped.push(format!(
+                            "IE {pid} ({}): its DC could not be read, so its repeated values were not checked: {reason}",
+                            h.identifier
+                        )),
+                        _ => {}
                     }
                 }
             }
@@ -283,8 +291,23 @@ pub async fn reconcile(
             if r.header.deleted {
                 continue;
             }
-            let Some(Metadata::Marc(marc)) = &r.metadata else {
-                continue;
+            let marc = match &r.metadata {
+                Some(Metadata::Marc(marc)) => marc,
+                // Said, not passed over: whatever this bib links to was not checked.
+                Some(Metadata::Invalid { reason }) => {
+                    report.skipped.push(format!(
+                        "bib {}: its MARC could not be read, so its links were not checked: {reason}",
+                        r.header.identifier
+                    ));
+                    continue;
+                }
+                _ => {
+                    report.skipped.push(format!(
+                        "bib {}: published without MARC, so its links were not checked",
+                        r.header.identifier
+                    ));
+                    continue;
+                }
             };
             let mms = marc
                 .control("001")

@@ -362,8 +362,9 @@ pub(crate) struct ReconcileArgs {
     /// How the result is written on stdout: text, json or csv.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) report: TableFormat,
-    /// Exit 0 when some checks could not run (no Alma API key: no representation checks);
-    /// without it such a reconcile is incomplete and exits 1.
+    /// Exit 0 when some checks could not run (no Alma API key: no representation checks; a
+    /// record whose DC or MARC could not be read: its own checks); without it such a reconcile
+    /// is incomplete and exits 1.
     #[arg(long)]
     pub(crate) allow_partial: bool,
 }

@@ -4,4 +4,5 @@ mod alma;
 mod harvest;
 mod limits;
 mod network;
+mod reconcile;
 mod rosetta;
